@@ -1,0 +1,63 @@
+// Package cli holds the cobra commands of the eabs binary. Each command parses its flags
+// into an options struct and calls one library function; no numerical work lives here.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes of the eabs binary.
+const (
+	exitOK    = 0
+	exitError = 1
+	// exitCheck is returned when a command ran but a check it performs failed
+	// (for example a cross-check tolerance was broken).
+	exitCheck = 2
+)
+
+// checkFailed is returned by commands whose work completed but whose verdict is negative.
+type checkFailed struct{ msg string }
+
+func (e checkFailed) Error() string { return e.msg }
+
+// NewRootCmd builds the eabs command tree.
+func NewRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "eabs",
+		Short: "Train, export, run, attack and certify E-ABS robust classifiers",
+		Long: `eabs trains E-ABS (Ju & Wagner 2020) and its baselines in Go, exports them to ONNX,
+runs inference with ONNX Runtime or the Go-native reference graph, cross-checks the
+runtimes against each other, attacks the models and computes certified lower bounds.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("ort-lib", "", "path to libonnxruntime.so (default: $EABS_ORT_LIB, then ./third_party/onnxruntime)")
+	for _, add := range subcommands {
+		root.AddCommand(add())
+	}
+	return root
+}
+
+// subcommands is filled by the init functions of the files that define commands, so
+// each command lives in its own file and the root does not need editing to add one.
+var subcommands []func() *cobra.Command
+
+func register(f func() *cobra.Command) { subcommands = append(subcommands, f) }
+
+// Main runs the binary and returns its exit code.
+func Main() int {
+	err := NewRootCmd().Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(os.Stderr, "eabs:", err)
+	var cf checkFailed
+	if errors.As(err, &cf) {
+		return exitCheck
+	}
+	return exitError
+}
