@@ -1,0 +1,215 @@
+package graph
+
+import (
+	goruntime "runtime"
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// Float is the element type of the reference graph: float32 for training (the speed
+// that matters) and float64 for the reference runtime and certification (the accuracy
+// that matters).
+type Float interface{ ~float32 | ~float64 }
+
+// geometry is the 2-D geometry of one convolution: an image of C x H x W seen through a
+// K x K window with stride S and padding P gives Ho x Wo positions. A transposed
+// convolution uses the same geometry with the roles of image and output swapped.
+type geometry struct {
+	C, H, W    int
+	K, S, P    int
+	Ho, Wo     int
+	colRows    int // C*K*K
+	colCols    int // Ho*Wo
+	imageSize  int // C*H*W
+	outSpatial int // Ho*Wo
+}
+
+func newGeometry(c, h, w, k, s, p int) geometry {
+	ho := (h+2*p-k)/s + 1
+	wo := (w+2*p-k)/s + 1
+	return geometry{C: c, H: h, W: w, K: k, S: s, P: p, Ho: ho, Wo: wo,
+		colRows: c * k * k, colCols: ho * wo, imageSize: c * h * w, outSpatial: ho * wo}
+}
+
+// im2col unfolds one image (C,H,W) into cols (C*K*K, Ho*Wo); padded positions are 0.
+func im2col[T Float](g geometry, img, cols []T) {
+	n := g.colCols
+	for c := 0; c < g.C; c++ {
+		src := img[c*g.H*g.W : (c+1)*g.H*g.W]
+		for ki := 0; ki < g.K; ki++ {
+			for kj := 0; kj < g.K; kj++ {
+				row := cols[((c*g.K+ki)*g.K+kj)*n : ((c*g.K+ki)*g.K+kj+1)*n]
+				idx := 0
+				for oy := 0; oy < g.Ho; oy++ {
+					iy := oy*g.S - g.P + ki
+					if iy < 0 || iy >= g.H {
+						for ox := 0; ox < g.Wo; ox++ {
+							row[idx] = 0
+							idx++
+						}
+						continue
+					}
+					line := src[iy*g.W : (iy+1)*g.W]
+					for ox := 0; ox < g.Wo; ox++ {
+						ix := ox*g.S - g.P + kj
+						if ix < 0 || ix >= g.W {
+							row[idx] = 0
+						} else {
+							row[idx] = line[ix]
+						}
+						idx++
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im folds cols (C*K*K, Ho*Wo) back onto an image (C,H,W), adding overlapping
+// contributions. img must be zeroed (or hold values to accumulate onto).
+func col2im[T Float](g geometry, cols, img []T) {
+	n := g.colCols
+	for c := 0; c < g.C; c++ {
+		dst := img[c*g.H*g.W : (c+1)*g.H*g.W]
+		for ki := 0; ki < g.K; ki++ {
+			for kj := 0; kj < g.K; kj++ {
+				row := cols[((c*g.K+ki)*g.K+kj)*n : ((c*g.K+ki)*g.K+kj+1)*n]
+				idx := 0
+				for oy := 0; oy < g.Ho; oy++ {
+					iy := oy*g.S - g.P + ki
+					if iy < 0 || iy >= g.H {
+						idx += g.Wo
+						continue
+					}
+					line := dst[iy*g.W : (iy+1)*g.W]
+					for ox := 0; ox < g.Wo; ox++ {
+						ix := ox*g.S - g.P + kj
+						if ix >= 0 && ix < g.W {
+							line[ix] += row[idx]
+						}
+						idx++
+					}
+				}
+			}
+		}
+	}
+}
+
+// gemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, op(A) m x k,
+// op(B) k x n, dispatching to the registered float32 or float64 BLAS.
+func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	ta, tb := blas.NoTrans, blas.NoTrans
+	if tA {
+		ta = blas.Trans
+	}
+	if tB {
+		tb = blas.Trans
+	}
+	switch av := any(a).(type) {
+	case []float32:
+		blas32.Implementation().Sgemm(ta, tb, m, n, k, float32(alpha), av, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+	case []float64:
+		blas64.Implementation().Dgemm(ta, tb, m, n, k, float64(alpha), av, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
+	}
+}
+
+// workers is how many goroutines the kernels split a batch across.
+func workers(n int) int {
+	w := goruntime.GOMAXPROCS(0)
+	if w > n {
+		w = n
+	}
+	if w < 1 {
+		w = 1
+	}
+	return w
+}
+
+// parallel runs f(worker, lo, hi) over [0, n) split into contiguous chunks, one per
+// worker, and waits.
+func parallel(n int, f func(worker, lo, hi int)) {
+	w := workers(n)
+	if w == 1 {
+		f(0, 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < w; i++ {
+		lo, hi := i*n/w, (i+1)*n/w
+		wg.Add(1)
+		go func(i, lo, hi int) {
+			defer wg.Done()
+			f(i, lo, hi)
+		}(i, lo, hi)
+	}
+	wg.Wait()
+}
+
+// scratch is a per-worker buffer that grows as needed and is reused across calls.
+type scratch[T Float] struct {
+	mu   sync.Mutex
+	bufs [][]T
+}
+
+func (s *scratch[T]) get(worker, n int) []T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.bufs) <= worker {
+		s.bufs = append(s.bufs, nil)
+	}
+	if cap(s.bufs[worker]) < n {
+		s.bufs[worker] = make([]T, n)
+	}
+	return s.bufs[worker][:n]
+}
+
+// convForward computes y = conv(x, w) for a batch: x (B, C, H, W), w (O, C, K, K),
+// y (B, O, Ho, Wo). No bias.
+func convForward[T Float](g geometry, o, batch int, x, w, y []T, sc *scratch[T]) {
+	parallel(batch, func(wk, lo, hi int) {
+		cols := sc.get(wk, g.colRows*g.colCols)
+		for b := lo; b < hi; b++ {
+			im2col(g, x[b*g.imageSize:(b+1)*g.imageSize], cols)
+			gemm(false, false, o, g.colCols, g.colRows, 1, w, g.colRows, cols, g.colCols, 0, y[b*o*g.colCols:(b+1)*o*g.colCols], g.colCols)
+		}
+	})
+}
+
+// convBackwardData computes dx = conv^T(dy, w): the adjoint of convForward in x, which
+// is also the forward pass of a transposed convolution. dx is overwritten.
+func convBackwardData[T Float](g geometry, o, batch int, dy, w, dx []T, sc *scratch[T]) {
+	parallel(batch, func(wk, lo, hi int) {
+		cols := sc.get(wk, g.colRows*g.colCols)
+		for b := lo; b < hi; b++ {
+			gemm(true, false, g.colRows, g.colCols, o, 1, w, g.colRows, dy[b*o*g.colCols:(b+1)*o*g.colCols], g.colCols, 0, cols, g.colCols)
+			img := dx[b*g.imageSize : (b+1)*g.imageSize]
+			clear(img)
+			col2im(g, cols, img)
+		}
+	})
+}
+
+// convBackwardFilter computes dw = sum_b dy_b * im2col(x_b)^T, the gradient of
+// convForward in w. dw (O, C*K*K) is overwritten.
+func convBackwardFilter[T Float](g geometry, o, batch int, x, dy, dw []T, sc, part *scratch[T]) {
+	nw := workers(batch)
+	parallel(batch, func(wk, lo, hi int) {
+		cols := sc.get(wk, g.colRows*g.colCols)
+		acc := part.get(wk, o*g.colRows)
+		clear(acc)
+		for b := lo; b < hi; b++ {
+			im2col(g, x[b*g.imageSize:(b+1)*g.imageSize], cols)
+			gemm(false, true, o, g.colRows, g.colCols, 1, dy[b*o*g.colCols:(b+1)*o*g.colCols], g.colCols, cols, g.colCols, 1, acc, g.colRows)
+		}
+	})
+	copy(dw, part.get(0, o*g.colRows))
+	for wk := 1; wk < nw; wk++ {
+		p := part.get(wk, o*g.colRows)
+		for i := range dw {
+			dw[i] += p[i]
+		}
+	}
+}

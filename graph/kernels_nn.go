@@ -1,0 +1,543 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+	"sync/atomic"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// ---- convolutions ----------------------------------------------------------------
+
+type convMode int
+
+const (
+	convFwd  convMode = iota // y = conv(x, w)
+	convAdj                  // y = conv^T(x, w): transposed convolution, conv's input-gradient
+	convFilt                 // dw = gradient of conv(image, w) in w given dy
+)
+
+// convKernel is a 2-D convolution in one of three roles sharing one geometry: the
+// convolution, its adjoint (which is the transposed convolution) and its filter
+// gradient. A convolution's input-gradient is its adjoint and vice versa, so the same
+// three kernels serve both Conv and ConvTranspose layers.
+type convKernel[T float32 | float64] struct {
+	mode convMode
+	g    geometry // the convolution's image side: C x H x W, window K, stride S, pad P
+	o    int      // channels on the convolution's output side
+	sc   *scratch[T]
+	part *scratch[T]
+}
+
+func newConvKernel[T float32 | float64](mode convMode, g geometry, o int) *convKernel[T] {
+	return &convKernel[T]{mode: mode, g: g, o: o, sc: &scratch[T]{}, part: &scratch[T]{}}
+}
+
+func (k *convKernel[T]) with(mode convMode) *convKernel[T] {
+	c := *k
+	c.mode = mode
+	return &c
+}
+
+func (k *convKernel[T]) String() string {
+	name := [...]string{"Conv", "ConvT", "ConvFilterGrad"}[k.mode]
+	g := k.g
+	return fmt.Sprintf("%s(img %dx%dx%d, out %dx%dx%d, k%d s%d p%d)", name, g.C, g.H, g.W, k.o, g.Ho, g.Wo, g.K, g.S, g.P)
+}
+
+func (k *convKernel[T]) dims() ([]int, int) { return []int{4, 4}, 4 }
+
+func (k *convKernel[T]) imageShape(b int) tensor.Shape { return tensor.Shape{b, k.g.C, k.g.H, k.g.W} }
+func (k *convKernel[T]) outSide(b int) tensor.Shape    { return tensor.Shape{b, k.o, k.g.Ho, k.g.Wo} }
+func (k *convKernel[T]) filterShape() tensor.Shape {
+	return tensor.Shape{k.o, k.g.C, k.g.K, k.g.K}
+}
+
+func (k *convKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	if len(in) != 2 || len(in[0]) != 4 || len(in[1]) != 4 {
+		return nil, fmt.Errorf("graph: %v: want two 4-d inputs, got %v", k, in)
+	}
+	b := in[0][0]
+	check := func(got, want tensor.Shape, what string) error {
+		if !got.Eq(want) {
+			return fmt.Errorf("graph: %v: %s has shape %v, want %v", k, what, got, want)
+		}
+		return nil
+	}
+	switch k.mode {
+	case convFwd:
+		if err := check(in[0], k.imageShape(b), "input"); err != nil {
+			return nil, err
+		}
+		return k.outSide(b), check(in[1], k.filterShape(), "filter")
+	case convAdj:
+		if err := check(in[0], k.outSide(b), "input"); err != nil {
+			return nil, err
+		}
+		return k.imageShape(b), check(in[1], k.filterShape(), "filter")
+	default:
+		if err := check(in[0], k.imageShape(b), "image"); err != nil {
+			return nil, err
+		}
+		return k.filterShape(), check(in[1], k.outSide(b), "output gradient")
+	}
+}
+
+func (k *convKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	b := shapes[0][0]
+	switch k.mode {
+	case convFwd:
+		convForward(k.g, k.o, b, in[0], in[1], out, k.sc)
+	case convAdj:
+		convBackwardData(k.g, k.o, b, in[0], in[1], out, k.sc)
+	default:
+		convBackwardFilter(k.g, k.o, b, in[0], in[1], out, k.sc, k.part)
+	}
+	return nil
+}
+
+func (k *convKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.Nodes, error) {
+	x, w := inputs[0], inputs[1]
+	out := make(G.Nodes, 2)
+	var err error
+	switch k.mode {
+	case convFwd:
+		if need[0] {
+			if out[0], err = apply[T](k.with(convAdj), nil, grad, w); err != nil {
+				return nil, err
+			}
+		}
+		if need[1] {
+			out[1], err = apply[T](k.with(convFilt), nil, x, grad)
+		}
+	case convAdj:
+		if need[0] {
+			if out[0], err = apply[T](k.with(convFwd), nil, grad, w); err != nil {
+				return nil, err
+			}
+		}
+		if need[1] {
+			out[1], err = apply[T](k.with(convFilt), nil, grad, x)
+		}
+	default:
+		return nil, fmt.Errorf("graph: %v has no gradient", k)
+	}
+	return out, err
+}
+
+// ---- per-channel bias and channel sums ----------------------------------------------
+
+// biasKernel adds b[c] along axis 1 of a 2-d (B, C) or 4-d (B, C, H, W) input.
+type biasKernel[T float32 | float64] struct{ nd int }
+
+func (k biasKernel[T]) String() string     { return fmt.Sprintf("Bias%dd", k.nd) }
+func (k biasKernel[T]) dims() ([]int, int) { return []int{k.nd, 1}, k.nd }
+func (k biasKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	if len(in[0]) < 2 || len(in[1]) != 1 || in[0][1] != in[1][0] {
+		return nil, fmt.Errorf("graph: %v: input %v and bias %v do not match", k, in[0], in[1])
+	}
+	return in[0].Clone(), nil
+}
+func (k biasKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, b := in[0], in[1]
+	c := shapes[0][1]
+	inner := shapes[0].TotalSize() / (shapes[0][0] * c)
+	for i := range x {
+		out[i] = x[i] + b[(i/inner)%c]
+	}
+	return nil
+}
+func (k biasKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.Nodes, error) {
+	out := make(G.Nodes, 2)
+	if need[0] {
+		out[0] = grad
+	}
+	if need[1] {
+		var err error
+		if out[1], err = apply[T](chanSumKernel[T]{k.nd}, nil, grad); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// chanSumKernel sums over every axis but axis 1.
+type chanSumKernel[T float32 | float64] struct{ nd int }
+
+func (k chanSumKernel[T]) String() string     { return fmt.Sprintf("ChanSum%dd", k.nd) }
+func (k chanSumKernel[T]) dims() ([]int, int) { return []int{k.nd}, 1 }
+func (k chanSumKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return tensor.Shape{in[0][1]}, nil
+}
+func (k chanSumKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	c := shapes[0][1]
+	inner := shapes[0].TotalSize() / (shapes[0][0] * c)
+	clear(out)
+	x := in[0]
+	for i := 0; i < len(x); i += inner {
+		ch := (i / inner) % c
+		var s T
+		for _, v := range x[i : i+inner] {
+			s += v
+		}
+		out[ch] += s
+	}
+	return nil
+}
+
+// ---- activations ---------------------------------------------------------------------
+
+// actKernel is LeakyReLU with the given slope (ReLU when slope is 0). The derivative at
+// exactly 0 is the slope, as in the exported ONNX graphs (mask = x > 0).
+type actKernel[T float32 | float64] struct {
+	slope float64
+	nd    int
+}
+
+func (k actKernel[T]) String() string     { return fmt.Sprintf("LeakyReLU%dd(%g)", k.nd, k.slope) }
+func (k actKernel[T]) dims() ([]int, int) { return []int{k.nd}, k.nd }
+func (k actKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return in[0].Clone(), nil
+}
+func (k actKernel[T]) forward(in [][]T, _ []tensor.Shape, out []T) error {
+	s := T(k.slope)
+	for i, v := range in[0] {
+		if v > 0 {
+			out[i] = v
+		} else {
+			out[i] = s * v
+		}
+	}
+	return nil
+}
+func (k actKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.Nodes, error) {
+	n, err := apply[T](actGradKernel[T]{k.slope, k.nd}, nil, inputs[0], grad)
+	return G.Nodes{n}, err
+}
+
+type actGradKernel[T float32 | float64] struct {
+	slope float64
+	nd    int
+}
+
+func (k actGradKernel[T]) String() string     { return fmt.Sprintf("LeakyReLUGrad%dd(%g)", k.nd, k.slope) }
+func (k actGradKernel[T]) dims() ([]int, int) { return []int{k.nd, k.nd}, k.nd }
+func (k actGradKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return in[0].Clone(), nil
+}
+func (k actGradKernel[T]) forward(in [][]T, _ []tensor.Shape, out []T) error {
+	s := T(k.slope)
+	x, dy := in[0], in[1]
+	for i, v := range x {
+		if v > 0 {
+			out[i] = dy[i]
+		} else {
+			out[i] = s * dy[i]
+		}
+	}
+	return nil
+}
+
+// ---- BatchNorm -------------------------------------------------------------------------
+
+var bnIDs atomic.Int64
+
+// bnKernel is BatchNorm over (B, C, H, W). In training it normalises with the batch's
+// statistics and folds them into the running ones (which live in the model's weights);
+// in evaluation it uses the running statistics. The statistics of the last forward pass
+// stay in the kernel for its gradient kernels.
+type bnKernel[T float32 | float64] struct {
+	id       int64
+	train    bool
+	update   *bool // fold batch statistics into the running ones (training only)
+	runMean  []T
+	runVar   []T
+	mean     []T // statistics of the last forward pass
+	invStd   []T
+	channels int
+}
+
+func newBN[T float32 | float64](train bool, update *bool, runMean, runVar []T) *bnKernel[T] {
+	c := len(runMean)
+	return &bnKernel[T]{id: bnIDs.Add(1), train: train, update: update, runMean: runMean, runVar: runVar,
+		mean: make([]T, c), invStd: make([]T, c), channels: c}
+}
+
+func (k *bnKernel[T]) String() string {
+	return fmt.Sprintf("BatchNorm#%d(train=%v)", k.id, k.train)
+}
+func (k *bnKernel[T]) dims() ([]int, int) { return []int{4, 1, 1}, 4 }
+func (k *bnKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	if in[0][1] != k.channels || in[1][0] != k.channels || in[2][0] != k.channels {
+		return nil, fmt.Errorf("graph: %v: input %v, scale %v, shift %v for %d channels", k, in[0], in[1], in[2], k.channels)
+	}
+	return in[0].Clone(), nil
+}
+
+func (k *bnKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, gamma, beta := in[0], in[1], in[2]
+	b, c := shapes[0][0], shapes[0][1]
+	hw := shapes[0].TotalSize() / (b * c)
+	n := b * hw
+	if k.train {
+		for ch := 0; ch < c; ch++ {
+			var s float64
+			for i := 0; i < b; i++ {
+				for _, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+					s += float64(v)
+				}
+			}
+			mean := s / float64(n)
+			var ss float64
+			for i := 0; i < b; i++ {
+				for _, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+					d := float64(v) - mean
+					ss += d * d
+				}
+			}
+			vr := ss / float64(n)
+			k.mean[ch] = T(mean)
+			k.invStd[ch] = T(1 / math.Sqrt(vr+bnEpsilon))
+			if k.update != nil && *k.update {
+				unbiased := vr
+				if n > 1 {
+					unbiased = ss / float64(n-1)
+				}
+				k.runMean[ch] = T((1-bnMomentum)*float64(k.runMean[ch]) + bnMomentum*mean)
+				k.runVar[ch] = T((1-bnMomentum)*float64(k.runVar[ch]) + bnMomentum*unbiased)
+			}
+		}
+	} else {
+		for ch := 0; ch < c; ch++ {
+			k.mean[ch] = k.runMean[ch]
+			k.invStd[ch] = T(1 / math.Sqrt(float64(k.runVar[ch])+bnEpsilon))
+		}
+	}
+	for i := 0; i < b; i++ {
+		for ch := 0; ch < c; ch++ {
+			sc := gamma[ch] * k.invStd[ch]
+			sh := beta[ch] - k.mean[ch]*sc
+			o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
+			for j, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+				o[j] = v*sc + sh
+			}
+		}
+	}
+	return nil
+}
+
+func (k *bnKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.Nodes, error) {
+	x, gamma := inputs[0], inputs[1]
+	out := make(G.Nodes, 3)
+	var err error
+	if need[0] {
+		if out[0], err = apply[T](bnGradXKernel[T]{k}, nil, x, gamma, grad); err != nil {
+			return nil, err
+		}
+	}
+	if need[1] {
+		if out[1], err = apply[T](bnGradGammaKernel[T]{k}, nil, x, grad); err != nil {
+			return nil, err
+		}
+	}
+	if need[2] {
+		if out[2], err = apply[T](chanSumKernel[T]{4}, nil, grad); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// bnGradXKernel is the input-gradient of a BatchNorm: in training
+// dx = gamma*invStd*(dy - mean(dy) - xhat*mean(dy*xhat)), in evaluation gamma*invStd*dy.
+type bnGradXKernel[T float32 | float64] struct{ bn *bnKernel[T] }
+
+func (k bnGradXKernel[T]) String() string     { return k.bn.String() + ".GradX" }
+func (k bnGradXKernel[T]) dims() ([]int, int) { return []int{4, 1, 4}, 4 }
+func (k bnGradXKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return in[0].Clone(), nil
+}
+func (k bnGradXKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, gamma, dy := in[0], in[1], in[2]
+	b, c := shapes[0][0], shapes[0][1]
+	hw := shapes[0].TotalSize() / (b * c)
+	n := float64(b * hw)
+	for ch := 0; ch < c; ch++ {
+		mean, inv := k.bn.mean[ch], k.bn.invStd[ch]
+		scale := gamma[ch] * inv
+		if !k.bn.train {
+			for i := 0; i < b; i++ {
+				o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
+				for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+					o[j] = g * scale
+				}
+			}
+			continue
+		}
+		var sdy, sdyx float64
+		for i := 0; i < b; i++ {
+			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
+			for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+				sdy += float64(g)
+				sdyx += float64(g) * float64((xs[j]-mean)*inv)
+			}
+		}
+		mdy, mdyx := T(sdy/n), T(sdyx/n)
+		for i := 0; i < b; i++ {
+			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
+			o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
+			for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+				o[j] = scale * (g - mdy - (xs[j]-mean)*inv*mdyx)
+			}
+		}
+	}
+	return nil
+}
+
+// bnGradGammaKernel is sum(dy * xhat) per channel.
+type bnGradGammaKernel[T float32 | float64] struct{ bn *bnKernel[T] }
+
+func (k bnGradGammaKernel[T]) String() string     { return k.bn.String() + ".GradGamma" }
+func (k bnGradGammaKernel[T]) dims() ([]int, int) { return []int{4, 4}, 1 }
+func (k bnGradGammaKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return tensor.Shape{in[0][1]}, nil
+}
+func (k bnGradGammaKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, dy := in[0], in[1]
+	b, c := shapes[0][0], shapes[0][1]
+	hw := shapes[0].TotalSize() / (b * c)
+	for ch := 0; ch < c; ch++ {
+		mean, inv := k.bn.mean[ch], k.bn.invStd[ch]
+		var s T
+		for i := 0; i < b; i++ {
+			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
+			for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+				s += g * (xs[j] - mean) * inv
+			}
+		}
+		out[ch] = s
+	}
+	return nil
+}
+
+// ---- loss terms ----------------------------------------------------------------------
+
+// sqDistKernel is the per-sample squared L2 distance sum((x - r)^2) over all but axis 0.
+type sqDistKernel[T float32 | float64] struct{ nd int }
+
+func (k sqDistKernel[T]) String() string     { return fmt.Sprintf("SqDist%dd", k.nd) }
+func (k sqDistKernel[T]) dims() ([]int, int) { return []int{k.nd, k.nd}, 1 }
+func (k sqDistKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	if !in[0].Eq(in[1]) {
+		return nil, fmt.Errorf("graph: %v: shapes %v and %v differ", k, in[0], in[1])
+	}
+	return tensor.Shape{in[0][0]}, nil
+}
+func (k sqDistKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, r := in[0], in[1]
+	per := len(x) / shapes[0][0]
+	for b := range out {
+		var s T
+		rs := r[b*per : (b+1)*per]
+		for j, v := range x[b*per : (b+1)*per] {
+			d := v - rs[j]
+			s += d * d
+		}
+		out[b] = s
+	}
+	return nil
+}
+func (k sqDistKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.Nodes, error) {
+	out := make(G.Nodes, 2)
+	var err error
+	if need[0] {
+		if out[0], err = apply[T](sqDistGradKernel[T]{k.nd, 1}, nil, inputs[0], inputs[1], grad); err != nil {
+			return nil, err
+		}
+	}
+	if need[1] {
+		out[1], err = apply[T](sqDistGradKernel[T]{k.nd, -1}, nil, inputs[0], inputs[1], grad)
+	}
+	return out, err
+}
+
+// sqDistGradKernel is sign*2*(x - r)*g[b].
+type sqDistGradKernel[T float32 | float64] struct {
+	nd   int
+	sign float64
+}
+
+func (k sqDistGradKernel[T]) String() string {
+	return fmt.Sprintf("SqDistGrad%dd(%g)", k.nd, k.sign)
+}
+func (k sqDistGradKernel[T]) dims() ([]int, int) { return []int{k.nd, k.nd, 1}, k.nd }
+func (k sqDistGradKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return in[0].Clone(), nil
+}
+func (k sqDistGradKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, r, g := in[0], in[1], in[2]
+	per := len(x) / shapes[0][0]
+	for b, gb := range g {
+		f := T(2*k.sign) * gb
+		rs, o := r[b*per:(b+1)*per], out[b*per:(b+1)*per]
+		for j, v := range x[b*per : (b+1)*per] {
+			o[j] = f * (v - rs[j])
+		}
+	}
+	return nil
+}
+
+// lseKernel is the row-wise log-sum-exp of a (B, K) matrix, computed stably as
+// max + log(sum(exp(a - max))) (Gorgonia's LogSumExp is wrong, see GO-ML-NOTES).
+type lseKernel[T float32 | float64] struct{}
+
+func (lseKernel[T]) String() string     { return "LogSumExpRows" }
+func (lseKernel[T]) dims() ([]int, int) { return []int{2}, 1 }
+func (lseKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return tensor.Shape{in[0][0]}, nil
+}
+func (lseKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	k := shapes[0][1]
+	for b := range out {
+		out[b] = T(logSumExp(in[0][b*k : (b+1)*k]))
+	}
+	return nil
+}
+func (lseKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.Nodes, error) {
+	n, err := apply[T](lseGradKernel[T]{}, nil, inputs[0], grad)
+	return G.Nodes{n}, err
+}
+
+func logSumExp[T float32 | float64](a []T) float64 {
+	m := math.Inf(-1)
+	for _, v := range a {
+		m = math.Max(m, float64(v))
+	}
+	var s float64
+	for _, v := range a {
+		s += math.Exp(float64(v) - m)
+	}
+	return m + math.Log(s)
+}
+
+// lseGradKernel is softmax(a)*g[b].
+type lseGradKernel[T float32 | float64] struct{}
+
+func (lseGradKernel[T]) String() string     { return "LogSumExpRowsGrad" }
+func (lseGradKernel[T]) dims() ([]int, int) { return []int{2, 1}, 2 }
+func (lseGradKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return in[0].Clone(), nil
+}
+func (lseGradKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	k := shapes[0][1]
+	for b, g := range in[1] {
+		row := in[0][b*k : (b+1)*k]
+		l := logSumExp(row)
+		for j, v := range row {
+			out[b*k+j] = T(math.Exp(float64(v)-l)) * g
+		}
+	}
+	return nil
+}
