@@ -1,0 +1,76 @@
+// Package buildinfo describes the code and machine a result came from, for run
+// manifests and result files: commit, Go and library versions, CPU, core count.
+package buildinfo
+
+import (
+	"os"
+	"os/exec"
+	goruntime "runtime"
+	"runtime/debug"
+	"strings"
+)
+
+// Info is the provenance recorded next to every number eabs produces.
+type Info struct {
+	Commit     string            `json:"commit"`
+	Modified   bool              `json:"modified"`
+	GoVersion  string            `json:"go_version"`
+	GOOS       string            `json:"goos"`
+	GOARCH     string            `json:"goarch"`
+	GOMAXPROCS int               `json:"gomaxprocs"`
+	NumCPU     int               `json:"num_cpu"`
+	CPU        string            `json:"cpu"`
+	Hostname   string            `json:"hostname"`
+	Modules    map[string]string `json:"modules"`
+}
+
+// Collect gathers the provenance of the running binary. The commit comes from the
+// build's VCS stamp, or from git in the working directory when the binary was built
+// without one (go test, -buildvcs=false).
+func Collect() Info {
+	in := Info{GoVersion: goruntime.Version(), GOOS: goruntime.GOOS, GOARCH: goruntime.GOARCH,
+		GOMAXPROCS: goruntime.GOMAXPROCS(0), NumCPU: goruntime.NumCPU(), Modules: map[string]string{}}
+	in.Hostname, _ = os.Hostname()
+	in.CPU = cpuModel()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				in.Commit = s.Value
+			case "vcs.modified":
+				in.Modified = s.Value == "true"
+			}
+		}
+		for _, d := range bi.Deps {
+			for _, want := range []string{"gorgonia.org/gorgonia", "gorgonia.org/tensor", "github.com/yalue/onnxruntime_go", "gonum.org/v1/gonum", "github.com/owulveryck/onnx-go"} {
+				if d.Path == want {
+					in.Modules[d.Path] = d.Version
+				}
+			}
+		}
+	}
+	if in.Commit == "" {
+		if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+			in.Commit = strings.TrimSpace(string(out))
+			if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
+				in.Modified = len(strings.TrimSpace(string(st))) > 0
+			}
+		}
+	}
+	return in
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			if i := strings.Index(line, ":"); i >= 0 {
+				return strings.TrimSpace(line[i+1:])
+			}
+		}
+	}
+	return ""
+}

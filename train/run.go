@@ -1,0 +1,283 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/graph"
+	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/internal/buildinfo"
+	"github.com/eabs/eabs/models"
+	"github.com/schollz/progressbar/v3"
+)
+
+// Files of a run directory.
+const (
+	CheckpointFile = "checkpoint.eabs"
+	ModelFile      = "model.eabs"
+	MetricsFile    = "metrics.csv"
+	ManifestFile   = "manifest.json"
+)
+
+// Options controls how a run is carried out, not what it computes.
+type Options struct {
+	// Dir is the run directory (created if needed).
+	Dir string
+	// Resume continues from Dir's checkpoint; without it an existing checkpoint is
+	// an error, so a run is never overwritten by accident.
+	Resume bool
+	// Progress receives a progress bar (nil: none; then Log gets a line every
+	// LogEvery steps instead, for runs logging to a file). Log gets one line per epoch.
+	Progress io.Writer
+	LogEvery int
+	Log      io.Writer
+	// StopAfter stops with a checkpoint after this many steps of this invocation
+	// (0: run to the end). Used by tests and for time-boxed runs.
+	StopAfter int
+	// Command is recorded in the manifest (the command line that started the run).
+	Command []string
+	// DataFingerprint is the dataset's SHA-256, recorded in the manifest.
+	DataFingerprint string
+}
+
+// Result summarises a finished (or stopped) run.
+type Result struct {
+	Weights *models.Weights
+	// Epochs completed.
+	Epochs int
+	// ValAcc is the amortised validation accuracy after the last completed epoch.
+	ValAcc  float64
+	Stopped bool
+}
+
+// ErrStopped reports that Options.StopAfter or a cancelled context ended the run early
+// after writing a checkpoint.
+var ErrStopped = errors.New("train: stopped early; continue with --resume")
+
+// progressState is where a run stands; it is saved in checkpoints.
+type progressState struct {
+	Epoch   int     `json:"epoch"`   // epoch in progress (0-based)
+	Step    int     `json:"step"`    // steps done in that epoch
+	Global  int     `json:"global"`  // steps done in the run
+	Seconds float64 `json:"seconds"` // training time so far
+	ValAcc  float64 `json:"val_acc"`
+	// Sums over the epoch in progress, so a resumed epoch reports the same metrics.
+	LossSum, DiscSum float64
+	Correct, Seen    int
+}
+
+// Run trains a model on ds's training split (minus the validation split) and writes
+// checkpoints, per-epoch metrics, a manifest and the final model into opt.Dir.
+func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Result, error) {
+	cfg, err := cfg.Resolve(ds.Train.C)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := models.NewSpec(cfg.Dataset, cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	a := spec.Arch
+	if ds.Train.C != a.InC || ds.Train.H != a.InH || ds.Train.W != a.InW || ds.Train.Classes != a.Classes {
+		return nil, fmt.Errorf("train: dataset %s has %d classes of %dx%dx%d images; model %q wants %d of %dx%dx%d",
+			ds.Name, ds.Train.Classes, ds.Train.C, ds.Train.H, ds.Train.W, a.Name, a.Classes, a.InC, a.InH, a.InW)
+	}
+	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	trainSet, valSet := ds.Train.Split(cfg.ValFrac, rand.New(rand.NewPCG(cfg.Seed, streamSplit)))
+	if cfg.MaxTrain > 0 && cfg.MaxTrain < trainSet.N {
+		idx := make([]int, cfg.MaxTrain)
+		for i := range idx {
+			idx[i] = i
+		}
+		trainSet = trainSet.Subset(idx)
+	}
+	if trainSet.N < cfg.Batch {
+		return nil, fmt.Errorf("train: %d training images, fewer than one batch of %d", trainSet.N, cfg.Batch)
+	}
+
+	ckPath := filepath.Join(opt.Dir, CheckpointFile)
+	var w *models.Weights
+	opt2 := NewAdam(cfg.LR)
+	stepPCG := rand.NewPCG(cfg.Seed, streamSteps)
+	var st progressState
+	if _, err := os.Stat(ckPath); err == nil {
+		if !opt.Resume {
+			return nil, fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", opt.Dir)
+		}
+		ck, err := ReadCheckpoint(ckPath)
+		if err != nil {
+			return nil, err
+		}
+		if ck.Config != cfg {
+			return nil, fmt.Errorf("train: checkpoint %s was made with %+v; this run asks for %+v", ckPath, ck.Config, cfg)
+		}
+		w, opt2, st = ck.Weights, ck.Adam, ck.State
+		if err := stepPCG.UnmarshalBinary(ck.RNG); err != nil {
+			return nil, fmt.Errorf("train: checkpoint %s: rng state: %w", ckPath, err)
+		}
+	} else {
+		if opt.Resume {
+			return nil, fmt.Errorf("train: --resume: no checkpoint in %s", opt.Dir)
+		}
+		if w, err = models.NewWeights(spec, rand.New(rand.NewPCG(cfg.Seed, streamInit))); err != nil {
+			return nil, err
+		}
+		if err := writeManifest(opt, cfg, spec, trainSet, valSet); err != nil {
+			return nil, err
+		}
+	}
+	stepRNG := rand.New(stepPCG)
+	b := &batcher{set: trainSet, noise: cfg.Noise}
+	s, err := newStepper(w, cfg.Batch, b, opt2)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	metrics, err := openMetrics(filepath.Join(opt.Dir, MetricsFile), st.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	defer metrics.Close()
+
+	save := func() error {
+		pb, err := stepPCG.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		return (&Checkpoint{Config: cfg, Weights: w, Adam: opt2, State: st, RNG: pb}).WriteFile(ckPath)
+	}
+	perClass := spec.Kind == models.Generative && !spec.Discriminative
+	steps := 0
+	for ; st.Epoch < cfg.Epochs; st.Epoch++ {
+		plan := batches(trainSet, cfg.Batch, perClass, rand.New(rand.NewPCG(cfg.Seed, streamEpoch+uint64(st.Epoch))))
+		lr := cfg.LRAt(st.Epoch)
+		bar := newBar(opt.Progress, len(plan), fmt.Sprintf("epoch %d/%d", st.Epoch+1, cfg.Epochs))
+		bar.Set(st.Step)
+		start := time.Now()
+		images := 0
+		for ; st.Step < len(plan); st.Step++ {
+			if steps == opt.StopAfter && opt.StopAfter > 0 || ctx.Err() != nil {
+				st.Seconds += time.Since(start).Seconds()
+				if err := save(); err != nil {
+					return nil, err
+				}
+				return &Result{Weights: w, Epochs: st.Epoch, ValAcc: st.ValAcc, Stopped: true}, ErrStopped
+			}
+			ss, err := s.step(plan[st.Step], stepRNG, lr)
+			if err != nil {
+				return nil, fmt.Errorf("epoch %d step %d: %w", st.Epoch+1, st.Step+1, err)
+			}
+			steps++
+			st.Global++
+			images += len(plan[st.Step])
+			st.LossSum += ss.loss
+			st.DiscSum += ss.discLoss
+			st.Correct += ss.correct
+			st.Seen += ss.n
+			bar.Describe(fmt.Sprintf("epoch %d/%d loss %.3f acc %.3f %.0f img/s", st.Epoch+1, cfg.Epochs,
+				st.LossSum/float64(st.Step+1), ratio(st.Correct, st.Seen), float64(images)/time.Since(start).Seconds()))
+			bar.Add(1)
+			if opt.Progress == nil && opt.Log != nil && opt.LogEvery > 0 && (st.Step+1)%opt.LogEvery == 0 {
+				fmt.Fprintf(opt.Log, "%s epoch %d/%d step %d/%d: loss %.4f acc %.4f %.1f img/s\n", time.Now().Format(time.TimeOnly), st.Epoch+1, cfg.Epochs,
+					st.Step+1, len(plan), st.LossSum/float64(st.Step+1), ratio(st.Correct, st.Seen), float64(images)/time.Since(start).Seconds())
+			}
+			if cfg.CheckpointSteps > 0 && (st.Step+1)%cfg.CheckpointSteps == 0 {
+				st.Step++
+				err := save()
+				st.Step--
+				if err != nil {
+					return nil, err
+				}
+			}
+		}
+		bar.Finish()
+		elapsed := time.Since(start).Seconds()
+		st.Seconds += elapsed
+		val, err := infer.Amortized(w, valSet, 250, nil)
+		if err != nil {
+			return nil, err
+		}
+		st.ValAcc = val.Accuracy()
+		row := metricsRow{Epoch: st.Epoch + 1, Steps: st.Global, LR: lr, Loss: st.LossSum / float64(len(plan)),
+			DiscLoss: st.DiscSum / float64(len(plan)), TrainAcc: ratio(st.Correct, st.Seen), ValAcc: st.ValAcc,
+			ImagesPerSec: float64(images) / elapsed, Seconds: st.Seconds}
+		if err := metrics.write(row); err != nil {
+			return nil, err
+		}
+		if opt.Log != nil {
+			fmt.Fprintf(opt.Log, "epoch %d/%d: loss %.4f disc %.4f train acc %.4f val acc %.4f (%.0f img/s, lr %g)\n",
+				row.Epoch, cfg.Epochs, row.Loss, row.DiscLoss, row.TrainAcc, row.ValAcc, row.ImagesPerSec, lr)
+		}
+		st.Step, st.LossSum, st.DiscSum, st.Correct, st.Seen = 0, 0, 0, 0, 0
+		if err := save(); err != nil {
+			return nil, err
+		}
+		meta := map[string]string{"dataset": cfg.Dataset, "epochs": strconv.Itoa(st.Epoch + 1),
+			"val_acc_amortized": strconv.FormatFloat(st.ValAcc, 'f', 4, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}
+		if err := models.SaveModel(filepath.Join(opt.Dir, ModelFile), w, meta); err != nil {
+			return nil, err
+		}
+	}
+	return &Result{Weights: w, Epochs: st.Epoch, ValAcc: st.ValAcc}, nil
+}
+
+// Seeded streams: each use of randomness gets its own PCG stream of the run's seed.
+const (
+	streamInit  = 1
+	streamSplit = 2
+	streamSteps = 3
+	streamEpoch = 1000
+)
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func newBar(w io.Writer, n int, desc string) *progressbar.ProgressBar {
+	if w == nil {
+		w = io.Discard
+	}
+	return progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(), progressbar.OptionSetWidth(20), progressbar.OptionThrottle(500*time.Millisecond),
+		progressbar.OptionShowElapsedTimeOnFinish(), progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }))
+}
+
+// Manifest records how a run was made.
+type Manifest struct {
+	Command         []string       `json:"command"`
+	Config          Config         `json:"config"`
+	Spec            models.Spec    `json:"spec"`
+	Parameters      int            `json:"parameters"`
+	TrainImages     int            `json:"train_images"`
+	ValImages       int            `json:"val_images"`
+	DataFingerprint string         `json:"dataset_sha256"`
+	BLAS            string         `json:"blas"`
+	Build           buildinfo.Info `json:"build"`
+	Started         string         `json:"started"`
+}
+
+func writeManifest(opt Options, cfg Config, spec models.Spec, tr, val *data.Set) error {
+	w, _ := models.NewWeights(spec, rand.New(rand.NewPCG(0, 0)))
+	m := Manifest{Command: opt.Command, Config: cfg, Spec: spec, Parameters: w.Count(), TrainImages: tr.N, ValImages: val.N,
+		DataFingerprint: opt.DataFingerprint, BLAS: graph.BLAS, Build: buildinfo.Collect(), Started: time.Now().UTC().Format(time.RFC3339)}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(filepath.Join(opt.Dir, ManifestFile), append(b, '\n'))
+}
