@@ -52,8 +52,9 @@ type Arch struct {
 }
 
 // Architectures of Table 9. The traffic-sign architecture is the SuperTraffic-10 column,
-// used for GTSRB-10. "tiny" is a small model for tests: 1x12x12 input, so a training
-// step takes milliseconds.
+// used for GTSRB-10. "tiny" is a small model for tests: MNIST-sized input (so it can
+// see real images) but few channels and 3 classes, so a training step takes
+// milliseconds.
 var archs = map[string]Arch{
 	"mnist": {
 		Name: "mnist", InC: 1, InH: 28, InW: 28, Classes: 10, Latent: 10,
@@ -74,9 +75,9 @@ var archs = map[string]Arch{
 		DiscHidden: []int{512, 256}, LeakySlope: 0.2, Dropout: 0.2,
 	},
 	"tiny": {
-		Name: "tiny", InC: 1, InH: 12, InW: 12, Classes: 3, Latent: 4,
-		Encoder:    []Layer{{4, 3, 2, 1}, {6, 3, 2, 1}},
-		Decoder:    []Layer{{6, 3, 1, 0}, {4, 4, 2, 1}, {3, 4, 2, 1}, {1, 1, 1, 0}},
+		Name: "tiny", InC: 1, InH: 28, InW: 28, Classes: 3, Latent: 4,
+		Encoder:    []Layer{{4, 5, 2, 2}, {6, 5, 2, 2}, {6, 4, 2, 1}},
+		Decoder:    []Layer{{6, 7, 1, 0}, {4, 4, 2, 1}, {3, 4, 2, 1}, {1, 1, 1, 0}},
 		DiscHidden: []int{8, 6}, LeakySlope: 0.2, Dropout: 0.2,
 	},
 }
@@ -182,3 +183,10 @@ func (a Arch) Validate() error {
 	}
 	return nil
 }
+
+// BNEpsilon is added to the variance in every BatchNorm (PyTorch's default).
+const BNEpsilon = 1e-5
+
+// BNMomentum is the weight of the current batch in the running statistics update
+// running = (1-m)*running + m*batch (PyTorch's default 0.1).
+const BNMomentum = 0.1

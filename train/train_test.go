@@ -1,0 +1,267 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/models"
+)
+
+// tinyDataset is the embedded MNIST sample restricted to digits 0-2, the classes of
+// the "tiny" test architecture: real images, a few milliseconds per step.
+func tinyDataset(t testing.TB) *data.Dataset {
+	t.Helper()
+	ds, err := data.Load("mnist-sample", data.EmbeddedRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := func(s *data.Set) *data.Set {
+		var idx []int
+		for i, y := range s.Labels {
+			if y < 3 {
+				idx = append(idx, i)
+			}
+		}
+		out := s.Subset(idx)
+		out.Classes, out.ClassNames = 3, s.ClassNames[:3]
+		return out
+	}
+	return &data.Dataset{Name: "tiny", Train: keep(ds.Train), Test: keep(ds.Test)}
+}
+
+func tinyConfig(model string) Config {
+	c := DefaultConfig("tiny", model)
+	c.Epochs, c.Batch, c.CheckpointSteps, c.Seed = 2, 8, 2, 42
+	return c
+}
+
+func TestResumeEqualsUninterrupted(t *testing.T) {
+	ds := tinyDataset(t)
+	for _, model := range []string{"eabs", "abs", "cnn"} {
+		t.Run(model, func(t *testing.T) {
+			cfg := tinyConfig(model)
+			dirA, dirB := t.TempDir(), t.TempDir()
+			a, err := Run(context.Background(), cfg, ds, Options{Dir: dirA})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Stop mid-epoch, then twice more across the epoch boundary.
+			for _, stop := range []int{3, 4, 1} {
+				_, err := Run(context.Background(), cfg, ds, Options{Dir: dirB, Resume: stop != 3, StopAfter: stop})
+				if !errors.Is(err, ErrStopped) {
+					t.Fatalf("StopAfter %d: err = %v, want ErrStopped", stop, err)
+				}
+			}
+			b, err := Run(context.Background(), cfg, ds, Options{Dir: dirB, Resume: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range a.Weights.Params {
+				q := b.Weights.Params[i]
+				for j := range p.Data {
+					if p.Data[j] != q.Data[j] {
+						t.Fatalf("%s[%d]: uninterrupted %v, resumed %v", p.Name, j, p.Data[j], q.Data[j])
+					}
+				}
+			}
+			ma, mb := metricsColumns(t, dirA), metricsColumns(t, dirB)
+			if ma != mb {
+				t.Errorf("metrics differ:\nuninterrupted\n%s\nresumed\n%s", ma, mb)
+			}
+		})
+	}
+}
+
+// metricsColumns returns metrics.csv without its timing columns.
+func metricsColumns(t *testing.T, dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Split(line, ",")
+		out = append(out, strings.Join(f[:7], ","))
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestRunRefusesToOverwrite(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("cnn")
+	cfg.Epochs = 1
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Errorf("second run into %s: err = %v, want a refusal mentioning --resume", dir, err)
+	}
+	other := cfg
+	other.LR = 0.5
+	if _, err := Run(context.Background(), other, ds, Options{Dir: dir, Resume: true}); err == nil || !strings.Contains(err.Error(), "was made with") {
+		t.Errorf("resume with another config: err = %v, want a mismatch error", err)
+	}
+}
+
+func TestEABSLossDecreasesOnRealBatch(t *testing.T) {
+	ds := tinyDataset(t)
+	s, _ := models.NewSpec("tiny", "eabs")
+	w, err := models.NewWeights(s, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 16
+	st, err := newStepper(w, batch, &batcher{set: ds.Train}, NewAdam(1e-3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	idx := make([]int, batch)
+	for i := range idx {
+		idx[i] = i
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	var losses []float64
+	for i := 0; i < 30; i++ {
+		ss, err := st.step(idx, rng, 1e-3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		losses = append(losses, ss.loss)
+	}
+	first := (losses[0] + losses[1] + losses[2]) / 3
+	last := (losses[27] + losses[28] + losses[29]) / 3
+	if !(last < 0.8*first) {
+		t.Errorf("E-ABS loss over 30 steps on one real batch: first %.2f, last %.2f; want a drop of at least 20%% (all: %.1f)", first, last, losses)
+	}
+}
+
+func TestBatchNormStatisticsSurviveSaveAndMatter(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("eabs")
+	cfg.Epochs = 1
+	dir := t.TempDir()
+	res, err := Run(context.Background(), cfg, ds, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bnMoved := false
+	for _, p := range res.Weights.Params {
+		if p.Role == models.RoleBNMean {
+			for _, v := range p.Data {
+				if v != 0 {
+					bnMoved = true
+				}
+			}
+		}
+	}
+	if !bnMoved {
+		t.Fatal("training left every BatchNorm running mean at 0")
+	}
+	loaded, _, err := models.LoadModel(filepath.Join(dir, ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := infer.Amortized(res.Weights, ds.Test, 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := infer.Amortized(loaded, ds.Test, 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range before.Logits {
+		if before.Logits[i] != after.Logits[i] {
+			t.Fatalf("logit %d: %v before save, %v after load", i, before.Logits[i], after.Logits[i])
+		}
+	}
+	// Resetting the running statistics to their initial values must change the
+	// evaluation outputs: they are used, not recomputed from the batch.
+	reset := loaded.Clone()
+	for _, p := range reset.Params {
+		for i := range p.Data {
+			switch p.Role {
+			case models.RoleBNMean:
+				p.Data[i] = 0
+			case models.RoleBNVar:
+				p.Data[i] = 1
+			}
+		}
+	}
+	changed, err := infer.Amortized(reset, ds.Test, 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := 0
+	for i := range before.Logits {
+		if before.Logits[i] == changed.Logits[i] {
+			same++
+		}
+	}
+	if same == len(before.Logits) {
+		t.Error("evaluation outputs do not depend on the BatchNorm running statistics")
+	}
+}
+
+func TestCheckpointRefusals(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("eabs")
+	cfg.Epochs = 1
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	ck := filepath.Join(dir, CheckpointFile)
+	good, err := os.ReadFile(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCheckpoint(ck); err != nil {
+		t.Fatalf("ReadCheckpoint(good) = %v", err)
+	}
+	version := bytes.Clone(good)
+	version[8] = 99
+	cases := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"truncated", good[:len(good)/2], "truncated"},
+		{"version", version, "version 99"},
+		{"corrupt", append(bytes.Clone(good[:len(good)-9]), 1, 2, 3, 4, 5, 6, 7, 8, 9), "checksum"},
+		{"text", []byte("hello, world, this is not a checkpoint"), "bad magic"},
+	}
+	for _, c := range cases {
+		p := filepath.Join(t.TempDir(), "ck.eabs")
+		os.WriteFile(p, c.data, 0o644)
+		if _, err := ReadCheckpoint(p); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: ReadCheckpoint error = %v, want one naming the file and containing %q", c.name, err, c.want)
+		}
+	}
+	// A model file is not a checkpoint.
+	if _, err := ReadCheckpoint(filepath.Join(dir, ModelFile)); err == nil || !strings.Contains(err.Error(), "not a checkpoint") {
+		t.Errorf("ReadCheckpoint(model file) error = %v", err)
+	}
+	// A checkpoint whose weights belong to another architecture than its config says.
+	f, err := models.ReadFile(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Spec, _ = models.NewSpec("mnist", "eabs")
+	p := filepath.Join(t.TempDir(), "other.eabs")
+	if err := f.WriteFile(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCheckpoint(p); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Errorf("ReadCheckpoint(mismatched architecture) error = %v", err)
+	}
+}
