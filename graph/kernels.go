@@ -4,9 +4,7 @@ import (
 	goruntime "runtime"
 	"sync"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
-	"gonum.org/v1/gonum/blas/blas64"
+	"github.com/eabs/eabs/internal/blas"
 )
 
 // Float is the element type of the reference graph: float32 for training (the speed
@@ -98,35 +96,14 @@ func col2im[T Float](g geometry, cols, img []T) {
 	}
 }
 
-// BLAS names the GEMM implementation the kernels use (for run manifests).
-var BLAS = "gonum"
-
-// sgemm and dgemm are row-major GEMMs: gonum's by default, OpenBLAS's when built with
-// cgo (see blas_openblas.go).
-var (
-	sgemm = func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-		blas32.Implementation().Sgemm(tr(tA), tr(tB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	}
-	dgemm = func(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-		blas64.Implementation().Dgemm(tr(tA), tr(tB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	}
-)
-
-func tr(t bool) blas.Transpose {
-	if t {
-		return blas.Trans
-	}
-	return blas.NoTrans
-}
-
 // gemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, op(A) m x k,
 // op(B) k x n.
 func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	switch av := any(a).(type) {
 	case []float32:
-		sgemm(tA, tB, m, n, k, float32(alpha), av, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+		blas.Sgemm(tA, tB, m, n, k, float32(alpha), av, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
 	case []float64:
-		dgemm(tA, tB, m, n, k, float64(alpha), av, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
+		blas.Dgemm(tA, tB, m, n, k, float64(alpha), av, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
 	}
 }
 

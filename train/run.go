@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/eabs/eabs/data"
-	"github.com/eabs/eabs/graph"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/internal/blas"
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/eabs/eabs/models"
 	"github.com/schollz/progressbar/v3"
@@ -274,7 +274,7 @@ type Manifest struct {
 func writeManifest(opt Options, cfg Config, spec models.Spec, tr, val *data.Set) error {
 	w, _ := models.NewWeights(spec, rand.New(rand.NewPCG(0, 0)))
 	m := Manifest{Command: opt.Command, Config: cfg, Spec: spec, Parameters: w.Count(), TrainImages: tr.N, ValImages: val.N,
-		DataFingerprint: opt.DataFingerprint, BLAS: graph.BLAS, Build: buildinfo.Collect(), Started: time.Now().UTC().Format(time.RFC3339)}
+		DataFingerprint: opt.DataFingerprint, BLAS: blas.Name, Build: buildinfo.Collect(), Started: time.Now().UTC().Format(time.RFC3339)}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err

@@ -1,6 +1,6 @@
 //go:build cgo && !noopenblas
 
-package graph
+package blas
 
 /*
 #cgo LDFLAGS: -lopenblas
@@ -12,10 +12,9 @@ import "C"
 
 import "unsafe"
 
-// The kernels call OpenBLAS directly: its GEMM is several times faster than gonum's
-// pure-Go one on these shapes. Build with -tags noopenblas (or CGO_ENABLED=0) to fall
-// back to gonum. OpenBLAS runs single-threaded because the kernels already split each
-// batch across GOMAXPROCS goroutines.
+// OpenBLAS's GEMM is several times faster than gonum's pure-Go one on these shapes.
+// It runs single-threaded because callers split their batches across GOMAXPROCS
+// goroutines themselves.
 func init() {
 	C.openblas_set_num_threads(1)
 	sgemm = func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
@@ -36,7 +35,7 @@ func init() {
 			(*C.double)(unsafe.Pointer(&b[0])), C.blasint(ldb), C.double(beta),
 			(*C.double)(unsafe.Pointer(&c[0])), C.blasint(ldc))
 	}
-	BLAS = "openblas " + C.GoString(C.openblas_get_config())
+	Name = "openblas " + C.GoString(C.openblas_get_config())
 }
 
 func trans(t bool) C.enum_CBLAS_TRANSPOSE {
