@@ -115,3 +115,127 @@ func (n *Net[T]) Stack3(ms []*G.Node) *G.Node {
 	}
 	return n.from(rs...)(G.Concat(1, rs...))
 }
+
+// NewEncode builds every encoder: input x (B,C,H,W); outputs "mu" and "logvar"
+// (B,E,M).
+func NewEncode[T float32 | float64](w *models.Weights, batch int) (*Program[T], error) {
+	s := w.Spec
+	if s.Kind != models.Generative {
+		return nil, fmt.Errorf("graph: %s has no latent encoder", s.Name())
+	}
+	a := s.Arch
+	n := NewNet[T](w, Eval, batch, nil)
+	x := n.Input("x", batch, a.InC, a.InH, a.InW)
+	mus := make([]*G.Node, s.Encoders())
+	lvs := make([]*G.Node, s.Encoders())
+	for e := range mus {
+		mus[e], lvs[e] = n.Encoder(x, e)
+	}
+	p := &Program[T]{Net: n, Inputs: map[string]*G.Node{"x": x},
+		Outputs: map[string]*G.Node{"mu": n.Stack3(mus), "logvar": n.Stack3(lvs)}}
+	return p, p.compile()
+}
+
+// ClassInput names the per-class input or output k of a program (z3, mu3, grad_mu3).
+func ClassInput(name string, k int) string { return fmt.Sprintf("%s%d", name, k) }
+
+// NewDecode builds every decoder: inputs "z0".."z{K-1}" (B,M), decoder k reading zk;
+// output "rec" (B,K,C*H*W).
+func NewDecode[T float32 | float64](w *models.Weights, batch int) (*Program[T], error) {
+	s := w.Spec
+	if s.Kind != models.Generative {
+		return nil, fmt.Errorf("graph: %s has no decoders", s.Name())
+	}
+	a := s.Arch
+	n := NewNet[T](w, Eval, batch, nil)
+	p := &Program[T]{Net: n, Inputs: map[string]*G.Node{}, Outputs: map[string]*G.Node{}}
+	recs := make([]*G.Node, a.Classes)
+	for k := range recs {
+		z := n.Input(ClassInput("z", k), batch, a.Latent)
+		p.Inputs[ClassInput("z", k)] = z
+		recs[k] = n.flat(n.Decoder(z, k))
+	}
+	p.Outputs["rec"] = n.Stack3(recs)
+	return p, p.compile()
+}
+
+// flat reshapes (B, ...) to (B, rest).
+func (n *Net[T]) flat(x *G.Node) *G.Node {
+	s := x.Shape()
+	return n.from(x)(G.Reshape(x, tensor.Shape{s[0], s.TotalSize() / s[0]}))
+}
+
+// NewDiscLogit builds the discriminator: input "z" (N,M); output "logit" (N).
+func NewDiscLogit[T float32 | float64](w *models.Weights, n int) (*Program[T], error) {
+	if !w.Spec.HasDiscriminator() {
+		return nil, fmt.Errorf("graph: %s has no discriminator", w.Spec.Name())
+	}
+	net := NewNet[T](w, Eval, n, nil)
+	z := net.Input("z", n, w.Spec.Arch.Latent)
+	p := &Program[T]{Net: net, Inputs: map[string]*G.Node{"z": z}, Outputs: map[string]*G.Node{"logit": net.DiscLogit(z)}}
+	return p, p.compile()
+}
+
+// NewLatentStep builds eq. 6 with one reparameterised sample per class and its
+// gradients by Gorgonia's automatic differentiation (an independent check of the
+// hand-written vector-Jacobian products of the ONNX export). Inputs: "x" (B,C,H,W) and
+// per class k "mu{k}", "logvar{k}", "eps{k}" (B,M). Outputs: "loss" (B,K), "rec"
+// (B,K,C*H*W), "grad_mu{k}", "grad_logvar{k}" (B,M).
+func NewLatentStep[T float32 | float64](w *models.Weights, batch int) (*Program[T], error) {
+	s := w.Spec
+	if s.Kind != models.Generative {
+		return nil, fmt.Errorf("graph: %s has no latent space", s.Name())
+	}
+	a := s.Arch
+	n := NewNet[T](w, Eval, batch, nil)
+	x := n.Input("x", batch, a.InC, a.InH, a.InW)
+	p := &Program[T]{Net: n, Inputs: map[string]*G.Node{"x": x}, Outputs: map[string]*G.Node{}, grads: map[string]*G.Node{}}
+	var wrt G.Nodes
+	var names []string
+	losses := make([]*G.Node, a.Classes)
+	recs := make([]*G.Node, a.Classes)
+	for k := 0; k < a.Classes; k++ {
+		mu := n.Var(ClassInput("mu", k), batch, a.Latent)
+		lv := n.Var(ClassInput("logvar", k), batch, a.Latent)
+		eps := n.Input(ClassInput("eps", k), batch, a.Latent)
+		p.Inputs[ClassInput("mu", k)], p.Inputs[ClassInput("logvar", k)], p.Inputs[ClassInput("eps", k)] = mu, lv, eps
+		z := n.Reparam(mu, lv, eps)
+		rec := n.Decoder(z, k)
+		recs[k] = n.flat(rec)
+		losses[k] = n.Add(n.SqDist(x, rec), n.prior(z, mu, lv))
+		wrt = append(wrt, mu, lv)
+		names = append(names, ClassInput("grad_mu", k), ClassInput("grad_logvar", k))
+	}
+	loss := n.Stack(losses)
+	p.Outputs["loss"] = loss
+	p.Outputs["rec"] = n.Stack3(recs)
+	grads, err := G.Grad(n.Sum(n.Sum(loss, 1), 0), wrt...)
+	if err != nil {
+		return nil, fmt.Errorf("graph: latent step gradients: %w", err)
+	}
+	for i, g := range grads {
+		p.grads[names[i]] = g
+	}
+	return p, p.compile()
+}
+
+// NewClassifierVJP builds a CNN with the gradient of v . logits with respect to its
+// input: inputs "x" (B,C,H,W) and "v" (B,K); outputs "logits" (B,K) and "grad_x".
+func NewClassifierVJP[T float32 | float64](w *models.Weights, batch int) (*Program[T], error) {
+	s := w.Spec
+	if s.Kind != models.CNN {
+		return nil, fmt.Errorf("graph: %s is not a CNN", s.Name())
+	}
+	a := s.Arch
+	n := NewNet[T](w, Eval, batch, nil)
+	x := n.Var("x", batch, a.InC, a.InH, a.InW)
+	v := n.Input("v", batch, a.Classes)
+	logits := n.Classifier(x)
+	grads, err := G.Grad(n.Sum(n.Sum(n.Mul(logits, v), 1), 0), x)
+	if err != nil {
+		return nil, fmt.Errorf("graph: classifier input gradient: %w", err)
+	}
+	p := &Program[T]{Net: n, Inputs: map[string]*G.Node{"x": x, "v": v},
+		Outputs: map[string]*G.Node{"logits": logits}, grads: map[string]*G.Node{"grad_x": grads[0]}}
+	return p, p.compile()
+}

@@ -1,0 +1,338 @@
+package infer
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/eabs/eabs/internal/blas"
+	"github.com/eabs/eabs/runtime"
+)
+
+// Options are the settings of the paper's inference (Section 3.3). The paper gives the
+// number of starts (8000 + the encoder's) and one reparameterised sample per step but
+// not the optimiser, its step count or step size; the defaults are those of Schott et
+// al.'s ABS, which E-ABS extends: Adam, 50 steps, learning rate 0.05.
+type Options struct {
+	// Starts is the number of random starting means (unit variance) drawn once per
+	// model; their decoder outputs form the bank searched for the best start.
+	Starts int `json:"starts"`
+	// Steps of Adam on the mean (and, for variational models, the log-variance) of
+	// Q*(z). 0 keeps the best start.
+	Steps int `json:"steps"`
+	// LR is Adam's step size.
+	LR float64 `json:"lr"`
+	// BankSeed seeds the random starting means.
+	BankSeed uint64 `json:"bank_seed"`
+}
+
+// DefaultOptions are the paper's starts and ABS's optimiser settings.
+func DefaultOptions() Options { return Options{Starts: 8000, Steps: 50, LR: 0.05, BankSeed: 1} }
+
+// Bank holds the random starting means and, per class, their decoder outputs, their
+// squared norms and prior terms, so choosing a start is one matrix product per class.
+type Bank struct {
+	S, K, M, P int
+	Z          []float32   // (S, M)
+	Rec        [][]float32 // per class (S, P)
+	Norm2      [][]float32 // per class (S)
+	Prior      []float32   // (S): prior term at each mean
+}
+
+// NewBank draws opt.Starts means from N(0, I) with opt.BankSeed and decodes them with
+// every decoder, chunk means at a time, calling tick with the means done.
+func NewBank(m runtime.Model, opt Options, chunk int, tick func(done, total int)) (*Bank, error) {
+	s := m.Spec()
+	a := s.Arch
+	S, K, M, P := opt.Starts, a.Classes, a.Latent, a.Pixels()
+	if S < 0 {
+		return nil, fmt.Errorf("infer: %d starts", S)
+	}
+	bk := &Bank{S: S, K: K, M: M, P: P, Z: make([]float32, S*M), Prior: make([]float32, S)}
+	rng := rand.New(rand.NewPCG(opt.BankSeed, 0xBA4C))
+	for i := range bk.Z {
+		bk.Z[i] = float32(rng.NormFloat64())
+	}
+	bk.Rec = make([][]float32, K)
+	bk.Norm2 = make([][]float32, K)
+	for k := range bk.Rec {
+		bk.Rec[k] = make([]float32, S*P)
+		bk.Norm2[k] = make([]float32, S)
+	}
+	if chunk <= 0 {
+		chunk = 500
+	}
+	for lo := 0; lo < S; lo += chunk {
+		hi := min(lo+chunk, S)
+		n := hi - lo
+		z := make([]float32, n*K*M)
+		for i := 0; i < n; i++ {
+			for k := 0; k < K; k++ {
+				copy(z[(i*K+k)*M:(i*K+k+1)*M], bk.Z[(lo+i)*M:(lo+i+1)*M])
+			}
+		}
+		rec, err := m.Decode(z, n)
+		if err != nil {
+			return nil, fmt.Errorf("infer: decoding the start bank: %w", err)
+		}
+		for i := 0; i < n; i++ {
+			for k := 0; k < K; k++ {
+				r := rec[(i*K+k)*P : (i*K+k+1)*P]
+				copy(bk.Rec[k][(lo+i)*P:], r)
+				var s2 float64
+				for _, v := range r {
+					s2 += float64(v) * float64(v)
+				}
+				bk.Norm2[k][lo+i] = float32(s2)
+			}
+		}
+		if tick != nil {
+			tick(hi, S)
+		}
+	}
+	if s.HasDiscriminator() {
+		d, ok := m.(runtime.Discriminator)
+		if !ok {
+			return nil, fmt.Errorf("infer: the runtime does not expose the discriminator the start bank needs")
+		}
+		for lo := 0; lo < S; lo += chunk {
+			hi := min(lo+chunk, S)
+			l, err := d.DiscLogit(bk.Z[lo*M:hi*M], hi-lo)
+			if err != nil {
+				return nil, err
+			}
+			for i, v := range l {
+				bk.Prior[lo+i] = float32(s.Beta * softplus(-float64(v)))
+			}
+		}
+	} else {
+		for i := 0; i < S; i++ {
+			var s2 float64
+			for _, v := range bk.Z[i*M : (i+1)*M] {
+				s2 += float64(v) * float64(v)
+			}
+			bk.Prior[i] = float32(0.5 * s.Beta * s2)
+		}
+	}
+	return bk, nil
+}
+
+func softplus(x float64) float64 {
+	if x > 30 {
+		return x
+	}
+	return math.Log1p(math.Exp(x))
+}
+
+// Search returns, per image and class, the bank index of the best start and its loss
+// ||x - G_k(z)||^2 + prior(z), both (B, K).
+func (bk *Bank) Search(x []float32, batch int) (idx []int, loss []float32) {
+	idx, loss = make([]int, batch*bk.K), make([]float32, batch*bk.K)
+	if bk.S == 0 {
+		for i := range loss {
+			loss[i] = float32(math.Inf(1))
+		}
+		return idx, loss
+	}
+	dots := make([]float32, batch*bk.S)
+	xn := make([]float64, batch)
+	for b := 0; b < batch; b++ {
+		for _, v := range x[b*bk.P : (b+1)*bk.P] {
+			xn[b] += float64(v) * float64(v)
+		}
+	}
+	for k := 0; k < bk.K; k++ {
+		blas.Sgemm(false, true, batch, bk.S, bk.P, 1, x, bk.P, bk.Rec[k], bk.P, 0, dots, bk.S)
+		for b := 0; b < batch; b++ {
+			best, bestL := 0, math.Inf(1)
+			row := dots[b*bk.S : (b+1)*bk.S]
+			for j, d := range row {
+				l := xn[b] - 2*float64(d) + float64(bk.Norm2[k][j]) + float64(bk.Prior[j])
+				if l < bestL {
+					best, bestL = j, l
+				}
+			}
+			idx[b*bk.K+k], loss[b*bk.K+k] = best, float32(bestL)
+		}
+	}
+	return idx, loss
+}
+
+// Engine runs the paper's inference on a runtime.
+type Engine struct {
+	m    runtime.Model
+	bank *Bank
+	opt  Options
+}
+
+// NewEngine prepares inference: it builds the start bank (the slow part, done once).
+func NewEngine(m runtime.Model, opt Options, tick func(done, total int)) (*Engine, error) {
+	if opt.Steps < 0 || opt.LR < 0 || math.IsNaN(opt.LR) {
+		return nil, fmt.Errorf("infer: steps %d and learning rate %g must not be negative", opt.Steps, opt.LR)
+	}
+	bk, err := NewBank(m, opt, 500, tick)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{m: m, bank: bk, opt: opt}, nil
+}
+
+// Options returns the engine's settings.
+func (e *Engine) Options() Options { return e.opt }
+
+// Model returns the runtime the engine uses.
+func (e *Engine) Model() runtime.Model { return e.m }
+
+// Output is the result of inference on a batch.
+type Output struct {
+	B, K, M, P int
+	// Loss is l_k(x) (B, K) evaluated at the optimised mean z*; the prediction is
+	// its argmin and the logits are -Loss.
+	Loss []float32
+	// Z is z* (B, K, M) and Rec is G_k(z*) (B, K, C*H*W): the adaptive attack's
+	// gradient d l_k / dx = 2 (x - G_k(z*)) needs nothing else.
+	Z, Rec []float32
+	// Logvar is the optimised log-variance of Q* (B, K, M).
+	Logvar []float32
+	// FromEncoder marks (B, K) the classes whose best start was the encoder's Q(z|x).
+	FromEncoder []bool
+	// Time spent choosing starts (bank search and encoder) and optimising.
+	Search, Optimise time.Duration
+}
+
+// Pred returns argmin_k Loss per image.
+func (o *Output) Pred() []int {
+	out := make([]int, o.B)
+	for b := range out {
+		out[b] = argmax(negate(o.Loss[b*o.K : (b+1)*o.K]))
+	}
+	return out
+}
+
+func negate(v []float32) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = -x
+	}
+	return out
+}
+
+// Classify runs inference on a batch of images x (B, C, H, W). rngs[b] supplies image
+// b's reparameterisation noise, so an image's result does not depend on the batch it
+// is in and runtimes can be compared on identical noise.
+func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, error) {
+	s := e.m.Spec()
+	a := s.Arch
+	K, M, P := a.Classes, a.Latent, a.Pixels()
+	if err := runtime.CheckBatch("x", x, batch, P); err != nil {
+		return nil, err
+	}
+	if len(rngs) != batch {
+		return nil, fmt.Errorf("infer: %d noise sources for %d images", len(rngs), batch)
+	}
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("infer: image %d holds %v", i/P, v)
+		}
+	}
+	out := &Output{B: batch, K: K, M: M, P: P}
+	t0 := time.Now()
+	idx, bankLoss := e.bank.Search(x, batch)
+	// The encoder's Q(z|x) is the 8001st candidate, scored at its mean.
+	emu, elv, err := e.m.Encode(x, batch)
+	if err != nil {
+		return nil, err
+	}
+	E := s.Encoders()
+	mu := make([]float32, batch*K*M)
+	lv := make([]float32, batch*K*M)
+	for b := 0; b < batch; b++ {
+		for k := 0; k < K; k++ {
+			e := min(k, E-1)
+			copy(mu[(b*K+k)*M:(b*K+k+1)*M], emu[(b*E+e)*M:(b*E+e+1)*M])
+			if s.Variational {
+				copy(lv[(b*K+k)*M:(b*K+k+1)*M], elv[(b*E+e)*M:(b*E+e+1)*M])
+			}
+		}
+	}
+	zero := make([]float32, batch*K*M)
+	enc, err := e.m.LatentStep(x, mu, lv, zero, batch)
+	if err != nil {
+		return nil, err
+	}
+	out.FromEncoder = make([]bool, batch*K)
+	for i := range out.FromEncoder {
+		if enc.Loss[i] <= bankLoss[i] {
+			out.FromEncoder[i] = true
+			continue
+		}
+		j := idx[i]
+		copy(mu[i*M:(i+1)*M], e.bank.Z[j*M:(j+1)*M])
+		clear(lv[i*M : (i+1)*M])
+	}
+	out.Search = time.Since(t0)
+
+	t1 := time.Now()
+	opt := newLatentAdam(e.opt.LR, len(mu))
+	eps := make([]float32, batch*K*M)
+	for step := 0; step < e.opt.Steps; step++ {
+		if s.Variational {
+			for b := 0; b < batch; b++ {
+				for i := b * K * M; i < (b+1)*K*M; i++ {
+					eps[i] = float32(rngs[b].NormFloat64())
+				}
+			}
+		}
+		st, err := e.m.LatentStep(x, mu, lv, eps, batch)
+		if err != nil {
+			return nil, err
+		}
+		opt.step(mu, st.GradMu, 0)
+		if s.Variational {
+			opt.step(lv, st.GradLogvar, 1)
+		}
+	}
+	final, err := e.m.LatentStep(x, mu, lv, zero, batch)
+	if err != nil {
+		return nil, err
+	}
+	out.Optimise = time.Since(t1)
+	out.Loss, out.Rec, out.Z, out.Logvar = final.Loss, final.Rec, mu, lv
+	for i, v := range out.Loss {
+		if math.IsNaN(float64(v)) {
+			return nil, fmt.Errorf("infer: the loss of image %d class %d is NaN", i/K, i%K)
+		}
+	}
+	return out, nil
+}
+
+// latentAdam is Adam on the flattened latent parameters, one moment pair per tensor
+// (mean and log-variance), all coordinates stepped together.
+type latentAdam struct {
+	lr   float64
+	t    [2]int
+	m, v [2][]float64
+}
+
+func newLatentAdam(lr float64, n int) *latentAdam {
+	a := &latentAdam{lr: lr}
+	for i := range a.m {
+		a.m[i], a.v[i] = make([]float64, n), make([]float64, n)
+	}
+	return a
+}
+
+func (a *latentAdam) step(p, g []float32, which int) {
+	const b1, b2, eps = 0.9, 0.999, 1e-8
+	a.t[which]++
+	t := float64(a.t[which])
+	c1, c2 := 1-math.Pow(b1, t), 1-math.Pow(b2, t)
+	m, v := a.m[which], a.v[which]
+	for i, gi := range g {
+		gd := float64(gi)
+		m[i] = b1*m[i] + (1-b1)*gd
+		v[i] = b2*v[i] + (1-b2)*gd*gd
+		p[i] -= float32(a.lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + eps))
+	}
+}
