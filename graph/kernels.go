@@ -32,33 +32,52 @@ func newGeometry(c, h, w, k, s, p int) geometry {
 		colRows: c * k * k, colCols: ho * wo, imageSize: c * h * w, outSpatial: ho * wo}
 }
 
+// validRange returns the output positions [lo, hi) along one axis whose input
+// coordinate o*s - p + k falls inside [0, n).
+func validRange(n, out, k, s, p int) (lo, hi int) {
+	// o*s >= p-k  and  o*s <= n-1+p-k
+	lo = 0
+	if d := p - k; d > 0 {
+		lo = (d + s - 1) / s
+	}
+	hi = 0
+	if d := n - 1 + p - k; d >= 0 {
+		hi = d/s + 1
+	}
+	return lo, min(max(hi, lo), out)
+}
+
 // im2col unfolds one image (C,H,W) into cols (C*K*K, Ho*Wo); padded positions are 0.
+// The valid output range of each kernel offset is computed once, so the inner loops
+// are plain copies (strided gathers when the stride is not 1).
 func im2col[T Float](g geometry, img, cols []T) {
 	n := g.colCols
 	for c := 0; c < g.C; c++ {
 		src := img[c*g.H*g.W : (c+1)*g.H*g.W]
 		for ki := 0; ki < g.K; ki++ {
+			ylo, yhi := validRange(g.H, g.Ho, ki, g.S, g.P)
 			for kj := 0; kj < g.K; kj++ {
+				xlo, xhi := validRange(g.W, g.Wo, kj, g.S, g.P)
 				row := cols[((c*g.K+ki)*g.K+kj)*n : ((c*g.K+ki)*g.K+kj+1)*n]
-				idx := 0
-				for oy := 0; oy < g.Ho; oy++ {
+				clear(row[:ylo*g.Wo])
+				clear(row[yhi*g.Wo:])
+				for oy := ylo; oy < yhi; oy++ {
 					iy := oy*g.S - g.P + ki
-					if iy < 0 || iy >= g.H {
-						for ox := 0; ox < g.Wo; ox++ {
-							row[idx] = 0
-							idx++
-						}
+					line := src[iy*g.W : (iy+1)*g.W]
+					dst := row[oy*g.Wo : (oy+1)*g.Wo]
+					clear(dst[:xlo])
+					clear(dst[xhi:])
+					if xlo >= xhi {
 						continue
 					}
-					line := src[iy*g.W : (iy+1)*g.W]
-					for ox := 0; ox < g.Wo; ox++ {
-						ix := ox*g.S - g.P + kj
-						if ix < 0 || ix >= g.W {
-							row[idx] = 0
-						} else {
-							row[idx] = line[ix]
-						}
-						idx++
+					ix := xlo*g.S - g.P + kj
+					if g.S == 1 {
+						copy(dst[xlo:xhi], line[ix:ix+xhi-xlo])
+						continue
+					}
+					for ox := xlo; ox < xhi; ox++ {
+						dst[ox] = line[ix]
+						ix += g.S
 					}
 				}
 			}
@@ -73,22 +92,28 @@ func col2im[T Float](g geometry, cols, img []T) {
 	for c := 0; c < g.C; c++ {
 		dst := img[c*g.H*g.W : (c+1)*g.H*g.W]
 		for ki := 0; ki < g.K; ki++ {
+			ylo, yhi := validRange(g.H, g.Ho, ki, g.S, g.P)
 			for kj := 0; kj < g.K; kj++ {
+				xlo, xhi := validRange(g.W, g.Wo, kj, g.S, g.P)
+				if xlo >= xhi {
+					continue
+				}
 				row := cols[((c*g.K+ki)*g.K+kj)*n : ((c*g.K+ki)*g.K+kj+1)*n]
-				idx := 0
-				for oy := 0; oy < g.Ho; oy++ {
+				for oy := ylo; oy < yhi; oy++ {
 					iy := oy*g.S - g.P + ki
-					if iy < 0 || iy >= g.H {
-						idx += g.Wo
+					line := dst[iy*g.W : (iy+1)*g.W]
+					src := row[oy*g.Wo+xlo : oy*g.Wo+xhi]
+					ix := xlo*g.S - g.P + kj
+					if g.S == 1 {
+						seg := line[ix : ix+len(src)]
+						for j, v := range src {
+							seg[j] += v
+						}
 						continue
 					}
-					line := dst[iy*g.W : (iy+1)*g.W]
-					for ox := 0; ox < g.Wo; ox++ {
-						ix := ox*g.S - g.P + kj
-						if ix >= 0 && ix < g.W {
-							line[ix] += row[idx]
-						}
-						idx++
+					for _, v := range src {
+						line[ix] += v
+						ix += g.S
 					}
 				}
 			}
