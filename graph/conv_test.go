@@ -58,7 +58,7 @@ func TestConvForwardMatchesNaive(t *testing.T) {
 		x := randSlice(rng, batch*c.cin*c.h*c.w)
 		w := randSlice(rng, c.cout*c.cin*c.k*c.k)
 		y := make([]float64, batch*c.cout*g.Ho*g.Wo)
-		convForward(g, c.cout, batch, x, w, y, &scratch[float64]{})
+		convForward(g, c.cout, batch, (&colCache[float64]{}).get(g, batch, x), w, y)
 		for b := 0; b < batch; b++ {
 			img := naive.Image{C: c.cin, H: c.h, W: c.w, Data: x[b*g.imageSize : (b+1)*g.imageSize]}
 			want := naive.Conv2d(img, w, c.cout, c.k, c.s, c.p)

@@ -164,6 +164,16 @@ func parallel(n int, f func(worker, lo, hi int)) {
 	wg.Wait()
 }
 
+// parallelLarge is parallel for elementwise work: it splits only when there is
+// enough to amortise the goroutines.
+func parallelLarge(n int, f func(lo, hi int)) {
+	if n < 1<<15 {
+		f(0, n)
+		return
+	}
+	parallel(n, func(_, lo, hi int) { f(lo, hi) })
+}
+
 // scratch is a per-worker buffer that grows as needed and is reused across calls.
 type scratch[T Float] struct {
 	mu   sync.Mutex
@@ -182,14 +192,53 @@ func (s *scratch[T]) get(worker, n int) []T {
 	return s.bufs[worker][:n]
 }
 
-// convForward computes y = conv(x, w) for a batch: x (B, C, H, W), w (O, C, K, K),
-// y (B, O, Ho, Wo). No bias.
-func convForward[T Float](g geometry, o, batch int, x, w, y []T, sc *scratch[T]) {
-	parallel(batch, func(wk, lo, hi int) {
-		cols := sc.get(wk, g.colRows*g.colCols)
+// colCache keeps the unfolded columns of a whole batch, so the two kernels that
+// unfold the same tensor in one run do it once: a convolution's forward pass and its
+// filter gradient unfold x; a transposed convolution's input and filter gradients both
+// unfold the output gradient. The layer's forward kernel bumps gen on every run, so
+// columns never outlive the run that made them.
+type colCache[T Float] struct {
+	mu   sync.Mutex
+	gen  uint64
+	at   uint64 // gen when cols were made
+	src  *T     // first element of the tensor they were made from
+	cols []T
+}
+
+func (c *colCache[T]) bump() {
+	c.mu.Lock()
+	c.gen++
+	c.mu.Unlock()
+}
+
+// get returns the columns of every image of img (batch x C*K*K x Ho*Wo).
+func (c *colCache[T]) get(g geometry, batch int, img []T) []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	per := g.colRows * g.colCols
+	if c.src == &img[0] && c.at == c.gen && len(c.cols) == batch*per {
+		return c.cols
+	}
+	if cap(c.cols) < batch*per {
+		c.cols = make([]T, batch*per)
+	}
+	c.cols = c.cols[:batch*per]
+	parallel(batch, func(_, lo, hi int) {
 		for b := lo; b < hi; b++ {
-			im2col(g, x[b*g.imageSize:(b+1)*g.imageSize], cols)
-			gemm(false, false, o, g.colCols, g.colRows, 1, w, g.colRows, cols, g.colCols, 0, y[b*o*g.colCols:(b+1)*o*g.colCols], g.colCols)
+			im2col(g, img[b*g.imageSize:(b+1)*g.imageSize], c.cols[b*per:(b+1)*per])
+		}
+	})
+	c.src, c.at = &img[0], c.gen
+	return c.cols
+}
+
+// convForward computes y = conv(x, w) for a batch from the columns of x: w (O, C, K, K),
+// y (B, O, Ho, Wo). No bias.
+func convForward[T Float](g geometry, o, batch int, cols, w, y []T) {
+	per := g.colRows * g.colCols
+	parallel(batch, func(_, lo, hi int) {
+		for b := lo; b < hi; b++ {
+			gemm(false, false, o, g.colCols, g.colRows, 1, w, g.colRows, cols[b*per:(b+1)*per], g.colCols, 0, y[b*o*g.colCols:(b+1)*o*g.colCols], g.colCols)
 		}
 	})
 }
@@ -208,17 +257,16 @@ func convBackwardData[T Float](g geometry, o, batch int, dy, w, dx []T, sc *scra
 	})
 }
 
-// convBackwardFilter computes dw = sum_b dy_b * im2col(x_b)^T, the gradient of
-// convForward in w. dw (O, C*K*K) is overwritten.
-func convBackwardFilter[T Float](g geometry, o, batch int, x, dy, dw []T, sc, part *scratch[T]) {
+// convBackwardFilter computes dw = sum_b dy_b * cols_b^T, the gradient of
+// convForward in w, from the columns of the image. dw (O, C*K*K) is overwritten.
+func convBackwardFilter[T Float](g geometry, o, batch int, cols, dy, dw []T, part *scratch[T]) {
 	nw := workers(batch)
+	per := g.colRows * g.colCols
 	parallel(batch, func(wk, lo, hi int) {
-		cols := sc.get(wk, g.colRows*g.colCols)
 		acc := part.get(wk, o*g.colRows)
 		clear(acc)
 		for b := lo; b < hi; b++ {
-			im2col(g, x[b*g.imageSize:(b+1)*g.imageSize], cols)
-			gemm(false, true, o, g.colRows, g.colCols, 1, dy[b*o*g.colCols:(b+1)*o*g.colCols], g.colCols, cols, g.colCols, 1, acc, g.colRows)
+			gemm(false, true, o, g.colRows, g.colCols, 1, dy[b*o*g.colCols:(b+1)*o*g.colCols], g.colCols, cols[b*per:(b+1)*per], g.colCols, 1, acc, g.colRows)
 		}
 	})
 	copy(dw, part.get(0, o*g.colRows))

@@ -29,15 +29,19 @@ type convKernel[T float32 | float64] struct {
 	o    int      // channels on the convolution's output side
 	sc   *scratch[T]
 	part *scratch[T]
+	cols *colCache[T]
+	// primary marks the layer's forward kernel, whose runs start a new generation
+	// of the column cache; its gradient kernels (made by with) share the cache.
+	primary bool
 }
 
 func newConvKernel[T float32 | float64](mode convMode, g geometry, o int) *convKernel[T] {
-	return &convKernel[T]{mode: mode, g: g, o: o, sc: &scratch[T]{}, part: &scratch[T]{}}
+	return &convKernel[T]{mode: mode, g: g, o: o, sc: &scratch[T]{}, part: &scratch[T]{}, cols: &colCache[T]{}, primary: true}
 }
 
 func (k *convKernel[T]) with(mode convMode) *convKernel[T] {
 	c := *k
-	c.mode = mode
+	c.mode, c.primary = mode, false
 	return &c
 }
 
@@ -87,13 +91,16 @@ func (k *convKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
 
 func (k *convKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
 	b := shapes[0][0]
+	if k.primary {
+		k.cols.bump()
+	}
 	switch k.mode {
 	case convFwd:
-		convForward(k.g, k.o, b, in[0], in[1], out, k.sc)
+		convForward(k.g, k.o, b, k.cols.get(k.g, b, in[0]), in[1], out)
 	case convAdj:
 		convBackwardData(k.g, k.o, b, in[0], in[1], out, k.sc)
 	default:
-		convBackwardFilter(k.g, k.o, b, in[0], in[1], out, k.sc, k.part)
+		convBackwardFilter(k.g, k.o, b, k.cols.get(k.g, b, in[0]), in[1], out, k.part)
 	}
 	return nil
 }
@@ -203,13 +210,15 @@ func (k actKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
 }
 func (k actKernel[T]) forward(in [][]T, _ []tensor.Shape, out []T) error {
 	s := T(k.slope)
-	for i, v := range in[0] {
-		if v > 0 {
-			out[i] = v
-		} else {
-			out[i] = s * v
+	parallelLarge(len(out), func(lo, hi int) {
+		for i, v := range in[0][lo:hi] {
+			if v > 0 {
+				out[lo+i] = v
+			} else {
+				out[lo+i] = s * v
+			}
 		}
-	}
+	})
 	return nil
 }
 func (k actKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.Nodes, error) {
@@ -230,13 +239,15 @@ func (k actGradKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
 func (k actGradKernel[T]) forward(in [][]T, _ []tensor.Shape, out []T) error {
 	s := T(k.slope)
 	x, dy := in[0], in[1]
-	for i, v := range x {
-		if v > 0 {
-			out[i] = dy[i]
-		} else {
-			out[i] = s * dy[i]
+	parallelLarge(len(out), func(lo, hi int) {
+		for i, v := range x[lo:hi] {
+			if v > 0 {
+				out[lo+i] = dy[lo+i]
+			} else {
+				out[lo+i] = s * dy[lo+i]
+			}
 		}
-	}
+	})
 	return nil
 }
 
@@ -281,8 +292,8 @@ func (k *bnKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
 	b, c := shapes[0][0], shapes[0][1]
 	hw := shapes[0].TotalSize() / (b * c)
 	n := b * hw
-	if k.train {
-		for ch := 0; ch < c; ch++ {
+	perChannel(len(x), c, func(ch int) {
+		if k.train {
 			var s float64
 			for i := 0; i < b; i++ {
 				for _, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
@@ -308,24 +319,35 @@ func (k *bnKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
 				k.runMean[ch] = T((1-bnMomentum)*float64(k.runMean[ch]) + bnMomentum*mean)
 				k.runVar[ch] = T((1-bnMomentum)*float64(k.runVar[ch]) + bnMomentum*unbiased)
 			}
-		}
-	} else {
-		for ch := 0; ch < c; ch++ {
+		} else {
 			k.mean[ch] = k.runMean[ch]
 			k.invStd[ch] = T(1 / math.Sqrt(float64(k.runVar[ch])+bnEpsilon))
 		}
-	}
-	for i := 0; i < b; i++ {
-		for ch := 0; ch < c; ch++ {
-			sc := gamma[ch] * k.invStd[ch]
-			sh := beta[ch] - k.mean[ch]*sc
+		sc := gamma[ch] * k.invStd[ch]
+		sh := beta[ch] - k.mean[ch]*sc
+		for i := 0; i < b; i++ {
 			o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
 			for j, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
 				o[j] = v*sc + sh
 			}
 		}
-	}
+	})
 	return nil
+}
+
+// perChannel runs f for every channel, split across workers when the tensor is large.
+func perChannel(size, channels int, f func(ch int)) {
+	if size < 1<<15 {
+		for ch := 0; ch < channels; ch++ {
+			f(ch)
+		}
+		return
+	}
+	parallel(channels, func(_, lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			f(ch)
+		}
+	})
 }
 
 func (k *bnKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.Nodes, error) {
@@ -364,7 +386,7 @@ func (k bnGradXKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) erro
 	b, c := shapes[0][0], shapes[0][1]
 	hw := shapes[0].TotalSize() / (b * c)
 	n := float64(b * hw)
-	for ch := 0; ch < c; ch++ {
+	perChannel(len(x), c, func(ch int) {
 		mean, inv := k.bn.mean[ch], k.bn.invStd[ch]
 		scale := gamma[ch] * inv
 		if !k.bn.train {
@@ -374,7 +396,7 @@ func (k bnGradXKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) erro
 					o[j] = g * scale
 				}
 			}
-			continue
+			return
 		}
 		var sdy, sdyx float64
 		for i := 0; i < b; i++ {
@@ -392,7 +414,7 @@ func (k bnGradXKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) erro
 				o[j] = scale * (g - mdy - (xs[j]-mean)*inv*mdyx)
 			}
 		}
-	}
+	})
 	return nil
 }
 
