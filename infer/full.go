@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/internal/blas"
 	"github.com/eabs/eabs/runtime"
 )
@@ -335,4 +336,64 @@ func (a *latentAdam) step(p, g []float32, which int) {
 		v[i] = b2*v[i] + (1-b2)*gd*gd
 		p[i] -= float32(a.lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + eps))
 	}
+}
+
+// Timing accumulates where inference time went.
+type Timing struct {
+	Search   time.Duration `json:"search_ns"`
+	Optimise time.Duration `json:"optimise_ns"`
+}
+
+// NoiseFor is image i's reparameterisation-noise source in EOT run r: a function of
+// (seed, r, i) only, so results do not depend on batching and two runtimes given the
+// same seed see the same noise.
+func NoiseFor(seed uint64, r, i int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed+uint64(r)*0x9E3779B97F4A7C15, uint64(i)))
+}
+
+// ClassifySet classifies every image of set, batch images at a time. With eot > 1
+// each image is classified eot times with independent noise and the per-class losses
+// are averaged (expectation over transformation, the paper's Appendix B.1). tick is
+// called with the number of images done.
+func (e *Engine) ClassifySet(set *data.Set, batch int, seed uint64, eot int, tick func(done int)) (*Result, Timing, error) {
+	var tm Timing
+	a := e.m.Spec().Arch
+	if set.C != a.InC || set.H != a.InH || set.W != a.InW {
+		return nil, tm, fmt.Errorf("infer: images are %dx%dx%d, model %q wants %dx%dx%d", set.C, set.H, set.W, a.Name, a.InC, a.InH, a.InW)
+	}
+	if eot < 1 {
+		eot = 1
+	}
+	K, n := a.Classes, set.ImageSize()
+	res := &Result{N: set.N, Classes: K, Logits: make([]float32, set.N*K), Pred: make([]int, set.N), Labels: set.Labels}
+	for lo := 0; lo < set.N; lo += batch {
+		hi := min(lo+batch, set.N)
+		sum := make([]float64, (hi-lo)*K)
+		for r := 0; r < eot; r++ {
+			rs := make([]*rand.Rand, hi-lo)
+			for i := range rs {
+				rs[i] = NoiseFor(seed, r, lo+i)
+			}
+			out, err := e.Classify(set.Images[lo*n:hi*n], hi-lo, rs)
+			if err != nil {
+				return nil, tm, fmt.Errorf("images %d-%d: %w", lo, hi-1, err)
+			}
+			tm.Search += out.Search
+			tm.Optimise += out.Optimise
+			for i, v := range out.Loss {
+				sum[i] += float64(v)
+			}
+		}
+		for i := lo; i < hi; i++ {
+			row := res.Logits[i*K : (i+1)*K]
+			for k := range row {
+				row[k] = float32(-sum[(i-lo)*K+k] / float64(eot))
+			}
+			res.Pred[i] = argmax(row)
+		}
+		if tick != nil {
+			tick(hi)
+		}
+	}
+	return res, tm, nil
 }

@@ -1,0 +1,365 @@
+// Package crosscheck runs the same images and the same noise through two runtimes and
+// measures, tensor by tensor, how far apart they are: encoder outputs, decoder
+// outputs, discriminator logits, per-class losses and gradients of the latent step,
+// and the final losses and predictions of the full inference.
+package crosscheck
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"text/tabwriter"
+
+	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/runtime"
+)
+
+// Tolerance bounds one tensor's difference: it passes when every element is within
+// Abs absolutely or Rel relatively (relative to the reference value's magnitude).
+// A zero bound is not checked.
+type Tolerance struct {
+	Abs float64 `json:"abs,omitempty"`
+	Rel float64 `json:"rel,omitempty"`
+}
+
+// DefaultTolerances are the agreement float32 ONNX Runtime must reach with the float64
+// reference. Losses are sums of ~1000 squared errors, so they are held to a relative
+// bound; decoder outputs are sigmoids in [0,1], held to an absolute one. Gradients
+// through 5 layers and a sigmoid lose more digits, and the full-inference losses come
+// from 50 Adam steps each rounding differently, so both get looser relative bounds.
+var DefaultTolerances = map[string]Tolerance{
+	"encoder.mu":       {Abs: 1e-4, Rel: 1e-4},
+	"encoder.logvar":   {Abs: 1e-4, Rel: 1e-4},
+	"decoders.rec":     {Abs: 1e-5},
+	"disc.logit":       {Abs: 1e-4, Rel: 1e-4},
+	"step.loss":        {Rel: 1e-4},
+	"step.rec":         {Abs: 1e-5},
+	"step.grad_mu":     {Abs: 1e-3, Rel: 1e-3},
+	"step.grad_logvar": {Abs: 1e-3, Rel: 1e-3},
+	"infer.loss":       {Rel: 1e-4},
+}
+
+// Row is the comparison of one tensor.
+type Row struct {
+	Tensor  string    `json:"tensor"`
+	N       int       `json:"elements"`
+	MaxAbs  float64   `json:"max_abs"`
+	MaxRel  float64   `json:"max_rel"`
+	Tol     Tolerance `json:"tolerance"`
+	Pass    bool      `json:"pass"`
+	WorstAt int       `json:"worst_index"`
+}
+
+// Report is the result of a cross-check.
+type Report struct {
+	Reference string `json:"reference"`
+	Other     string `json:"other"`
+	Images    int    `json:"images"`
+	Rows      []Row  `json:"rows"`
+	// Predictions of the full inference with shared noise.
+	PredImages   int   `json:"prediction_images"`
+	PredAgree    int   `json:"predictions_agree"`
+	PredMismatch []int `json:"prediction_mismatches"`
+	// Mismatches whose reference top-2 loss margin is below the infer.loss tolerance:
+	// genuine ties, which no float32 engine can be expected to break identically.
+	PredTies int `json:"prediction_ties"`
+	// Skipped lists what the other runtime does not implement.
+	Skipped []string `json:"skipped,omitempty"`
+	Pass    bool     `json:"pass"`
+}
+
+// Options of a cross-check.
+type Options struct {
+	Batch int
+	// FullImages is how many images (the first ones) go through the full inference
+	// on both runtimes; 0 skips it.
+	FullImages int
+	Infer      infer.Options
+	Seed       uint64
+	Tolerances map[string]Tolerance
+	Tick       func(stage string, done, total int)
+}
+
+// compare fills a row: element i passes if |a-b| <= Abs or |a-b| <= Rel*|ref|.
+func compare(name string, ref, other []float32, tol Tolerance) Row {
+	r := Row{Tensor: name, N: len(ref), Tol: tol, Pass: len(ref) == len(other)}
+	if !r.Pass {
+		r.MaxAbs, r.MaxRel = math.Inf(1), math.Inf(1)
+		return r
+	}
+	worst := -1.0
+	for i := range ref {
+		d := math.Abs(float64(ref[i]) - float64(other[i]))
+		if math.IsNaN(d) {
+			d = math.Inf(1)
+		}
+		rel := d / math.Max(math.Abs(float64(ref[i])), 1e-30)
+		if d == 0 {
+			rel = 0
+		}
+		r.MaxAbs = math.Max(r.MaxAbs, d)
+		r.MaxRel = math.Max(r.MaxRel, rel)
+		ok := (tol.Abs > 0 && d <= tol.Abs) || (tol.Rel > 0 && rel <= tol.Rel) || (tol.Abs == 0 && tol.Rel == 0)
+		if !ok {
+			r.Pass = false
+			// score by how far beyond the looser bound the element is
+			excess := math.Min(excessOver(d, tol.Abs), excessOver(rel, tol.Rel))
+			if excess > worst {
+				worst, r.WorstAt = excess, i
+			}
+		}
+	}
+	return r
+}
+
+func excessOver(v, bound float64) float64 {
+	if bound == 0 {
+		return math.Inf(1)
+	}
+	return v / bound
+}
+
+// Run compares other against ref on the images of set (its first images, batch at a
+// time). Every random tensor (latents, noise) is drawn once from opt.Seed and fed to
+// both runtimes.
+func Run(ref, other runtime.Model, refName, otherName string, set *data.Set, opt Options) (*Report, error) {
+	s := ref.Spec()
+	a := s.Arch
+	K, M, P := a.Classes, a.Latent, a.Pixels()
+	if other.Spec().Name() != s.Name() || other.Spec().Arch.Name != a.Name {
+		return nil, fmt.Errorf("crosscheck: the runtimes hold different models (%s/%s and %s/%s)", s.Name(), a.Name, other.Spec().Name(), other.Spec().Arch.Name)
+	}
+	tols := opt.Tolerances
+	if tols == nil {
+		tols = DefaultTolerances
+	}
+	if opt.Batch <= 0 {
+		opt.Batch = 16
+	}
+	rep := &Report{Reference: refName, Other: otherName, Images: set.N}
+	acc := map[string]*[2][]float32{}
+	add := func(name string, x, y []float32) {
+		p, ok := acc[name]
+		if !ok {
+			p = &[2][]float32{}
+			acc[name] = p
+		}
+		p[0] = append(p[0], x...)
+		p[1] = append(p[1], y...)
+	}
+	order := []string{"encoder.mu", "encoder.logvar", "decoders.rec", "disc.logit", "step.loss", "step.rec", "step.grad_mu", "step.grad_logvar"}
+	rng := rand.New(rand.NewPCG(opt.Seed, 0xC0C0))
+	normals := func(n int, scale float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(scale * rng.NormFloat64())
+		}
+		return v
+	}
+	skip := map[string]bool{}
+	// run calls both runtimes' version of one computation unless the other runtime
+	// has reported it cannot do it.
+	run := func(part string, f func(m runtime.Model) ([][]float32, error), names ...string) error {
+		if skip[part] {
+			return nil
+		}
+		x, err := f(ref)
+		if err != nil {
+			return err
+		}
+		y, err := f(other)
+		if errors.Is(err, runtime.ErrNotImplemented) {
+			skip[part] = true
+			rep.Skipped = append(rep.Skipped, part+": "+err.Error())
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for i, name := range names {
+			add(name, x[i], y[i])
+		}
+		return nil
+	}
+	for lo := 0; lo < set.N; lo += opt.Batch {
+		hi := min(lo+opt.Batch, set.N)
+		b := hi - lo
+		x := set.Images[lo*P : hi*P]
+		err := run("encoder", func(m runtime.Model) ([][]float32, error) {
+			mu, lv, err := m.Encode(x, b)
+			return [][]float32{mu, lv}, err
+		}, "encoder.mu", "encoder.logvar")
+		if err != nil {
+			return nil, err
+		}
+		z := normals(b*K*M, 1)
+		if err := run("decoders", func(m runtime.Model) ([][]float32, error) {
+			r, err := m.Decode(z, b)
+			return [][]float32{r}, err
+		}, "decoders.rec"); err != nil {
+			return nil, err
+		}
+		if s.HasDiscriminator() {
+			zz := normals(b*M, 1)
+			err := run("discriminator", func(m runtime.Model) ([][]float32, error) {
+				d, ok := m.(runtime.Discriminator)
+				if !ok {
+					return nil, &runtime.NotImplementedError{Engine: fmt.Sprintf("%T", m), What: "discriminator"}
+				}
+				l, err := d.DiscLogit(zz, b)
+				return [][]float32{l}, err
+			}, "disc.logit")
+			if err != nil {
+				return nil, err
+			}
+		}
+		mu, lv, eps := normals(b*K*M, 1), normals(b*K*M, 0.5), normals(b*K*M, 1)
+		err = run("latent step", func(m runtime.Model) ([][]float32, error) {
+			st, err := m.LatentStep(x, mu, lv, eps, b)
+			if err != nil {
+				return nil, err
+			}
+			return [][]float32{st.Loss, st.Rec, st.GradMu, st.GradLogvar}, nil
+		}, "step.loss", "step.rec", "step.grad_mu", "step.grad_logvar")
+		if err != nil {
+			return nil, err
+		}
+		if opt.Tick != nil {
+			opt.Tick("tensors", hi, set.N)
+		}
+	}
+	rep.Pass = true
+	for _, name := range order {
+		p, ok := acc[name]
+		if !ok {
+			continue
+		}
+		row := compare(name, p[0], p[1], tols[name])
+		rep.Rows = append(rep.Rows, row)
+		rep.Pass = rep.Pass && row.Pass
+	}
+	if opt.FullImages > 0 && !skip["latent step"] && !skip["decoders"] {
+		if err := fullInference(ref, other, set, opt, tols, rep); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// fullInference runs the paper's inference on both runtimes with the same starts and
+// the same noise and compares final losses and predictions.
+func fullInference(ref, other runtime.Model, set *data.Set, opt Options, tols map[string]Tolerance, rep *Report) error {
+	n := min(opt.FullImages, set.N)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	sub := set.Subset(idx)
+	var res [2]*infer.Result
+	for i, m := range []runtime.Model{ref, other} {
+		e, err := infer.NewEngine(m, opt.Infer, nil)
+		if err != nil {
+			return err
+		}
+		stage := []string{"inference " + rep.Reference, "inference " + rep.Other}[i]
+		r, _, err := e.ClassifySet(sub, opt.Batch, opt.Seed, 1, func(done int) {
+			if opt.Tick != nil {
+				opt.Tick(stage, done, n)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		res[i] = r
+	}
+	K := ref.Spec().Arch.Classes
+	l1, l2 := negated(res[0].Logits), negated(res[1].Logits)
+	row := compare("infer.loss", l1, l2, tols["infer.loss"])
+	rep.Rows = append(rep.Rows, row)
+	rep.Pass = rep.Pass && row.Pass
+	rep.PredImages = n
+	for i := 0; i < n; i++ {
+		if res[0].Pred[i] == res[1].Pred[i] {
+			rep.PredAgree++
+			continue
+		}
+		rep.PredMismatch = append(rep.PredMismatch, i)
+		if margin(l1[i*K:(i+1)*K]) <= tols["infer.loss"].Rel*math.Abs(float64(minOf(l1[i*K:(i+1)*K]))) {
+			rep.PredTies++
+		}
+	}
+	rep.Pass = rep.Pass && len(rep.PredMismatch) == 0
+	return nil
+}
+
+func negated(v []float32) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = -x
+	}
+	return out
+}
+
+func minOf(v []float32) float32 {
+	m := v[0]
+	for _, x := range v {
+		m = min(m, x)
+	}
+	return m
+}
+
+// margin is the gap between the smallest and second smallest loss.
+func margin(v []float32) float64 {
+	a, b := math.Inf(1), math.Inf(1)
+	for _, x := range v {
+		f := float64(x)
+		if f < a {
+			a, b = f, a
+		} else if f < b {
+			b = f
+		}
+	}
+	return b - a
+}
+
+// WriteTable prints the report as an aligned table.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "tensor\telements\tmax abs diff\tmax rel diff\ttolerance (abs | rel)\tresult\n")
+	for _, row := range r.Rows {
+		res := "ok"
+		if !row.Pass {
+			res = fmt.Sprintf("FAIL (worst at %d)", row.WorstAt)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.3g\t%.3g\t%s\t%s\n", row.Tensor, row.N, row.MaxAbs, row.MaxRel, tolString(row.Tol), res)
+	}
+	if r.PredImages > 0 {
+		res := "ok"
+		if len(r.PredMismatch) > 0 {
+			res = fmt.Sprintf("FAIL (%d differ, %d of them ties)", len(r.PredMismatch), r.PredTies)
+		}
+		fmt.Fprintf(tw, "predictions\t%d\t\t\tidentical\t%s\n", r.PredImages, res)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	verdict := "PASS"
+	if !r.Pass {
+		verdict = "FAIL"
+	}
+	_, err := fmt.Fprintf(w, "%s vs %s on %d images: %s\n", r.Other, r.Reference, r.Images, verdict)
+	return err
+}
+
+func tolString(t Tolerance) string {
+	s := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%g", v)
+	}
+	return s(t.Abs) + " | " + s(t.Rel)
+}

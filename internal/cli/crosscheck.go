@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/eabs/eabs/crosscheck"
+	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/internal/buildinfo"
+	"github.com/eabs/eabs/onnx"
+	"github.com/eabs/eabs/runtime"
+	"github.com/eabs/eabs/runtime/ref"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newCrosscheckCmd) }
+
+// CrosscheckReport is the JSON eabs crosscheck writes.
+type CrosscheckReport struct {
+	provenance
+	Model      string                          `json:"model"`
+	WeightsSHA string                          `json:"weights_sha256"`
+	Dataset    string                          `json:"dataset"`
+	Seed       uint64                          `json:"seed"`
+	Inference  infer.Options                   `json:"inference"`
+	Tolerances map[string]crosscheck.Tolerance `json:"tolerances"`
+	Runs       []*crosscheck.Report            `json:"runs"`
+	Pass       bool                            `json:"pass"`
+}
+
+func newCrosscheckCmd() *cobra.Command {
+	var dataset, dataDir, jsonOut, split string
+	var n, full, batch int
+	var seed uint64
+	var rf runtimeFlags
+	opt := infer.DefaultOptions()
+	cmd := &cobra.Command{
+		Use:   "crosscheck MODEL",
+		Short: "Run the same images and noise through every runtime and compare",
+		Long: `Cross-check the runtimes against the Go reference graph (float64): ONNX Runtime on the
+exported model (all tensors) and onnx-go (the parts its Gorgonia backend runs).
+
+Per tensor: encoder outputs, decoder outputs, discriminator logits, and the latent
+step's per-class losses, reconstructions and gradients at shared random (mu, logvar,
+eps); then the full inference with shared starts and noise on --full images: final
+per-class losses and predictions. Prints max absolute and relative differences against
+the tolerances, writes --json, and exits with status 2 if any tolerance is broken.`,
+		Example: `  eabs crosscheck zoo/mnist-eabs --dataset mnist --n 1000 --json results/crosscheck-mnist-eabs.json`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			w, meta, path, err := loadWeights(args[0])
+			if err != nil {
+				return err
+			}
+			if dataset == "" {
+				dataset = meta["dataset"]
+			}
+			if dataset == "" {
+				return fmt.Errorf("--dataset is required (the model file does not name its dataset)")
+			}
+			set, err := loadSet(stderr, dataset, dataDir, split)
+			if err != nil {
+				return err
+			}
+			set = firstN(set, n)
+			refm, err := ref.New(w)
+			if err != nil {
+				return err
+			}
+			defer refm.Close()
+			rf.engine = "ort"
+			ortm, cleanup, err := openModel(cmd, rf, args[0], w, opt)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			defer ortm.Close()
+			rep := &CrosscheckReport{provenance: provenance{Command: os.Args, Build: buildinfo.Collect(), Time: time.Now().UTC().Format(time.RFC3339)},
+				Model: path, WeightsSHA: onnx.WeightsSHA256(w), Dataset: dataset, Seed: seed, Inference: opt,
+				Tolerances: crosscheck.DefaultTolerances, Pass: true}
+			others := []struct {
+				name string
+				m    runtime.Model
+				full int
+			}{{"ort", ortm, full}}
+			for _, o := range others {
+				var bar interface{ Set(int) error }
+				stage := ""
+				r, err := crosscheck.Run(refm, o.m, "ref", o.name, set, crosscheck.Options{Batch: batch, FullImages: o.full, Infer: opt, Seed: seed,
+					Tick: func(s string, done, total int) {
+						if s != stage {
+							stage = s
+							bar = newProgress(stderr, total, o.name+": "+s)
+						}
+						bar.Set(done)
+					}})
+				if err != nil {
+					return fmt.Errorf("%s: %w", o.name, err)
+				}
+				fmt.Fprintln(stdout)
+				r.WriteTable(stdout)
+				for _, s := range r.Skipped {
+					fmt.Fprintf(stdout, "  skipped (not implemented by %s): %s\n", o.name, s)
+				}
+				rep.Runs = append(rep.Runs, r)
+				rep.Pass = rep.Pass && r.Pass
+			}
+			if jsonOut != "" {
+				if err := writeJSON(jsonOut, rep); err != nil {
+					return err
+				}
+				fmt.Fprintf(stderr, "wrote %s\n", jsonOut)
+			}
+			if !rep.Pass {
+				return checkFailed{"cross-check failed: a tolerance was broken (see the table)"}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	rf.add(cmd, "ort")
+	cmd.Flags().MarkHidden("runtime")
+	f.StringVar(&dataset, "dataset", "", "dataset whose images are used (default: the model's)")
+	f.StringVar(&dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
+	f.StringVar(&split, "split", "test", "dataset split")
+	f.IntVar(&n, "n", 1000, "images compared tensor by tensor")
+	f.IntVar(&full, "full", 1000, "images (of those) run through the full inference on both runtimes")
+	f.IntVar(&batch, "batch", 16, "batch size")
+	f.Uint64Var(&seed, "seed", 1, "seed of the shared latents and noise")
+	f.IntVar(&opt.Starts, "starts", opt.Starts, "full inference: random starts")
+	f.IntVar(&opt.Steps, "steps", opt.Steps, "full inference: Adam steps")
+	f.Float64Var(&opt.LR, "lr", opt.LR, "full inference: Adam step size")
+	f.StringVar(&jsonOut, "json", "", "write the report as JSON here")
+	return cmd
+}

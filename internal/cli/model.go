@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+
+	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/internal/buildinfo"
+	"github.com/eabs/eabs/models"
+	"github.com/eabs/eabs/onnx"
+	"github.com/eabs/eabs/runtime"
+	"github.com/eabs/eabs/runtime/ort"
+	"github.com/eabs/eabs/runtime/ref"
+	"github.com/spf13/cobra"
+)
+
+// A MODEL argument is a model file (model.eabs, or a training checkpoint) or a
+// directory holding one: a training run directory or an export directory, which also
+// holds the ONNX files.
+
+// modelFile resolves a MODEL argument to its model.eabs.
+func modelFile(arg string) (string, error) {
+	st, err := os.Stat(arg)
+	if err != nil {
+		return "", fmt.Errorf("model %s: %w", arg, err)
+	}
+	if !st.IsDir() {
+		return arg, nil
+	}
+	p := filepath.Join(arg, "model.eabs")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("model %s: a directory without model.eabs (pass a model file, a training run or an export directory)", arg)
+	}
+	return p, nil
+}
+
+func loadWeights(arg string) (*models.Weights, map[string]string, string, error) {
+	p, err := modelFile(arg)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	w, meta, err := models.LoadModel(p)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return w, meta, p, nil
+}
+
+// runtimeFlags are the flags of commands that run a model on a chosen engine.
+type runtimeFlags struct {
+	engine  string
+	threads int
+}
+
+func (f *runtimeFlags) add(cmd *cobra.Command, def string) {
+	cmd.Flags().StringVar(&f.engine, "runtime", def, "engine: ort (ONNX Runtime) or ref (Go reference graph, float64)")
+	cmd.Flags().IntVar(&f.threads, "threads", goruntime.NumCPU(), "ONNX Runtime intra-op threads")
+}
+
+// initORT loads ONNX Runtime from --ort-lib, $EABS_ORT_LIB or third_party/.
+func initORT(cmd *cobra.Command) error {
+	flag, _ := cmd.Flags().GetString("ort-lib")
+	lib, err := ort.LibraryPath(flag)
+	if err != nil {
+		return err
+	}
+	return ort.Init(lib)
+}
+
+// exportDir returns a directory holding the ONNX export of the model at arg: arg itself
+// when it is an export directory from the same weights, else a fresh export into a
+// temporary directory (removed by the returned cleanup).
+func exportDir(arg string, w *models.Weights, opt infer.Options) (string, func(), error) {
+	if st, err := os.Stat(arg); err == nil && st.IsDir() {
+		if info, err := onnx.ReadFile(filepath.Join(arg, onnx.RoleEncoder+".onnx")); err == nil {
+			if info.Metadata[onnx.MetaWeightsSHA256] == onnx.WeightsSHA256(w) {
+				return arg, func() {}, nil
+			}
+		}
+	}
+	dir, err := os.MkdirTemp("", "eabs-export-*")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	if _, err := exportModel(w, dir, "", opt); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return dir, cleanup, nil
+}
+
+func exportModel(w *models.Weights, dir, dataset string, opt infer.Options) ([]string, error) {
+	ev, err := json.Marshal(opt)
+	if err != nil {
+		return nil, err
+	}
+	return onnx.Export(w, dir, onnx.ExportOptions{Dataset: dataset, Meta: map[string]string{onnx.MetaEval: string(ev)}})
+}
+
+// openModel opens a generative model on the chosen engine.
+func openModel(cmd *cobra.Command, rf runtimeFlags, arg string, w *models.Weights, opt infer.Options) (runtime.Model, func(), error) {
+	switch rf.engine {
+	case "ref":
+		m, err := ref.New(w)
+		return m, func() {}, err
+	case "ort":
+		if err := initORT(cmd); err != nil {
+			return nil, nil, err
+		}
+		dir, cleanup, err := exportDir(arg, w, opt)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := ort.OpenModel(dir, ort.Options{IntraOpThreads: rf.threads})
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		return m, cleanup, nil
+	}
+	return nil, nil, fmt.Errorf("unknown --runtime %q (want ort or ref)", rf.engine)
+}
+
+// loadSet loads one split of a dataset through the --data-dir resolution.
+func loadSet(stderr io.Writer, name, dataDir, split string) (*data.Set, error) {
+	root, from := resolveDataDir(dataDir, os.Getenv)
+	if data.Embedded(name) {
+		root, from = data.EmbeddedRoot, "built-in sample"
+	}
+	fmt.Fprintf(stderr, "data: %s %s (%s)\n", name, root, from)
+	ds, err := data.Load(name, root)
+	if err != nil {
+		return nil, dataLoadHint(name, root, err)
+	}
+	switch split {
+	case "test":
+		return ds.Test, nil
+	case "train":
+		return ds.Train, nil
+	}
+	return nil, fmt.Errorf("unknown --split %q (want test or train)", split)
+}
+
+// firstN returns the first n images of s (all when n <= 0 or n >= s.N).
+func firstN(s *data.Set, n int) *data.Set {
+	if n <= 0 || n >= s.N {
+		return s
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return s.Subset(idx)
+}
+
+// writeJSON writes v as indented JSON to path atomically.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(path, append(b, '\n'))
+}
+
+// provenance is attached to every result file.
+type provenance struct {
+	Command []string       `json:"command"`
+	Build   buildinfo.Info `json:"build"`
+	Time    string         `json:"time"`
+}
