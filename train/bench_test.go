@@ -1,0 +1,48 @@
+package train
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/models"
+)
+
+// benchTrainStep measures one full E-ABS training step on MNIST-shaped data: eq. 5
+// forward and backward for the encoder and ten decoders, the discriminator's step, and
+// both Adam updates (what ../shared/bench/torch_ref.py train measures).
+func benchTrainStep(b *testing.B, batch int) {
+	s, _ := models.NewSpec("mnist", "eabs")
+	w, err := models.NewWeights(s, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	set := &data.Set{N: batch, C: 1, H: 28, W: 28, Classes: 10, Images: make([]float32, batch*784), Labels: make([]int, batch)}
+	for i := range set.Images {
+		set.Images[i] = float32(rng.Float64())
+	}
+	idx := make([]int, batch)
+	for i := range idx {
+		set.Labels[i] = rng.IntN(10)
+		idx[i] = i
+	}
+	st, err := newStepper(w, batch, &batcher{set: set, noise: 0.2}, NewAdam(1e-3))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.close()
+	if _, err := st.step(idx, rng, 1e-3); err != nil { // warm-up: allocations, caches
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := st.step(idx, rng, 1e-3); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+func BenchmarkTrainStepMNIST64(b *testing.B)  { benchTrainStep(b, 64) }
+func BenchmarkTrainStepMNIST512(b *testing.B) { benchTrainStep(b, 512) }
