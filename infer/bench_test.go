@@ -1,0 +1,94 @@
+package infer
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/eabs/eabs/models"
+	"github.com/eabs/eabs/onnx"
+	"github.com/eabs/eabs/runtime"
+	"github.com/eabs/eabs/runtime/ort"
+	"github.com/eabs/eabs/runtime/ref"
+)
+
+// The full-inference benchmarks run the paper's settings (K = 10, 8000 + 1 starts,
+// 50 Adam steps) on the MNIST E-ABS architecture with seeded random weights: speed
+// does not depend on the weights' values. They report images/s and the split of time
+// between choosing starts (bank search + encoder) and optimising. Compare with
+// ../shared/bench/torch_ref.py infer in the same run (scripts/bench.sh does both).
+
+func mnistWeights(b *testing.B) *models.Weights {
+	s, _ := models.NewSpec("mnist", "eabs")
+	w, err := models.NewWeights(s, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w
+}
+
+func openORT(b *testing.B, w *models.Weights) runtime.Model {
+	lib, err := ort.LibraryPath("")
+	if err != nil {
+		b.Skip(err)
+	}
+	if err := ort.Init(lib); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	if _, err := onnx.Export(w, dir, onnx.ExportOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	m, err := ort.OpenModel(dir, ort.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func benchInference(b *testing.B, m runtime.Model, batch int) {
+	defer m.Close()
+	opt := DefaultOptions()
+	if s := os.Getenv("EABS_BENCH_STEPS"); s != "" {
+		fmt.Sscan(s, &opt.Steps)
+	}
+	e, err := NewEngine(m, opt, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	x := make([]float32, batch*784)
+	for i := range x {
+		x[i] = float32(r.Float64())
+	}
+	var search, optimise float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out, err := e.Classify(x, batch, rngs(batch, uint64(i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		search += out.Search.Seconds()
+		optimise += out.Optimise.Seconds()
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+	b.ReportMetric(search/float64(b.N), "search-s/op")
+	b.ReportMetric(optimise/float64(b.N), "optimise-s/op")
+}
+
+func BenchmarkInferORT1(b *testing.B)   { w := mnistWeights(b); benchInference(b, openORT(b, w), 1) }
+func BenchmarkInferORT16(b *testing.B)  { w := mnistWeights(b); benchInference(b, openORT(b, w), 16) }
+func BenchmarkInferORT128(b *testing.B) { w := mnistWeights(b); benchInference(b, openORT(b, w), 128) }
+
+func openRef(b *testing.B, w *models.Weights) runtime.Model {
+	m, err := ref.New(w)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func BenchmarkInferRef1(b *testing.B)   { w := mnistWeights(b); benchInference(b, openRef(b, w), 1) }
+func BenchmarkInferRef16(b *testing.B)  { w := mnistWeights(b); benchInference(b, openRef(b, w), 16) }
+func BenchmarkInferRef128(b *testing.B) { w := mnistWeights(b); benchInference(b, openRef(b, w), 128) }
