@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,7 +26,9 @@ const (
 	fdStep = 1e-3
 	// fdTol bounds |grad - fd| relative to max(|fd|, max |grad|): float32 gradients
 	// against float64 central differences, whose truncation error is O(step^2) but
-	// which can straddle a ReLU kink.
+	// which can straddle a ReLU kink. (With a step of 1e-5 every deviation is below
+	// 1e-6; with 1e-3 a few reach 1e-3 next to kinks, and beyond fdTol the check
+	// retries with a smaller step.)
 	fdTol = 1e-3
 )
 
@@ -198,8 +201,8 @@ func (e *exported) runLatentStep(t testing.TB, batch int, rng *rand.Rand) latent
 // checkLatentStep compares the latent step's loss and reconstructions with the oracle
 // and its gradients with central differences of the oracle's loss, on fdCoords random
 // (b, k, m) coordinates (all of them when fdCoords is 0). It returns the worst
-// forward and gradient deviations.
-func (e *exported) checkLatentStep(t *testing.T, batch, fdCoords int, rng *rand.Rand) (fwd, grad float64) {
+// forward deviation and every gradient deviation.
+func (e *exported) checkLatentStep(t *testing.T, batch, fdCoords int, rng *rand.Rand) (fwd float64, grad []float64) {
 	a := e.spec.Arch
 	k, m := a.Classes, a.Latent
 	r := e.runLatentStep(t, batch, rng)
@@ -265,13 +268,25 @@ func (e *exported) checkLatentStep(t *testing.T, batch, fdCoords int, rng *rand.
 				dev = deviation(fd)
 				kinks++
 			}
-			grad = max(grad, dev)
+			grad = append(grad, dev)
 			if dev > fdTol || math.IsNaN(float64(p.got)) {
 				t.Errorf("%s[%d,%d,%d] = %v, central difference %v", p.name, co.b, co.c, co.i, p.got, fd)
 			}
 		}
 	}
 	return fwd, grad
+}
+
+// logDeviations reports the accuracy reached: the worst forward deviation, and the
+// median and worst gradient deviations (the worst is usually a ReLU kink near the
+// finite-difference step).
+func logDeviations(t *testing.T, fwd float64, grad []float64) {
+	if len(grad) == 0 {
+		return
+	}
+	slices.Sort(grad)
+	t.Logf("latent step: forward deviation ≤ %.2g; gradient deviation from central differences: median %.2g, max %.2g (%d checks)",
+		fwd, grad[len(grad)/2], grad[len(grad)-1], len(grad))
 }
 
 func maxAbs(v []float32) float64 {
@@ -305,7 +320,8 @@ func TestExportMatchesNaive(t *testing.T) {
 		t.Run(tc.model+"/"+string(tc.layout), func(t *testing.T) {
 			e := export(t, "tiny", tc.model, uint64(10+i), tc.layout)
 			rng := rand.New(rand.NewPCG(uint64(i), 7))
-			var fwd, grad float64
+			var fwd float64
+			var grad []float64
 			for _, batch := range []int{1, 3} {
 				e.checkEncoder(t, batch, rng)
 				if e.spec.Kind == models.CNN {
@@ -316,9 +332,9 @@ func TestExportMatchesNaive(t *testing.T) {
 					e.checkDisc(t, batch, rng)
 				}
 				f, g := e.checkLatentStep(t, batch, 0, rng)
-				fwd, grad = max(fwd, f), max(grad, g)
+				fwd, grad = max(fwd, f), append(grad, g...)
 			}
-			t.Logf("latent step: worst forward deviation %.2g, worst gradient deviation from central differences %.2g", fwd, grad)
+			logDeviations(t, fwd, grad)
 		})
 	}
 }
@@ -336,7 +352,7 @@ func TestExportMNIST(t *testing.T) {
 	e.checkDecoders(t, 2, rng)
 	e.checkDisc(t, 2, rng)
 	fwd, grad := e.checkLatentStep(t, 2, 24, rng)
-	t.Logf("latent step: worst forward deviation %.2g, worst gradient deviation from central differences %.2g", fwd, grad)
+	logDeviations(t, fwd, grad)
 }
 
 // TestExportChecker runs the ONNX checker (full_check, with shape inference) of

@@ -52,7 +52,6 @@ type DataType int32
 const (
 	Float DataType = DataType(onnxpb.TensorProto_FLOAT)
 	Int64 DataType = DataType(onnxpb.TensorProto_INT64)
-	Bool  DataType = DataType(onnxpb.TensorProto_BOOL)
 )
 
 func (t DataType) String() string {

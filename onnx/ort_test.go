@@ -1,41 +1,26 @@
 package onnx_test
 
 import (
-	"os"
-	"path/filepath"
-	"sync"
+	"errors"
 	"testing"
 
-	ort "github.com/yalue/onnxruntime_go"
+	"github.com/eabs/eabs/runtime/ort"
 )
 
-// ONNX Runtime for the tests: the library at EABS_ORT_LIB, else the project's copy;
-// tests that need it skip when it is absent.
-
-var (
-	ortOnce sync.Once
-	ortErr  error
-)
-
-func ortLibrary() string {
-	if p := os.Getenv("EABS_ORT_LIB"); p != "" {
-		return p
-	}
-	return filepath.Join("..", "third_party", "onnxruntime", "libonnxruntime.so")
-}
+// ONNX Runtime for the tests, through runtime/ort: the library at EABS_ORT_LIB, else
+// the project's third_party copy; tests that need it skip when it is absent.
 
 func needORT(t testing.TB) {
 	t.Helper()
-	lib := ortLibrary()
-	if _, err := os.Stat(lib); err != nil {
-		t.Skipf("ONNX Runtime library not found (%v); set EABS_ORT_LIB", err)
+	lib, err := ort.LibraryPath("")
+	if errors.Is(err, ort.ErrLibraryNotFound) {
+		t.Skipf("skipping: %v", err)
 	}
-	ortOnce.Do(func() {
-		ort.SetSharedLibraryPath(lib)
-		ortErr = ort.InitializeEnvironment()
-	})
-	if ortErr != nil {
-		t.Fatalf("initialise ONNX Runtime from %s: %v", lib, ortErr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ort.Init(lib); err != nil {
+		t.Fatalf("initialise ONNX Runtime: %v", err)
 	}
 }
 
@@ -48,29 +33,19 @@ type feed struct {
 
 // session is an ONNX Runtime session on one file, with fixed input and output names.
 type session struct {
-	s        *ort.DynamicAdvancedSession
-	in, outs []string
+	s    *ort.Session
+	in   []string
+	outs []string
 }
 
 func openSession(t testing.TB, path string, inputs, outputs []string, threads int) *session {
 	t.Helper()
 	needORT(t)
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(threads); err != nil {
-		t.Fatal(err)
-	}
-	if err := opts.SetInterOpNumThreads(1); err != nil {
-		t.Fatal(err)
-	}
-	s, err := ort.NewDynamicAdvancedSession(path, inputs, outputs, opts)
+	s, err := ort.Open(path, ort.Options{IntraOpThreads: threads, InputNames: inputs, OutputNames: outputs})
 	if err != nil {
 		t.Fatalf("open %s: %v", path, err)
 	}
-	t.Cleanup(func() { s.Destroy() })
+	t.Cleanup(func() { s.Close() })
 	return &session{s: s, in: inputs, outs: outputs}
 }
 
@@ -78,35 +53,27 @@ func openSession(t testing.TB, path string, inputs, outputs []string, threads in
 // and shape.
 func (s *session) run(t testing.TB, feeds ...feed) (data [][]float32, shapes [][]int64) {
 	t.Helper()
-	ins := make([]ort.Value, len(feeds))
+	ins := make([]ort.Tensor, len(feeds))
 	for i, f := range feeds {
 		if f.name != s.in[i] {
 			t.Fatalf("feed %d is %q, session wants %q", i, f.name, s.in[i])
 		}
-		tensor, err := ort.NewTensor(ort.NewShape(f.shape...), f.data)
-		if err != nil {
-			t.Fatalf("input %s: %v", f.name, err)
-		}
-		defer tensor.Destroy()
-		ins[i] = tensor
+		ins[i] = ort.Tensor{Shape: f.shape, Data: f.data}
 	}
-	outs := make([]ort.Value, len(s.outs))
-	if err := s.s.Run(ins, outs); err != nil {
+	outs, err := s.s.Run(ins)
+	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	for i, o := range outs {
-		tensor, ok := o.(*ort.Tensor[float32])
-		if !ok {
-			t.Fatalf("output %s is %T, want float32 tensor", s.outs[i], o)
+		if o.Data == nil {
+			t.Fatalf("output %s is not a float32 tensor", s.outs[i])
 		}
-		data = append(data, append([]float32(nil), tensor.GetData()...))
-		shapes = append(shapes, []int64(tensor.GetShape()))
-		o.Destroy()
+		data, shapes = append(data, o.Data), append(shapes, o.Shape)
 	}
 	return data, shapes
 }
 
-// runFile opens a session, runs it once and closes it.
+// runFile opens a session with one intra-op thread, runs it once and closes it.
 func runFile(t testing.TB, path string, outputs []string, feeds ...feed) ([][]float32, [][]int64) {
 	t.Helper()
 	names := make([]string, len(feeds))
