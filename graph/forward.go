@@ -239,3 +239,26 @@ func NewClassifierVJP[T float32 | float64](w *models.Weights, batch int) (*Progr
 		Outputs: map[string]*G.Node{"logits": logits}, grads: map[string]*G.Node{"grad_x": grads[0]}}
 	return p, p.compile()
 }
+
+// NewCNNLossGrad builds a CNN's per-sample cross-entropy and its gradient with respect
+// to the input, what gradient attacks (and adversarial training) need: inputs "x"
+// (B,C,H,W) and "onehot" (B,K); outputs "logits" (B,K), "loss" (B) and "grad_x".
+func NewCNNLossGrad[T float32 | float64](w *models.Weights, batch int) (*Program[T], error) {
+	s := w.Spec
+	if s.Kind != models.CNN {
+		return nil, fmt.Errorf("graph: %s is not a CNN", s.Name())
+	}
+	a := s.Arch
+	n := NewNet[T](w, Eval, batch, nil)
+	x := n.Var("x", batch, a.InC, a.InH, a.InW)
+	onehot := n.Input("onehot", batch, a.Classes)
+	logits := n.Classifier(x)
+	loss := n.Sub(n.LogSumExp(logits), n.Sum(n.Mul(logits, onehot), 1))
+	grads, err := G.Grad(n.Sum(loss, 0), x)
+	if err != nil {
+		return nil, fmt.Errorf("graph: cross-entropy input gradient: %w", err)
+	}
+	p := &Program[T]{Net: n, Inputs: map[string]*G.Node{"x": x, "onehot": onehot},
+		Outputs: map[string]*G.Node{"logits": logits, "loss": loss}, grads: map[string]*G.Node{"grad_x": grads[0]}}
+	return p, p.compile()
+}

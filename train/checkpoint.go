@@ -119,7 +119,10 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	return c, nil
 }
 
-func specEqual(a, b models.Spec) bool {
+func specEqual(a, b models.Spec) bool { return sameJSON(a, b) }
+
+// sameJSON compares two values by their JSON encodings (configs hold pointers).
+func sameJSON(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/models"
 )
 
@@ -40,6 +41,25 @@ type Config struct {
 	// CheckpointSteps also writes a checkpoint every this many steps inside an epoch
 	// (0: only at epoch ends).
 	CheckpointSteps int `json:"checkpoint_steps"`
+	// Init starts from the weights of this model file instead of a seeded
+	// initialisation (required for the adversarially trained CNNs, which start from a
+	// trained CNN). InitSHA256 records the file's weights.
+	Init       string `json:"init,omitempty"`
+	InitSHA256 string `json:"init_sha256,omitempty"`
+	// Adversarial training (models adv-linf and adv-l2): every batch is replaced by
+	// PGD adversarial examples with these settings (Madry et al.).
+	PGD *PGDConfig `json:"pgd,omitempty"`
+}
+
+// PGDConfig are the inner-attack settings of adversarial training. The paper gives
+// the budgets (MNIST Linf 0.3, Fashion-MNIST Linf 0.1, SVHN/traffic Linf 8/255, L2 1.5)
+// but not the attack's steps; 10 steps of 2.5*eps/10 from a random start keep an
+// epoch affordable on two cores.
+type PGDConfig struct {
+	Norm  string  `json:"norm"`
+	Eps   float64 `json:"eps"`
+	Steps int     `json:"steps"`
+	Step  float64 `json:"step"`
 }
 
 // DefaultConfig returns the paper's settings for a dataset and model, with the batch
@@ -68,6 +88,26 @@ func (c Config) Resolve(channels int) (Config, error) {
 	}
 	if _, err := models.NewSpec(c.Dataset, c.Model); err != nil {
 		return c, err
+	}
+	switch c.Model {
+	case "adv-linf", "adv-l2":
+		if c.Init == "" {
+			return c, fmt.Errorf("train: %s starts from a trained CNN: pass --init runs/<dataset>-cnn/model.eabs", c.Model)
+		}
+		if c.PGD == nil {
+			c.PGD = &PGDConfig{Norm: c.Model[4:], Steps: 10}
+		}
+		if c.PGD.Eps == 0 {
+			c.PGD.Eps = attack.DefaultEps(c.Dataset, attack.Norm(c.PGD.Norm))
+		}
+		if c.PGD.Step == 0 && c.PGD.Steps > 0 {
+			c.PGD.Step = 2.5 * c.PGD.Eps / float64(c.PGD.Steps)
+		}
+		c.Noise = 0 // the paper: no noise augmentation for adversarially trained models
+	default:
+		if c.PGD != nil {
+			return c, fmt.Errorf("train: PGD settings only apply to adv-linf and adv-l2")
+		}
 	}
 	return c, nil
 }

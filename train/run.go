@@ -2,6 +2,8 @@ package train
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,6 +85,11 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Init != "" {
+		if cfg.InitSHA256, err = fileSHA256(cfg.Init); err != nil {
+			return nil, fmt.Errorf("train: --init: %w", err)
+		}
+	}
 	spec, err := models.NewSpec(cfg.Dataset, cfg.Model)
 	if err != nil {
 		return nil, err
@@ -120,7 +127,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		if err != nil {
 			return nil, err
 		}
-		if ck.Config != cfg {
+		if !sameJSON(ck.Config, cfg) {
 			return nil, fmt.Errorf("train: checkpoint %s was made with %+v; this run asks for %+v", ckPath, ck.Config, cfg)
 		}
 		w, opt2, st = ck.Weights, ck.Adam, ck.State
@@ -131,7 +138,16 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		if opt.Resume {
 			return nil, fmt.Errorf("train: --resume: no checkpoint in %s", opt.Dir)
 		}
-		if w, err = models.NewWeights(spec, rand.New(rand.NewPCG(cfg.Seed, streamInit))); err != nil {
+		if cfg.Init != "" {
+			iw, _, err := models.LoadModel(cfg.Init)
+			if err != nil {
+				return nil, fmt.Errorf("train: --init: %w", err)
+			}
+			if !specEqual(iw.Spec, spec) {
+				return nil, fmt.Errorf("train: --init %s holds a %s model on %q, this run trains %s on %q", cfg.Init, iw.Spec.Name(), iw.Spec.Arch.Name, spec.Name(), spec.Arch.Name)
+			}
+			w = iw
+		} else if w, err = models.NewWeights(spec, rand.New(rand.NewPCG(cfg.Seed, streamInit))); err != nil {
 			return nil, err
 		}
 		if err := writeManifest(opt, cfg, spec, trainSet, valSet); err != nil {
@@ -140,7 +156,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	}
 	stepRNG := rand.New(stepPCG)
 	b := &batcher{set: trainSet, noise: cfg.Noise}
-	s, err := newStepper(w, cfg.Batch, b, opt2)
+	s, err := newStepper(w, cfg.Batch, b, opt2, cfg.PGD)
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +256,19 @@ const (
 	streamSteps = 3
 	streamEpoch = 1000
 )
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
 
 func ratio(a, b int) float64 {
 	if b == 0 {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/graph"
 	"github.com/eabs/eabs/models"
@@ -198,17 +199,31 @@ func (s *classStepper) close() {
 	}
 }
 
-// cnnStepper trains the CNN baseline with cross-entropy.
+// cnnStepper trains the CNN baseline with cross-entropy, on PGD adversarial examples
+// of each batch when pgd is set (adversarial training).
 type cnnStepper struct {
 	w   *models.Weights
 	o   *graph.Objective[float32]
 	opt *Adam
 	b   *batcher
+	pgd *attack.PGD
+	adv *lossGrad
 }
 
 func (s *cnnStepper) step(idx []int, rng *rand.Rand, lr float64) (stepStats, error) {
 	a := s.w.Spec.Arch
-	s.o.Set("x", s.b.gather(idx, rng))
+	x := s.b.gather(idx, rng)
+	if s.pgd != nil {
+		y := make([]int, len(idx))
+		for j, i := range idx {
+			y[j] = s.b.set.Labels[i]
+		}
+		var err error
+		if x, err = s.pgd.Run(s.adv, x, y, len(idx), rng); err != nil {
+			return stepStats{}, err
+		}
+	}
+	s.o.Set("x", x)
 	s.o.Set("onehot", onehot(s.b.set, idx, a.Classes))
 	loss, err := s.o.Run(rng)
 	if err != nil {
@@ -232,10 +247,38 @@ func (s *cnnStepper) step(idx []int, rng *rand.Rand, lr float64) (stepStats, err
 	return st, s.opt.Step(s.o.Params, grads(s.o))
 }
 
-func (s *cnnStepper) close() { s.o.Close() }
+func (s *cnnStepper) close() {
+	s.o.Close()
+	if s.adv != nil {
+		s.adv.p.Close()
+	}
+}
 
-// newStepper builds the training graphs of w's model family.
-func newStepper(w *models.Weights, batch int, b *batcher, opt *Adam) (stepper, error) {
+// lossGrad is the attack.Model of a CNN in training: a float32 evaluation-mode graph
+// over the live weights, so the attack always sees the current model.
+type lossGrad struct{ p *graph.Program[float32] }
+
+func (l *lossGrad) LossGrad(x []float32, y []int, batch int) (logits, grad []float32, err error) {
+	k := l.p.Net.W.Spec.Arch.Classes
+	oh := make([]float32, batch*k)
+	for b, c := range y {
+		oh[b*k+c] = 1
+	}
+	if err := l.p.Set("x", x); err != nil {
+		return nil, nil, err
+	}
+	if err := l.p.Set("onehot", oh); err != nil {
+		return nil, nil, err
+	}
+	if err := l.p.Run(); err != nil {
+		return nil, nil, err
+	}
+	return l.p.Output("logits"), l.p.Output("grad_x"), nil
+}
+
+// newStepper builds the training graphs of w's model family; pgd, when set, makes a
+// CNN train adversarially.
+func newStepper(w *models.Weights, batch int, b *batcher, opt *Adam, pgd *PGDConfig) (stepper, error) {
 	s := w.Spec
 	var disc *graph.Objective[float32]
 	if s.HasDiscriminator() {
@@ -250,7 +293,16 @@ func newStepper(w *models.Weights, batch int, b *batcher, opt *Adam) (stepper, e
 		if err != nil {
 			return nil, err
 		}
-		return &cnnStepper{w: w, o: o, opt: opt, b: b}, nil
+		cs := &cnnStepper{w: w, o: o, opt: opt, b: b}
+		if pgd != nil {
+			p, err := graph.NewCNNLossGrad[float32](w, batch)
+			if err != nil {
+				return nil, err
+			}
+			cs.adv = &lossGrad{p}
+			cs.pgd = &attack.PGD{Norm: attack.Norm(pgd.Norm), Eps: pgd.Eps, Steps: pgd.Steps, Step: pgd.Step, RandomStart: true}
+		}
+		return cs, nil
 	case s.Discriminative:
 		o, err := graph.NewDiscriminative[float32](w, batch)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/models"
@@ -120,7 +121,7 @@ func TestEABSLossDecreasesOnRealBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	const batch = 16
-	st, err := newStepper(w, batch, &batcher{set: ds.Train}, NewAdam(1e-3))
+	st, err := newStepper(w, batch, &batcher{set: ds.Train}, NewAdam(1e-3), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,5 +264,47 @@ func TestCheckpointRefusals(t *testing.T) {
 	}
 	if _, err := ReadCheckpoint(p); err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Errorf("ReadCheckpoint(mismatched architecture) error = %v", err)
+	}
+}
+
+func TestAdversarialTrainingFromCNN(t *testing.T) {
+	ds := tinyDataset(t)
+	base := tinyConfig("cnn")
+	base.Epochs = 1
+	cnnDir := t.TempDir()
+	if _, err := Run(context.Background(), base, ds, Options{Dir: cnnDir}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig("adv-linf")
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "--init") {
+		t.Fatalf("adv-linf without --init: err = %v, want a hint about --init", err)
+	}
+	cfg.Init = filepath.Join(cnnDir, ModelFile)
+	cfg.PGD = &PGDConfig{Norm: "linf", Steps: 3}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a, err := Run(context.Background(), cfg, ds, Options{Dir: dirA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dirB, StopAfter: 5}); !errors.Is(err, ErrStopped) {
+		t.Fatal(err)
+	}
+	b, err := Run(context.Background(), cfg, ds, Options{Dir: dirB, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range a.Weights.Params {
+		for j := range p.Data {
+			if p.Data[j] != b.Weights.Params[i].Data[j] {
+				t.Fatalf("%s[%d]: uninterrupted %v, resumed %v", p.Name, j, p.Data[j], b.Weights.Params[i].Data[j])
+			}
+		}
+	}
+	ck, err := ReadCheckpoint(filepath.Join(dirA, CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := attack.DefaultEps("tiny", attack.Linf); ck.Config.PGD == nil || ck.Config.PGD.Eps != want || ck.Config.Noise != 0 || ck.Config.InitSHA256 == "" {
+		t.Errorf("resolved adversarial config = %+v (pgd %+v), want the default Linf eps %g, no noise, the init's hash", ck.Config, ck.Config.PGD, want)
 	}
 }

@@ -22,7 +22,8 @@ func newTrainCmd() *cobra.Command {
 	cfg := train.DefaultConfig("mnist", "eabs")
 	var dataDir, out string
 	var resume bool
-	var stopAfter int
+	var stopAfter, pgdSteps int
+	var pgdEps float64
 	cmd := &cobra.Command{
 		Use:   "train --dataset D --model M",
 		Short: "Train E-ABS, ABS, an ablation variant or the CNN baseline",
@@ -32,7 +33,9 @@ func newTrainCmd() *cobra.Command {
   metrics.csv      one row per epoch (loss, train and validation accuracy, images/s)
   manifest.json    flags, seeds, dataset SHA-256, commit, Go and library versions
 
-Models: ` + strings.Join(models.ModelNames, ", ") + ` (eabs = ADV, abs = none of A/D/V).
+Models: ` + strings.Join(models.ModelNames, ", ") + ` (eabs = ADV, abs = none of A/D/V), and
+adv-linf / adv-l2: a trained CNN (--init) adversarially trained with PGD (Madry et al.)
+at the dataset's budget, learning rate 1e-4 unless --lr is given.
 Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 		Example: `  eabs train --dataset mnist --model eabs --epochs 10 --out runs/mnist-eabs
   eabs train --dataset mnist --model eabs --out runs/mnist-eabs --resume`,
@@ -40,6 +43,12 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				out = filepath.Join("runs", cfg.Dataset+"-"+cfg.Model)
+			}
+			if strings.HasPrefix(cfg.Model, "adv-") {
+				if !cmd.Flags().Changed("lr") {
+					cfg.LR = 1e-4 // the paper's rate for adversarial training
+				}
+				cfg.PGD = &train.PGDConfig{Norm: cfg.Model[4:], Eps: pgdEps, Steps: pgdSteps}
 			}
 			root, from := resolveDataDir(dataDir, os.Getenv)
 			if data.Embedded(cfg.Dataset) {
@@ -89,5 +98,8 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 	f.StringVar(&out, "out", "", "run directory (default runs/<dataset>-<model>)")
 	f.BoolVar(&resume, "resume", false, "continue the run in --out from its checkpoint")
 	f.IntVar(&stopAfter, "stop-after", 0, "stop with a checkpoint after N steps (0: run to the end)")
+	f.StringVar(&cfg.Init, "init", "", "start from this model's weights (required for adv-linf and adv-l2: a trained CNN)")
+	f.Float64Var(&pgdEps, "eps", 0, "adv-linf/adv-l2: PGD budget (default: the paper's, e.g. MNIST Linf 0.3, L2 1.5)")
+	f.IntVar(&pgdSteps, "pgd-steps", 10, "adv-linf/adv-l2: PGD steps per batch (step size 2.5*eps/steps, random start)")
 	return cmd
 }
