@@ -255,13 +255,16 @@ func (k actGradKernel[T]) forward(in [][]T, _ []tensor.Shape, out []T) error {
 
 var bnIDs atomic.Int64
 
-// bnKernel is BatchNorm over (B, C, H, W). In training it normalises with the batch's
-// statistics and folds them into the running ones (which live in the model's weights);
-// in evaluation it uses the running statistics. The statistics of the last forward pass
-// stay in the kernel for its gradient kernels.
+// bnKernel is BatchNorm over (B, C, H, W) fused with the LeakyReLU (slope; ReLU when 0)
+// that follows every BatchNorm of the architecture, saving a pass over the largest
+// activations. In training it normalises with the batch's statistics and folds them
+// into the running ones (which live in the model's weights); in evaluation it uses the
+// running statistics. The statistics of the last forward pass stay in the kernel for
+// its gradient kernels.
 type bnKernel[T float32 | float64] struct {
 	id       int64
 	train    bool
+	slope    float64
 	update   *bool // fold batch statistics into the running ones (training only)
 	runMean  []T
 	runVar   []T
@@ -270,14 +273,14 @@ type bnKernel[T float32 | float64] struct {
 	channels int
 }
 
-func newBN[T float32 | float64](train bool, update *bool, runMean, runVar []T) *bnKernel[T] {
+func newBN[T float32 | float64](train bool, update *bool, runMean, runVar []T, slope float64) *bnKernel[T] {
 	c := len(runMean)
-	return &bnKernel[T]{id: bnIDs.Add(1), train: train, update: update, runMean: runMean, runVar: runVar,
+	return &bnKernel[T]{id: bnIDs.Add(1), train: train, slope: slope, update: update, runMean: runMean, runVar: runVar,
 		mean: make([]T, c), invStd: make([]T, c), channels: c}
 }
 
 func (k *bnKernel[T]) String() string {
-	return fmt.Sprintf("BatchNorm#%d(train=%v)", k.id, k.train)
+	return fmt.Sprintf("BatchNormLeakyReLU#%d(train=%v, slope=%g)", k.id, k.train, k.slope)
 }
 func (k *bnKernel[T]) dims() ([]int, int) { return []int{4, 1, 1}, 4 }
 func (k *bnKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
@@ -325,10 +328,15 @@ func (k *bnKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
 		}
 		sc := gamma[ch] * k.invStd[ch]
 		sh := beta[ch] - k.mean[ch]*sc
+		slope := T(k.slope)
 		for i := 0; i < b; i++ {
 			o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
 			for j, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-				o[j] = v*sc + sh
+				y := v*sc + sh
+				if y <= 0 {
+					y *= slope
+				}
+				o[j] = y
 			}
 		}
 	})
@@ -350,10 +358,15 @@ func perChannel(size, channels int, f func(ch int)) {
 	})
 }
 
-func (k *bnKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.Nodes, error) {
+func (k *bnKernel[T]) diff(inputs G.Nodes, output, grad *G.Node, need []bool) (G.Nodes, error) {
 	x, gamma := inputs[0], inputs[1]
 	out := make(G.Nodes, 3)
-	var err error
+	// The activation's gradient first: its mask is the sign of the fused output,
+	// which is the sign of the pre-activation for any slope >= 0.
+	grad, err := apply[T](actGradKernel[T]{k.slope, 4}, nil, output, grad)
+	if err != nil {
+		return nil, err
+	}
 	if need[0] {
 		if out[0], err = apply[T](bnGradXKernel[T]{k}, nil, x, gamma, grad); err != nil {
 			return nil, err

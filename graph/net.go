@@ -195,10 +195,12 @@ func (n *Net[T]) FillMasks(rng *rand.Rand) error {
 	return nil
 }
 
-func (n *Net[T]) bn(x *G.Node, prefix string) *G.Node {
+// bnAct is BatchNorm followed by LeakyReLU with the given slope (ReLU when 0), as one
+// fused kernel.
+func (n *Net[T]) bnAct(x *G.Node, prefix string, slope float64) *G.Node {
 	mean := data[T](n.W.MustParam(prefix + ".mean"))
 	vr := data[T](n.W.MustParam(prefix + ".var"))
-	return n.k(newBN(n.Mode == Train, &n.updateBN, mean, vr), x, n.Param(prefix+".gamma"), n.Param(prefix+".beta"))
+	return n.k(newBN(n.Mode == Train, &n.updateBN, mean, vr, slope), x, n.Param(prefix+".gamma"), n.Param(prefix+".beta"))
 }
 
 func (n *Net[T]) act(x *G.Node, slope float64) *G.Node {
@@ -220,8 +222,7 @@ func (n *Net[T]) Features(x *G.Node, e int) *G.Node {
 	for i, l := range a.Encoder {
 		g := newGeometry(c, h, w, l.Kernel, l.Stride, l.Pad)
 		x = n.k(newConvKernel[T](convFwd, g, l.Out), x, n.Param(fmt.Sprintf("%s.conv%d.w", p, i)))
-		x = n.bn(x, fmt.Sprintf("%s.bn%d", p, i))
-		x = n.act(x, a.LeakySlope)
+		x = n.bnAct(x, fmt.Sprintf("%s.bn%d", p, i), a.LeakySlope)
 		c, h, w = l.Out, g.Ho, g.Wo
 	}
 	x = n.Dropout(x)
@@ -259,8 +260,7 @@ func (n *Net[T]) Decoder(z *G.Node, k int) *G.Node {
 		}
 		x = n.k(newConvKernel[T](convAdj, g, c), x, n.Param(fmt.Sprintf("%s.convt%d.w", p, i)))
 		if i < len(a.Decoder)-1 {
-			x = n.bn(x, fmt.Sprintf("%s.bn%d", p, i))
-			x = n.act(x, 0)
+			x = n.bnAct(x, fmt.Sprintf("%s.bn%d", p, i), 0)
 		} else {
 			x = n.k(biasKernel[T]{4}, x, n.Param(fmt.Sprintf("%s.convt%d.b", p, i)))
 			x = n.from(x)(G.Sigmoid(x))
