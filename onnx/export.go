@@ -52,6 +52,22 @@ type ExportOptions struct {
 	// Roles restricts the export to these roles; nil means every role the model has
 	// (Roles).
 	Roles []string
+	// OnnxGo writes the encoder, CNN and discriminator graphs only in operator forms
+	// that onnx-go v0.5.0's Gorgonia backend runs correctly (runtime/onnxgo uses it).
+	// The values, inputs, outputs (batch still symbolic) and metadata are the same,
+	// and ONNX Runtime runs these files too; decoders.onnx and latent_step.onnx are
+	// unchanged (onnx-go cannot run them: it has no ConvTranspose). The forms:
+	//
+	//   - each encoder is its own branch (onnx-go has no Tile, and Conv ignores
+	//     group); their outputs are concatenated and reshaped to [B, E, M] (its
+	//     MatMul is 2-D only);
+	//   - [B, 1, M] is made by Reshape, not Unsqueeze (onnx-go reads Unsqueeze's
+	//     axes as the attribute of opset 11, not the input of opset 13);
+	//   - fully connected layers are MatMul then Add of the bias reshaped to [1, n],
+	//     not Gemm (onnx-go's Gemm at batch 1 accumulates into its bias initializer,
+	//     so every run adds x·W again) and not Add of an [n] bias (onnx-go guesses
+	//     the broadcast axis by size and fails when the batch equals n).
+	OnnxGo bool
 }
 
 // Roles lists the files a model exports: RoleCNN for the CNN kind; otherwise the
@@ -158,6 +174,7 @@ func BuildModel(w *models.Weights, role string, opts ExportOptions) (*Model, err
 		s:      s,
 		a:      s.Arch,
 		layout: layout,
+		onnxgo: opts.OnnxGo && role != RoleLatentStep, // onnx-go cannot run it anyway
 		inits:  map[string]string{},
 	}
 	io := ioShapes(s, role)
@@ -212,6 +229,7 @@ type builder struct {
 	s      models.Spec
 	a      models.Arch
 	layout DecoderLayout
+	onnxgo bool              // use the forms of ExportOptions.OnnxGo
 	inits  map[string]string // initializers already added, by name
 }
 
@@ -319,10 +337,10 @@ func (b *builder) encoderPrefixes() []string {
 	return ps
 }
 
-// features runs the E encoders' convolution stacks on x [B,C,H,W] as one grouped
-// network (the input is tiled E times) and returns [B, E*C_L, H_L, W_L].
-func (b *builder) features(x string) string {
-	ps := b.encoderPrefixes()
+// features runs the convolution stacks of the encoders with parameter prefixes ps on
+// x [B,C,H,W] as one grouped network (the input is tiled E = len(ps) times) and
+// returns [B, E*C_L, H_L, W_L].
+func (b *builder) features(x string, ps []string) string {
 	e := len(ps)
 	h := x
 	if e > 1 {
@@ -359,13 +377,46 @@ func (b *builder) heads(feat, suffix string, n int, flat bool) string {
 }
 
 func (b *builder) encoder(x string) (mu, logvar string) {
-	feat := b.features(x)
 	m := b.a.Latent
+	if b.onnxgo {
+		return b.encoderBranches(x)
+	}
+	feat := b.features(x, b.encoderPrefixes())
 	return b.heads(feat, ".mu", m, false), b.heads(feat, ".logvar", m, false)
 }
 
+// encoderBranches is the encoder in the onnx-go forms (ExportOptions.OnnxGo): one
+// branch per encoder, whose heads' [B, M] outputs are concatenated and reshaped to
+// [B, E, M].
+func (b *builder) encoderBranches(x string) (mu, logvar string) {
+	ps := b.encoderPrefixes()
+	m := b.a.Latent
+	var mus, logvars []string
+	for _, p := range ps {
+		h := b.g.Op("Flatten", []string{b.features(x, []string{p})}, IntAttr("axis", 1))
+		mus = append(mus, b.dense(h, p+".mu"))
+		logvars = append(logvars, b.dense(h, p+".logvar"))
+	}
+	e := int64(len(ps))
+	return b.reshape(b.concat(mus, 1), 0, e, int64(m)), b.reshape(b.concat(logvars, 1), 0, e, int64(m))
+}
+
 func (b *builder) cnn(x string) string {
-	return b.heads(b.features(x), ".cls", b.a.Classes, true)
+	feat := b.features(x, b.encoderPrefixes())
+	if b.onnxgo {
+		h := b.g.Op("Flatten", []string{feat}, IntAttr("axis", 1))
+		return b.dense(h, b.encoderPrefixes()[0]+".cls")
+	}
+	return b.heads(feat, ".cls", b.a.Classes, true)
+}
+
+// dense applies the fully connected layer prefix.w [in, n], prefix.b [n] to h
+// [..., in] in the onnx-go form (ExportOptions.OnnxGo): MatMul, then Add of the bias
+// reshaped to [1, n].
+func (b *builder) dense(h, prefix string) string {
+	n := b.w.MustParam(prefix + ".b").Shape[0]
+	bias := b.reshape(b.param(prefix+".b"), 1, int64(n))
+	return b.add(b.matmul(h, b.param(prefix+".w")), bias)
 }
 
 // decoderGroup is a run of classes [k0, k0+len(prefixes)) whose decoders are
@@ -518,7 +569,12 @@ func (b *builder) disc(z string) (logit string, pre []string) {
 	h := z
 	n := len(b.a.DiscHidden)
 	for i := 0; i <= n; i++ {
-		h = b.add(b.matmul(h, b.param(fmt.Sprintf("disc.fc%d.w", i))), b.param(fmt.Sprintf("disc.fc%d.b", i)))
+		name := fmt.Sprintf("disc.fc%d", i)
+		if b.onnxgo {
+			h = b.dense(h, name)
+		} else {
+			h = b.add(b.matmul(h, b.param(name+".w")), b.param(name+".b"))
+		}
 		if i < n {
 			pre = append(pre, h)
 			h = b.op("LeakyRelu", []Attr{FloatAttr("alpha", b.a.LeakySlope)}, h)

@@ -356,7 +356,8 @@ func TestExportMNIST(t *testing.T) {
 }
 
 // TestExportChecker runs the ONNX checker (full_check, with shape inference) of
-// Debian's python3-onnx on every exported file.
+// Debian's python3-onnx on every exported file, and on the files ExportOptions.OnnxGo
+// changes.
 func TestExportChecker(t *testing.T) {
 	const python = "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import onnx").Run(); err != nil {
@@ -370,6 +371,14 @@ func TestExportChecker(t *testing.T) {
 		e := export(t, "tiny", tc.model, 1, tc.layout)
 		for _, p := range e.paths {
 			files = append(files, p)
+		}
+	}
+	for _, model := range []string{"eabs", "abs", "cnn"} {
+		e := exportOnnxGo(t, model, 1)
+		for _, role := range []string{onnx.RoleEncoder, onnx.RoleCNN, onnx.RoleDiscriminator} {
+			if p, ok := e.paths[role]; ok {
+				files = append(files, p)
+			}
 		}
 	}
 	const script = `import onnx, sys

@@ -1,7 +1,8 @@
 // Package runtime defines what E-ABS inference, attacks and cross-checks need from an
 // execution engine, so the same code runs on every engine: the Go-native reference
 // graph (runtime/ref, Gorgonia), ONNX Runtime (runtime/ort) and onnx-go
-// (runtime/onnxgo, encoder only).
+// (runtime/onnxgo: the encoder and discriminator; its Gorgonia backend has no
+// transposed convolution, so decoders and the latent step are not implemented there).
 //
 // All tensors cross this interface as float32 slices in row-major order; engines may
 // compute in higher precision inside.

@@ -85,6 +85,16 @@ the tolerances, writes --json, and exits with status 2 if any tolerance is broke
 				m    runtime.Model
 				full int
 			}{{"ort", ortm, full}}
+			if gm, err := openOnnxGo(args[0], w); err == nil {
+				defer gm.Close()
+				others = append(others, struct {
+					name string
+					m    runtime.Model
+					full int
+				}{"onnx-go", gm, 0})
+			} else {
+				fmt.Fprintf(stderr, "onnx-go: not cross-checked: %v\n", err)
+			}
 			for _, o := range others {
 				var bar interface{ Set(int) error }
 				stage := ""
