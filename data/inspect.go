@@ -177,28 +177,33 @@ func Grid(s *Set, perClass, scale int) *image.RGBA {
 	for i, l := range s.Labels {
 		byClass[l] = append(byClass[l], i)
 	}
-	plane := s.H * s.W
 	for k, idx := range byClass {
 		for col := range min(perClass, len(idx)) {
 			// Evenly spaced through the class: GTSRB stores 30-image tracks of one
 			// physical sign in a row, so the first few would all look the same.
 			im := s.Image(idx[col*len(idx)/min(perClass, len(idx))])
-			x0, y0 := 1+col*(cw+1), 1+k*(ch+1)
-			for y := range ch {
-				for x := range cw {
-					p := (y/scale)*s.W + x/scale
-					r := toByte(im[p])
-					g, b := r, r
-					if s.C == 3 {
-						g, b = toByte(im[plane+p]), toByte(im[2*plane+p])
-					}
-					o := img.PixOffset(x0+x, y0+y)
-					img.Pix[o], img.Pix[o+1], img.Pix[o+2], img.Pix[o+3] = r, g, b, 255
-				}
-			}
+			DrawImage(img, 1+col*(cw+1), 1+k*(ch+1), im, s.C, s.H, s.W, scale)
 		}
 	}
 	return img
+}
+
+// DrawImage paints one CHW image with values in [0,1] (1 channel: grey, 3: RGB) onto
+// dst with its top-left corner at (x0, y0), each pixel scaled up scale times.
+func DrawImage(dst *image.RGBA, x0, y0 int, im []float32, c, h, w, scale int) {
+	plane := h * w
+	for y := range h * scale {
+		for x := range w * scale {
+			p := (y/scale)*w + x/scale
+			r := toByte(im[p])
+			g, b := r, r
+			if c == 3 {
+				g, b = toByte(im[plane+p]), toByte(im[2*plane+p])
+			}
+			o := dst.PixOffset(x0+x, y0+y)
+			dst.Pix[o], dst.Pix[o+1], dst.Pix[o+2], dst.Pix[o+3] = r, g, b, 255
+		}
+	}
 }
 
 func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
