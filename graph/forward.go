@@ -219,27 +219,6 @@ func NewLatentStep[T float32 | float64](w *models.Weights, batch int) (*Program[
 	return p, p.compile()
 }
 
-// NewClassifierVJP builds a CNN with the gradient of v . logits with respect to its
-// input: inputs "x" (B,C,H,W) and "v" (B,K); outputs "logits" (B,K) and "grad_x".
-func NewClassifierVJP[T float32 | float64](w *models.Weights, batch int) (*Program[T], error) {
-	s := w.Spec
-	if s.Kind != models.CNN {
-		return nil, fmt.Errorf("graph: %s is not a CNN", s.Name())
-	}
-	a := s.Arch
-	n := NewNet[T](w, Eval, batch, nil)
-	x := n.Var("x", batch, a.InC, a.InH, a.InW)
-	v := n.Input("v", batch, a.Classes)
-	logits := n.Classifier(x)
-	grads, err := G.Grad(n.Sum(n.Sum(n.Mul(logits, v), 1), 0), x)
-	if err != nil {
-		return nil, fmt.Errorf("graph: classifier input gradient: %w", err)
-	}
-	p := &Program[T]{Net: n, Inputs: map[string]*G.Node{"x": x, "v": v},
-		Outputs: map[string]*G.Node{"logits": logits}, grads: map[string]*G.Node{"grad_x": grads[0]}}
-	return p, p.compile()
-}
-
 // NewCNNLossGrad builds a CNN's per-sample cross-entropy and its gradient with respect
 // to the input, what gradient attacks (and adversarial training) need: inputs "x"
 // (B,C,H,W) and "onehot" (B,K); outputs "logits" (B,K), "loss" (B) and "grad_x".

@@ -57,9 +57,9 @@ type Classifier interface {
 	Spec() models.Spec
 	// Logits returns (B, K) logits for images x (B, C, H, W).
 	Logits(x []float32, batch int) ([]float32, error)
-	// InputGrad returns d sum_b(v_b . logits_b) / d x, (B, C, H, W): the
-	// vector-Jacobian product attacks need.
-	InputGrad(x, v []float32, batch int) ([]float32, error)
+	// LossGrad returns the logits and the gradient of sum_b CE(logits_b, y_b) with
+	// respect to x: what gradient attacks need (it satisfies attack.Model).
+	LossGrad(x []float32, y []int, batch int) (logits, grad []float32, err error)
 	Close() error
 }
 

@@ -235,31 +235,35 @@ func NewClassifier(w *models.Weights) (*Classifier, error) {
 // Spec implements runtime.Classifier.
 func (c *Classifier) Spec() models.Spec { return c.w.Spec }
 
-func (c *Classifier) run(x, v []float32, batch int) (*graph.Program[float64], error) {
+func (c *Classifier) run(x []float32, y []int, batch int) (*graph.Program[float64], error) {
 	a := c.w.Spec.Arch
 	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {
 		return nil, err
 	}
-	if v != nil {
-		if err := runtime.CheckBatch("v", v, batch, a.Classes); err != nil {
-			return nil, err
+	oh := make([]float64, batch*a.Classes)
+	if y != nil {
+		if len(y) != batch {
+			return nil, fmt.Errorf("ref: %d labels for %d images", len(y), batch)
+		}
+		for b, k := range y {
+			if k < 0 || k >= a.Classes {
+				return nil, fmt.Errorf("ref: label %d outside [0,%d)", k, a.Classes)
+			}
+			oh[b*a.Classes+k] = 1
 		}
 	}
 	p, ok := c.programs[batch]
 	if !ok {
 		var err error
-		if p, err = graph.NewClassifierVJP[float64](c.w, batch); err != nil {
+		if p, err = graph.NewCNNLossGrad[float64](c.w, batch); err != nil {
 			return nil, err
 		}
 		c.programs[batch] = p
 	}
-	if v == nil {
-		v = make([]float32, batch*a.Classes)
-	}
 	if err := p.Set("x", to64(x)); err != nil {
 		return nil, err
 	}
-	if err := p.Set("v", to64(v)); err != nil {
+	if err := p.Set("onehot", oh); err != nil {
 		return nil, err
 	}
 	return p, p.Run()
@@ -276,15 +280,15 @@ func (c *Classifier) Logits(x []float32, batch int) ([]float32, error) {
 	return to32(p.Output("logits")), nil
 }
 
-// InputGrad implements runtime.Classifier.
-func (c *Classifier) InputGrad(x, v []float32, batch int) ([]float32, error) {
+// LossGrad implements runtime.Classifier.
+func (c *Classifier) LossGrad(x []float32, y []int, batch int) (logits, grad []float32, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, err := c.run(x, v, batch)
+	p, err := c.run(x, y, batch)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return to32(p.Output("grad_x")), nil
+	return to32(p.Output("logits")), to32(p.Output("grad_x")), nil
 }
 
 // Close implements runtime.Classifier.

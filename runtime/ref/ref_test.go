@@ -1,7 +1,11 @@
 package ref
 
 import (
+	"math"
+	"math/rand/v2"
 	"testing"
+
+	"github.com/eabs/eabs/internal/naive"
 
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/runtime"
@@ -18,4 +22,63 @@ func TestConformance(t *testing.T) {
 		}
 		return m
 	}, runtimetest.Tolerances{Value: 2e-7, Grad: 1e-6})
+}
+
+func TestClassifierAgainstOracle(t *testing.T) {
+	w := runtimetest.Weights(t, "cnn", 4)
+	c, err := NewClassifier(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := naive.New(w)
+	a := w.Spec.Arch
+	const batch = 2
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := make([]float32, batch*a.Pixels())
+	for i := range x {
+		x[i] = float32(rng.Float64())
+	}
+	y := []int{2, 0}
+	logits, grad, err := c.LossGrad(x, y, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce := func(img naive.Image, label int) float64 {
+		z := o.Logits(img)
+		m := math.Inf(-1)
+		for _, v := range z {
+			m = math.Max(m, v)
+		}
+		var s float64
+		for _, v := range z {
+			s += math.Exp(v - m)
+		}
+		return m + math.Log(s) - z[label]
+	}
+	for b := 0; b < batch; b++ {
+		img := naive.ImageFrom32(a.InC, a.InH, a.InW, x[b*a.Pixels():(b+1)*a.Pixels()])
+		for k, v := range o.Logits(img) {
+			if got := float64(logits[b*a.Classes+k]); math.Abs(got-v) > 1e-6*math.Max(1, math.Abs(v)) {
+				t.Fatalf("logit[%d,%d] = %v, oracle %v", b, k, got, v)
+			}
+		}
+		for trial := 0; trial < 5; trial++ {
+			j := rng.IntN(a.Pixels())
+			const h = 1e-5
+			orig := img.Data[j]
+			img.Data[j] = orig + h
+			lp := ce(img, y[b])
+			img.Data[j] = orig - h
+			lm := ce(img, y[b])
+			img.Data[j] = orig
+			fd := (lp - lm) / (2 * h)
+			if got := float64(grad[b*a.Pixels()+j]); math.Abs(got-fd) > 1e-5*math.Max(1, math.Abs(fd)) {
+				t.Errorf("d CE / d x[%d,%d] = %v, finite difference %v", b, j, got, fd)
+			}
+		}
+	}
+	if _, _, err := c.LossGrad(x, []int{0, 9}, batch); err == nil {
+		t.Error("LossGrad accepted a label outside the classes")
+	}
 }
