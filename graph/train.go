@@ -16,7 +16,7 @@ type Objective[T float32 | float64] struct {
 	Loss   *G.Node
 	Params []*models.Param
 	Grads  G.Nodes
-	// Inputs are the data inputs by name ("x", "onehot", "eps", "zq", "zp").
+	// Inputs are the data inputs by name ("x", "target", "onehot", "eps", "zq", "zp").
 	Inputs map[string]*G.Node
 	// Outputs are values worth reading after a run by name ("c", "z", "logits").
 	Outputs map[string]*G.Node
@@ -87,7 +87,9 @@ func isDisc(p *models.Param) bool { return len(p.Name) > 5 && p.Name[:5] == "dis
 // averaged over the batch, where c is the squared L2 error and prior is
 // -beta*log D(z) (adversarial) or beta*KL(Q(z|x) || N(0, I)). The gradients cover the
 // encoder and decoders; the discriminator is trained by NewDiscriminator.
-// Inputs: x (B,C,H,W), onehot (B,K), eps (B,M). Outputs: c (B,K), z (B,M).
+// Inputs: x (B,C,H,W) the encoder's input, target (B,C,H,W) what c compares the
+// reconstructions with (x itself, or the clean image when x is noise-augmented),
+// onehot (B,K), eps (B,M). Outputs: c (B,K), z (B,M).
 func NewDiscriminative[T float32 | float64](w *models.Weights, batch int) (*Objective[T], error) {
 	s := w.Spec
 	if s.Kind != models.Generative || !s.Discriminative {
@@ -96,20 +98,21 @@ func NewDiscriminative[T float32 | float64](w *models.Weights, batch int) (*Obje
 	a := s.Arch
 	n := NewNet[T](w, Train, batch, trainAll)
 	x := n.Input("x", batch, a.InC, a.InH, a.InW)
+	target := n.Input("target", batch, a.InC, a.InH, a.InW)
 	onehot := n.Input("onehot", batch, a.Classes)
 	eps := n.Input("eps", batch, a.Latent)
 	mu, lv := n.Encoder(x, 0)
 	z := n.Reparam(mu, lv, eps)
 	cs := make([]*G.Node, a.Classes)
 	for k := range cs {
-		cs[k] = n.SqDist(x, n.Decoder(z, k))
+		cs[k] = n.SqDist(target, n.Decoder(z, k))
 	}
 	c := n.Stack(cs)
 	cy := n.Sum(n.Mul(c, onehot), 1)
 	ce := n.Add(n.LogSumExp(n.Neg(c)), cy)
 	per := n.Add(n.Add(cy, n.prior(z, mu, lv)), n.Scale(ce, s.Gamma))
 	o := &Objective[T]{Net: n, Loss: n.Mean(per),
-		Inputs:  map[string]*G.Node{"x": x, "onehot": onehot, "eps": eps},
+		Inputs:  map[string]*G.Node{"x": x, "target": target, "onehot": onehot, "eps": eps},
 		Outputs: map[string]*G.Node{"c": c, "z": z}}
 	return o, o.compile()
 }
@@ -138,12 +141,13 @@ func NewClassVAE[T float32 | float64](w *models.Weights, batch, k int) (*Objecti
 		return len(p.Name) > len(ep) && p.Name[:len(ep)] == ep || len(p.Name) > len(dp) && p.Name[:len(dp)] == dp
 	})
 	x := n.Input("x", batch, a.InC, a.InH, a.InW)
+	target := n.Input("target", batch, a.InC, a.InH, a.InW)
 	eps := n.Input("eps", batch, a.Latent)
 	mu, lv := n.Encoder(x, k)
 	z := n.Reparam(mu, lv, eps)
-	per := n.Add(n.SqDist(x, n.Decoder(z, k)), n.prior(z, mu, lv))
+	per := n.Add(n.SqDist(target, n.Decoder(z, k)), n.prior(z, mu, lv))
 	o := &Objective[T]{Net: n, Loss: n.Mean(per),
-		Inputs:  map[string]*G.Node{"x": x, "eps": eps},
+		Inputs:  map[string]*G.Node{"x": x, "target": target, "eps": eps},
 		Outputs: map[string]*G.Node{"z": z}}
 	return o, o.compile()
 }

@@ -112,7 +112,11 @@ func TestDiscriminativeGradients(t *testing.T) {
 			}
 			defer o.Close()
 			x, onehot, eps := randomBatch(rand.New(rand.NewPCG(2, 2)), w.Spec.Arch, batch)
-			for name, v := range map[string][]float64{"x": x, "onehot": onehot, "eps": eps} {
+			target := append([]float64(nil), x...)
+			for i := range target {
+				target[i] = 1 - target[i]/2
+			}
+			for name, v := range map[string][]float64{"x": x, "target": target, "onehot": onehot, "eps": eps} {
 				if err := o.Set(name, v); err != nil {
 					t.Fatal(err)
 				}
@@ -134,6 +138,7 @@ func TestOtherObjectiveGradients(t *testing.T) {
 		defer o.Close()
 		x, _, eps := randomBatch(rng, w.Spec.Arch, batch)
 		o.Set("x", x)
+		o.Set("target", x)
 		o.Set("eps", eps)
 		checkObjectiveGradients(t, o, 1e-5)
 	})

@@ -29,9 +29,15 @@ type Config struct {
 	// every 200 of 500 epochs; Resolve scales that to Epochs (0.4*Epochs, at least 1).
 	HalveEvery int `json:"halve_every"`
 	// Noise is the std of the additive Gaussian augmentation noise; the result is
-	// clipped to [0,1] and used as both input and reconstruction target. Negative
-	// means the paper's value: 0.2 for grey-scale, 0.01 for RGB datasets.
+	// clipped to [0,1]. Negative means the paper's value: 0.2 for grey-scale, 0.01 for
+	// RGB datasets.
 	Noise float64 `json:"noise"`
+	// NoisyTarget makes the augmented image the reconstruction target as well as the
+	// encoder's input. The paper only says "additive Gaussian noise augmentation"; by
+	// default the target is the clean image (a denoising objective), because the
+	// decoders then learn clean digits, which is what test images are; a noisy target
+	// teaches them the clipped noise's grey background (mean 0.08 at std 0.2).
+	NoisyTarget bool `json:"noisy_target,omitempty"`
 	// ValFrac is the held-out validation fraction of the training set (paper: 0.1).
 	ValFrac float64 `json:"val_frac"`
 	Seed    uint64  `json:"seed"`

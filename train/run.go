@@ -155,7 +155,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		}
 	}
 	stepRNG := rand.New(stepPCG)
-	b := &batcher{set: trainSet, noise: cfg.Noise}
+	b := &batcher{set: trainSet, noise: cfg.Noise, noisyTarget: cfg.NoisyTarget}
 	s, err := newStepper(w, cfg.Batch, b, opt2, cfg.PGD)
 	if err != nil {
 		return nil, err

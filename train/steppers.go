@@ -27,17 +27,29 @@ type stepStats struct {
 type batcher struct {
 	set   *data.Set
 	noise float64
-	x     []float32
+	// noisyTarget makes the augmented images the reconstruction targets too;
+	// otherwise the targets are the clean images (a denoising objective).
+	noisyTarget bool
+	x, clean    []float32
+}
+
+// target returns the reconstruction targets of the batch last gathered.
+func (b *batcher) target() []float32 {
+	if b.noisyTarget || b.noise == 0 {
+		return b.x
+	}
+	return b.clean
 }
 
 func (b *batcher) gather(idx []int, rng *rand.Rand) []float32 {
 	n := b.set.ImageSize()
 	if len(b.x) != len(idx)*n {
-		b.x = make([]float32, len(idx)*n)
+		b.x, b.clean = make([]float32, len(idx)*n), make([]float32, len(idx)*n)
 	}
 	for j, i := range idx {
 		dst := b.x[j*n : (j+1)*n]
 		copy(dst, b.set.Image(i))
+		copy(b.clean[j*n:(j+1)*n], dst)
 		if b.noise > 0 {
 			for p := range dst {
 				v := float64(dst[p]) + b.noise*rng.NormFloat64()
@@ -110,6 +122,7 @@ func (s *discStepper) step(idx []int, rng *rand.Rand, lr float64) (stepStats, er
 	if err := s.main.Set("x", x); err != nil {
 		return stepStats{}, err
 	}
+	s.main.Set("target", s.b.target())
 	s.main.Set("onehot", onehot(s.b.set, idx, a.Classes))
 	s.main.Set("eps", normals(rng, len(idx)*a.Latent))
 	loss, err := s.main.Run(rng)
@@ -167,6 +180,7 @@ func (s *classStepper) step(idx []int, rng *rand.Rand, lr float64) (stepStats, e
 	k := s.b.set.Labels[idx[0]]
 	o := s.vaes[k]
 	o.Set("x", s.b.gather(idx, rng))
+	o.Set("target", s.b.target())
 	o.Set("eps", normals(rng, len(idx)*a.Latent))
 	loss, err := o.Run(rng)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"strings"
 
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/infer"
@@ -17,12 +18,13 @@ import (
 	"github.com/eabs/eabs/runtime"
 	"github.com/eabs/eabs/runtime/ort"
 	"github.com/eabs/eabs/runtime/ref"
+	"github.com/eabs/eabs/zoo"
 	"github.com/spf13/cobra"
 )
 
-// A MODEL argument is a model file (model.eabs, or a training checkpoint) or a
-// directory holding one: a training run directory or an export directory, which also
-// holds the ONNX files.
+// A MODEL argument is a model file (model.eabs, or a training checkpoint), a directory
+// holding one (a training run directory or an export directory, which also holds the
+// ONNX files), or a model of the zoo compiled into the binary ("zoo:mnist-eabs").
 
 // modelFile resolves a MODEL argument to its model.eabs.
 func modelFile(arg string) (string, error) {
@@ -41,6 +43,10 @@ func modelFile(arg string) (string, error) {
 }
 
 func loadWeights(arg string) (*models.Weights, map[string]string, string, error) {
+	if strings.HasPrefix(arg, zoo.Prefix) {
+		w, meta, err := zoo.Load(arg)
+		return w, meta, arg, err
+	}
 	p, err := modelFile(arg)
 	if err != nil {
 		return nil, nil, "", err
