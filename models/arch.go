@@ -85,6 +85,7 @@ var archs = map[string]Arch{
 // datasetArch maps dataset names to their architecture.
 var datasetArch = map[string]string{
 	"mnist":         "mnist",
+	"mnist-sample":  "mnist",
 	"fashion-mnist": "mnist",
 	"gtsrb-10":      "traffic",
 	"supertraffic":  "traffic",
