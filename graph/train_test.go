@@ -6,36 +6,8 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/models"
+	"github.com/eabs/eabs/runtime/runtimetest"
 )
-
-// tinyWeights returns seeded weights for the "tiny" architecture with BatchNorm
-// statistics and affine parameters moved away from their identity initialisation, so
-// evaluation-mode BatchNorm is not a no-op in tests.
-func tinyWeights(t testing.TB, model string, seed uint64) *models.Weights {
-	t.Helper()
-	s, err := models.NewSpec("tiny", model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(seed, 7))
-	w, err := models.NewWeights(s, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range w.Params {
-		for i := range p.Data {
-			switch p.Role {
-			case models.RoleBNScale:
-				p.Data[i] = float32(0.5 + rng.Float64())
-			case models.RoleBNShift, models.RoleBNMean:
-				p.Data[i] = float32(rng.NormFloat64() * 0.3)
-			case models.RoleBNVar:
-				p.Data[i] = float32(0.5 + rng.Float64())
-			}
-		}
-	}
-	return w
-}
 
 func randomBatch(rng *rand.Rand, a models.Arch, batch int) (x, onehot, eps []float64) {
 	x = make([]float64, batch*a.Pixels())
@@ -104,7 +76,7 @@ func checkObjectiveGradients(t *testing.T, o *Objective[float64], tol float64) {
 func TestDiscriminativeGradients(t *testing.T) {
 	for _, model := range []string{"eabs", "d"} {
 		t.Run(model, func(t *testing.T) {
-			w := tinyWeights(t, model, 1)
+			w := runtimetest.Weights(t, model, 1)
 			const batch = 4
 			o, err := NewDiscriminative[float64](w, batch)
 			if err != nil {
@@ -130,7 +102,7 @@ func TestOtherObjectiveGradients(t *testing.T) {
 	const batch = 3
 	rng := rand.New(rand.NewPCG(3, 3))
 	t.Run("abs-class-vae", func(t *testing.T) {
-		w := tinyWeights(t, "abs", 2)
+		w := runtimetest.Weights(t, "abs", 2)
 		o, err := NewClassVAE[float64](w, batch, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -143,7 +115,7 @@ func TestOtherObjectiveGradients(t *testing.T) {
 		checkObjectiveGradients(t, o, 1e-5)
 	})
 	t.Run("discriminator", func(t *testing.T) {
-		w := tinyWeights(t, "eabs", 3)
+		w := runtimetest.Weights(t, "eabs", 3)
 		o, err := NewDiscriminator[float64](w, batch)
 		if err != nil {
 			t.Fatal(err)
@@ -156,7 +128,7 @@ func TestOtherObjectiveGradients(t *testing.T) {
 		checkObjectiveGradients(t, o, 1e-5)
 	})
 	t.Run("cnn", func(t *testing.T) {
-		w := tinyWeights(t, "cnn", 4)
+		w := runtimetest.Weights(t, "cnn", 4)
 		o, err := NewCNN[float64](w, batch)
 		if err != nil {
 			t.Fatal(err)

@@ -76,6 +76,20 @@ func (e *NotImplementedError) Error() string {
 
 func (e *NotImplementedError) Unwrap() error { return ErrNotImplemented }
 
+// CheckLatentStep validates the arguments of Model.LatentStep for a spec.
+func CheckLatentStep(s models.Spec, x, mu, logvar, eps []float32, batch int) error {
+	a := s.Arch
+	if err := CheckBatch("x", x, batch, a.Pixels()); err != nil {
+		return err
+	}
+	for i, v := range [][]float32{mu, logvar, eps} {
+		if err := CheckBatch([]string{"mu", "logvar", "eps"}[i], v, batch, a.Classes*a.Latent); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CheckBatch validates the length of a batched tensor argument.
 func CheckBatch(name string, v []float32, batch, per int) error {
 	if batch <= 0 {

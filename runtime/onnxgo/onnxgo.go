@@ -212,17 +212,8 @@ func (m *Model) Decode(z []float32, batch int) ([]float32, error) {
 // LatentStep implements runtime.Model: it validates its arguments, then returns a
 // *runtime.NotImplementedError.
 func (m *Model) LatentStep(x, mu, logvar, eps []float32, batch int) (*runtime.Step, error) {
-	a := m.spec.Arch
-	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {
+	if err := runtime.CheckLatentStep(m.spec, x, mu, logvar, eps, batch); err != nil {
 		return nil, err
-	}
-	for _, v := range []struct {
-		name string
-		v    []float32
-	}{{"mu", mu}, {"logvar", logvar}, {"eps", eps}} {
-		if err := runtime.CheckBatch(v.name, v.v, batch, a.Classes*a.Latent); err != nil {
-			return nil, err
-		}
 	}
 	return nil, &runtime.NotImplementedError{Engine: Engine,
 		What: "LatentStep: onnx-go's Gorgonia backend has no ConvTranspose (the decoders), Greater, Where or ReduceSum (the loss and its gradients)"}

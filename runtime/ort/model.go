@@ -157,16 +157,8 @@ func (m *Model) DiscLogit(z []float32, n int) ([]float32, error) {
 func (m *Model) LatentStep(x, mu, logvar, eps []float32, batch int) (*runtime.Step, error) {
 	a := m.spec.Arch
 	K, M := a.Classes, a.Latent
-	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {
+	if err := runtime.CheckLatentStep(m.spec, x, mu, logvar, eps, batch); err != nil {
 		return nil, err
-	}
-	for _, v := range []struct {
-		name string
-		v    []float32
-	}{{"mu", mu}, {"logvar", logvar}, {"eps", eps}} {
-		if err := runtime.CheckBatch(v.name, v.v, batch, K*M); err != nil {
-			return nil, err
-		}
 	}
 	zs := shape(batch, K, M)
 	out, err := m.latent.Run([]Tensor{

@@ -165,13 +165,8 @@ func (m *Model) DiscLogit(z []float32, n int) ([]float32, error) {
 func (m *Model) LatentStep(x, mu, logvar, eps []float32, batch int) (*runtime.Step, error) {
 	a := m.w.Spec.Arch
 	K, M := a.Classes, a.Latent
-	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {
+	if err := runtime.CheckLatentStep(m.w.Spec, x, mu, logvar, eps, batch); err != nil {
 		return nil, err
-	}
-	for name, v := range map[string][]float32{"mu": mu, "logvar": logvar, "eps": eps} {
-		if err := runtime.CheckBatch(name, v, batch, K*M); err != nil {
-			return nil, err
-		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
