@@ -181,11 +181,11 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		lr := cfg.LRAt(st.Epoch)
 		bar := newBar(opt.Progress, len(plan), fmt.Sprintf("epoch %d/%d", st.Epoch+1, cfg.Epochs))
 		bar.Set(st.Step)
-		start := time.Now()
+		start, base := time.Now(), st.Seconds
 		images := 0
 		for ; st.Step < len(plan); st.Step++ {
 			if steps == opt.StopAfter && opt.StopAfter > 0 || ctx.Err() != nil {
-				st.Seconds += time.Since(start).Seconds()
+				st.Seconds = base + time.Since(start).Seconds()
 				if err := save(); err != nil {
 					return nil, err
 				}
@@ -211,6 +211,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			}
 			if cfg.CheckpointSteps > 0 && (st.Step+1)%cfg.CheckpointSteps == 0 {
 				st.Step++
+				st.Seconds = base + time.Since(start).Seconds()
 				err := save()
 				st.Step--
 				if err != nil {
@@ -220,7 +221,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		}
 		bar.Finish()
 		elapsed := time.Since(start).Seconds()
-		st.Seconds += elapsed
+		st.Seconds = base + elapsed
 		val, err := infer.Amortized(w, valSet, 250, nil)
 		if err != nil {
 			return nil, err

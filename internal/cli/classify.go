@@ -157,9 +157,8 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 		}
 		defer cleanup()
 		defer m.Close()
-		fmt.Fprintf(stderr, "building the start bank (%d means x %d decoders)...\n", o.infer.Starts, w.Spec.Arch.Classes)
 		t0 := time.Now()
-		e, err2 := infer.NewEngine(m, o.infer, nil)
+		e, err2 := newEngine(stderr, m, o.infer)
 		if err2 != nil {
 			return err2
 		}

@@ -96,7 +96,7 @@ and writes everything, with a JSON summary, into --out.`,
 			defer cleanup()
 			defer m.Close()
 			t0 := time.Now()
-			e, err := infer.NewEngine(m, opt, nil)
+			e, err := newEngine(stderr, m, opt)
 			if err != nil {
 				return err
 			}

@@ -181,3 +181,10 @@ type provenance struct {
 	Build   buildinfo.Info `json:"build"`
 	Time    string         `json:"time"`
 }
+
+// newEngine builds an inference engine, showing the start bank's progress.
+func newEngine(stderr io.Writer, m runtime.Model, opt infer.Options) (*infer.Engine, error) {
+	bar := newProgress(stderr, opt.Starts, fmt.Sprintf("start bank (%d means x %d decoders)", opt.Starts, m.Spec().Arch.Classes))
+	defer bar.Finish()
+	return infer.NewEngine(m, opt, func(done, _ int) { bar.Set(done) })
+}
