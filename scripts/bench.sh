@@ -58,7 +58,7 @@ if [ "$what" = infer ] || [ "$what" = all ]; then
 		gobench go-infer-ort-$b infer BenchmarkInferORT$b $n
 		run torch-infer-$b /usr/bin/python3 "$torch_ref" infer --batch $b --iters 1 --steps $steps
 	done
-	for b in 1 16; do
+	for b in 1 16 128; do
 		gobench go-infer-ref-$b infer BenchmarkInferRef$b 1x
 	done
 fi

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# evaluate-mnist.sh: every measured number of the zoo's MNIST E-ABS, written to
+# results/mnist-eabs/ as JSON (each file records its own command, commit and machine).
+#
+#   scripts/evaluate-mnist.sh [MODEL]     (default zoo:mnist-eabs)
+#
+# Takes about an hour on two cores, most of it the full inference on 10,000 images.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=${1:-zoo:mnist-eabs}
+out=results/mnist-eabs
+mkdir -p "$out"
+go build -o bin/eabs ./cmd/eabs
+
+# Encoder shortcut on the whole test set (the training's validation metric).
+bin/eabs eval "$model" --dataset mnist --amortized --batch 250 --json "$out/test-amortized.json"
+# The paper's full inference (8000+1 starts, 50 Adam steps, lr 0.05) on ONNX Runtime.
+bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --json "$out/test-full-ort.json" --csv "$out/test-full-ort.csv"
+# ONNX Runtime and onnx-go against the reference graph: tensors on 1000 test images,
+# full inference with shared noise on the same 1000.
+bin/eabs crosscheck "$model" --dataset mnist --n 1000 --full 1000 --json "$out/crosscheck.json"
