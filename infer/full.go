@@ -26,6 +26,9 @@ type Options struct {
 	LR float64 `json:"lr"`
 	// BankSeed seeds the random starting means.
 	BankSeed uint64 `json:"bank_seed"`
+	// Exact forces the exact inference the certified bound assumes (Appendix A):
+	// the mean only, unit variance, no sampling, whatever the model's V switch says.
+	Exact bool `json:"exact,omitempty"`
 }
 
 // DefaultOptions are the paper's starts and ABS's optimiser settings.
@@ -179,6 +182,26 @@ func NewEngine(m runtime.Model, opt Options, tick func(done, total int)) (*Engin
 	return &Engine{m: m, bank: bk, opt: opt}, nil
 }
 
+// NewEngineWithBank is NewEngine reusing a bank built for the same decoders; prior, when
+// not nil, replaces the bank's prior term (another beta).
+func NewEngineWithBank(m runtime.Model, opt Options, bk *Bank, prior []float32) (*Engine, error) {
+	if opt.Steps < 0 || opt.LR < 0 || math.IsNaN(opt.LR) {
+		return nil, fmt.Errorf("infer: steps %d and learning rate %g must not be negative", opt.Steps, opt.LR)
+	}
+	if prior != nil {
+		if len(prior) != bk.S {
+			return nil, fmt.Errorf("infer: %d prior values for a bank of %d", len(prior), bk.S)
+		}
+		c := *bk
+		c.Prior = prior
+		bk = &c
+	}
+	return &Engine{m: m, bank: bk, opt: opt}, nil
+}
+
+// Bank returns the engine's start bank.
+func (e *Engine) Bank() *Bank { return e.bank }
+
 // Options returns the engine's settings.
 func (e *Engine) Options() Options { return e.opt }
 
@@ -221,7 +244,8 @@ func negate(v []float32) []float32 {
 
 // Classify runs inference on a batch of images x (B, C, H, W). rngs[b] supplies image
 // b's reparameterisation noise, so an image's result does not depend on the batch it
-// is in and runtimes can be compared on identical noise.
+// is in and runtimes can be compared on identical noise; exact inference (a model
+// without the V switch, or Options.Exact) draws none and rngs may be nil.
 func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, error) {
 	s := e.m.Spec()
 	a := s.Arch
@@ -229,7 +253,8 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 	if err := runtime.CheckBatch("x", x, batch, P); err != nil {
 		return nil, err
 	}
-	if len(rngs) != batch {
+	variational := s.Variational && !e.opt.Exact
+	if variational && len(rngs) != batch {
 		return nil, fmt.Errorf("infer: %d noise sources for %d images", len(rngs), batch)
 	}
 	for i, v := range x {
@@ -252,7 +277,7 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 		for k := 0; k < K; k++ {
 			e := min(k, E-1)
 			copy(mu[(b*K+k)*M:(b*K+k+1)*M], emu[(b*E+e)*M:(b*E+e+1)*M])
-			if s.Variational {
+			if variational {
 				copy(lv[(b*K+k)*M:(b*K+k+1)*M], elv[(b*E+e)*M:(b*E+e+1)*M])
 			}
 		}
@@ -278,7 +303,7 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 	opt := newLatentAdam(e.opt.LR, len(mu))
 	eps := make([]float32, batch*K*M)
 	for step := 0; step < e.opt.Steps; step++ {
-		if s.Variational {
+		if variational {
 			for b := 0; b < batch; b++ {
 				for i := b * K * M; i < (b+1)*K*M; i++ {
 					eps[i] = float32(rngs[b].NormFloat64())
@@ -290,7 +315,7 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 			return nil, err
 		}
 		opt.step(mu, st.GradMu, 0)
-		if s.Variational {
+		if variational {
 			opt.step(lv, st.GradLogvar, 1)
 		}
 	}
