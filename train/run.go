@@ -127,8 +127,16 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		if err != nil {
 			return nil, err
 		}
-		if !sameJSON(ck.Config, cfg) {
+		// Everything but the number of epochs must match: a run may be extended
+		// (with the same learning-rate schedule, so pass the checkpoint's
+		// --halve-every when the default would change with --epochs).
+		extended := ck.Config
+		extended.Epochs = cfg.Epochs
+		if !sameJSON(extended, cfg) {
 			return nil, fmt.Errorf("train: checkpoint %s was made with %+v; this run asks for %+v", ckPath, ck.Config, cfg)
+		}
+		if ck.Config.Epochs != cfg.Epochs && opt.Log != nil {
+			fmt.Fprintf(opt.Log, "resuming %s with %d epochs instead of %d\n", ckPath, cfg.Epochs, ck.Config.Epochs)
 		}
 		w, opt2, st = ck.Weights, ck.Adam, ck.State
 		if err := stepPCG.UnmarshalBinary(ck.RNG); err != nil {

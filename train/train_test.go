@@ -308,3 +308,26 @@ func TestAdversarialTrainingFromCNN(t *testing.T) {
 		t.Errorf("resolved adversarial config = %+v (pgd %+v), want the default Linf eps %g, no noise, the init's hash", ck.Config, ck.Config.PGD, want)
 	}
 }
+
+func TestResumeMayExtendEpochs(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("cnn")
+	cfg.Epochs, cfg.HalveEvery = 1, 1
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Epochs = 2
+	res, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Epochs != 2 {
+		t.Errorf("extended run finished %d epochs, want 2", res.Epochs)
+	}
+	cfg.HalveEvery = 2
+	cfg.Epochs = 3
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true}); err == nil {
+		t.Error("resume with another learning-rate schedule was accepted")
+	}
+}
