@@ -18,28 +18,36 @@ import (
 )
 
 // Tolerance bounds one tensor's difference: it passes when every element is within
-// Abs absolutely or Rel relatively (relative to the reference value's magnitude).
-// A zero bound is not checked.
+// Abs absolutely or Rel relatively. The relative error is measured against the
+// reference element's magnitude, or, when Row > 0, against the largest magnitude in
+// the element's row of Row consecutive elements (for gradients, whose small entries
+// are differences of large terms and carry their absolute rounding error). A zero
+// bound is not checked.
 type Tolerance struct {
 	Abs float64 `json:"abs,omitempty"`
 	Rel float64 `json:"rel,omitempty"`
+	Row int     `json:"row,omitempty"`
 }
 
 // DefaultTolerances are the agreement float32 ONNX Runtime must reach with the float64
-// reference. Losses are sums of ~1000 squared errors, so they are held to a relative
-// bound; decoder outputs are sigmoids in [0,1], held to an absolute one. Gradients
-// through 5 layers and a sigmoid lose more digits, and the full-inference losses come
-// from 50 Adam steps each rounding differently, so both get looser relative bounds.
-var DefaultTolerances = map[string]Tolerance{
-	"encoder.mu":       {Abs: 1e-4, Rel: 1e-4},
-	"encoder.logvar":   {Abs: 1e-4, Rel: 1e-4},
-	"decoders.rec":     {Abs: 1e-5},
-	"disc.logit":       {Abs: 1e-4, Rel: 1e-4},
-	"step.loss":        {Rel: 1e-4},
-	"step.rec":         {Abs: 1e-5},
-	"step.grad_mu":     {Abs: 1e-3, Rel: 1e-3},
-	"step.grad_logvar": {Abs: 1e-3, Rel: 1e-3},
-	"infer.loss":       {Rel: 1e-4},
+// reference. The latent step's per-class losses are held to 1e-4 relative and decoder
+// outputs (sigmoids in [0,1]) to 1e-5 absolute; gradients to 1e-4 of their row's
+// largest entry. The full inference's final losses come from 50 Adam steps on each
+// engine, whose trajectories drift apart as rounding differs (Adam divides by the
+// root of the gradients' second moment, which amplifies differences in small
+// gradients), so they get 1e-3 relative; its predictions must agree exactly.
+func DefaultTolerances(latent int) map[string]Tolerance {
+	return map[string]Tolerance{
+		"encoder.mu":       {Abs: 1e-4, Rel: 1e-4},
+		"encoder.logvar":   {Abs: 1e-4, Rel: 1e-4},
+		"decoders.rec":     {Abs: 1e-5},
+		"disc.logit":       {Abs: 1e-4, Rel: 1e-4},
+		"step.loss":        {Rel: 1e-4},
+		"step.rec":         {Abs: 1e-5},
+		"step.grad_mu":     {Rel: 1e-4, Row: latent},
+		"step.grad_logvar": {Rel: 1e-4, Row: latent},
+		"infer.loss":       {Rel: 1e-3},
+	}
 }
 
 // Row is the comparison of one tensor.
@@ -91,12 +99,28 @@ func compare(name string, ref, other []float32, tol Tolerance) Row {
 		return r
 	}
 	worst := -1.0
+	scale := make([]float64, len(ref))
+	for i, v := range ref {
+		scale[i] = math.Abs(float64(v))
+	}
+	if tol.Row > 0 {
+		for lo := 0; lo < len(ref); lo += tol.Row {
+			hi := min(lo+tol.Row, len(ref))
+			m := 0.0
+			for _, v := range scale[lo:hi] {
+				m = math.Max(m, v)
+			}
+			for i := lo; i < hi; i++ {
+				scale[i] = m
+			}
+		}
+	}
 	for i := range ref {
 		d := math.Abs(float64(ref[i]) - float64(other[i]))
 		if math.IsNaN(d) {
 			d = math.Inf(1)
 		}
-		rel := d / math.Max(math.Abs(float64(ref[i])), 1e-30)
+		rel := d / math.Max(scale[i], 1e-30)
 		if d == 0 {
 			rel = 0
 		}
@@ -134,7 +158,7 @@ func Run(ref, other runtime.Model, refName, otherName string, set *data.Set, opt
 	}
 	tols := opt.Tolerances
 	if tols == nil {
-		tols = DefaultTolerances
+		tols = DefaultTolerances(M)
 	}
 	if opt.Batch <= 0 {
 		opt.Batch = 16
@@ -361,5 +385,9 @@ func tolString(t Tolerance) string {
 		}
 		return fmt.Sprintf("%g", v)
 	}
-	return s(t.Abs) + " | " + s(t.Rel)
+	r := s(t.Abs) + " | " + s(t.Rel)
+	if t.Row > 0 {
+		r += " of row max"
+	}
+	return r
 }

@@ -79,7 +79,7 @@ the tolerances, writes --json, and exits with status 2 if any tolerance is broke
 			defer ortm.Close()
 			rep := &CrosscheckReport{provenance: provenance{Command: os.Args, Build: buildinfo.Collect(), Time: time.Now().UTC().Format(time.RFC3339)},
 				Model: path, WeightsSHA: onnx.WeightsSHA256(w), Dataset: dataset, Seed: seed, Inference: opt,
-				Tolerances: crosscheck.DefaultTolerances, Pass: true}
+				Tolerances: crosscheck.DefaultTolerances(w.Spec.Arch.Latent), Pass: true}
 			others := []struct {
 				name string
 				m    runtime.Model
