@@ -31,8 +31,11 @@ type Tolerance struct {
 
 // DefaultTolerances are the agreement float32 ONNX Runtime must reach with the float64
 // reference. The latent step's per-class losses are held to 1e-4 relative and decoder
-// outputs (sigmoids in [0,1]) to 1e-5 absolute; gradients to 1e-4 of their row's
-// largest entry. The full inference's final losses come from 50 Adam steps on each
+// outputs (sigmoids in [0,1]) to 1e-5 absolute. Gradients get 2e-3 of their row's
+// largest entry: almost every row agrees to 1e-5, but now and then a ReLU whose
+// pre-activation lies within rounding of 0 is on in one engine and off in the other,
+// and its whole contribution moves (on the MNIST E-ABS, 2 of 1920 rows were above 1e-4,
+// the worst at 8.9e-4). The full inference's final losses come from 50 Adam steps on each
 // engine, whose trajectories drift apart as rounding differs (Adam divides by the
 // root of the gradients' second moment, which amplifies differences in small
 // gradients), so they get 1e-3 relative; its predictions must agree exactly.
@@ -44,8 +47,8 @@ func DefaultTolerances(latent int) map[string]Tolerance {
 		"disc.logit":       {Abs: 1e-4, Rel: 1e-4},
 		"step.loss":        {Rel: 1e-4},
 		"step.rec":         {Abs: 1e-5},
-		"step.grad_mu":     {Rel: 1e-4, Row: latent},
-		"step.grad_logvar": {Rel: 1e-4, Row: latent},
+		"step.grad_mu":     {Rel: 2e-3, Row: latent},
+		"step.grad_logvar": {Rel: 2e-3, Row: latent},
 		"infer.loss":       {Rel: 1e-3},
 	}
 }
