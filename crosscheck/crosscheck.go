@@ -85,6 +85,8 @@ type Report struct {
 // Options of a cross-check.
 type Options struct {
 	Batch int
+	// Workers runs that many inference batches concurrently (see infer.ClassifySet).
+	Workers int
 	// FullImages is how many images (the first ones) go through the full inference
 	// on both runtimes; 0 skips it.
 	FullImages int
@@ -292,7 +294,7 @@ func fullInference(ref, other runtime.Model, set *data.Set, opt Options, tols ma
 			return err
 		}
 		stage := []string{"inference " + rep.Reference, "inference " + rep.Other}[i]
-		r, _, err := e.ClassifySet(sub, opt.Batch, opt.Seed, 1, func(done int) {
+		r, _, err := e.ClassifySet(sub, opt.Batch, opt.Workers, opt.Seed, 1, func(done int) {
 			if opt.Tick != nil {
 				opt.Tick(stage, done, n)
 			}

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	goruntime "runtime"
 	"testing"
 
+	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
 	"github.com/eabs/eabs/runtime"
@@ -28,7 +30,7 @@ func mnistWeights(b *testing.B) *models.Weights {
 	return w
 }
 
-func openORT(b *testing.B, w *models.Weights) runtime.Model {
+func openORT(b *testing.B, w *models.Weights, threads int) runtime.Model {
 	lib, err := ort.LibraryPath("")
 	if err != nil {
 		b.Skip(err)
@@ -40,7 +42,7 @@ func openORT(b *testing.B, w *models.Weights) runtime.Model {
 	if _, err := onnx.Export(w, dir, onnx.ExportOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	m, err := ort.OpenModel(dir, ort.Options{})
+	m, err := ort.OpenModel(dir, ort.Options{IntraOpThreads: threads})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -77,9 +79,49 @@ func benchInference(b *testing.B, m runtime.Model, batch int) {
 	b.ReportMetric(optimise/float64(b.N), "optimise-s/op")
 }
 
-func BenchmarkInferORT1(b *testing.B)   { w := mnistWeights(b); benchInference(b, openORT(b, w), 1) }
-func BenchmarkInferORT16(b *testing.B)  { w := mnistWeights(b); benchInference(b, openORT(b, w), 16) }
-func BenchmarkInferORT128(b *testing.B) { w := mnistWeights(b); benchInference(b, openORT(b, w), 128) }
+// One batch on one session whose thread pool uses every core: the latency view.
+func BenchmarkInferORT1(b *testing.B)  { w := mnistWeights(b); benchInference(b, openORT(b, w, 0), 1) }
+func BenchmarkInferORT16(b *testing.B) { w := mnistWeights(b); benchInference(b, openORT(b, w, 0), 16) }
+func BenchmarkInferORT128(b *testing.B) {
+	w := mnistWeights(b)
+	benchInference(b, openORT(b, w, 0), 128)
+}
+
+// BenchmarkInferORTWorkers16 is the throughput view and eabs classify's default: one
+// single-threaded computation per core, each on its own batch of 16.
+func BenchmarkInferORTWorkers16(b *testing.B) {
+	w := mnistWeights(b)
+	m := openORT(b, w, 1)
+	defer m.Close()
+	opt := DefaultOptions()
+	if s := os.Getenv("EABS_BENCH_STEPS"); s != "" {
+		fmt.Sscan(s, &opt.Steps)
+	}
+	e, err := NewEngine(m, opt, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	workers := goruntime.GOMAXPROCS(0)
+	n := 16 * workers
+	set := &data.Set{N: n, C: 1, H: 28, W: 28, Classes: 10, Images: make([]float32, n*784), Labels: make([]int, n)}
+	r := rand.New(rand.NewPCG(3, 3))
+	for i := range set.Images {
+		set.Images[i] = float32(r.Float64())
+	}
+	var tm Timing
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_, t, err := e.ClassifySet(set, 16, workers, uint64(i), 1, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tm.Search += t.Search
+		tm.Optimise += t.Optimise
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+	b.ReportMetric(tm.Search.Seconds()/float64(b.N*workers), "search-s/op")
+	b.ReportMetric(tm.Optimise.Seconds()/float64(b.N*workers), "optimise-s/op")
+}
 
 func openRef(b *testing.B, w *models.Weights) runtime.Model {
 	m, err := ref.New(w)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/eabs/eabs/data"
@@ -376,49 +377,96 @@ func NoiseFor(seed uint64, r, i int) *rand.Rand {
 	return rand.New(rand.NewPCG(seed+uint64(r)*0x9E3779B97F4A7C15, uint64(i)))
 }
 
-// ClassifySet classifies every image of set, batch images at a time. With eot > 1
-// each image is classified eot times with independent noise and the per-class losses
-// are averaged (expectation over transformation, the paper's Appendix B.1). tick is
-// called with the number of images done.
-func (e *Engine) ClassifySet(set *data.Set, batch int, seed uint64, eot int, tick func(done int)) (*Result, Timing, error) {
+// ClassifySet classifies every image of set, batch images at a time, running up to
+// workers batches concurrently (runtimes must then be safe for concurrent calls; ONNX
+// Runtime sessions are, and on small convolutions several single-threaded sessions
+// outrun one multi-threaded one). With eot > 1 each image is classified eot times with
+// independent noise and the per-class losses are averaged (expectation over
+// transformation, the paper's Appendix B.1). Results do not depend on batch or
+// workers: each image's noise comes from NoiseFor. tick is called with the number of
+// images done.
+func (e *Engine) ClassifySet(set *data.Set, batch, workers int, seed uint64, eot int, tick func(done int)) (*Result, Timing, error) {
 	var tm Timing
 	a := e.m.Spec().Arch
 	if set.C != a.InC || set.H != a.InH || set.W != a.InW {
 		return nil, tm, fmt.Errorf("infer: images are %dx%dx%d, model %q wants %dx%dx%d", set.C, set.H, set.W, a.Name, a.InC, a.InH, a.InW)
 	}
-	if eot < 1 {
-		eot = 1
+	if batch < 1 {
+		return nil, tm, fmt.Errorf("infer: batch %d must be positive", batch)
 	}
+	eot, workers = max(eot, 1), max(workers, 1)
 	K, n := a.Classes, set.ImageSize()
 	res := &Result{N: set.N, Classes: K, Logits: make([]float32, set.N*K), Pred: make([]int, set.N), Labels: set.Labels}
+	var (
+		mu       sync.Mutex
+		done     int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	jobs := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for lo := range jobs {
+				hi := min(lo+batch, set.N)
+				sum := make([]float64, (hi-lo)*K)
+				var local Timing
+				var err error
+				for r := 0; r < eot && err == nil; r++ {
+					rs := make([]*rand.Rand, hi-lo)
+					for i := range rs {
+						rs[i] = NoiseFor(seed, r, lo+i)
+					}
+					var out *Output
+					if out, err = e.Classify(set.Images[lo*n:hi*n], hi-lo, rs); err != nil {
+						err = fmt.Errorf("images %d-%d: %w", lo, hi-1, err)
+						break
+					}
+					local.Search += out.Search
+					local.Optimise += out.Optimise
+					for i, v := range out.Loss {
+						sum[i] += float64(v)
+					}
+				}
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					continue
+				}
+				for i := lo; i < hi; i++ {
+					row := res.Logits[i*K : (i+1)*K]
+					for k := range row {
+						row[k] = float32(-sum[(i-lo)*K+k] / float64(eot))
+					}
+					res.Pred[i] = argmax(row)
+				}
+				tm.Search += local.Search
+				tm.Optimise += local.Optimise
+				done += hi - lo
+				if tick != nil {
+					tick(done)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
 	for lo := 0; lo < set.N; lo += batch {
-		hi := min(lo+batch, set.N)
-		sum := make([]float64, (hi-lo)*K)
-		for r := 0; r < eot; r++ {
-			rs := make([]*rand.Rand, hi-lo)
-			for i := range rs {
-				rs[i] = NoiseFor(seed, r, lo+i)
-			}
-			out, err := e.Classify(set.Images[lo*n:hi*n], hi-lo, rs)
-			if err != nil {
-				return nil, tm, fmt.Errorf("images %d-%d: %w", lo, hi-1, err)
-			}
-			tm.Search += out.Search
-			tm.Optimise += out.Optimise
-			for i, v := range out.Loss {
-				sum[i] += float64(v)
-			}
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop {
+			break
 		}
-		for i := lo; i < hi; i++ {
-			row := res.Logits[i*K : (i+1)*K]
-			for k := range row {
-				row[k] = float32(-sum[(i-lo)*K+k] / float64(eot))
-			}
-			res.Pred[i] = argmax(row)
-		}
-		if tick != nil {
-			tick(hi)
-		}
+		jobs <- lo
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, tm, firstErr
 	}
 	return res, tm, nil
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/runtime/ref"
 	"github.com/eabs/eabs/runtime/runtimetest"
 )
@@ -75,5 +76,42 @@ func TestEngineOptimisesAndRepeats(t *testing.T) {
 				t.Errorf("output sizes: pred %d z %d rec %d", len(o1.Pred()), len(o1.Z), len(o1.Rec))
 			}
 		})
+	}
+}
+
+func TestClassifySetIndependentOfBatchingAndWorkers(t *testing.T) {
+	w := runtimetest.Weights(t, "eabs", 4)
+	m, err := ref.New(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	e, err := NewEngine(m, Options{Starts: 32, Steps: 4, LR: 0.05, BankSeed: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := w.Spec.Arch
+	const n = 5
+	set := &data.Set{N: n, C: a.InC, H: a.InH, W: a.InW, Classes: a.Classes, Images: make([]float32, n*a.Pixels()), Labels: make([]int, n)}
+	r := rand.New(rand.NewPCG(9, 9))
+	for i := range set.Images {
+		set.Images[i] = float32(r.Float64())
+	}
+	one, _, err := e.ClassifySet(set, 2, 1, 7, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ticks []int
+	two, _, err := e.ClassifySet(set, 3, 2, 7, 2, func(d int) { ticks = append(ticks, d) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range one.Logits {
+		if one.Logits[i] != two.Logits[i] {
+			t.Fatalf("logit %d: %v with batch 2 and one worker, %v with batch 3 and two", i, one.Logits[i], two.Logits[i])
+		}
+	}
+	if len(ticks) != 2 || ticks[len(ticks)-1] != n {
+		t.Errorf("progress ticks %v, want two ending at %d", ticks, n)
 	}
 }

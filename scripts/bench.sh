@@ -58,6 +58,8 @@ if [ "$what" = infer ] || [ "$what" = all ]; then
 		gobench go-infer-ort-$b infer BenchmarkInferORT$b $n
 		run torch-infer-$b /usr/bin/python3 "$torch_ref" infer --batch $b --iters 1 --steps $steps
 	done
+	# one single-threaded session computation per core, batches of 16 (eabs classify's default)
+	gobench go-infer-ort-workers-16 infer BenchmarkInferORTWorkers16 2x
 	for b in 1 16 128; do
 		gobench go-infer-ref-$b infer BenchmarkInferRef$b 1x
 	done

@@ -60,9 +60,12 @@ type ClassifyReport struct {
 	Seconds      float64        `json:"seconds"`
 	BankSeconds  float64        `json:"bank_seconds,omitempty"`
 	ImagesPerSec float64        `json:"images_per_s"`
-	SearchSec    float64        `json:"search_seconds,omitempty"`
-	OptimiseSec  float64        `json:"optimise_seconds,omitempty"`
-	Predictions  []int          `json:"predictions,omitempty"`
+	Workers      int            `json:"workers,omitempty"`
+	Threads      int            `json:"ort_threads,omitempty"`
+	// SearchSec and OptimiseSec are summed over concurrent workers.
+	SearchSec   float64 `json:"search_seconds,omitempty"`
+	OptimiseSec float64 `json:"optimise_seconds,omitempty"`
+	Predictions []int   `json:"predictions,omitempty"`
 }
 
 func newClassifyCmd() *cobra.Command {
@@ -150,7 +153,10 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 		}
 		res, err = infer.Amortized(w, set, o.batch, tick)
 	default:
-		rep.Mode, rep.Runtime, rep.Options = "full", o.rf.engine, &o.infer
+		rep.Mode, rep.Runtime, rep.Options, rep.Workers = "full", o.rf.engine, &o.infer, o.rf.workers
+		if o.rf.engine == "ort" {
+			rep.Threads = o.rf.threads
+		}
 		m, cleanup, err2 := openModel(cmd, o.rf, args[0], w, o.infer)
 		if err2 != nil {
 			return err2
@@ -165,7 +171,7 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 		rep.BankSeconds = time.Since(t0).Seconds()
 		start = time.Now()
 		var tm infer.Timing
-		res, tm, err = e.ClassifySet(set, o.batch, o.seed, o.eot, tick)
+		res, tm, err = e.ClassifySet(set, o.batch, o.rf.workers, o.seed, o.eot, tick)
 		rep.SearchSec, rep.OptimiseSec = tm.Search.Seconds(), tm.Optimise.Seconds()
 	}
 	bar.Finish()

@@ -98,7 +98,7 @@ the tolerances, writes --json, and exits with status 2 if any tolerance is broke
 			for _, o := range others {
 				var bar interface{ Set(int) error }
 				stage := ""
-				r, err := crosscheck.Run(refm, o.m, "ref", o.name, set, crosscheck.Options{Batch: batch, FullImages: o.full, Infer: opt, Seed: seed,
+				r, err := crosscheck.Run(refm, o.m, "ref", o.name, set, crosscheck.Options{Batch: batch, Workers: rf.workers, FullImages: o.full, Infer: opt, Seed: seed,
 					Tick: func(s string, done, total int) {
 						if s != stage {
 							stage = s

@@ -103,7 +103,7 @@ and writes everything, with a JSON summary, into --out.`,
 			rep.BankSeconds = time.Since(t0).Seconds()
 			bar := newProgress(stderr, set.N, "classify")
 			t1 := time.Now()
-			full, _, err := e.ClassifySet(set, 10, 1, 1, func(d int) { bar.Set(d) })
+			full, _, err := e.ClassifySet(set, 10, rf.workers, 1, 1, func(d int) { bar.Set(d) })
 			bar.Finish()
 			if err != nil {
 				return err
@@ -141,7 +141,7 @@ and writes everything, with a JSON summary, into --out.`,
 			}
 			defer refm.Close()
 			checks := firstN(set, checkN)
-			r, err := crosscheck.Run(refm, m, "ref", rf.engine, checks, crosscheck.Options{Batch: 8, Infer: opt, Seed: 1})
+			r, err := crosscheck.Run(refm, m, "ref", rf.engine, checks, crosscheck.Options{Batch: 8, Workers: rf.workers, Infer: opt, Seed: 1})
 			if err != nil {
 				return err
 			}

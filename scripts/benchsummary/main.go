@@ -68,7 +68,7 @@ func main() {
 				}
 			}
 		}
-		tname := "torch-" + strings.Replace(strings.Replace(name, "infer-ort-", "infer-", 1), "infer-ref-", "infer-", 1)
+		tname := "torch-" + strings.NewReplacer("infer-ort-workers-", "infer-", "infer-ort-", "infer-", "infer-ref-", "infer-").Replace(name)
 		if m := torchRe.FindStringSubmatch(read(dir, tname+".out")); m != nil {
 			e.TorchImages, _ = strconv.ParseFloat(m[1], 64)
 			e.TorchRSSMiB = rss(dir, tname)
