@@ -126,13 +126,12 @@ func ConvTOut(in int, l Layer) int { return (in-1)*l.Stride - 2*l.Pad + l.Kernel
 
 // EncoderShapes returns the (C, H, W) after each encoder convolution.
 func (a Arch) EncoderShapes() [][3]int {
-	c, h, w := a.InC, a.InH, a.InW
+	h, w := a.InH, a.InW
 	out := make([][3]int, len(a.Encoder))
 	for i, l := range a.Encoder {
-		c, h, w = l.Out, ConvOut(h, l), ConvOut(w, l)
-		out[i] = [3]int{c, h, w}
+		h, w = ConvOut(h, l), ConvOut(w, l)
+		out[i] = [3]int{l.Out, h, w}
 	}
-	_ = c
 	return out
 }
 
