@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/spf13/cobra"
 )
 
@@ -34,6 +35,7 @@ runs inference with ONNX Runtime or the Go-native reference graph, cross-checks 
 runtimes against each other, attacks the models and computes certified lower bounds.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
 	root.PersistentFlags().String("ort-lib", "", "path to libonnxruntime.so (default: $EABS_ORT_LIB, then ./third_party/onnxruntime)")
 	for _, add := range subcommands {
@@ -60,4 +62,19 @@ func Main() int {
 		return exitCheck
 	}
 	return exitError
+}
+
+// version describes the binary: its commit (when built from a checkout) and Go.
+func version() string {
+	b := buildinfo.Collect()
+	commit := b.Commit
+	if commit == "" {
+		commit = "unknown commit"
+	} else if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	if b.Modified {
+		commit += "+modified"
+	}
+	return fmt.Sprintf("%s (%s, %s/%s)", commit, b.GoVersion, b.GOOS, b.GOARCH)
 }
