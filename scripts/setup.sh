@@ -43,5 +43,5 @@ go mod download
 
 echo "setup: building bin/eabs"
 mkdir -p bin
-go build -o bin/eabs ./cmd/eabs
+go build -buildvcs=true -o bin/eabs ./cmd/eabs 2>/dev/null || go build -o bin/eabs ./cmd/eabs
 echo "setup: done (ONNX Runtime at $ORT_DIR/libonnxruntime.so)"

@@ -24,6 +24,22 @@ type Info struct {
 	Modules    map[string]string `json:"modules"`
 }
 
+// Stamp returns the commit recorded in the binary at build time ("" when built without
+// VCS stamping) and whether the tree was modified; it runs no command.
+func Stamp() (commit string, modified bool) {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	return commit, modified
+}
+
 // Collect gathers the provenance of the running binary. The commit comes from the
 // build's VCS stamp, or from git in the working directory when the binary was built
 // without one (go test, -buildvcs=false).
@@ -32,15 +48,8 @@ func Collect() Info {
 		GOMAXPROCS: goruntime.GOMAXPROCS(0), NumCPU: goruntime.NumCPU(), Modules: map[string]string{}}
 	in.Hostname, _ = os.Hostname()
 	in.CPU = cpuModel()
+	in.Commit, in.Modified = Stamp()
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				in.Commit = s.Value
-			case "vcs.modified":
-				in.Modified = s.Value == "true"
-			}
-		}
 		for _, d := range bi.Deps {
 			for _, want := range []string{"gorgonia.org/gorgonia", "gorgonia.org/tensor", "github.com/yalue/onnxruntime_go", "gonum.org/v1/gonum", "github.com/owulveryck/onnx-go"} {
 				if d.Path == want {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	goruntime "runtime"
 
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/spf13/cobra"
@@ -64,17 +65,18 @@ func Main() int {
 	return exitError
 }
 
-// version describes the binary: its commit (when built from a checkout) and Go.
+// version describes the binary: the commit stamped at build time (scripts/setup.sh
+// builds with -buildvcs=true) and the Go release.
 func version() string {
-	b := buildinfo.Collect()
-	commit := b.Commit
-	if commit == "" {
-		commit = "unknown commit"
-	} else if len(commit) > 12 {
+	commit, modified := buildinfo.Stamp()
+	switch {
+	case commit == "":
+		commit = "unstamped build"
+	case len(commit) > 12:
 		commit = commit[:12]
 	}
-	if b.Modified {
+	if modified {
 		commit += "+modified"
 	}
-	return fmt.Sprintf("%s (%s, %s/%s)", commit, b.GoVersion, b.GOOS, b.GOARCH)
+	return fmt.Sprintf("%s (%s)", commit, goruntime.Version())
 }
