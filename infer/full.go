@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,10 +31,53 @@ type Options struct {
 	// Exact forces the exact inference the certified bound assumes (Appendix A):
 	// the mean only, unit variance, no sampling, whatever the model's V switch says.
 	Exact bool `json:"exact,omitempty"`
+	// LossAt says which evaluated point gives l_k (and z*, G_k(z*)); see LossAt.
+	LossAt LossAt `json:"loss_at"`
+}
+
+// LossAt says where the optimisation's result l_k(x) = min_z ... is read. The paper
+// defines l_k as a minimum over z and leaves open which point of its stochastic
+// optimisation reports it.
+type LossAt string
+
+const (
+	// LossAtBest (the default) takes the lowest loss of every point the inference
+	// evaluated: the chosen start and the optimised mean (both at their means) and,
+	// for adversarial models, whose prior -beta*log D(z) is a function of z alone, every
+	// reparameterised sample. Each is a value of the objective at a real z, so the
+	// lowest is the tightest upper bound on the minimum the inference found. Measured
+	// on MNIST, 50 single-sample Adam steps from a unit-variance start often end at a
+	// mean whose loss is higher than the start's (the variance is still large), and
+	// reading the loss there loses accuracy (results/mnist-eabs/README.md).
+	LossAtBest LossAt = "best"
+	// LossAtFinal reads the loss at the optimised mean only, whatever it is.
+	LossAtFinal LossAt = "final"
+)
+
+// ParseLossAt checks a LossAt's spelling ("" is the default, best).
+func ParseLossAt(s string) (LossAt, error) {
+	switch LossAt(s) {
+	case "", LossAtBest:
+		return LossAtBest, nil
+	case LossAtFinal:
+		return LossAtFinal, nil
+	}
+	return "", fmt.Errorf("infer: loss-at %q: want %q or %q", s, LossAtBest, LossAtFinal)
+}
+
+func (o *Options) check() error {
+	if o.Steps < 0 || o.LR < 0 || math.IsNaN(o.LR) {
+		return fmt.Errorf("infer: steps %d and learning rate %g must not be negative", o.Steps, o.LR)
+	}
+	la, err := ParseLossAt(string(o.LossAt))
+	o.LossAt = la
+	return err
 }
 
 // DefaultOptions are the paper's starts and ABS's optimiser settings.
-func DefaultOptions() Options { return Options{Starts: 8000, Steps: 50, LR: 0.05, BankSeed: 1} }
+func DefaultOptions() Options {
+	return Options{Starts: 8000, Steps: 50, LR: 0.05, BankSeed: 1, LossAt: LossAtBest}
+}
 
 // Bank holds the random starting means and, per class, their decoder outputs, their
 // squared norms and prior terms, so choosing a start is one matrix product per class.
@@ -173,8 +217,8 @@ type Engine struct {
 
 // NewEngine prepares inference: it builds the start bank (the slow part, done once).
 func NewEngine(m runtime.Model, opt Options, tick func(done, total int)) (*Engine, error) {
-	if opt.Steps < 0 || opt.LR < 0 || math.IsNaN(opt.LR) {
-		return nil, fmt.Errorf("infer: steps %d and learning rate %g must not be negative", opt.Steps, opt.LR)
+	if err := opt.check(); err != nil {
+		return nil, err
 	}
 	bk, err := NewBank(m, opt, 500, tick)
 	if err != nil {
@@ -186,8 +230,8 @@ func NewEngine(m runtime.Model, opt Options, tick func(done, total int)) (*Engin
 // NewEngineWithBank is NewEngine reusing a bank built for the same decoders; prior, when
 // not nil, replaces the bank's prior term (another beta).
 func NewEngineWithBank(m runtime.Model, opt Options, bk *Bank, prior []float32) (*Engine, error) {
-	if opt.Steps < 0 || opt.LR < 0 || math.IsNaN(opt.LR) {
-		return nil, fmt.Errorf("infer: steps %d and learning rate %g must not be negative", opt.Steps, opt.LR)
+	if err := opt.check(); err != nil {
+		return nil, err
 	}
 	if prior != nil {
 		if len(prior) != bk.S {
@@ -212,13 +256,13 @@ func (e *Engine) Model() runtime.Model { return e.m }
 // Output is the result of inference on a batch.
 type Output struct {
 	B, K, M, P int
-	// Loss is l_k(x) (B, K) evaluated at the optimised mean z*; the prediction is
+	// Loss is l_k(x) (B, K), the loss at z* (see Options.LossAt); the prediction is
 	// its argmin and the logits are -Loss.
 	Loss []float32
 	// Z is z* (B, K, M) and Rec is G_k(z*) (B, K, C*H*W): the adaptive attack's
 	// gradient d l_k / dx = 2 (x - G_k(z*)) needs nothing else.
 	Z, Rec []float32
-	// Logvar is the optimised log-variance of Q* (B, K, M).
+	// Logvar is the log-variance of Q* (B, K, M) when z* was read.
 	Logvar []float32
 	// FromEncoder marks (B, K) the classes whose best start was the encoder's Q(z|x).
 	FromEncoder []bool
@@ -301,6 +345,20 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 	out.Search = time.Since(t0)
 
 	t1 := time.Now()
+	best := e.opt.LossAt != LossAtFinal
+	var bt *tracker
+	if best {
+		// The chosen starts at their means: the encoder's are already evaluated.
+		st := enc
+		if !allTrue(out.FromEncoder) {
+			if st, err = e.m.LatentStep(x, mu, lv, zero, batch); err != nil {
+				return nil, err
+			}
+		}
+		bt = newTracker(st, mu, lv, M, P)
+	}
+	// Samples are points of the objective only when the prior is a function of z.
+	samplesCount := best && s.HasDiscriminator()
 	opt := newLatentAdam(e.opt.LR, len(mu))
 	eps := make([]float32, batch*K*M)
 	for step := 0; step < e.opt.Steps; step++ {
@@ -315,6 +373,9 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 		if err != nil {
 			return nil, err
 		}
+		if samplesCount {
+			bt.update(st, mu, lv, eps)
+		}
 		opt.step(mu, st.GradMu, 0)
 		if variational {
 			opt.step(lv, st.GradLogvar, 1)
@@ -325,13 +386,59 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 		return nil, err
 	}
 	out.Optimise = time.Since(t1)
-	out.Loss, out.Rec, out.Z, out.Logvar = final.Loss, final.Rec, mu, lv
+	if best {
+		bt.update(final, mu, lv, nil)
+		out.Loss, out.Rec, out.Z, out.Logvar = bt.loss, bt.rec, bt.z, bt.lv
+	} else {
+		out.Loss, out.Rec, out.Z, out.Logvar = final.Loss, final.Rec, mu, lv
+	}
 	for i, v := range out.Loss {
 		if math.IsNaN(float64(v)) {
 			return nil, fmt.Errorf("infer: the loss of image %d class %d is NaN", i/K, i%K)
 		}
 	}
 	return out, nil
+}
+
+func allTrue(v []bool) bool {
+	for _, b := range v {
+		if !b {
+			return false
+		}
+	}
+	return true
+}
+
+// tracker keeps, per image and class, the lowest loss evaluated so far and the point
+// (z, its distribution's log-variance, G_k(z)) where it was found.
+type tracker struct {
+	M, P       int
+	loss       []float32
+	z, lv, rec []float32
+}
+
+func newTracker(st *runtime.Step, mu, lv []float32, M, P int) *tracker {
+	return &tracker{M: M, P: P, loss: slices.Clone(st.Loss), z: slices.Clone(mu), lv: slices.Clone(lv), rec: slices.Clone(st.Rec)}
+}
+
+// update records the points of st that beat the best so far; with eps the point of
+// row i is mu + exp(lv/2)*eps, without it the mean.
+func (t *tracker) update(st *runtime.Step, mu, lv, eps []float32) {
+	M, P := t.M, t.P
+	for i, l := range st.Loss {
+		if !(l < t.loss[i]) {
+			continue
+		}
+		t.loss[i] = l
+		copy(t.rec[i*P:(i+1)*P], st.Rec[i*P:(i+1)*P])
+		copy(t.lv[i*M:(i+1)*M], lv[i*M:(i+1)*M])
+		for j := i * M; j < (i+1)*M; j++ {
+			t.z[j] = mu[j]
+			if eps != nil {
+				t.z[j] += float32(math.Exp(float64(lv[j])/2)) * eps[j]
+			}
+		}
+	}
 }
 
 // latentAdam is Adam on the flattened latent parameters, one moment pair per tensor

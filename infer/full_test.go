@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -113,5 +114,72 @@ func TestClassifySetIndependentOfBatchingAndWorkers(t *testing.T) {
 	}
 	if len(ticks) != 2 || ticks[len(ticks)-1] != n {
 		t.Errorf("progress ticks %v, want two ending at %d", ticks, n)
+	}
+}
+
+// TestLossAtBest checks that l_k read at the best evaluated point is never above the
+// chosen start's or the optimised mean's, and that z* and G_k(z*) are that point:
+// the loss recomputed from them matches.
+func TestLossAtBest(t *testing.T) {
+	w := runtimetest.Weights(t, "eabs", 5)
+	m, err := ref.New(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	a := w.Spec.Arch
+	K, P := a.Classes, a.Pixels()
+	const batch = 3
+	x := make([]float32, batch*P)
+	r := rand.New(rand.NewPCG(2, 3))
+	for i := range x {
+		x[i] = float32(r.Float64())
+	}
+	run := func(steps int, at LossAt) *Output {
+		t.Helper()
+		e, err := NewEngine(m, Options{Starts: 64, Steps: steps, LR: 0.05, BankSeed: 1, LossAt: at}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := e.Classify(x, batch, rngs(batch, 11))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	start, final, best := run(0, LossAtFinal), run(20, LossAtFinal), run(20, LossAtBest)
+	const tol = 1e-4 // relative: float32 outputs of the same float64 computation
+	for i := range best.Loss {
+		if lim := min(start.Loss[i], final.Loss[i]); float64(best.Loss[i]) > float64(lim)*(1+tol) {
+			t.Errorf("image %d class %d: best %v above min(start %v, final %v)", i/K, i%K, best.Loss[i], start.Loss[i], final.Loss[i])
+		}
+	}
+	logits, err := m.DiscLogit(best.Z, batch*K)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range best.Loss {
+		var rec float64
+		for j, v := range best.Rec[i*P : (i+1)*P] {
+			d := float64(x[(i/K)*P+j]) - float64(v)
+			rec += d * d
+		}
+		got := rec + w.Spec.Beta*softplus(-float64(logits[i]))
+		if d := math.Abs(got - float64(best.Loss[i])); d > 1e-3*math.Abs(got) {
+			t.Errorf("image %d class %d: loss %v but ||x-G(z*)||^2 + prior(z*) = %v", i/K, i%K, best.Loss[i], got)
+		}
+	}
+}
+
+func TestParseLossAt(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want LossAt
+		ok   bool
+	}{{"", LossAtBest, true}, {"best", LossAtBest, true}, {"final", LossAtFinal, true}, {"mean", "", false}} {
+		got, err := ParseLossAt(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("ParseLossAt(%q) = %q, %v", c.in, got, err)
+		}
 	}
 }

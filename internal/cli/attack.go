@@ -161,6 +161,7 @@ signs 8/255; L2 1.5.`,
 	f.IntVar(&opt.Starts, "starts", opt.Starts, "E-ABS inference: random starts")
 	f.IntVar(&opt.Steps, "infer-steps", opt.Steps, "E-ABS inference: Adam steps")
 	f.Float64Var(&opt.LR, "lr", opt.LR, "E-ABS inference: Adam step size")
+	addLossAt(f, &opt.LossAt)
 	f.StringVar(&jsonOut, "json", "", "write the report (per-sample flags and perturbation sizes) as JSON here")
 	f.StringVar(&figure, "figure", "", "write clean images above their adversarial versions as PNG here")
 	return cmd

@@ -136,6 +136,7 @@ radius (--plot).`,
 	f.IntVar(&opt.Starts, "starts", opt.Starts, "random starts of both minimisations")
 	f.IntVar(&opt.Steps, "steps", opt.Steps, "Adam steps of both minimisations")
 	f.Float64Var(&opt.LR, "lr", opt.LR, "Adam step size")
+	addLossAt(f, &opt.LossAt)
 	f.Uint64Var(&opt.BankSeed, "bank-seed", opt.BankSeed, "seed of the random starting means")
 	f.StringVar(&jsonOut, "json", "", "write the report with every certificate as JSON here")
 	f.StringVar(&csvOut, "csv", "", "write per-image certificates as CSV here")

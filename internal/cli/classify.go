@@ -103,6 +103,7 @@ MODEL is a model.eabs file, a training run directory or an export directory.`,
 	f.IntVar(&o.infer.Starts, "starts", o.infer.Starts, "random starting means (the paper's 8000)")
 	f.IntVar(&o.infer.Steps, "steps", o.infer.Steps, "Adam steps on Q*(z) (ABS's 50)")
 	f.Float64Var(&o.infer.LR, "lr", o.infer.LR, "Adam step size (ABS's 0.05)")
+	addLossAt(f, &o.infer.LossAt)
 	f.Uint64Var(&o.infer.BankSeed, "bank-seed", o.infer.BankSeed, "seed of the random starting means")
 	f.StringVar(&o.jsonOut, "json", "", "write the report (accuracy, settings, provenance) as JSON here")
 	f.StringVar(&o.csvOut, "csv", "", "write per-image predictions and logits as CSV here")

@@ -142,6 +142,7 @@ the tolerances, writes --json, and exits with status 2 if any tolerance is broke
 	f.IntVar(&opt.Starts, "starts", opt.Starts, "full inference: random starts")
 	f.IntVar(&opt.Steps, "steps", opt.Steps, "full inference: Adam steps")
 	f.Float64Var(&opt.LR, "lr", opt.LR, "full inference: Adam step size")
+	addLossAt(f, &opt.LossAt)
 	f.StringVar(&jsonOut, "json", "", "write the report as JSON here")
 	return cmd
 }

@@ -179,5 +179,6 @@ and writes everything, with a JSON summary, into --out.`,
 	f.IntVar(&opt.Starts, "starts", opt.Starts, "random starts")
 	f.IntVar(&opt.Steps, "steps", opt.Steps, "Adam steps")
 	f.Float64Var(&opt.LR, "lr", opt.LR, "Adam step size")
+	addLossAt(f, &opt.LossAt)
 	return cmd
 }

@@ -68,6 +68,7 @@ inference settings below, and the weights' SHA-256).`,
 	f.IntVar(&opt.Starts, "starts", opt.Starts, "inference setting recorded in the metadata: random starts")
 	f.IntVar(&opt.Steps, "steps", opt.Steps, "inference setting recorded in the metadata: Adam steps")
 	f.Float64Var(&opt.LR, "lr", opt.LR, "inference setting recorded in the metadata: Adam step size")
+	addLossAt(f, &opt.LossAt)
 	f.Uint64Var(&opt.BankSeed, "bank-seed", opt.BankSeed, "inference setting recorded in the metadata: start seed")
 	return cmd
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/eabs/eabs/runtime/ref"
 	"github.com/eabs/eabs/zoo"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // A MODEL argument is a model file (model.eabs, or a training checkpoint), a directory
@@ -192,4 +193,23 @@ func newEngine(stderr io.Writer, m runtime.Model, opt infer.Options) (*infer.Eng
 	bar := newProgress(stderr, opt.Starts, fmt.Sprintf("start bank (%d means x %d decoders)", opt.Starts, m.Spec().Arch.Classes))
 	defer bar.Finish()
 	return infer.NewEngine(m, opt, func(done, _ int) { bar.Set(done) })
+}
+
+// lossAtFlag is the --loss-at flag: where the inference reads l_k (infer.LossAt).
+type lossAtFlag struct{ v *infer.LossAt }
+
+func (f lossAtFlag) String() string { return string(*f.v) }
+func (f lossAtFlag) Type() string   { return "best|final" }
+func (f lossAtFlag) Set(s string) error {
+	v, err := infer.ParseLossAt(s)
+	if err != nil {
+		return err
+	}
+	*f.v = v
+	return nil
+}
+
+// addLossAt registers --loss-at for an inference setting.
+func addLossAt(f *pflag.FlagSet, v *infer.LossAt) {
+	f.Var(lossAtFlag{v}, "loss-at", "where l_k is read: best (lowest loss of every point evaluated: start, samples, optimised mean) or final (the optimised mean)")
 }
