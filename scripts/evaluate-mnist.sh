@@ -19,3 +19,8 @@ bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --json "$out
 # ONNX Runtime and onnx-go against the reference graph: tensors on 1000 test images,
 # full inference with shared noise on the same 1000.
 bin/eabs crosscheck "$model" --dataset mnist --n 1000 --full 1000 --json "$out/crosscheck.json"
+# Where l_k is read and what the optimisation adds, on the first 1000 test images
+# (compare with the same images in test-full-ort.csv): the loss at the optimised mean
+# only, and the best start without optimisation.
+bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --n 1000 --loss-at final --json "$out/test1000-full-ort-loss-at-final.json"
+bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --n 1000 --steps 0 --json "$out/test1000-steps0-ort.json"
