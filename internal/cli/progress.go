@@ -1,19 +1,82 @@
 package cli
 
 import (
+	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 )
 
-// newProgress returns a progress bar on w when w is a terminal and a silent one
-// otherwise (in logs and pipes a redrawn bar is noise).
-func newProgress(w io.Writer, n int, desc string) *progressbar.ProgressBar {
-	if !isTerminal(w) {
-		w = io.Discard
+// logEvery is how often a progress report goes to a writer that is not a terminal.
+var logEvery = 30 * time.Second
+
+// progress reports how far a long computation is: a redrawn bar on a terminal, and in
+// logs and pipes (where a redrawn bar is noise, and nohup runs need to be followed) a
+// timestamped line at most every logEvery and one at the end.
+type progress struct {
+	bar *progressbar.ProgressBar // nil when w is not a terminal
+
+	mu          sync.Mutex
+	w           io.Writer
+	n           int
+	desc        string
+	start, last time.Time
+	done        int
+	finished    bool
+}
+
+func newProgress(w io.Writer, n int, desc string) *progress {
+	p := &progress{w: w, n: n, desc: desc, start: time.Now()}
+	p.last = p.start
+	if isTerminal(w) {
+		p.bar = progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(desc),
+			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionClearOnFinish())
 	}
-	return progressbar.NewOptions(n, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionClearOnFinish())
+	return p
+}
+
+// Set records that done of the n units are finished.
+func (p *progress) Set(done int) error {
+	if p.bar != nil {
+		return p.bar.Set(done)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = done
+	if now := time.Now(); now.Sub(p.last) >= logEvery && done < p.n {
+		p.last = now
+		p.line(now)
+	}
+	return nil
+}
+
+// Finish ends the report.
+func (p *progress) Finish() error {
+	if p.bar != nil {
+		return p.bar.Finish()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.finished {
+		p.finished = true
+		p.line(time.Now())
+	}
+	return nil
+}
+
+func (p *progress) line(now time.Time) {
+	el := now.Sub(p.start)
+	s := fmt.Sprintf("%s %s: %d/%d", now.UTC().Format("15:04:05"), p.desc, p.done, p.n)
+	if p.done > 0 && el > 0 {
+		rate := float64(p.done) / el.Seconds()
+		s += fmt.Sprintf(" (%.3g/s", rate)
+		if p.done < p.n {
+			s += fmt.Sprintf(", %s left", time.Duration(float64(p.n-p.done)/rate*float64(time.Second)).Round(time.Second))
+		}
+		s += ")"
+	}
+	fmt.Fprintln(p.w, s)
 }
