@@ -142,7 +142,8 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 	if o.dataset != "" {
 		rep.Split = o.split
 	}
-	bar := newProgress(stderr, set.N, "classify")
+	// The bar starts when the classification does, so its rate leaves out the set-up.
+	var bar *progress
 	tick := func(done int) { bar.Set(done) }
 	start := time.Now()
 	var res *infer.Result
@@ -152,6 +153,7 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 		if w.Spec.Kind == models.CNN {
 			rep.Mode = "logits"
 		}
+		bar = newProgress(stderr, set.N, "classify")
 		res, err = infer.Amortized(w, set, o.batch, tick)
 	default:
 		rep.Mode, rep.Runtime, rep.Options, rep.Workers = "full", o.rf.engine, &o.infer, o.rf.workers
@@ -171,6 +173,7 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 		}
 		rep.BankSeconds = time.Since(t0).Seconds()
 		start = time.Now()
+		bar = newProgress(stderr, set.N, "classify")
 		var tm infer.Timing
 		res, tm, err = e.ClassifySet(set, o.batch, o.rf.workers, o.seed, o.eot, tick)
 		rep.SearchSec, rep.OptimiseSec = tm.Search.Seconds(), tm.Optimise.Seconds()
