@@ -162,9 +162,12 @@ and writes everything, with a JSON summary, into --out.`,
 				return err
 			}
 			fmt.Fprintf(stdout, "\nsummary: %s\n", js)
+			// The demo shows the pipeline; `eabs crosscheck` is the gate that exits
+			// non-zero. A broken tolerance is reported here, not hidden, and recorded in
+			// demo.json.
 			for _, c := range rep.Crosscheck {
 				if !c.Pass {
-					return checkFailed{"demo: a cross-check tolerance was broken"}
+					fmt.Fprintf(stderr, "demo: WARNING: %s vs %s broke a cross-check tolerance (table above); run `eabs crosscheck` for the full check\n", c.Reference, c.Other)
 				}
 			}
 			return nil
