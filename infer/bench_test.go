@@ -49,8 +49,8 @@ func openORT(b *testing.B, w *models.Weights, threads int) runtime.Model {
 	return m
 }
 
-func benchInference(b *testing.B, m runtime.Model, batch int) {
-	defer m.Close()
+// benchEngine is the paper's inference on m, with EABS_BENCH_STEPS Adam steps when set.
+func benchEngine(b *testing.B, m runtime.Model) *Engine {
 	opt := DefaultOptions()
 	if s := os.Getenv("EABS_BENCH_STEPS"); s != "" {
 		fmt.Sscan(s, &opt.Steps)
@@ -59,6 +59,12 @@ func benchInference(b *testing.B, m runtime.Model, batch int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return e
+}
+
+func benchInference(b *testing.B, m runtime.Model, batch int) {
+	defer m.Close()
+	e := benchEngine(b, m)
 	r := rand.New(rand.NewPCG(3, 3))
 	x := make([]float32, batch*784)
 	for i := range x {
@@ -93,14 +99,7 @@ func BenchmarkInferORTWorkers16(b *testing.B) {
 	w := mnistWeights(b)
 	m := openORT(b, w, 1)
 	defer m.Close()
-	opt := DefaultOptions()
-	if s := os.Getenv("EABS_BENCH_STEPS"); s != "" {
-		fmt.Sscan(s, &opt.Steps)
-	}
-	e, err := NewEngine(m, opt, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	e := benchEngine(b, m)
 	workers := goruntime.GOMAXPROCS(0)
 	n := 16 * workers
 	set := &data.Set{N: n, C: 1, H: 28, W: 28, Classes: 10, Images: make([]float32, n*784), Labels: make([]int, n)}

@@ -351,7 +351,7 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 	if best {
 		// The chosen starts at their means: the encoder's are already evaluated.
 		st := enc
-		if !allTrue(out.FromEncoder) {
+		if slices.Contains(out.FromEncoder, false) {
 			if st, err = e.m.LatentStep(x, mu, lv, zero, batch); err != nil {
 				return nil, err
 			}
@@ -399,15 +399,6 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 		}
 	}
 	return out, nil
-}
-
-func allTrue(v []bool) bool {
-	for _, b := range v {
-		if !b {
-			return false
-		}
-	}
-	return true
 }
 
 // tracker keeps, per image and class, the lowest loss evaluated so far and the point

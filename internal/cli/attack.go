@@ -38,8 +38,9 @@ type AttackReport struct {
 }
 
 func newAttackCmd() *cobra.Command {
-	var dataset, dataDir, split, jsonOut, figure, norm string
-	var n, batch, restarts, eot int
+	var jsonOut, figure, norm string
+	var batch, restarts, eot int
+	var sf setFlags
 	var seed uint64
 	var p attack.PGD
 	var rf runtimeFlags
@@ -63,33 +64,26 @@ signs 8/255; L2 1.5.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			w, meta, path, err := loadWeights(args[0])
+			w, path, err := sf.loadModel(args[0])
 			if err != nil {
 				return err
-			}
-			if dataset == "" {
-				dataset = meta["dataset"]
-			}
-			if dataset == "" {
-				return fmt.Errorf("--dataset is required (the model file does not name its dataset)")
 			}
 			p.Norm = attack.Norm(norm)
 			if p.Norm != attack.Linf && p.Norm != attack.L2 {
 				return fmt.Errorf("--norm %q: want linf or l2", norm)
 			}
 			if p.Eps == 0 {
-				p.Eps = attack.DefaultEps(dataset, p.Norm)
+				p.Eps = attack.DefaultEps(sf.dataset, p.Norm)
 			}
 			if p.Step == 0 && p.Steps > 0 {
 				p.Step = 2.5 * p.Eps / float64(p.Steps)
 			}
-			set, err := loadSet(stderr, dataset, dataDir, split)
+			set, err := sf.images(stderr)
 			if err != nil {
 				return err
 			}
-			set = firstN(set, n)
 			rep := &AttackReport{provenance: provenance{Command: os.Args, Build: buildinfo.Collect(), Time: time.Now().UTC().Format(time.RFC3339)},
-				Model: path, WeightsSHA: onnx.WeightsSHA256(w), Dataset: dataset, Split: split, Attack: p, Restarts: restarts, EOT: eot, Seed: seed}
+				Model: path, WeightsSHA: onnx.WeightsSHA256(w), Dataset: sf.dataset, Split: sf.split, Attack: p, Restarts: restarts, EOT: eot, Seed: seed}
 			var m attack.Model
 			if w.Spec.Kind == models.CNN {
 				c, err := ref.NewClassifier(w)
@@ -121,7 +115,7 @@ signs 8/255; L2 1.5.`,
 			rep.Seconds = time.Since(start).Seconds()
 			rep.Outcome, rep.CleanAccuracy, rep.RobustAccuracy = o, o.CleanAccuracy(), o.RobustAccuracy()
 			fmt.Fprintf(stdout, "%s on %d %s images, PGD-%s eps %g (%d steps, %d restarts, EOT %d): clean %.3f, robust %.3f (%.0fs)\n",
-				w.Spec.Name(), set.N, dataset, norm, p.Eps, p.Steps, restarts, eot, rep.CleanAccuracy, rep.RobustAccuracy, rep.Seconds)
+				w.Spec.Name(), set.N, sf.dataset, norm, p.Eps, p.Steps, restarts, eot, rep.CleanAccuracy, rep.RobustAccuracy, rep.Seconds)
 			if figure != "" {
 				k := min(set.N, 10)
 				sz := set.ImageSize()
@@ -134,21 +128,15 @@ signs 8/255; L2 1.5.`,
 				}
 				fmt.Fprintf(stderr, "wrote %s (top: clean, bottom: adversarial; green correct, red wrong)\n", figure)
 			}
-			if jsonOut != "" {
-				if err := writeJSON(jsonOut, rep); err != nil {
-					return err
-				}
-				fmt.Fprintf(stderr, "wrote %s\n", jsonOut)
+			if err := writeReport(stderr, jsonOut, rep); err != nil {
+				return err
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	rf.add(cmd, "ort")
-	f.StringVar(&dataset, "dataset", "", "dataset (default: the model's)")
-	f.StringVar(&dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
-	f.StringVar(&split, "split", "test", "dataset split")
-	f.IntVar(&n, "n", 100, "images to attack (the first N)")
+	sf.add(f, "dataset (default: the model's)", 100, "images to attack (the first N)")
 	f.IntVar(&batch, "batch", 16, "images per batch")
 	f.StringVar(&norm, "norm", "linf", "threat model: linf or l2")
 	f.Float64Var(&p.Eps, "eps", 0, "budget (default: the paper's for the dataset and norm)")

@@ -33,8 +33,9 @@ type CertifyReport struct {
 }
 
 func newCertifyCmd() *cobra.Command {
-	var dataset, dataDir, split, jsonOut, csvOut, plotOut string
-	var n, batch int
+	var jsonOut, csvOut, plotOut string
+	var batch int
+	var sf setFlags
 	opt := infer.DefaultOptions()
 	cmd := &cobra.Command{
 		Use:   "certify MODEL --dataset D",
@@ -56,21 +57,14 @@ radius (--plot).`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			w, meta, path, err := loadWeights(args[0])
+			w, path, err := sf.loadModel(args[0])
 			if err != nil {
 				return err
 			}
-			if dataset == "" {
-				dataset = meta["dataset"]
-			}
-			if dataset == "" {
-				return fmt.Errorf("--dataset is required (the model file does not name its dataset)")
-			}
-			set, err := loadSet(stderr, dataset, dataDir, split)
+			set, err := sf.images(stderr)
 			if err != nil {
 				return err
 			}
-			set = firstN(set, n)
 			bank := newProgress(stderr, opt.Starts, "start bank (reference graph)")
 			c, err := certify.New(w, opt, func(d, _ int) { bank.Set(d) })
 			bank.Finish()
@@ -94,10 +88,10 @@ radius (--plot).`,
 			bar.Finish()
 			opt.Exact = true
 			rep := &CertifyReport{provenance: provenance{Command: os.Args, Build: buildinfo.Collect(), Time: time.Now().UTC().Format(time.RFC3339)},
-				Model: path, WeightsSHA: onnx.WeightsSHA256(w), Dataset: dataset, Split: split, Inference: opt,
+				Model: path, WeightsSHA: onnx.WeightsSHA256(w), Dataset: sf.dataset, Split: sf.split, Inference: opt,
 				Summary: certify.Summarise(results, []float64{0.1, 0.25, 0.5, 0.75, 1, 1.5}), Seconds: time.Since(start).Seconds(), Results: results}
 			s := rep.Summary
-			fmt.Fprintf(stdout, "%s on %d %s images: accuracy (exact inference) %.3f, median eps* %.3f, mean %.3f\n", w.Spec.Name(), s.N, dataset, float64(s.Correct)/float64(s.N), s.Median, s.Mean)
+			fmt.Fprintf(stdout, "%s on %d %s images: accuracy (exact inference) %.3f, median eps* %.3f, mean %.3f\n", w.Spec.Name(), s.N, sf.dataset, float64(s.Correct)/float64(s.N), s.Median, s.Mean)
 			for _, l := range s.Certified {
 				fmt.Fprintf(stdout, "  certified accuracy at L2 %.2f: %.3f\n", l.Eps, l.Accuracy)
 			}
@@ -111,27 +105,21 @@ radius (--plot).`,
 			}
 			if plotOut != "" {
 				err := atomicfile.Write(plotOut, func(wr io.Writer) error {
-					return certify.PlotCurve(wr, results, fmt.Sprintf("%s on %s (%d images): certified L2 radius", w.Spec.Name(), dataset, s.N))
+					return certify.PlotCurve(wr, results, fmt.Sprintf("%s on %s (%d images): certified L2 radius", w.Spec.Name(), sf.dataset, s.N))
 				})
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(stderr, "wrote %s\n", plotOut)
 			}
-			if jsonOut != "" {
-				if err := writeJSON(jsonOut, rep); err != nil {
-					return err
-				}
-				fmt.Fprintf(stderr, "wrote %s\n", jsonOut)
+			if err := writeReport(stderr, jsonOut, rep); err != nil {
+				return err
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dataset, "dataset", "", "dataset (default: the model's)")
-	f.StringVar(&dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
-	f.StringVar(&split, "split", "test", "dataset split")
-	f.IntVar(&n, "n", 100, "images to certify (the first N)")
+	sf.add(f, "dataset (default: the model's)", 100, "images to certify (the first N)")
 	f.IntVar(&batch, "batch", 16, "images per batch")
 	f.IntVar(&opt.Starts, "starts", opt.Starts, "random starts of both minimisations")
 	f.IntVar(&opt.Steps, "steps", opt.Steps, "Adam steps of both minimisations")

@@ -202,13 +202,7 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 			return err
 		}
 	}
-	if o.jsonOut != "" {
-		if err := writeJSON(o.jsonOut, rep); err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "wrote %s\n", o.jsonOut)
-	}
-	return nil
+	return writeReport(stderr, o.jsonOut, rep)
 }
 
 func className(s *data.Set, k int) string {

@@ -30,8 +30,9 @@ type CrosscheckReport struct {
 }
 
 func newCrosscheckCmd() *cobra.Command {
-	var dataset, dataDir, jsonOut, split string
-	var n, full, batch int
+	var jsonOut string
+	var full, batch int
+	var sf setFlags
 	var seed uint64
 	var rf runtimeFlags
 	opt := infer.DefaultOptions()
@@ -50,21 +51,14 @@ the tolerances, writes --json, and exits with status 2 if any tolerance is broke
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			w, meta, path, err := loadWeights(args[0])
+			w, path, err := sf.loadModel(args[0])
 			if err != nil {
 				return err
 			}
-			if dataset == "" {
-				dataset = meta["dataset"]
-			}
-			if dataset == "" {
-				return fmt.Errorf("--dataset is required (the model file does not name its dataset)")
-			}
-			set, err := loadSet(stderr, dataset, dataDir, split)
+			set, err := sf.images(stderr)
 			if err != nil {
 				return err
 			}
-			set = firstN(set, n)
 			refm, err := ref.New(w)
 			if err != nil {
 				return err
@@ -78,7 +72,7 @@ the tolerances, writes --json, and exits with status 2 if any tolerance is broke
 			defer cleanup()
 			defer ortm.Close()
 			rep := &CrosscheckReport{provenance: provenance{Command: os.Args, Build: buildinfo.Collect(), Time: time.Now().UTC().Format(time.RFC3339)},
-				Model: path, WeightsSHA: onnx.WeightsSHA256(w), Dataset: dataset, Seed: seed, Inference: opt,
+				Model: path, WeightsSHA: onnx.WeightsSHA256(w), Dataset: sf.dataset, Seed: seed, Inference: opt,
 				Tolerances: crosscheck.DefaultTolerances(w.Spec.Arch.Latent), Pass: true}
 			others := []struct {
 				name string
@@ -117,11 +111,8 @@ the tolerances, writes --json, and exits with status 2 if any tolerance is broke
 				rep.Runs = append(rep.Runs, r)
 				rep.Pass = rep.Pass && r.Pass
 			}
-			if jsonOut != "" {
-				if err := writeJSON(jsonOut, rep); err != nil {
-					return err
-				}
-				fmt.Fprintf(stderr, "wrote %s\n", jsonOut)
+			if err := writeReport(stderr, jsonOut, rep); err != nil {
+				return err
 			}
 			if !rep.Pass {
 				return checkFailed{"cross-check failed: a tolerance was broken (see the table)"}
@@ -132,10 +123,7 @@ the tolerances, writes --json, and exits with status 2 if any tolerance is broke
 	f := cmd.Flags()
 	rf.add(cmd, "ort")
 	cmd.Flags().MarkHidden("runtime")
-	f.StringVar(&dataset, "dataset", "", "dataset whose images are used (default: the model's)")
-	f.StringVar(&dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
-	f.StringVar(&split, "split", "test", "dataset split")
-	f.IntVar(&n, "n", 1000, "images compared tensor by tensor")
+	sf.add(f, "dataset whose images are used (default: the model's)", 1000, "images compared tensor by tensor")
 	f.IntVar(&full, "full", 1000, "images (of those) run through the full inference on both runtimes")
 	f.IntVar(&batch, "batch", 16, "batch size")
 	f.Uint64Var(&seed, "seed", 1, "seed of the shared latents and noise")

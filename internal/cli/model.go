@@ -213,3 +213,54 @@ func (f lossAtFlag) Set(s string) error {
 func addLossAt(f *pflag.FlagSet, v *infer.LossAt) {
 	f.Var(lossAtFlag{v}, "loss-at", "where l_k is read: best (lowest loss of every point evaluated: start, samples, optimised mean) or final (the optimised mean)")
 }
+
+// setFlags are the --dataset, --data-dir, --split and --n flags of the commands that
+// run a model on the first N images of a dataset split.
+type setFlags struct {
+	dataset, dataDir, split string
+	n                       int
+}
+
+func (s *setFlags) add(f *pflag.FlagSet, datasetHelp string, n int, nHelp string) {
+	f.StringVar(&s.dataset, "dataset", "", datasetHelp)
+	f.StringVar(&s.dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
+	f.StringVar(&s.split, "split", "test", "dataset split")
+	f.IntVar(&s.n, "n", n, nHelp)
+}
+
+// loadModel loads MODEL's weights; without --dataset, the dataset is the one the model
+// file names.
+func (s *setFlags) loadModel(arg string) (w *models.Weights, path string, err error) {
+	w, meta, path, err := loadWeights(arg)
+	if err != nil {
+		return nil, "", err
+	}
+	if s.dataset == "" {
+		s.dataset = meta["dataset"]
+	}
+	if s.dataset == "" {
+		return nil, "", fmt.Errorf("--dataset is required (the model file does not name its dataset)")
+	}
+	return w, path, nil
+}
+
+// images loads the first --n images of the split.
+func (s *setFlags) images(stderr io.Writer) (*data.Set, error) {
+	set, err := loadSet(stderr, s.dataset, s.dataDir, s.split)
+	if err != nil {
+		return nil, err
+	}
+	return firstN(set, s.n), nil
+}
+
+// writeReport writes a command's JSON report to path, when one was asked for.
+func writeReport(stderr io.Writer, path string, v any) error {
+	if path == "" {
+		return nil
+	}
+	if err := writeJSON(path, v); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s\n", path)
+	return nil
+}
