@@ -128,10 +128,7 @@ signs 8/255; L2 1.5.`,
 				}
 				fmt.Fprintf(stderr, "wrote %s (top: clean, bottom: adversarial; green correct, red wrong)\n", figure)
 			}
-			if err := writeReport(stderr, jsonOut, rep); err != nil {
-				return err
-			}
-			return nil
+			return writeReport(stderr, jsonOut, rep)
 		},
 	}
 	f := cmd.Flags()

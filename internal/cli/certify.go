@@ -112,10 +112,7 @@ radius (--plot).`,
 				}
 				fmt.Fprintf(stderr, "wrote %s\n", plotOut)
 			}
-			if err := writeReport(stderr, jsonOut, rep); err != nil {
-				return err
-			}
-			return nil
+			return writeReport(stderr, jsonOut, rep)
 		},
 	}
 	f := cmd.Flags()
