@@ -31,14 +31,15 @@ type Tolerance struct {
 
 // DefaultTolerances are the agreement float32 ONNX Runtime must reach with the float64
 // reference. The latent step's per-class losses are held to 1e-4 relative and decoder
-// outputs (sigmoids in [0,1]) to 1e-5 absolute. Gradients get 2e-3 of their row's
-// largest entry: almost every row agrees to 1e-5, but now and then a ReLU whose
-// pre-activation lies within rounding of 0 is on in one engine and off in the other,
-// and its whole contribution moves (on the MNIST E-ABS, 2 of 1920 rows were above 1e-4,
-// the worst at 8.9e-4). The full inference's final losses come from 50 Adam steps on each
-// engine, whose trajectories drift apart as rounding differs (Adam divides by the
-// root of the gradients' second moment, which amplifies differences in small
-// gradients), so they get 1e-3 relative; its predictions must agree exactly.
+// outputs (sigmoids in [0,1]) to 1e-5 absolute. Gradients get 1e-4 of their row's
+// largest entry (almost every row agrees to 1e-5); the rare row where a ReLU whose
+// pre-activation lies within rounding of 0 is on in one engine and off in the other
+// breaks it and is then tested for a kink (see KinkShifts: on the MNIST E-ABS, 3 of
+// 10,000 rows, all kinks). The full inference's final losses come from 50 Adam steps
+// on each engine, whose trajectories drift apart as rounding differs (Adam divides by
+// the root of the gradients' second moment, which amplifies differences in small
+// gradients), so they get 1e-3 relative, and images beyond it are tested for chaos
+// (see InputJitter); its predictions must agree exactly.
 func DefaultTolerances(latent int) map[string]Tolerance {
 	return map[string]Tolerance{
 		"encoder.mu":       {Abs: 1e-4, Rel: 1e-4},
@@ -47,8 +48,8 @@ func DefaultTolerances(latent int) map[string]Tolerance {
 		"disc.logit":       {Abs: 1e-4, Rel: 1e-4},
 		"step.loss":        {Rel: 1e-4},
 		"step.rec":         {Abs: 1e-5},
-		"step.grad_mu":     {Rel: 2e-3, Row: latent},
-		"step.grad_logvar": {Rel: 2e-3, Row: latent},
+		"step.grad_mu":     {Rel: 1e-4, Row: latent},
+		"step.grad_logvar": {Rel: 1e-4, Row: latent},
 		"infer.loss":       {Rel: 1e-3},
 	}
 }
@@ -62,6 +63,11 @@ type Row struct {
 	Tol     Tolerance `json:"tolerance"`
 	Pass    bool      `json:"pass"`
 	WorstAt int       `json:"worst_index"`
+	// FailedRows rows (gradient rows of one image and class, or one image's losses)
+	// broke the tolerance, and Excused of them were found badly conditioned (see
+	// KinkShifts and InputJitter); Pass is true after such a check only if all were.
+	FailedRows int `json:"failed_rows,omitempty"`
+	Excused    int `json:"excused_rows,omitempty"`
 }
 
 // Report is the result of a cross-check.
@@ -131,8 +137,7 @@ func compare(name string, ref, other []float32, tol Tolerance) Row {
 		}
 		r.MaxAbs = math.Max(r.MaxAbs, d)
 		r.MaxRel = math.Max(r.MaxRel, rel)
-		ok := (tol.Abs > 0 && d <= tol.Abs) || (tol.Rel > 0 && rel <= tol.Rel) || (tol.Abs == 0 && tol.Rel == 0)
-		if !ok {
+		if !elementOK(d, rel, tol) {
 			r.Pass = false
 			// score by how far beyond the looser bound the element is
 			excess := math.Min(excessOver(d, tol.Abs), excessOver(rel, tol.Rel))
@@ -189,6 +194,7 @@ func Run(ref, other runtime.Model, refName, otherName string, set *data.Set, opt
 		return v
 	}
 	skip := map[string]bool{}
+	var steps []stepInput
 	// run calls both runtimes' version of one computation unless the other runtime
 	// has reported it cannot do it.
 	run := func(part string, f func(m runtime.Model) ([][]float32, error), names ...string) error {
@@ -246,15 +252,22 @@ func Run(ref, other runtime.Model, refName, otherName string, set *data.Set, opt
 			}
 		}
 		mu, lv, eps := normals(b*K*M, 1), normals(b*K*M, 0.5), normals(b*K*M, 1)
+		in := stepInput{lo: lo, b: b, mu: mu, logvar: lv, eps: eps}
+		calls := 0
 		err = run("latent step", func(m runtime.Model) ([][]float32, error) {
 			st, err := m.LatentStep(x, mu, lv, eps, b)
 			if err != nil {
 				return nil, err
 			}
+			in.gradMu[calls], in.gradLv[calls] = st.GradMu, st.GradLogvar
+			calls++
 			return [][]float32{st.Loss, st.Rec, st.GradMu, st.GradLogvar}, nil
 		}, "step.loss", "step.rec", "step.grad_mu", "step.grad_logvar")
 		if err != nil {
 			return nil, err
+		}
+		if calls == 2 {
+			steps = append(steps, in)
 		}
 		if opt.Tick != nil {
 			opt.Tick("tensors", hi, set.N)
@@ -266,8 +279,12 @@ func Run(ref, other runtime.Model, refName, otherName string, set *data.Set, opt
 		if !ok {
 			continue
 		}
-		row := compare(name, p[0], p[1], tols[name])
-		rep.Rows = append(rep.Rows, row)
+		rep.Rows = append(rep.Rows, compare(name, p[0], p[1], tols[name]))
+	}
+	if err := excuseKinks(ref, set, steps, tols, opt.Seed, rep); err != nil {
+		return nil, err
+	}
+	for _, row := range rep.Rows {
 		rep.Pass = rep.Pass && row.Pass
 	}
 	if opt.FullImages > 0 && !skip["latent step"] && !skip["decoders"] {
@@ -287,11 +304,17 @@ func fullInference(ref, other runtime.Model, set *data.Set, opt Options, tols ma
 		idx[i] = i
 	}
 	sub := set.Subset(idx)
-	var res [2]*infer.Result
+	var (
+		res       [2]*infer.Result
+		refEngine *infer.Engine
+	)
 	for i, m := range []runtime.Model{ref, other} {
 		e, err := infer.NewEngine(m, opt.Infer, nil)
 		if err != nil {
 			return err
+		}
+		if i == 0 {
+			refEngine = e
 		}
 		stage := []string{"inference " + rep.Reference, "inference " + rep.Other}[i]
 		r, _, err := e.ClassifySet(sub, opt.Batch, opt.Workers, opt.Seed, 1, func(done int) {
@@ -307,6 +330,14 @@ func fullInference(ref, other runtime.Model, set *data.Set, opt Options, tols ma
 	K := ref.Spec().Arch.Classes
 	l1, l2 := negated(res[0].Logits), negated(res[1].Logits)
 	row := compare("infer.loss", l1, l2, tols["infer.loss"])
+	if !row.Pass {
+		if opt.Tick != nil {
+			opt.Tick("conditioning of failed losses", 0, 1)
+		}
+		if err := excuseChaos(refEngine, sub, l1, l2, tols["infer.loss"], opt.Seed, &row); err != nil {
+			return err
+		}
+	}
 	rep.Rows = append(rep.Rows, row)
 	rep.Pass = rep.Pass && row.Pass
 	rep.PredImages = n
@@ -362,6 +393,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		res := "ok"
 		if !row.Pass {
 			res = fmt.Sprintf("FAIL (worst at %d)", row.WorstAt)
+		}
+		if row.FailedRows > 0 {
+			res += fmt.Sprintf(" (%d of %d rows beyond tolerance badly conditioned)", row.Excused, row.FailedRows)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.3g\t%.3g\t%s\t%s\n", row.Tensor, row.N, row.MaxAbs, row.MaxRel, tolString(row.Tol), res)
 	}

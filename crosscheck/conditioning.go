@@ -1,0 +1,223 @@
+package crosscheck
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/runtime"
+)
+
+// A float32 engine and the float64 reference cannot agree better than the computation
+// they are compared on is conditioned. Two places of E-ABS are badly conditioned now
+// and then, and a tolerance that holds everywhere else breaks there for a reason that
+// is no fault of either engine:
+//
+//   - Gradients at a kink. The networks are piecewise linear (ReLU, LeakyReLU), so the
+//     gradient jumps where a pre-activation crosses 0. When it lies within rounding of
+//     0 the engines can be on different sides. Such a row is excused when the other
+//     engine's gradient matches the reference's own gradient, within the same
+//     tolerance, at the latent mean moved by at most KinkShifts (scripts/kinkprobe
+//     shows the effect: a 1e-6 move changes the reference's gradient by 0.09 and lands
+//     it on ONNX Runtime's).
+//   - Final losses of a chaotic optimisation. Fifty Adam steps amplify rounding
+//     differences, and where a trajectory passes a kink it can settle in one of two
+//     minima. On such images the reference does not reproduce its own final losses
+//     within tolerance when every latent it evaluates carries a float32 rounding error
+//     (relative LatentJitter); there the tolerance is unattainable for any float32
+//     engine, and the image is excused. (On the MNIST E-ABS, test image 81's class-0
+//     loss is 27.31 on the reference and 27.61 on ONNX Runtime; the jittered reference
+//     lands on 27.61 in one of three runs.)
+//
+// Both excuses are tested, not assumed: a wrong gradient matches the reference at no
+// nearby point, and a wrong loss on a well-conditioned image stays a failure. At most
+// MaxExcusedFraction of the rows of a tensor may be excused; more means something is
+// wrong beyond conditioning.
+var (
+	// KinkShifts are the sizes of the moves of one latent mean (every coordinate moved
+	// by ±s along the all-ones direction and along two seeded random directions).
+	KinkShifts = []float64{1e-6, 1e-5}
+	// LatentJitter is the relative perturbation, uniform in ±LatentJitter and drawn
+	// afresh for every element of every latent step, with which the reference
+	// measures its own sensitivity: float32's machine epsilon, 2^-23.
+	LatentJitter = 0x1p-23
+	// JitterRuns is how many jittered reference runs measure an image's sensitivity.
+	JitterRuns = 8
+)
+
+// MaxExcusedFraction bounds the share of a tensor's rows that conditioning may excuse
+// (one row is always allowed, so that small checks such as the demo's are not held to
+// a fraction of a row).
+const MaxExcusedFraction = 0.01
+
+// excusable reports whether excused of failed rows, out of rows, may be excused.
+func excusable(excused, failed, rows int) bool {
+	return excused == failed && excused <= max(1, int(MaxExcusedFraction*float64(rows)))
+}
+
+// elementOK reports whether a difference d (relative difference rel) is within tol.
+func elementOK(d, rel float64, tol Tolerance) bool {
+	return (tol.Abs > 0 && d <= tol.Abs) || (tol.Rel > 0 && rel <= tol.Rel) || (tol.Abs == 0 && tol.Rel == 0)
+}
+
+// failingRows lists the rows (groups of size consecutive elements) of other that
+// break tol against ref.
+func failingRows(ref, other []float32, tol Tolerance, size int) []int {
+	var out []int
+	for lo := 0; lo+size <= len(ref); lo += size {
+		if !compare("", ref[lo:lo+size], other[lo:lo+size], tol).Pass {
+			out = append(out, lo/size)
+		}
+	}
+	return out
+}
+
+// stepInput is one batch of the latent-step comparison, kept to probe failing rows.
+type stepInput struct {
+	lo, b           int
+	mu, logvar, eps []float32
+	// both engines' gradients: [0] the reference's, [1] the other's
+	gradMu, gradLv [2][]float32
+}
+
+// excuseKinks re-evaluates the reference's latent step at moved means for every
+// gradient row that broke its tolerance and marks the rows whose other-engine gradient
+// matches the reference at a moved point. It updates the step.grad_* rows of rep.
+func excuseKinks(ref runtime.Model, set *data.Set, steps []stepInput, tols map[string]Tolerance, seed uint64, rep *Report) error {
+	a := ref.Spec().Arch
+	K, M, P := a.Classes, a.Latent, a.Pixels()
+	var gm, gl *Row
+	for i := range rep.Rows {
+		switch rep.Rows[i].Tensor {
+		case "step.grad_mu":
+			gm = &rep.Rows[i]
+		case "step.grad_logvar":
+			gl = &rep.Rows[i]
+		}
+	}
+	if gm == nil || gl == nil || (gm.Pass && gl.Pass) {
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x41B))
+	dirs := [][]float64{slices.Repeat([]float64{1}, M)}
+	for range 2 {
+		d := make([]float64, M)
+		for j := range d {
+			d[j] = rng.NormFloat64()
+		}
+		dirs = append(dirs, d)
+	}
+	failing, excused := 0, 0
+	for _, st := range steps {
+		rows := failingRows(st.gradMu[0], st.gradMu[1], tols["step.grad_mu"], M)
+		rows = append(rows, failingRows(st.gradLv[0], st.gradLv[1], tols["step.grad_logvar"], M)...)
+		slices.Sort(rows)
+		rows = slices.Compact(rows)
+		for _, r := range rows {
+			failing++
+			ok, err := matchesNearby(ref, set.Images[(st.lo+r/K)*P:(st.lo+r/K+1)*P], st, r, dirs, tols)
+			if err != nil {
+				return err
+			}
+			if ok {
+				excused++
+			}
+		}
+	}
+	allowed := excusable(excused, failing, gm.N/M)
+	for _, row := range []*Row{gm, gl} {
+		row.Excused, row.FailedRows = excused, failing
+		if allowed {
+			row.Pass = true
+		}
+	}
+	return nil
+}
+
+// matchesNearby reports whether the other engine's gradients of row r (image r/K,
+// class r%K of batch st) match the reference's at the row's mean moved by one of the
+// shifts along one of dirs.
+func matchesNearby(ref runtime.Model, x []float32, st stepInput, r int, dirs [][]float64, tols map[string]Tolerance) (bool, error) {
+	a := ref.Spec().Arch
+	K, M := a.Classes, a.Latent
+	img, k := r/K, r%K
+	seg := func(v []float32) []float32 { return slices.Clone(v[img*K*M : (img+1)*K*M]) }
+	lv, eps := seg(st.logvar), seg(st.eps)
+	wantMu := st.gradMu[1][r*M : (r+1)*M]
+	wantLv := st.gradLv[1][r*M : (r+1)*M]
+	for _, s := range KinkShifts {
+		for _, d := range dirs {
+			for _, sign := range []float64{1, -1} {
+				mu := seg(st.mu)
+				for j := 0; j < M; j++ {
+					mu[k*M+j] += float32(sign * s * d[j])
+				}
+				got, err := ref.LatentStep(x, mu, lv, eps, 1)
+				if err != nil {
+					return false, err
+				}
+				if compare("", got.GradMu[k*M:(k+1)*M], wantMu, tols["step.grad_mu"]).Pass &&
+					compare("", got.GradLogvar[k*M:(k+1)*M], wantLv, tols["step.grad_logvar"]).Pass {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
+// jittered is a model whose latent steps see every mean moved by a relative rounding
+// error of up to LatentJitter.
+type jittered struct {
+	runtime.Model
+	rng *rand.Rand
+}
+
+func (j jittered) LatentStep(x, mu, logvar, eps []float32, batch int) (*runtime.Step, error) {
+	m := make([]float32, len(mu))
+	for i, v := range mu {
+		m[i] = v * float32(1+LatentJitter*(2*j.rng.Float64()-1))
+	}
+	return j.Model.LatentStep(x, m, logvar, eps, batch)
+}
+
+// excuseChaos reruns the reference's full inference, JitterRuns times with jittered
+// latents (same starts, same noise), on every image whose final losses broke the
+// infer.loss tolerance, and marks the images on which the reference does not reproduce
+// its own losses within that tolerance. It updates row.
+func excuseChaos(e *infer.Engine, sub *data.Set, refLoss, otherLoss []float32, tol Tolerance, seed uint64, row *Row) error {
+	K, P := sub.Classes, sub.ImageSize()
+	rows := failingRows(refLoss, otherLoss, tol, K)
+	if len(rows) == 0 {
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(seed, 0xC4A05))
+	je, err := infer.NewEngineWithBank(jittered{e.Model(), rng}, e.Options(), e.Bank(), nil)
+	if err != nil {
+		return err
+	}
+	excused := 0
+	for _, i := range rows {
+		spread := 0.0
+		for range JitterRuns {
+			out, err := je.Classify(sub.Images[i*P:(i+1)*P], 1, []*rand.Rand{infer.NoiseFor(seed, 0, i)})
+			if err != nil {
+				return err
+			}
+			for k, v := range out.Loss {
+				want := float64(refLoss[i*K+k])
+				spread = math.Max(spread, math.Abs(float64(v)-want)/math.Max(math.Abs(want), 1e-30))
+			}
+		}
+		if spread > tol.Rel {
+			excused++
+		}
+	}
+	row.Excused, row.FailedRows = excused, len(rows)
+	if excusable(excused, len(rows), row.N/K) {
+		row.Pass = true
+	}
+	return nil
+}
