@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	trainSet, valSet := ds.Train.Split(cfg.ValFrac, rand.New(rand.NewPCG(cfg.Seed, streamSplit)))
+	trainSet, valSet := ValidationSplit(ds.Train, cfg.ValFrac, cfg.Seed)
 	if cfg.MaxTrain > 0 && cfg.MaxTrain < trainSet.N {
 		idx := make([]int, cfg.MaxTrain)
 		for i := range idx {
@@ -256,6 +256,13 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		}
 	}
 	return &Result{Weights: w, Epochs: st.Epoch, ValAcc: st.ValAcc}, nil
+}
+
+// ValidationSplit splits a training set as a run with this seed and validation fraction
+// does: the held-out part is what the run's "val acc" is measured on, so models can be
+// compared and inference settings chosen without touching the test set.
+func ValidationSplit(set *data.Set, frac float64, seed uint64) (train, val *data.Set) {
+	return set.Split(frac, rand.New(rand.NewPCG(seed, streamSplit)))
 }
 
 // Seeded streams: each use of randomness gets its own PCG stream of the run's seed.

@@ -94,7 +94,7 @@ MODEL is a model.eabs file, a training run directory or an export directory.`,
 	o.rf.add(cmd, "ort")
 	f.StringVar(&o.dataset, "dataset", "", "dataset to classify (instead of image files)")
 	f.StringVar(&o.dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
-	f.StringVar(&o.split, "split", "test", "dataset split: test or train")
+	f.StringVar(&o.split, "split", "test", splitHelp)
 	f.IntVar(&o.n, "n", 0, "classify only the first N images (0: all)")
 	f.IntVar(&o.batch, "batch", 16, "images per inference batch")
 	f.BoolVar(&o.amortized, "amortized", false, "score the encoder's mean instead of optimising (Go reference graph)")

@@ -14,6 +14,7 @@ import (
 	"github.com/eabs/eabs/internal/atomicfile"
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/eabs/eabs/models"
+	"github.com/eabs/eabs/train"
 	"github.com/eabs/eabs/onnx"
 	"github.com/eabs/eabs/runtime"
 	"github.com/eabs/eabs/runtime/ort"
@@ -156,8 +157,14 @@ func loadSet(stderr io.Writer, name, dataDir, split string) (*data.Set, error) {
 		return ds.Test, nil
 	case "train":
 		return ds.Train, nil
+	case "val":
+		// the held-out part of train that `eabs train` validates on with its default
+		// seed and fraction
+		d := train.DefaultConfig(name, "")
+		_, val := train.ValidationSplit(ds.Train, d.ValFrac, d.Seed)
+		return val, nil
 	}
-	return nil, fmt.Errorf("unknown --split %q (want test or train)", split)
+	return nil, fmt.Errorf("unknown --split %q (want test, train or val)", split)
 }
 
 // firstN returns the first n images of s (all when n <= 0 or n >= s.N).
@@ -214,6 +221,8 @@ func addLossAt(f *pflag.FlagSet, v *infer.LossAt) {
 	f.Var(lossAtFlag{v}, "loss-at", "where l_k is read: best (lowest loss of every point evaluated: start, samples, optimised mean) or final (the optimised mean)")
 }
 
+const splitHelp = "dataset split: test, train, or val (the 10% of train that `eabs train --seed 1` holds out for validation)"
+
 // setFlags are the --dataset, --data-dir, --split and --n flags of the commands that
 // run a model on the first N images of a dataset split.
 type setFlags struct {
@@ -224,7 +233,7 @@ type setFlags struct {
 func (s *setFlags) add(f *pflag.FlagSet, datasetHelp string, n int, nHelp string) {
 	f.StringVar(&s.dataset, "dataset", "", datasetHelp)
 	f.StringVar(&s.dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
-	f.StringVar(&s.split, "split", "test", "dataset split")
+	f.StringVar(&s.split, "split", "test", splitHelp)
 	f.IntVar(&s.n, "n", n, nHelp)
 }
 
