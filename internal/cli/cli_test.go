@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,5 +97,34 @@ func TestMissingORTLibrarySaysHowToInstall(t *testing.T) {
 	_, err := run(t, "classify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "1", "--runtime", "ort")
 	if err == nil || !strings.Contains(err.Error(), "scripts/setup.sh") || !strings.Contains(err.Error(), "EABS_ORT_LIB") {
 		t.Errorf("classify with a missing ONNX Runtime: %v, want the install hint", err)
+	}
+}
+
+// TestExportZooModel exports an embedded model, which has no file to copy: the
+// directory must still hold a model.eabs with the same weights and metadata.
+func TestExportZooModel(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := run(t, "export", "zoo:mnist-cnn", "--out", dir); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	w1, m1, _, err := loadWeights("zoo:mnist-cnn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2, m2, _, err := loadWeights(filepath.Join(dir, "model.eabs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m1["dataset"] != m2["dataset"] || m2["dataset"] == "" {
+		t.Errorf("dataset %q, want %q", m2["dataset"], m1["dataset"])
+	}
+	p1, p2 := w1.Params, w2.Params
+	if len(p1) != len(p2) {
+		t.Fatalf("%d parameters, want %d", len(p2), len(p1))
+	}
+	for i := range p1 {
+		if !slices.Equal(p1[i].Data, p2[i].Data) {
+			t.Errorf("parameter %s differs", p1[i].Name)
+		}
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/models"
+	"github.com/eabs/eabs/zoo"
 	"github.com/spf13/cobra"
 )
 
@@ -49,8 +52,15 @@ inference settings below, and the weights' SHA-256).`,
 			if err != nil {
 				return err
 			}
+			// model.eabs goes along so the directory is a complete model: the file
+			// itself, or for a zoo model (no file) its weights and metadata re-encoded.
 			dst := filepath.Join(out, "model.eabs")
-			if abs1, _ := filepath.Abs(path); abs1 != mustAbs(dst) {
+			switch {
+			case strings.HasPrefix(path, zoo.Prefix):
+				if err := models.SaveModel(dst, w, meta); err != nil {
+					return err
+				}
+			case mustAbs(path) != mustAbs(dst):
 				if err := copyFile(dst, path); err != nil {
 					return err
 				}
