@@ -19,6 +19,10 @@ type Options struct {
 	// InputNames and OutputNames select and order the model's inputs and outputs
 	// as Run takes and returns them. Empty means all of them, in the model's order.
 	InputNames, OutputNames []string
+	// ProfilePrefix, when set, makes ORT record every operator's time; the JSON
+	// trace (Chrome trace format) is written to PREFIX_DATE.json when the session
+	// closes. For finding where inference time goes (scripts/ortprofile).
+	ProfilePrefix string
 }
 
 // Tensor is a dense row-major tensor held in Go memory. Exactly one of Data and Int64
@@ -102,6 +106,11 @@ func Open(path string, opts Options) (*Session, error) {
 	}
 	if err := so.SetInterOpNumThreads(1); err != nil {
 		return nil, fail("setting inter-op threads: %v", err)
+	}
+	if opts.ProfilePrefix != "" {
+		if err := so.EnableProfiling(opts.ProfilePrefix); err != nil {
+			return nil, fail("enabling profiling: %v", err)
+		}
 	}
 
 	// onnxruntime_go has no way to ask a live session for its inputs, so this loads
