@@ -267,6 +267,27 @@ func (b *builder) stacked(prefixes []string, suffix string, shape []int) string 
 	return n
 }
 
+// convTWeights returns the stacked weights [G*in, out, k, k] of transposed convolution
+// i of the decoders of prefixes.
+func (b *builder) convTWeights(prefixes []string, i, in int) string {
+	l := b.a.Decoder[i]
+	return b.stacked(prefixes, fmt.Sprintf(".convt%d.w", i), []int{len(prefixes) * in, l.Out, l.Kernel, l.Kernel})
+}
+
+// flippedKernel returns the Conv weights [G*out, in, k, k] equal to the stacked
+// transposed-convolution weights W [G*in, out, k, k] of prefixes,
+// V[g*out+o, i, y, x] = W[g*in+i, o, k-1-y, k-1-x], computed in the graph from W (a
+// Reshape, Transpose and reversing Slice that ONNX Runtime folds into a constant when
+// it loads the model), so the file holds the weights once.
+func (b *builder) flippedKernel(prefixes []string, i, in int) string {
+	l, g := b.a.Decoder[i], int64(len(prefixes))
+	k := int64(l.Kernel)
+	w := b.reshape(b.convTWeights(prefixes, i, in), g, int64(in), int64(l.Out), k, k)
+	w = b.transpose(w, 0, 2, 1, 3, 4)
+	w = b.g.Op("Slice", []string{w, b.g.Ints(-1, -1), b.g.Ints(-k-1, -k-1), b.g.Ints(3, 4), b.g.Ints(-1, -1)})
+	return b.reshape(w, g*int64(l.Out), int64(in), k, k)
+}
+
 // Small helpers over Graph for the operators used below.
 
 func (b *builder) op(op string, attrs []Attr, in ...string) string { return b.g.Op(op, in, attrs...) }
@@ -449,7 +470,6 @@ func (b *builder) decoderGroups() []decoderGroup {
 type decoderTrace struct {
 	prefixes []string
 	fcW      string   // fully connected weights, [M, C0] (G = 1) or [G, M, C0]
-	convW    []string // transposed-convolution weights, [G*in, out, k, k]
 	pre      []string // BatchNorm outputs (ReLU inputs) of the hidden layers
 	out      string   // sigmoid output [B, G*C, H, W]
 }
@@ -481,16 +501,27 @@ func (b *builder) decoderForward(z string, ps []string) decoderTrace {
 	in := c0
 	last := len(a.Decoder) - 1
 	for i, l := range a.Decoder {
-		wt := b.stacked(ps, fmt.Sprintf(".convt%d.w", i), []int{g * in, l.Out, l.Kernel, l.Kernel})
-		tr.convW = append(tr.convW, wt)
+		op, attrs := "ConvTranspose", convAttrs(l, g)
+		ins := []string{h, ""}
+		if l.Stride != 1 || l.Pad > l.Kernel-1 {
+			ins[1] = b.convTWeights(ps, i, in)
+		} else {
+			// ONNX Runtime's ConvTranspose runs at half the speed of its Conv on the
+			// same work (scripts/ortprofile); a stride-1 transposed convolution is the
+			// convolution with the kernel flipped, in and out channels swapped, and
+			// padding k-1-p.
+			q := l.Kernel - 1 - l.Pad
+			op, ins[1] = "Conv", b.flippedKernel(ps, i, in)
+			attrs = convAttrs(models.Layer{Out: l.Out, Kernel: l.Kernel, Stride: 1, Pad: q}, g)
+		}
 		if i < last {
-			h = b.op("ConvTranspose", convAttrs(l, g), h, wt)
+			h = b.op(op, attrs, ins...)
 			u := b.batchNorm(h, ps, fmt.Sprintf(".bn%d", i), l.Out)
 			tr.pre = append(tr.pre, u)
 			h = b.unary("Relu", u)
 		} else {
-			bias := b.stacked(ps, fmt.Sprintf(".convt%d.b", i), []int{g * l.Out})
-			h = b.op("ConvTranspose", convAttrs(l, g), h, wt, bias)
+			ins = append(ins, b.stacked(ps, fmt.Sprintf(".convt%d.b", i), []int{g * l.Out}))
+			h = b.op(op, attrs, ins...)
 			h = b.unary("Sigmoid", h)
 		}
 		in = l.Out
@@ -512,7 +543,11 @@ func (b *builder) decoderVJP(tr decoderTrace, gOut string) string {
 	grad := b.mul(gOut, b.mul(s, b.sub(b.g.Scalar(1), s))) // sigmoid' = s(1-s)
 	for i := len(a.Decoder) - 1; i >= 0; i-- {
 		l := a.Decoder[i]
-		grad = b.op("Conv", convAttrs(l, g), grad, tr.convW[i])
+		in := c0
+		if i > 0 {
+			in = a.Decoder[i-1].Out
+		}
+		grad = b.op("Conv", convAttrs(l, g), grad, b.convTWeights(ps, i, in))
 		if i > 0 {
 			bn := fmt.Sprintf(".bn%d", i-1)
 			grad = b.mul(b.mask(tr.pre[i-1], grad, 0), b.bnScale(ps, bn, a.Decoder[i-1].Out))
