@@ -4,13 +4,19 @@
 # results/bench/<UTC timestamp>/. Each benchmark runs in its own process under
 # /usr/bin/time -v, so its peak RSS is its own.
 #
-#   scripts/bench.sh [train|infer|all]      (default all)
+#   scripts/bench.sh [train|infer|infer-ort|all]      (default all; infer-ort skips the
+#                                                      reference graph's ~10 minutes)
 #
 # Environment: TORCH_REF (default ../shared/bench/torch_ref.py), BENCH_QUICK=1 runs the
 # inference benchmarks with 10 instead of 50 Adam steps (both sides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
+case $what in train | infer | infer-ort | all) ;; *)
+	echo "bench: unknown benchmark set $what (want train, infer, infer-ort or all)" >&2
+	exit 2
+	;;
+esac
 torch_ref=${TORCH_REF:-../shared/bench/torch_ref.py}
 steps=50
 [ "${BENCH_QUICK:-}" = 1 ] && steps=10
@@ -52,7 +58,7 @@ if [ "$what" = train ] || [ "$what" = all ]; then
 	gobench go-train-512 train BenchmarkTrainStepMNIST512 3x
 	run torch-train-512 /usr/bin/python3 "$torch_ref" train --batch 512 --iters 3
 fi
-if [ "$what" = infer ] || [ "$what" = all ]; then
+if [ "$what" = infer ] || [ "$what" = infer-ort ] || [ "$what" = all ]; then
 	for b in 1 16 128; do
 		n=$([ "$b" = 128 ] && echo 1x || echo 2x)
 		gobench go-infer-ort-$b infer BenchmarkInferORT$b $n
@@ -60,6 +66,8 @@ if [ "$what" = infer ] || [ "$what" = all ]; then
 	done
 	# one single-threaded session computation per core, batches of 16 (eabs classify's default)
 	gobench go-infer-ort-workers-16 infer BenchmarkInferORTWorkers16 2x
+fi
+if [ "$what" = infer ] || [ "$what" = all ]; then
 	for b in 1 16 128; do
 		gobench go-infer-ref-$b infer BenchmarkInferRef$b 1x
 	done
