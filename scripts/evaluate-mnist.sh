@@ -12,7 +12,9 @@ out=results/mnist-eabs
 mkdir -p "$out"
 go build -o bin/eabs ./cmd/eabs
 
-# Encoder shortcut on the whole test set (the training's validation metric).
+# Encoder shortcut on the held-out validation split (what chose the epoch) and on the
+# whole test set.
+bin/eabs eval "$model" --dataset mnist --split val --amortized --batch 250 --json "$out/val-amortized.json"
 bin/eabs eval "$model" --dataset mnist --amortized --batch 250 --json "$out/test-amortized.json"
 # The paper's full inference (8000+1 starts, 50 Adam steps, lr 0.05) on ONNX Runtime.
 bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --json "$out/test-full-ort.json" --csv "$out/test-full-ort.csv"
