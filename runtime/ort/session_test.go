@@ -1,6 +1,7 @@
 package ort
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -497,3 +498,43 @@ func benchRun(b *testing.B, model string, shapes ...[]int64) {
 func BenchmarkRunSmall(b *testing.B) { benchRun(b, "add_mul.onnx", []int64{1, 4}, []int64{1, 4}) }
 
 func BenchmarkRunConv64(b *testing.B) { benchRun(b, "conv.onnx", []int64{64, 1, 4, 4}) }
+
+// TestProfile checks that ProfilePrefix makes ORT write an operator trace on Close that
+// names the model's operators.
+func TestProfile(t *testing.T) {
+	prefix := filepath.Join(t.TempDir(), "prof")
+	s := openModel(t, "conv.onnx", Options{ProfilePrefix: prefix})
+	x := make([]float32, 16)
+	if _, err := s.Run([]Tensor{{Shape: []int64{1, 1, 4, 4}, Data: x}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(prefix + "*.json")
+	if len(files) != 1 {
+		t.Fatalf("%d profiles written, want 1", len(files))
+	}
+	raw, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []struct {
+		Cat  string `json:"cat"`
+		Args struct {
+			Op string `json:"op_name"`
+		} `json:"args"`
+	}
+	if err := json.Unmarshal(raw, &events); err != nil {
+		t.Fatalf("the profile is not a JSON trace: %v", err)
+	}
+	ops := map[string]bool{}
+	for _, e := range events {
+		if e.Cat == "Node" {
+			ops[e.Args.Op] = true
+		}
+	}
+	if !ops["ConvTranspose"] {
+		t.Errorf("the profile has no ConvTranspose node (operators: %v)", ops)
+	}
+}
