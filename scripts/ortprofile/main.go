@@ -60,11 +60,7 @@ func run() error {
 	if _, err := onnx.Export(w, dir, onnx.ExportOptions{}); err != nil {
 		return err
 	}
-	lib, err := ort.LibraryPath("")
-	if err != nil {
-		return err
-	}
-	if err := ort.Init(lib); err != nil {
+	if err := ort.Init(""); err != nil { // the library from $EABS_ORT_LIB or third_party/
 		return err
 	}
 	prefix := filepath.Join(dir, "profile")
