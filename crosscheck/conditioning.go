@@ -1,7 +1,6 @@
 package crosscheck
 
 import (
-	"math"
 	"math/rand/v2"
 	"slices"
 
@@ -24,15 +23,17 @@ import (
 //     it on ONNX Runtime's).
 //   - Final losses of a chaotic optimisation. Fifty Adam steps amplify rounding
 //     differences, and where a trajectory passes a kink it can settle in one of two
-//     minima. On such images the reference does not reproduce its own final losses
-//     within tolerance when every latent it evaluates carries a float32 rounding error
-//     (relative LatentJitter); there the tolerance is unattainable for any float32
-//     engine, and the image is excused. (On the MNIST E-ABS, test image 81's class-0
-//     loss is 27.31 on the reference and 27.61 on ONNX Runtime; the jittered reference
-//     lands on 27.61 in one of three runs.)
+//     minima. Such an image is excused when the reference, with every latent it
+//     evaluates carrying a float32 rounding error (relative LatentJitter), lands within
+//     the tolerance of the other engine's loss, for every class that failed, in one of
+//     up to JitterRuns runs: the other engine's result is then one the reference
+//     itself produces under float32 rounding. (On the MNIST E-ABS, test image 907's
+//     class-8 loss is 15.9219 on the reference and 15.9420 on ONNX Runtime; the
+//     jittered reference lands on 15.9420 in 8 of 16 runs, and ONNX Runtime jittered
+//     on 15.9219 in 2 of 8: go run ./scripts/chaosprobe -image 907.)
 //
 // Both excuses are tested, not assumed: a wrong gradient matches the reference at no
-// nearby point, and a wrong loss on a well-conditioned image stays a failure. At most
+// nearby point, and a wrong loss is reproduced by no jittered reference run. At most
 // MaxExcusedFraction of the rows of a tensor may be excused; more means something is
 // wrong beyond conditioning.
 var (
@@ -43,8 +44,10 @@ var (
 	// afresh for every element of every latent step, with which the reference
 	// measures its own sensitivity: float32's machine epsilon, 2^-23.
 	LatentJitter = 0x1p-23
-	// JitterRuns is how many jittered reference runs measure an image's sensitivity.
-	JitterRuns = 8
+	// JitterRuns bounds the jittered reference runs per failing image (the search
+	// stops at the first run that reproduces every failed class); 32 runs miss an
+	// outcome the reference reaches one time in three with probability 2e-6.
+	JitterRuns = 32
 )
 
 // MaxExcusedFraction bounds the share of a tensor's rows that conditioning may excuse
@@ -168,8 +171,11 @@ func matchesNearby(ref runtime.Model, x []float32, st stepInput, r int, dirs [][
 	return false, nil
 }
 
-// jittered is a model whose latent steps see every mean moved by a relative rounding
-// error of up to LatentJitter.
+// Jitter returns m with every latent mean its latent steps see moved by a relative
+// rounding error of up to LatentJitter, drawn from rng: a model that rounds like a
+// float32 engine of its own.
+func Jitter(m runtime.Model, rng *rand.Rand) runtime.Model { return jittered{m, rng} }
+
 type jittered struct {
 	runtime.Model
 	rng *rand.Rand
@@ -183,10 +189,10 @@ func (j jittered) LatentStep(x, mu, logvar, eps []float32, batch int) (*runtime.
 	return j.Model.LatentStep(x, m, logvar, eps, batch)
 }
 
-// excuseChaos reruns the reference's full inference, JitterRuns times with jittered
-// latents (same starts, same noise), on every image whose final losses broke the
-// infer.loss tolerance, and marks the images on which the reference does not reproduce
-// its own losses within that tolerance. It updates row.
+// excuseChaos reruns the reference's full inference with jittered latents (same
+// starts, same noise) on every image whose final losses broke the infer.loss
+// tolerance, and marks the images where, for each class that broke it, one of the runs
+// lands within the tolerance of the other engine's loss. It updates row.
 func excuseChaos(e *infer.Engine, sub *data.Set, refLoss, otherLoss []float32, tol Tolerance, seed uint64, row *Row) error {
 	K, P := sub.Classes, sub.ImageSize()
 	rows := failingRows(refLoss, otherLoss, tol, K)
@@ -200,18 +206,24 @@ func excuseChaos(e *infer.Engine, sub *data.Set, refLoss, otherLoss []float32, t
 	}
 	excused := 0
 	for _, i := range rows {
-		spread := 0.0
-		for range JitterRuns {
+		open := map[int]bool{} // failed classes not yet reproduced
+		for k := 0; k < K; k++ {
+			if !agree(refLoss[i*K+k], otherLoss[i*K+k], tol) {
+				open[k] = true
+			}
+		}
+		for run := 0; run < JitterRuns && len(open) > 0; run++ {
 			out, err := je.Classify(sub.Images[i*P:(i+1)*P], 1, []*rand.Rand{infer.NoiseFor(seed, 0, i)})
 			if err != nil {
 				return err
 			}
-			for k, v := range out.Loss {
-				want := float64(refLoss[i*K+k])
-				spread = math.Max(spread, math.Abs(float64(v)-want)/math.Max(math.Abs(want), 1e-30))
+			for k := range open {
+				if agree(out.Loss[k], otherLoss[i*K+k], tol) {
+					delete(open, k)
+				}
 			}
 		}
-		if spread > tol.Rel {
+		if len(open) == 0 {
 			excused++
 		}
 	}
@@ -220,4 +232,9 @@ func excuseChaos(e *infer.Engine, sub *data.Set, refLoss, otherLoss []float32, t
 		row.Pass = true
 	}
 	return nil
+}
+
+// agree reports whether other is within tol of ref (relative to ref).
+func agree(ref, other float32, tol Tolerance) bool {
+	return compare("", []float32{ref}, []float32{other}, tol).Pass
 }

@@ -39,7 +39,7 @@ type Tolerance struct {
 // on each engine, whose trajectories drift apart as rounding differs (Adam divides by
 // the root of the gradients' second moment, which amplifies differences in small
 // gradients), so they get 1e-3 relative, and images beyond it are tested for chaos
-// (see InputJitter); its predictions must agree exactly.
+// (see LatentJitter); its predictions must agree exactly.
 func DefaultTolerances(latent int) map[string]Tolerance {
 	return map[string]Tolerance{
 		"encoder.mu":       {Abs: 1e-4, Rel: 1e-4},
@@ -65,7 +65,7 @@ type Row struct {
 	WorstAt int       `json:"worst_index"`
 	// FailedRows rows (gradient rows of one image and class, or one image's losses)
 	// broke the tolerance, and Excused of them were found badly conditioned (see
-	// KinkShifts and InputJitter); Pass is true after such a check only if all were.
+	// KinkShifts and LatentJitter); Pass is true after such a check only if all were.
 	FailedRows int `json:"failed_rows,omitempty"`
 	Excused    int `json:"excused_rows,omitempty"`
 }

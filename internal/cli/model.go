@@ -221,7 +221,7 @@ func addLossAt(f *pflag.FlagSet, v *infer.LossAt) {
 	f.Var(lossAtFlag{v}, "loss-at", "where l_k is read: best (lowest loss of every point evaluated: start, samples, optimised mean) or final (the optimised mean)")
 }
 
-const splitHelp = "dataset split: test, train, or val (the 10% of train that `eabs train --seed 1` holds out for validation)"
+const splitHelp = "dataset split: test, train, or val (the 10% of train that eabs train --seed 1 holds out for validation)"
 
 // setFlags are the --dataset, --data-dir, --split and --n flags of the commands that
 // run a model on the first N images of a dataset split.

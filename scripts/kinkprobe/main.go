@@ -18,11 +18,10 @@ import (
 	"github.com/eabs/eabs/crosscheck"
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/infer"
-	"github.com/eabs/eabs/onnx"
 	"github.com/eabs/eabs/runtime"
 	"github.com/eabs/eabs/runtime/ort"
 	"github.com/eabs/eabs/runtime/ref"
-	"github.com/eabs/eabs/zoo"
+	"github.com/eabs/eabs/scripts/internal/probe"
 )
 
 // recorder keeps the arguments of the first latent step it runs.
@@ -59,10 +58,12 @@ func run() error {
 	class := flag.Int("class", 6, "class of the row to probe")
 	flag.Parse()
 
-	w, _, err := zoo.Load(*model)
+	ex, err := probe.Export(*model)
 	if err != nil {
 		return err
 	}
+	defer ex.Close()
+	w := ex.W
 	if !w.Spec.HasDiscriminator() {
 		return fmt.Errorf("%s has no discriminator; the probe follows E-ABS's cross-check", *model)
 	}
@@ -77,18 +78,7 @@ func run() error {
 	}
 	set := &data.Set{N: *images, C: a.InC, H: a.InH, W: a.InW, Classes: K, Images: ds.Test.Images[:*images*P], Labels: ds.Test.Labels[:*images]}
 
-	dir, err := os.MkdirTemp("", "kinkprobe")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	if _, err := onnx.Export(w, dir, onnx.ExportOptions{}); err != nil {
-		return err
-	}
-	if err := ort.Init(""); err != nil { // the library from $EABS_ORT_LIB or third_party/
-		return err
-	}
-	om, err := ort.OpenModel(dir, ort.Options{IntraOpThreads: 1})
+	om, err := ort.OpenModel(ex.Dir, ort.Options{IntraOpThreads: 1})
 	if err != nil {
 		return err
 	}

@@ -16,9 +16,8 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/eabs/eabs/onnx"
 	"github.com/eabs/eabs/runtime/ort"
-	"github.com/eabs/eabs/zoo"
+	"github.com/eabs/eabs/scripts/internal/probe"
 )
 
 func main() {
@@ -48,21 +47,12 @@ func run() error {
 	top := flag.Int("top", 10, "slowest nodes listed")
 	flag.Parse()
 
-	w, _, err := zoo.Load(*model)
+	ex, err := probe.Export(*model)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "ortprofile")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	if _, err := onnx.Export(w, dir, onnx.ExportOptions{}); err != nil {
-		return err
-	}
-	if err := ort.Init(""); err != nil { // the library from $EABS_ORT_LIB or third_party/
-		return err
-	}
+	defer ex.Close()
+	w, dir := ex.W, ex.Dir
 	prefix := filepath.Join(dir, "profile")
 	s, err := ort.Open(filepath.Join(dir, "latent_step.onnx"), ort.Options{IntraOpThreads: *threads, ProfilePrefix: prefix})
 	if err != nil {
