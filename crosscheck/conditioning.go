@@ -113,6 +113,7 @@ func excuseKinks(ref runtime.Model, set *data.Set, steps []stepInput, tols map[s
 		dirs = append(dirs, d)
 	}
 	failing, excused := 0, 0
+	var unexcused []int
 	for _, st := range steps {
 		rows := failingRows(st.gradMu[0], st.gradMu[1], tols["step.grad_mu"], M)
 		rows = append(rows, failingRows(st.gradLv[0], st.gradLv[1], tols["step.grad_logvar"], M)...)
@@ -126,12 +127,14 @@ func excuseKinks(ref runtime.Model, set *data.Set, steps []stepInput, tols map[s
 			}
 			if ok {
 				excused++
+			} else {
+				unexcused = append(unexcused, st.lo*K+r)
 			}
 		}
 	}
 	allowed := excusable(excused, failing, gm.N/M)
 	for _, row := range []*Row{gm, gl} {
-		row.Excused, row.FailedRows = excused, failing
+		row.Excused, row.FailedRows, row.Unexcused = excused, failing, unexcused
 		if allowed {
 			row.Pass = true
 		}
@@ -225,6 +228,8 @@ func excuseChaos(e *infer.Engine, sub *data.Set, refLoss, otherLoss []float32, t
 		}
 		if len(open) == 0 {
 			excused++
+		} else {
+			row.Unexcused = append(row.Unexcused, i)
 		}
 	}
 	row.Excused, row.FailedRows = excused, len(rows)

@@ -157,6 +157,9 @@ func TestExcuseKinks(t *testing.T) {
 		if row.FailedRows != 1 || (row.Excused == 1) != test.excused || row.Pass != test.excused {
 			t.Errorf("%s: failed %d excused %d pass %v, want excused %v", test.name, row.FailedRows, row.Excused, row.Pass, test.excused)
 		}
+		if want := []int{0}; !test.excused && !slices.Equal(row.Unexcused, want) {
+			t.Errorf("%s: unexcused rows %v, want %v", test.name, row.Unexcused, want)
+		}
 	}
 }
 
@@ -247,6 +250,9 @@ func TestExcuseChaos(t *testing.T) {
 		}
 		if row.FailedRows == 0 || row.Pass != test.pass {
 			t.Errorf("%s: failed %d excused %d pass %v, want pass %v", test.name, row.FailedRows, row.Excused, row.Pass, test.pass)
+		}
+		if want := []int{0}; !test.pass && !slices.Equal(row.Unexcused, want) {
+			t.Errorf("%s: unexcused images %v, want %v", test.name, row.Unexcused, want)
 		}
 		inner.Close()
 	}
