@@ -308,17 +308,15 @@ func fullInference(ref, other runtime.Model, set *data.Set, opt Options, tols ma
 	}
 	sub := set.Subset(idx)
 	var (
-		res       [2]*infer.Result
-		refEngine *infer.Engine
+		res     [2]*infer.Result
+		engines [2]*infer.Engine
 	)
 	for i, m := range []runtime.Model{ref, other} {
 		e, err := infer.NewEngine(m, opt.Infer, nil)
 		if err != nil {
 			return err
 		}
-		if i == 0 {
-			refEngine = e
-		}
+		engines[i] = e
 		stage := []string{"inference " + rep.Reference, "inference " + rep.Other}[i]
 		r, _, err := e.ClassifySet(sub, opt.Batch, opt.Workers, opt.Seed, 1, func(done int) {
 			if opt.Tick != nil {
@@ -337,7 +335,7 @@ func fullInference(ref, other runtime.Model, set *data.Set, opt Options, tols ma
 		if opt.Tick != nil {
 			opt.Tick("conditioning of failed losses", 0, 1)
 		}
-		if err := excuseChaos(refEngine, sub, l1, l2, tols["infer.loss"], opt.Seed, &row); err != nil {
+		if err := excuseChaos(engines[0], engines[1], sub, l1, l2, tols["infer.loss"], opt.Seed, &row); err != nil {
 			return err
 		}
 	}
