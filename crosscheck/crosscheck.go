@@ -56,13 +56,14 @@ func DefaultTolerances(latent int) map[string]Tolerance {
 
 // Row is the comparison of one tensor.
 type Row struct {
-	Tensor  string    `json:"tensor"`
-	N       int       `json:"elements"`
-	MaxAbs  float64   `json:"max_abs"`
-	MaxRel  float64   `json:"max_rel"`
-	Tol     Tolerance `json:"tolerance"`
-	Pass    bool      `json:"pass"`
-	WorstAt int       `json:"worst_index"`
+	Tensor string    `json:"tensor"`
+	N      int       `json:"elements"`
+	MaxAbs float64   `json:"max_abs"`
+	MaxRel float64   `json:"max_rel"`
+	Tol    Tolerance `json:"tolerance"`
+	Pass   bool      `json:"pass"`
+	// WorstAt is the element furthest beyond the tolerance, -1 when none is.
+	WorstAt int `json:"worst_index"`
 	// FailedRows rows (gradient rows of one image and class, or one image's losses)
 	// broke the tolerance, and Excused of them were found badly conditioned (see
 	// KinkShifts and LatentJitter); Pass is true after such a check only if all were.
@@ -107,7 +108,7 @@ type Options struct {
 
 // compare fills a row: element i passes if |a-b| <= Abs or |a-b| <= Rel*|ref|.
 func compare(name string, ref, other []float32, tol Tolerance) Row {
-	r := Row{Tensor: name, N: len(ref), Tol: tol, Pass: len(ref) == len(other)}
+	r := Row{Tensor: name, N: len(ref), Tol: tol, Pass: len(ref) == len(other), WorstAt: -1}
 	if !r.Pass {
 		r.MaxAbs, r.MaxRel = math.Inf(1), math.Inf(1)
 		return r

@@ -19,21 +19,24 @@ func TestCompare(t *testing.T) {
 		ref, other []float32
 		tol        Tolerance
 		pass       bool
+		worst      int // the element furthest beyond the tolerance, -1 for none
 	}{
-		{"equal", []float32{1, 2}, []float32{1, 2}, Tolerance{Abs: 1e-9}, true},
-		{"abs ok", []float32{0, 1}, []float32{1e-6, 1}, Tolerance{Abs: 1e-5}, true},
-		{"abs broken", []float32{0, 1}, []float32{1e-4, 1}, Tolerance{Abs: 1e-5}, false},
-		{"rel ok", []float32{1000}, []float32{1000.05}, Tolerance{Rel: 1e-4}, true},
-		{"rel broken", []float32{1000}, []float32{1000.5}, Tolerance{Rel: 1e-4}, false},
+		{"equal", []float32{1, 2}, []float32{1, 2}, Tolerance{Abs: 1e-9}, true, -1},
+		{"abs ok", []float32{0, 1}, []float32{1e-6, 1}, Tolerance{Abs: 1e-5}, true, -1},
+		{"abs broken", []float32{0, 1}, []float32{1e-4, 1}, Tolerance{Abs: 1e-5}, false, 0},
+		{"rel ok", []float32{1000}, []float32{1000.05}, Tolerance{Rel: 1e-4}, true, -1},
+		{"rel broken", []float32{1000}, []float32{1000.5}, Tolerance{Rel: 1e-4}, false, 0},
 		// A tiny entry next to a large one in its row is judged against the large one.
-		{"row ok", []float32{100, 0.001}, []float32{100, 0.002}, Tolerance{Rel: 1e-4, Row: 2}, true},
-		{"row broken", []float32{100, 0.001, 0.001, 0.001}, []float32{100, 0.001, 0.001, 0.002}, Tolerance{Rel: 1e-4, Row: 2}, false},
-		{"length", []float32{1, 2}, []float32{1}, Tolerance{Abs: 1}, false},
-		{"nan", []float32{1}, []float32{float32(nan())}, Tolerance{Abs: 1, Rel: 1}, false},
+		{"row ok", []float32{100, 0.001}, []float32{100, 0.002}, Tolerance{Rel: 1e-4, Row: 2}, true, -1},
+		{"row broken", []float32{100, 0.001, 0.001, 0.001}, []float32{100, 0.001, 0.001, 0.002}, Tolerance{Rel: 1e-4, Row: 2}, false, 3},
+		{"worst of two", []float32{1, 1, 1}, []float32{1.1, 1, 1.3}, Tolerance{Abs: 1e-2}, false, 2},
+		{"length", []float32{1, 2}, []float32{1}, Tolerance{Abs: 1}, false, -1},
+		{"nan", []float32{1}, []float32{float32(nan())}, Tolerance{Abs: 1, Rel: 1}, false, 0},
 	}
 	for _, test := range tests {
-		if got := compare(test.name, test.ref, test.other, test.tol); got.Pass != test.pass {
-			t.Errorf("%s: pass = %v, want %v (%+v)", test.name, got.Pass, test.pass, got)
+		got := compare(test.name, test.ref, test.other, test.tol)
+		if got.Pass != test.pass || got.WorstAt != test.worst {
+			t.Errorf("%s: pass = %v, worst at %d, want %v, %d (%+v)", test.name, got.Pass, got.WorstAt, test.pass, test.worst, got)
 		}
 	}
 }
