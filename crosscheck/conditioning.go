@@ -40,16 +40,15 @@ import (
 //
 // Both excuses are tested, not assumed: a wrong gradient matches the reference at no
 // nearby point, and a loss that is off for a reason other than rounding is reproduced
-// by no jittered run of either engine. At most
-// MaxExcusedFraction of the rows of a tensor may be excused; more means something is
-// wrong beyond conditioning.
+// by no jittered run of either engine. At most MaxExcusedFraction of the rows of a
+// tensor may be excused; more means something is wrong beyond conditioning.
 var (
 	// KinkShifts are the sizes of the moves of one latent mean (every coordinate moved
 	// by ±s along the all-ones direction and along two seeded random directions).
 	KinkShifts = []float64{1e-6, 1e-5}
 	// LatentJitter is the relative perturbation, uniform in ±LatentJitter and drawn
-	// afresh for every element of every latent step, with which the reference
-	// measures its own sensitivity: float32's machine epsilon, 2^-23.
+	// afresh for every element of every latent step, with which each engine's
+	// sensitivity to rounding is measured: float32's machine epsilon, 2^-23.
 	LatentJitter = 0x1p-23
 	// JitterRuns bounds the jittered runs of each engine per failing image (the
 	// search stops once every failed class is reproduced); 32 runs miss an outcome an
