@@ -1,0 +1,85 @@
+package blas
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestSgemm checks the GEMM in use (OpenBLAS or gonum) against a naive triple loop,
+// with and without transposes, alpha and beta.
+func TestSgemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	fill := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	const m, n, k = 5, 7, 3
+	for _, test := range []struct {
+		tA, tB      bool
+		alpha, beta float32
+	}{
+		{false, false, 1, 0},
+		{true, false, 2, 0},
+		{false, true, 1, 0.5},
+		{true, true, -1, 1},
+	} {
+		a, b, c := fill(m*k), fill(k*n), fill(m*n)
+		lda, ldb := k, n
+		if test.tA {
+			lda = m
+		}
+		if test.tB {
+			ldb = k
+		}
+		at := func(i, p int) float32 {
+			if test.tA {
+				return a[p*lda+i]
+			}
+			return a[i*lda+p]
+		}
+		bt := func(p, j int) float32 {
+			if test.tB {
+				return b[j*ldb+p]
+			}
+			return b[p*ldb+j]
+		}
+		want := make([]float64, m*n)
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				s := 0.0
+				for p := 0; p < k; p++ {
+					s += float64(at(i, p)) * float64(bt(p, j))
+				}
+				want[i*n+j] = float64(test.alpha)*s + float64(test.beta)*float64(c[i*n+j])
+			}
+		}
+		Sgemm(test.tA, test.tB, m, n, k, test.alpha, a, lda, b, ldb, test.beta, c, n)
+		for i, w := range want {
+			if math.Abs(float64(c[i])-w) > 1e-5*(1+math.Abs(w)) {
+				t.Fatalf("%s, tA %v tB %v: c[%d] = %g, want %g", Name, test.tA, test.tB, i, c[i], w)
+			}
+		}
+	}
+}
+
+// BenchmarkSgemm1024 measures one core's practical float32 ceiling on this machine
+// (a large square GEMM, single-threaded), the yardstick for the GFLOP/s that ONNX
+// Runtime's convolutions reach in a latent step (results/bench/latent-step-profile.md).
+func BenchmarkSgemm1024(b *testing.B) {
+	const n = 1024
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, n*n)
+	for i := range x {
+		x[i] = float32(rng.Float64())
+	}
+	c := make([]float32, n*n)
+	b.ResetTimer()
+	for range b.N {
+		Sgemm(false, false, n, n, n, 1, x, n, x, n, 0, c, n)
+	}
+	b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
