@@ -211,7 +211,6 @@ func excuseChaos(refE, otherE *infer.Engine, sub *data.Set, refLoss, otherLoss [
 	// engines[0] is the jittered reference, aiming at the other's losses; engines[1]
 	// the jittered other engine, aiming at the reference's.
 	var engines [2]*infer.Engine
-	targets := [2][]float32{otherLoss, refLoss}
 	for i, e := range []*infer.Engine{refE, otherE} {
 		rng := rand.New(rand.NewPCG(seed, 0xC4A05+uint64(i)))
 		je, err := infer.NewEngineWithBank(jittered{e.Model(), rng}, e.Options(), e.Bank(), nil)
@@ -235,12 +234,12 @@ func excuseChaos(refE, otherE *infer.Engine, sub *data.Set, refLoss, otherLoss [
 					return err
 				}
 				for k := range open {
-					// the tolerance is relative to the reference's loss either way
-					r, o := out.Loss[k], targets[j][i*K+k]
+					// agree's tolerance is relative to its first, reference-side loss
+					ok := agree(out.Loss[k], otherLoss[i*K+k], tol)
 					if j == 1 {
-						r, o = o, r
+						ok = agree(refLoss[i*K+k], out.Loss[k], tol)
 					}
-					if agree(r, o, tol) {
+					if ok {
 						delete(open, k)
 					}
 				}
