@@ -4,10 +4,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/eabs/eabs/internal/naive"
 )
 
-// TestSgemm checks the GEMM in use (OpenBLAS or gonum) against a naive triple loop,
-// with and without transposes, alpha and beta.
+// TestSgemm checks the GEMM in use (OpenBLAS or gonum) against the float64 oracle
+// naive.Dense, row by row, with and without transposes, alpha and beta.
 func TestSgemm(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	fill := func(n int) []float32 {
@@ -16,6 +18,21 @@ func TestSgemm(t *testing.T) {
 			v[i] = float32(rng.NormFloat64())
 		}
 		return v
+	}
+	// rowMajor returns the r×c matrix stored in v (transposed when tr) row-major in
+	// float64.
+	rowMajor := func(v []float32, r, c int, tr bool) []float64 {
+		out := make([]float64, r*c)
+		for i := 0; i < r; i++ {
+			for j := 0; j < c; j++ {
+				if tr {
+					out[i*c+j] = float64(v[j*r+i])
+				} else {
+					out[i*c+j] = float64(v[i*c+j])
+				}
+			}
+		}
+		return out
 	}
 	const m, n, k = 5, 7, 3
 	for _, test := range []struct {
@@ -35,27 +52,18 @@ func TestSgemm(t *testing.T) {
 		if test.tB {
 			ldb = k
 		}
-		at := func(i, p int) float32 {
-			if test.tA {
-				return a[p*lda+i]
-			}
-			return a[i*lda+p]
-		}
-		bt := func(p, j int) float32 {
-			if test.tB {
-				return b[j*ldb+p]
-			}
-			return b[p*ldb+j]
-		}
-		want := make([]float64, m*n)
+		opA, opB := rowMajor(a, m, k, test.tA), rowMajor(b, k, n, test.tB)
+		want := make([]float64, 0, m*n)
 		for i := 0; i < m; i++ {
-			for j := 0; j < n; j++ {
-				s := 0.0
-				for p := 0; p < k; p++ {
-					s += float64(at(i, p)) * float64(bt(p, j))
-				}
-				want[i*n+j] = float64(test.alpha)*s + float64(test.beta)*float64(c[i*n+j])
+			row := make([]float64, k)
+			for p, v := range opA[i*k : (i+1)*k] {
+				row[p] = float64(test.alpha) * v
 			}
+			bias := make([]float64, n)
+			for j := range bias {
+				bias[j] = float64(test.beta) * float64(c[i*n+j])
+			}
+			want = append(want, naive.Dense(row, opB, bias)...)
 		}
 		Sgemm(test.tA, test.tB, m, n, k, test.alpha, a, lda, b, ldb, test.beta, c, n)
 		for i, w := range want {
