@@ -226,32 +226,30 @@ func TestExcuseChaos(t *testing.T) {
 	// rarely halving, so that the jittered runs also land on the unhalved loss
 	rare := func(m *ref.Model) runtime.Model { return chaotic{m, 0.8} }
 	for _, test := range []struct {
-		name         string
+		name string
+		// the two engines' models; the other one may round differently (jittered)
+		// or be wrong (scaled)
 		refM, otherM func(*ref.Model) runtime.Model
-		// other wraps the other engine's model: an engine that rounds differently
-		// (jittered) or one that is wrong (scaled)
-		other func(runtime.Model) runtime.Model
-		pass  bool
+		pass         bool
 	}{
-		{"well conditioned, other 1% off", steady, steady,
-			func(m runtime.Model) runtime.Model { return scaled{m, 1.01} }, false},
-		{"chaotic, other rounds differently", chaos, chaos,
-			func(m runtime.Model) runtime.Model { return jittered{m, rand.New(rand.NewPCG(9, 9))} }, true},
-		{"chaotic, other 20% off", chaos, chaos,
-			func(m runtime.Model) runtime.Model { return scaled{m, 1.2} }, false},
+		{"well conditioned, other 1% off", steady,
+			func(m *ref.Model) runtime.Model { return scaled{m, 1.01} }, false},
+		{"chaotic, other rounds differently", chaos,
+			func(m *ref.Model) runtime.Model { return jittered{chaos(m), rand.New(rand.NewPCG(9, 9))} }, true},
+		{"chaotic, other 20% off", chaos,
+			func(m *ref.Model) runtime.Model { return scaled{chaos(m), 1.2} }, false},
 		// the reference never leaves its value; the other engine's own rounding
 		// reaches it (image 255 of the MNIST E-ABS on ONNX Runtime)
-		{"steady reference, other chaotic", steady, rare,
-			func(m runtime.Model) runtime.Model { return m }, true},
-		{"steady reference, other chaotic and 20% off", steady, rare,
-			func(m runtime.Model) runtime.Model { return scaled{m, 1.2} }, false},
+		{"steady reference, other chaotic", steady, rare, true},
+		{"steady reference, other chaotic and 20% off", steady,
+			func(m *ref.Model) runtime.Model { return scaled{rare(m), 1.2} }, false},
 	} {
 		inner, _ := ref.New(w)
 		e, err := infer.NewEngine(test.refM(inner), opt, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		oe, err := infer.NewEngineWithBank(test.other(test.otherM(inner)), opt, e.Bank(), nil)
+		oe, err := infer.NewEngineWithBank(test.otherM(inner), opt, e.Bank(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
