@@ -35,7 +35,7 @@ import (
 //     and 15.9420 on ONNX Runtime; the jittered reference lands on 15.9420 in 8 of 16
 //     runs, and ONNX Runtime jittered on 15.9219 in 2 of 8. Image 255's class-7 loss is
 //     3.8905 on the reference and 3.8865 on ONNX Runtime; no jittered reference run of
-//     32 leaves 3.8905, while ONNX Runtime jittered lands on it in 6 of 16:
+//     32 leaves 3.8905, while ONNX Runtime jittered lands on it in 5 of 16:
 //     go run ./scripts/chaosprobe -image 255 -runs 32.)
 //
 // Both excuses are tested, not assumed: a wrong gradient matches the reference at no
