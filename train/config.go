@@ -38,6 +38,10 @@ type Config struct {
 	// decoders then learn clean digits, which is what test images are; a noisy target
 	// teaches them the clipped noise's grey background (mean 0.08 at std 0.2).
 	NoisyTarget bool `json:"noisy_target,omitempty"`
+	// NoiseUnclipped leaves the noisy image unclipped (x + N(0, Noise^2) may leave
+	// [0,1]). Randomized smoothing (Cohen et al. 2019) classifies exactly such
+	// unclipped noisy images, so its base classifiers are trained this way.
+	NoiseUnclipped bool `json:"noise_unclipped,omitempty"`
 	// ValFrac is the held-out validation fraction of the training set (paper: 0.1).
 	ValFrac float64 `json:"val_frac"`
 	Seed    uint64  `json:"seed"`

@@ -163,7 +163,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		}
 	}
 	stepRNG := rand.New(stepPCG)
-	b := &batcher{set: trainSet, noise: cfg.Noise, noisyTarget: cfg.NoisyTarget}
+	b := &batcher{set: trainSet, noise: cfg.Noise, noisyTarget: cfg.NoisyTarget, unclipped: cfg.NoiseUnclipped}
 	s, err := newStepper(w, cfg.Batch, b, opt2, cfg.PGD)
 	if err != nil {
 		return nil, err

@@ -23,14 +23,17 @@ type stepStats struct {
 	correct, n     int
 }
 
-// batcher gathers training images with additive Gaussian noise, clipped to [0,1].
+// batcher gathers training images with additive Gaussian noise, clipped to [0,1]
+// unless unclipped.
 type batcher struct {
 	set   *data.Set
 	noise float64
 	// noisyTarget makes the augmented images the reconstruction targets too;
 	// otherwise the targets are the clean images (a denoising objective).
 	noisyTarget bool
-	x, clean    []float32
+	// unclipped leaves the noisy images outside [0,1] where the noise takes them.
+	unclipped bool
+	x, clean  []float32
 }
 
 // target returns the reconstruction targets of the batch last gathered.
@@ -53,7 +56,10 @@ func (b *batcher) gather(idx []int, rng *rand.Rand) []float32 {
 		if b.noise > 0 {
 			for p := range dst {
 				v := float64(dst[p]) + b.noise*rng.NormFloat64()
-				dst[p] = float32(math.Min(1, math.Max(0, v)))
+				if !b.unclipped {
+					v = math.Min(1, math.Max(0, v))
+				}
+				dst[p] = float32(v)
 			}
 		}
 	}

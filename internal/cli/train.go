@@ -90,6 +90,7 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 	f.Float64Var(&cfg.LR, "lr", cfg.LR, "Adam learning rate")
 	f.IntVar(&cfg.HalveEvery, "halve-every", 0, "halve the learning rate every N epochs (default: 0.4*epochs, the paper's 200 of 500)")
 	f.Float64Var(&cfg.Noise, "noise", cfg.Noise, "std of the Gaussian augmentation noise (default: 0.2 grey-scale, 0.01 RGB)")
+	f.BoolVar(&cfg.NoiseUnclipped, "noise-unclipped", false, "leave noisy images unclipped (base classifiers for randomized smoothing)")
 	f.BoolVar(&cfg.NoisyTarget, "noisy-target", false, "reconstruct the noise-augmented image instead of the clean one")
 	f.Float64Var(&cfg.ValFrac, "val-frac", cfg.ValFrac, "held-out validation fraction of the training set")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of every random choice of the run")
