@@ -227,3 +227,30 @@ func svhnVars(n int) (x, y matVar) {
 	return matVar{"X", MATUint8, []int{32, 32, 3, n}, miUINT8, xs, false},
 		matVar{"y", MATDouble, []int{n, 1}, miDOUBLE, ys, false}
 }
+
+func TestSampleIndices(t *testing.T) {
+	a := SampleIndices(100, 30, 7)
+	b := SampleIndices(100, 10, 7)
+	if len(a) != 30 || len(b) != 10 {
+		t.Fatalf("Sample lengths %d, %d; want 30, 10", len(a), len(b))
+	}
+	seen := map[int]bool{}
+	for i, v := range a {
+		if v < 0 || v >= 100 || seen[v] {
+			t.Fatalf("SampleIndices(100, 30, 7)[%d] = %d: out of range or repeated", i, v)
+		}
+		seen[v] = true
+		if i < len(b) && b[i] != v {
+			t.Errorf("SampleIndices(100, 10, 7) is not a prefix of SampleIndices(100, 30, 7) at %d: %d vs %d", i, b[i], v)
+		}
+	}
+	if c := SampleIndices(100, 30, 8); fmt.Sprint(c) == fmt.Sprint(a) {
+		t.Errorf("seeds 7 and 8 drew the same sample %v", a)
+	}
+	if got := SampleIndices(5, 9, 1); len(got) != 5 {
+		t.Errorf("SampleIndices(5, 9, 1) has %d indices, want 5 (capped)", len(got))
+	}
+	if got := SampleIndices(5, 0, 1); got != nil {
+		t.Errorf("SampleIndices(5, 0, 1) = %v, want nil", got)
+	}
+}

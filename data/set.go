@@ -115,3 +115,16 @@ type FileDigest struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
 }
+
+// SampleIndices returns n distinct indices of a set of total images, drawn at random with
+// seed: the first n of one seeded permutation of [0, total). Every model evaluated
+// with the same (total, seed) sees the same images, and a smaller sample is a prefix
+// of a larger one, so results on 200 and on 500 images share their first 200. n is
+// capped at total.
+func SampleIndices(total, n int, seed uint64) []int {
+	if total <= 0 || n <= 0 {
+		return nil
+	}
+	perm := rand.New(rand.NewPCG(seed, 0x5A3F1E)).Perm(total)
+	return perm[:min(n, total)]
+}
