@@ -44,9 +44,10 @@ type Env func(key string) string
 
 // Parse reads a shard flag: "" (the whole run), "i/n", or "auto", which takes the index
 // and count from the job engine: Slurm's SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT
-// (a job array --array=0-(n-1)), else Kubernetes' JOB_COMPLETION_INDEX of an Indexed Job
-// with the count given by count (the Job's completions, which Kubernetes does not put
-// in the environment; the CLI's --shard-count). count <= 0 means not given.
+// (a job array --array=0-(n-1)), else Kubernetes' JOB_COMPLETION_INDEX of an Indexed Job.
+// count (the CLI's --shard-count; <= 0: not given) overrides the task count: Kubernetes
+// does not put the Job's completions in the environment, and a Slurm rerun of some failed
+// tasks (--array=2,5) is an array whose own count is not the run's.
 func Parse(flag string, getenv Env, count int) (Spec, error) {
 	switch flag {
 	case "":
@@ -72,15 +73,21 @@ func fromEnv(getenv Env, count int) (Spec, error) {
 		return Spec{}, fmt.Errorf("shard auto: no environment to read")
 	}
 	if id := getenv("SLURM_ARRAY_TASK_ID"); id != "" {
-		n := getenv("SLURM_ARRAY_TASK_COUNT")
-		i, err1 := strconv.Atoi(id)
-		c, err2 := strconv.Atoi(n)
-		if err1 != nil || err2 != nil {
-			return Spec{}, fmt.Errorf("shard auto: SLURM_ARRAY_TASK_ID=%q, SLURM_ARRAY_TASK_COUNT=%q are not integers", id, n)
+		i, err := strconv.Atoi(id)
+		if err != nil {
+			return Spec{}, fmt.Errorf("shard auto: SLURM_ARRAY_TASK_ID=%q is not an integer", id)
 		}
-		// Slurm numbers tasks by the --array range; eabs's job scripts use 0-(n-1).
-		if min := getenv("SLURM_ARRAY_TASK_MIN"); min != "" && min != "0" {
-			return Spec{}, fmt.Errorf("shard auto: the job array starts at %s; submit it as --array=0-%d", min, c-1)
+		c := count
+		if c <= 0 {
+			// The count from the array itself: only meaningful for --array=0-(n-1). A
+			// rerun of some failed tasks (--array=2,5) must pass the count.
+			n := getenv("SLURM_ARRAY_TASK_COUNT")
+			if c, err = strconv.Atoi(n); err != nil {
+				return Spec{}, fmt.Errorf("shard auto: SLURM_ARRAY_TASK_COUNT=%q is not an integer", n)
+			}
+			if min := getenv("SLURM_ARRAY_TASK_MIN"); min != "" && min != "0" {
+				return Spec{}, fmt.Errorf("shard auto: the job array starts at %s; submit it as --array=0-%d or pass --shard-count", min, c-1)
+			}
 		}
 		s := Spec{Index: i, Count: c}
 		if err := s.Valid(); err != nil {
