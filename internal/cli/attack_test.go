@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/eabs/eabs/suite"
+)
+
+// TestAttackShardsMergeCLI runs eabs attack on the zoo CNN whole and in 3 shards,
+// merges the parts with eabs report --merge and requires the merged records to equal
+// the whole run's; a missing part is refused by name; the report reads the result.
+func TestAttackShardsMergeCLI(t *testing.T) {
+	dir := t.TempDir()
+	common := []string{"attack", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "7", "--batch", "3", "--pgd-steps", "3", "--pgd-restarts", "1", "--sweep-n", "2", "--keep", "2"}
+	whole := filepath.Join(dir, "whole.json")
+	if out, err := run(t, append(common, "--out", whole)...); err != nil {
+		t.Fatalf("attack: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(whole + ".state"); !os.IsNotExist(err) {
+		t.Errorf("the finished run left its state file (%v)", err)
+	}
+	var parts []string
+	for i := 0; i < 3; i++ {
+		sp := []string{"--shard", []string{"0/3", "1/3", "2/3"}[i], "--out", filepath.Join(dir, "part.json")}
+		if out, err := run(t, append(common, sp...)...); err != nil {
+			t.Fatalf("attack shard %d: %v\n%s", i, err, out)
+		}
+		parts = append(parts, filepath.Join(dir, "part.shard-"+[]string{"0", "1", "2"}[i]+"-of-3.json"))
+	}
+	merged := filepath.Join(dir, "merged.json")
+	if out, err := run(t, append([]string{"report", "--merge", "--out", merged}, parts...)...); err != nil {
+		t.Fatalf("merge: %v\n%s", err, out)
+	}
+	w, err := suite.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := suite.ReadFile(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Records) != 7 || !reflect.DeepEqual(w.Records, m.Records) || w.Header != m.Header {
+		t.Errorf("merged shards differ from the whole run (%d vs %d records)", len(m.Records), len(w.Records))
+	}
+	out, err := run(t, "report", "--merge", "--out", filepath.Join(dir, "x.json"), parts[0], parts[2])
+	if err == nil || !strings.Contains(err.Error(), "missing shard(s) 1/3") {
+		t.Errorf("merge without shard 1: %v\n%s", err, out)
+	}
+	out, err = run(t, "report", merged, "--out-dir", filepath.Join(dir, "rep"))
+	if err != nil || !strings.Contains(out, "| cnn | 7 |") {
+		t.Errorf("report: %v\n%s", err, out)
+	}
+	for _, f := range []string{"table.md", "table.csv", "table.tex", "mcnemar.csv", "curve-l2.png", "curve-linf.svg", "grid-cnn-l2.png"} {
+		if _, err := os.Stat(filepath.Join(dir, "rep", f)); err != nil {
+			t.Errorf("report wrote no %s", f)
+		}
+	}
+}
+
+func TestClassifyShardsMergeCLI(t *testing.T) {
+	dir := t.TempDir()
+	common := []string{"classify", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "9", "--batch", "2"}
+	whole := filepath.Join(dir, "whole.json")
+	if out, err := run(t, append(common, "--shard", "0/1", "--json", whole)...); err != nil {
+		t.Fatalf("classify: %v\n%s", err, out)
+	}
+	w, err := suite.ReadClassify(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 2; n <= 4; n++ {
+		var parts []string
+		for i := 0; i < n; i++ {
+			out := filepath.Join(dir, "c{shard}.json")
+			spec := strings.Join([]string{itoa(i), itoa(n)}, "/")
+			if o, err := run(t, append(common, "--shard", spec, "--json", out)...); err != nil {
+				t.Fatalf("classify --shard %s: %v\n%s", spec, err, o)
+			}
+			parts = append(parts, filepath.Join(dir, "c"+itoa(i)+"-of-"+itoa(n)+".json"))
+		}
+		merged := filepath.Join(dir, "m.json")
+		if out, err := run(t, append([]string{"report", "--merge", "--out", merged}, parts...)...); err != nil {
+			t.Fatalf("merge: %v\n%s", err, out)
+		}
+		m, err := suite.ReadClassify(merged)
+		if err != nil || !reflect.DeepEqual(m.Records, w.Records) || *m.Accuracy != *w.Accuracy {
+			t.Errorf("%d classify shards merged differ from the whole run (%v)", n, err)
+		}
+	}
+}
+
+func itoa(i int) string { return string(rune('0' + i)) }
+
+func TestAttackFlagErrors(t *testing.T) {
+	// --shard auto must see no job engine, even inside a Slurm job.
+	t.Setenv("SLURM_ARRAY_TASK_ID", "")
+	t.Setenv("JOB_COMPLETION_INDEX", "")
+	dir := t.TempDir()
+	base := []string{"attack", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--out", filepath.Join(dir, "r.json")}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--n", "0"}, "--n 0: want at least 1"},
+		{[]string{"--n", "101"}, "--n 101: want 1..100"},
+		{[]string{"--batch", "0"}, "--batch 0"},
+		{[]string{"--attack-batch", "-1"}, "--attack-batch -1"},
+		{[]string{"--eps-linf", "1.5"}, "--eps-linf 1.5: want in (0, 1]"},
+		{[]string{"--eps-l2", "-1"}, "--eps-l2 -1"},
+		{[]string{"--eot", "0"}, "--eot 0"},
+		{[]string{"--verdict-eot", "0"}, "--verdict-eot 0"},
+		{[]string{"--sweep-n", "-2"}, "--sweep-n -2"},
+		{[]string{"--sweep-factors", "0.5"}, "--sweep-factors"},
+		{[]string{"--pgd-steps", "0"}, "--pgd-steps 0"},
+		{[]string{"--attacks", "pgd-l3"}, `unknown attack "pgd-l3"`},
+		{[]string{"--attacks", ","}, "no attack given"},
+		{[]string{"--attacks", "pgd-l2,pgd-l2"}, "pgd-l2 listed twice"},
+		{[]string{"--shard", "3/3"}, "--shard"},
+		{[]string{"--shard", "auto"}, "neither SLURM_ARRAY_TASK_ID"},
+		{[]string{"--shard", "5/6", "--n", "3"}, "shard 5/6 of 3 samples is empty"},
+	}
+	for _, tt := range tests {
+		out, err := run(t, append(base, tt.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: error %v, want one containing %q\n%s", tt.args, err, tt.want, out)
+		}
+	}
+	if _, err := run(t, "attack", "zoo:mnist-cnn", "--dataset", "mnist-sample"); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Errorf("no --out: %v", err)
+	}
+}
