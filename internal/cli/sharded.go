@@ -72,7 +72,13 @@ func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	if parent == nil {
 		parent = context.Background()
 	}
-	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	// After the first signal the default action returns: a second one kills at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 // runClassifyShard is eabs classify --shard: the seeded sample list's part, each
