@@ -43,6 +43,8 @@ type Row struct {
 	Source string
 	N      int
 	Cells  map[string]*Cell
+	// Reference marks a row of published numbers (no intervals, not compared).
+	Reference bool
 }
 
 // Comparison is McNemar's exact test of two models on one column over their shared
@@ -235,6 +237,10 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 				b.WriteString(" - |")
 				continue
 			}
+			if r.Reference {
+				fmt.Fprintf(&b, " %s |", pct(cell.Rate.Acc))
+				continue
+			}
 			mark := ""
 			if cell.Cumulative {
 				mark, cum = "*", true
@@ -272,6 +278,10 @@ func (t *Table) WriteCSV(w io.Writer) error {
 				continue
 			}
 			f := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
+			if r.Reference {
+				cw.Write([]string{r.Model, c.Key, string(c.Norm), strconv.FormatFloat(c.Eps, 'g', -1, 64), "", strconv.Itoa(r.N), f(cell.Rate.Acc), "", "", "false"})
+				continue
+			}
 			cw.Write([]string{r.Model, c.Key, string(c.Norm), strconv.FormatFloat(c.Eps, 'g', -1, 64), strconv.Itoa(cell.Rate.K), strconv.Itoa(cell.Rate.N),
 				f(cell.Rate.Acc), f(cell.Rate.Lo), f(cell.Rate.Hi), strconv.FormatBool(cell.Cumulative)})
 		}
@@ -308,6 +318,10 @@ func (t *Table) WriteLaTeX(w io.Writer) error {
 			cell, ok := r.Cells[c.Key]
 			if !ok {
 				b.WriteString(" & --")
+				continue
+			}
+			if r.Reference {
+				fmt.Fprintf(&b, " & %s", pct(cell.Rate.Acc))
 				continue
 			}
 			mark := ""

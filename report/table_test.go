@@ -86,6 +86,13 @@ func TestTableGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The paper's MNIST rows under the columns the table has (no ddn column there).
+	if n, err := tb.AddPaper("mnist"); err != nil || n != 3 {
+		t.Fatalf("AddPaper: %d rows, %v; want 3", n, err)
+	}
+	if c := tb.Rows[2].Cells["all-l2@1.5"]; tb.Rows[2].Model != "E-ABS (paper)" || c == nil || math.Abs(c.Rate.Acc-0.904) > 1e-12 {
+		t.Errorf("paper row %+v", tb.Rows[2])
+	}
 	for _, f := range []struct {
 		name  string
 		write func(*bytes.Buffer) error

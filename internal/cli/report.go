@@ -23,6 +23,7 @@ type reportOptions struct {
 	gridN  int
 	scale  int
 	points int
+	paper  bool
 }
 
 func newReportCmd() *cobra.Command {
@@ -60,6 +61,7 @@ list, configuration) and that none is missing or repeated, naming the culprits.`
 	f.IntVar(&o.gridN, "grid-n", 10, "samples per adversarial grid")
 	f.IntVar(&o.scale, "scale", 2, "pixels per image pixel in the grids")
 	f.IntVar(&o.points, "points", 61, "points per accuracy-vs-eps curve")
+	f.BoolVar(&o.paper, "paper", true, "add the paper's published rows for the results' dataset (marked (paper), no intervals)")
 	return cmd
 }
 
@@ -109,6 +111,11 @@ func runReport(cmd *cobra.Command, o *reportOptions, args []string) error {
 	t, err := report.Build(rs, args)
 	if err != nil {
 		return err
+	}
+	if o.paper {
+		if _, err := t.AddPaper(rs[0].Header.Dataset); err != nil {
+			return err
+		}
 	}
 	if err := t.WriteMarkdown(cmd.OutOrStdout()); err != nil {
 		return err
