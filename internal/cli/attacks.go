@@ -213,6 +213,65 @@ func (m cnnModel) LossGrad(x []float32, y []int, batch int) ([]float32, []float3
 	return m.c.LossGrad(x, y, batch)
 }
 
+// LogitsVJP makes the CNN an attack.Differentiable from its cross-entropy gradients
+// alone, until runtime/ref offers a native vector-Jacobian product: with g_k the
+// gradient of CE(logits, k) = J^T (p - e_k), a cotangent v whose entries sum to zero
+// (every shift-invariant attack loss: cross-entropy, margins, DLR, DeepFool's
+// differences) gives J^T v = -sum_k v_k g_k. The K gradients come from one batched
+// evaluation of the B images each repeated K times, so a product costs K gradients.
+// A cotangent that does not sum to zero (the all-ones direction is invisible to
+// cross-entropy) is refused.
+func (m cnnModel) LogitsVJP(x []float32, batch int, cot func([]float32) []float32) ([]float32, []float32, error) {
+	K := m.Classes()
+	if batch <= 0 || len(x)%batch != 0 {
+		return nil, nil, fmt.Errorf("cnn: %d values for a batch of %d", len(x), batch)
+	}
+	P := len(x) / batch
+	xs := make([]float32, 0, batch*K*P)
+	ys := make([]int, 0, batch*K)
+	for b := 0; b < batch; b++ {
+		for k := 0; k < K; k++ {
+			xs = append(xs, x[b*P:(b+1)*P]...)
+			ys = append(ys, k)
+		}
+	}
+	lk, gk, err := m.c.LossGrad(xs, ys, batch*K)
+	if err != nil {
+		return nil, nil, err
+	}
+	logits := make([]float32, batch*K)
+	for b := 0; b < batch; b++ {
+		copy(logits[b*K:(b+1)*K], lk[b*K*K:b*K*K+K])
+	}
+	v := cot(logits)
+	if len(v) != batch*K {
+		return nil, nil, fmt.Errorf("cnn: cotangent of %d values for %d logits", len(v), batch*K)
+	}
+	grad := make([]float32, len(x))
+	for b := 0; b < batch; b++ {
+		var sum, abs float64
+		for _, u := range v[b*K : (b+1)*K] {
+			sum += float64(u)
+			abs += math.Abs(float64(u))
+		}
+		if math.Abs(sum) > 1e-4*max(abs, 1e-30) {
+			return nil, nil, fmt.Errorf("cnn: cotangent row %d sums to %g, not 0: the reference CNN's gradient needs a shift-invariant loss", b, sum)
+		}
+		g := grad[b*P : (b+1)*P]
+		for k := 0; k < K; k++ {
+			f := -v[b*K+k]
+			if f == 0 {
+				continue
+			}
+			src := gk[(b*K+k)*P : (b*K+k+1)*P]
+			for j := range g {
+				g[j] += f * src[j]
+			}
+		}
+	}
+	return logits, grad, nil
+}
+
 // adaptiveModel is E-ABS's adaptive-gradient attack.Model (attack.Adaptive) as an
 // attack.Classifier whose noise the runner reseeds per attack call.
 type adaptiveModel struct {
