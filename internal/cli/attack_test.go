@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/runtime/ref"
+	"github.com/eabs/eabs/shard"
 	"github.com/eabs/eabs/suite"
 )
 
@@ -224,4 +225,23 @@ func topIndex(g []float32) int {
 		}
 	}
 	return best
+}
+
+func TestPartPath(t *testing.T) {
+	tests := []struct {
+		out  string
+		sp   shard.Spec
+		want string
+	}{
+		{"r/a.json", shard.Whole, "r/a.json"},
+		{"r/a.json", shard.Spec{Index: 1, Count: 4}, "r/a.shard-1-of-4.json"},
+		{"r/a", shard.Spec{Index: 0, Count: 2}, "r/a.shard-0-of-2"},
+		{"r/a.part-{shard}.json", shard.Spec{Index: 2, Count: 3}, "r/a.part-2-of-3.json"},
+		{"r/a.part-{shard}.json", shard.Whole, "r/a.part-0-of-1.json"},
+	}
+	for _, tt := range tests {
+		if got := partPath(tt.out, tt.sp); got != tt.want {
+			t.Errorf("partPath(%q, %s) = %q, want %q", tt.out, tt.sp, got, tt.want)
+		}
+	}
 }

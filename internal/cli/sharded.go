@@ -42,16 +42,16 @@ func (s *shardFlags) parse() (shard.Spec, error) {
 	return sp, nil
 }
 
-// partPath is where shard sp of a run writing out puts its part: out itself for the
-// whole run, else out with "{shard}" replaced by "i-of-n", or ".shard-i-of-n" inserted
-// before the extension.
+// partPath is where shard sp of a run writing out puts its part: out with "{shard}"
+// replaced by "i-of-n" (also "0-of-1" for the whole run), else out itself for the whole
+// run and out with ".shard-i-of-n" inserted before the extension for a part.
 func partPath(out string, sp shard.Spec) string {
-	if !sp.Sharded() {
-		return out
-	}
 	tag := fmt.Sprintf("%d-of-%d", sp.Index, sp.Count)
 	if strings.Contains(out, "{shard}") {
 		return strings.ReplaceAll(out, "{shard}", tag)
+	}
+	if !sp.Sharded() {
+		return out
 	}
 	ext := filepath.Ext(out)
 	return strings.TrimSuffix(out, ext) + ".shard-" + tag + ext
