@@ -37,6 +37,9 @@ type classifyOptions struct {
 	infer     infer.Options
 	jsonOut   string
 	csvOut    string
+	// shard and sampleSeed: eabs classify --shard (sharded.go)
+	shard      shardFlags
+	sampleSeed uint64
 }
 
 // ClassifyReport is the JSON eabs classify writes: what was measured, on what, how.
@@ -107,10 +110,15 @@ MODEL is a model.eabs file, a training run directory or an export directory.`,
 	f.Uint64Var(&o.infer.BankSeed, "bank-seed", o.infer.BankSeed, "seed of the random starting means")
 	f.StringVar(&o.jsonOut, "json", "", "write the report (accuracy, settings, provenance) as JSON here")
 	f.StringVar(&o.csvOut, "csv", "", "write per-image predictions and logits as CSV here")
+	o.shard.add(f)
+	f.Uint64Var(&o.sampleSeed, "sample-seed", 1, "with --shard: seed of the random sample of --n images (data.SampleIndices; --n 0: all) that the shards split")
 	return cmd
 }
 
 func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
+	if cmd.Flags().Changed("shard") {
+		return runClassifyShard(cmd, o, args, o.shard, o.sampleSeed)
+	}
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	w, _, path, err := loadWeights(args[0])
 	if err != nil {

@@ -1,0 +1,201 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/report"
+	"github.com/eabs/eabs/suite"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newReportCmd) }
+
+type reportOptions struct {
+	merge  bool
+	out    string
+	outDir string
+	gridN  int
+	scale  int
+	points int
+	paper  bool
+}
+
+func newReportCmd() *cobra.Command {
+	o := &reportOptions{}
+	cmd := &cobra.Command{
+		Use:   "report RESULTS... | report --merge PARTS... --out FILE",
+		Short: "Tables, tests, curves and figures from attack results; merge shard parts",
+		Long: `Make the robustness report from attack result files (eabs attack --out), and nothing
+else: accuracy per attack and "All" per norm with 95% Clopper-Pearson intervals, McNemar's
+exact test between every pair of models on the test images they share (alpha 0.01), the
+table (rows models; columns clean, each attack, All per norm) in Markdown on stdout and,
+with --out-dir, as table.md, table.csv, table.tex and mcnemar.csv; accuracy-vs-eps curves
+per norm (curve-NORM.png and .svg, from the smallest verified adversarial distances, with
+the self-check sweep's points); and per model and norm a grid of clean images above
+their smallest adversarial example and the perturbation, with the predicted class
+(grid-MODEL-NORM.png; from the first --keep samples a run stores).
+
+--merge joins the part files of a sharded run (eabs attack/classify --shard) into the
+whole run's file after checking that they belong together (kind, model, data, sample
+list, configuration) and that none is missing or repeated, naming the culprits.`,
+		Example: `  eabs report --merge results/mnist-cnn/attack.shard-*-of-4.json --out results/mnist-cnn/attack.json
+  eabs report results/mnist-eabs/attack.json results/mnist-cnn/attack.json --out-dir results/mnist`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.merge {
+				return runMerge(cmd, o, args)
+			}
+			return runReport(cmd, o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.merge, "merge", false, "merge the shard parts given as arguments into --out")
+	f.StringVar(&o.out, "out", "", "with --merge: the merged results file")
+	f.StringVar(&o.outDir, "out-dir", "", "write the tables, curves and grids into this directory")
+	f.IntVar(&o.gridN, "grid-n", 10, "samples per adversarial grid")
+	f.IntVar(&o.scale, "scale", 2, "pixels per image pixel in the grids")
+	f.IntVar(&o.points, "points", 61, "points per accuracy-vs-eps curve")
+	f.BoolVar(&o.paper, "paper", true, "add the paper's published rows for the results' dataset (marked (paper), no intervals)")
+	return cmd
+}
+
+func runMerge(cmd *cobra.Command, o *reportOptions, args []string) error {
+	if o.out == "" {
+		return fmt.Errorf("--merge needs --out FILE")
+	}
+	for _, a := range args {
+		if a == o.out {
+			return fmt.Errorf("--out %s is also one of the parts", o.out)
+		}
+	}
+	parts, err := suite.ReadParts(args)
+	if err != nil {
+		return err
+	}
+	kind, merged, err := suite.Merge(parts)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(o.out, merged); err != nil {
+		return err
+	}
+	switch m := merged.(type) {
+	case *suite.Result:
+		printSummary(cmd.OutOrStdout(), m)
+	case *suite.ClassifyResult:
+		a := m.Accuracy
+		fmt.Fprintf(cmd.OutOrStdout(), "%s, %d samples: accuracy %.4f (%d/%d), 95%% CI [%.4f, %.4f]\n", m.Model, a.N, a.Acc, a.K, a.N, a.Lo, a.Hi)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "merged %d %s parts into %s\n", len(parts), kind, o.out)
+	return nil
+}
+
+func runReport(cmd *cobra.Command, o *reportOptions, args []string) error {
+	if o.gridN < 0 || o.scale < 1 || o.points < 2 {
+		return fmt.Errorf("--grid-n %d, --scale %d, --points %d: want >= 0, >= 1, >= 2", o.gridN, o.scale, o.points)
+	}
+	var rs []*suite.Result
+	for _, a := range args {
+		r, err := suite.ReadFile(a)
+		if err != nil {
+			return fmt.Errorf("%w (eabs report reads eabs attack results)", err)
+		}
+		rs = append(rs, r)
+	}
+	t, err := report.Build(rs, args)
+	if err != nil {
+		return err
+	}
+	if o.paper {
+		if _, err := t.AddPaper(rs[0].Header.Dataset); err != nil {
+			return err
+		}
+	}
+	if err := t.WriteMarkdown(cmd.OutOrStdout()); err != nil {
+		return err
+	}
+	for i, r := range rs {
+		for _, m := range suite.Summarize(r).Checks.Warnings {
+			fmt.Fprintf(cmd.ErrOrStderr(), "check (%s): %s\n", args[i], m)
+		}
+	}
+	if o.outDir == "" {
+		return nil
+	}
+	write := func(name string, f func(io.Writer) error) error {
+		var b bytes.Buffer
+		if err := f(&b); err != nil {
+			return err
+		}
+		p := filepath.Join(o.outDir, name)
+		if err := atomicfile.WriteBytes(p, b.Bytes()); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", p)
+		return nil
+	}
+	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+		return err
+	}
+	for _, x := range []struct {
+		name string
+		f    func(io.Writer) error
+	}{{"table.md", t.WriteMarkdown}, {"table.csv", t.WriteCSV}, {"table.tex", t.WriteLaTeX}, {"mcnemar.csv", t.WriteMcNemarCSV}} {
+		if err := write(x.name, x.f); err != nil {
+			return err
+		}
+	}
+	var curves []report.Curve
+	for i, r := range rs {
+		curves = append(curves, report.Curves(r, t.Rows[i].Model, o.points)...)
+	}
+	done := map[string]bool{}
+	for _, c := range curves {
+		if done[string(c.Norm)] {
+			continue
+		}
+		done[string(c.Norm)] = true
+		for _, format := range []string{"png", "svg"} {
+			p := filepath.Join(o.outDir, fmt.Sprintf("curve-%s.%s", c.Norm, format))
+			if err := report.PlotCurves(p, format, c.Norm, curves); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", p)
+		}
+	}
+	for i, r := range rs {
+		for _, nm := range r.Norms() {
+			items := report.GridItems(r, nm, o.gridN)
+			if len(items) == 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: no stored images for a %s grid (run eabs attack with --keep > 0)\n", args[i], nm)
+				continue
+			}
+			img, err := report.AdversarialGrid(items, r.Shape[0], r.Shape[1], r.Shape[2], o.scale)
+			if err != nil {
+				return err
+			}
+			p := filepath.Join(o.outDir, fmt.Sprintf("grid-%s-%s.png", fileSafe(t.Rows[i].Model), nm))
+			if err := report.WritePNG(p, img); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", p)
+		}
+	}
+	return nil
+}
+
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}

@@ -1,0 +1,124 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/suite"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Curve is one model's accuracy against the budget in one norm.
+type Curve struct {
+	Model string
+	Norm  attack.Norm
+	// Eps and Acc: the accuracy at each budget from the smallest verified adversarial
+	// distance per sample over the norm's attacks (an upper bound: a bounded attack run
+	// at eps says nothing about smaller budgets than the distance it found).
+	Eps, Acc []float64
+	// SweepEps and SweepAcc are the self-check's re-runs at larger budgets.
+	SweepEps, SweepAcc []float64
+}
+
+// Curves returns, per norm of r, its accuracy at points budgets from 0 to the norm's
+// budget (the paper's Figure 3), with the sweep points beyond.
+func Curves(r *suite.Result, model string, points int) []Curve {
+	var out []Curve
+	s := suite.Summarize(r)
+	for _, nm := range r.Norms() {
+		eps := r.NormEps(nm)
+		d := make([]float64, len(r.Records))
+		for i := range r.Records {
+			d[i] = r.MinDist(&r.Records[i], nm)
+		}
+		c := Curve{Model: model, Norm: nm}
+		for j := 0; j < points; j++ {
+			e := eps * float64(j) / float64(points-1)
+			k := 0
+			for _, v := range d {
+				if v > e*(1+1e-5)+1e-7 {
+					k++
+				}
+			}
+			c.Eps = append(c.Eps, e)
+			c.Acc = append(c.Acc, float64(k)/float64(max(len(d), 1)))
+		}
+		for _, cv := range s.Checks.Curves {
+			if cv.Norm != nm {
+				continue
+			}
+			for _, p := range cv.Points {
+				if p.From != "distances" {
+					c.SweepEps = append(c.SweepEps, p.Eps)
+					c.SweepAcc = append(c.SweepAcc, p.Acc)
+				}
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// PlotCurves draws the curves of one norm (one line per model, sweep points as
+// markers) and writes it in format "png" or "svg" to path, atomically.
+func PlotCurves(path, format string, norm attack.Norm, curves []Curve) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Robust accuracy vs %s budget", normName(norm))
+	p.X.Label.Text = fmt.Sprintf("eps (%s)", normName(norm))
+	p.Y.Label.Text = "accuracy"
+	p.Y.Min, p.Y.Max = 0, 1
+	p.Add(plotter.NewGrid())
+	xmax := 0.0
+	for i, c := range curves {
+		if c.Norm != norm {
+			continue
+		}
+		pts := make(plotter.XYs, len(c.Eps))
+		for j := range c.Eps {
+			pts[j] = plotter.XY{X: c.Eps[j], Y: c.Acc[j]}
+			xmax = math.Max(xmax, c.Eps[j])
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return err
+		}
+		l.Color = plotutil.Color(i)
+		l.Width = vg.Points(1.5)
+		p.Add(l)
+		p.Legend.Add(c.Model, l)
+		if len(c.SweepEps) > 0 {
+			sp := make(plotter.XYs, len(c.SweepEps))
+			for j := range c.SweepEps {
+				sp[j] = plotter.XY{X: c.SweepEps[j], Y: c.SweepAcc[j]}
+				xmax = math.Max(xmax, c.SweepEps[j])
+			}
+			s, err := plotter.NewScatter(sp)
+			if err != nil {
+				return err
+			}
+			s.Color = plotutil.Color(i)
+			s.Shape = plotutil.Shape(1)
+			p.Add(s)
+			p.Legend.Add(c.Model+" (sweep)", s)
+		}
+	}
+	if xmax == 0 {
+		return fmt.Errorf("report: no %s curve to plot", norm)
+	}
+	p.X.Min, p.X.Max = 0, xmax
+	p.Legend.Top = true
+	wt, err := p.WriterTo(5*vg.Inch, 3.5*vg.Inch, format)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := wt.WriteTo(w)
+		return err
+	})
+}

@@ -1,0 +1,338 @@
+package report
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/stats"
+	"github.com/eabs/eabs/suite"
+)
+
+// McNemarAlpha is the level at which two models' accuracies on the same samples are
+// called different.
+const McNemarAlpha = 0.01
+
+// Column is one column of the robustness table: the clean accuracy, an attack at its
+// budget, or "All" of a norm.
+type Column struct {
+	// Key identifies the column across models ("clean", "pgd-l2@1.5", "all-l2@1.5").
+	Key   string
+	Label string
+	Norm  attack.Norm
+	Eps   float64
+}
+
+// Cell is one model's value in a column.
+type Cell struct {
+	Rate suite.Rate
+	// Cumulative: samples broken by earlier attacks of the norm were not attacked, so
+	// the value is the accuracy after this and every earlier attack of its norm.
+	Cumulative bool
+}
+
+// Row is one model.
+type Row struct {
+	Model string
+	// Source is the results file.
+	Source string
+	N      int
+	Cells  map[string]*Cell
+	// Reference marks a row of published numbers (no intervals, not compared).
+	Reference bool
+}
+
+// Comparison is McNemar's exact test of two models on one column over their shared
+// samples (the same test images).
+type Comparison struct {
+	A, B   string
+	Column string
+	Shared int
+	// OnlyA and OnlyB count the shared samples right for one model only.
+	OnlyA, OnlyB int
+	P            float64
+	Significant  bool
+}
+
+// Table is the paper's Table 2 made from result files: rows models, columns clean,
+// each attack and "All" per norm.
+type Table struct {
+	Columns     []Column
+	Rows        []Row
+	Comparisons []Comparison
+}
+
+func attackKey(a suite.AttackSpec) string { return fmt.Sprintf("%s@%g", a.Name, a.Eps) }
+func allKey(n attack.Norm, eps float64) string {
+	return fmt.Sprintf("all-%s@%g", n, eps)
+}
+
+func normName(n attack.Norm) string {
+	switch n {
+	case attack.L2:
+		return "L2"
+	case attack.Linf:
+		return "Linf"
+	}
+	return string(n)
+}
+
+// Build makes the table of results (whole runs, not shard parts; sources name them).
+func Build(results []*suite.Result, sources []string) (*Table, error) {
+	if len(results) == 0 {
+		return nil, fmt.Errorf("report: no results")
+	}
+	t := &Table{Columns: []Column{{Key: "clean", Label: "Clean"}}}
+	has := map[string]bool{"clean": true}
+	var alls []Column
+	names := map[string]int{}
+	for i, r := range results {
+		if r.Header.Shard.Sharded() {
+			return nil, fmt.Errorf("report: %s is shard %s of a run; merge the parts first (eabs report --merge)", sources[i], r.Header.Shard)
+		}
+		if !r.Complete {
+			return nil, fmt.Errorf("report: %s is an unfinished run's state", sources[i])
+		}
+		s := suite.Summarize(r)
+		row := Row{Model: r.Model, Source: sources[i], N: s.N, Cells: map[string]*Cell{"clean": {Rate: s.Clean}}}
+		if row.Model == "" {
+			row.Model = strings.TrimSuffix(filepath.Base(sources[i]), filepath.Ext(sources[i]))
+		}
+		names[row.Model]++
+		if names[row.Model] > 1 {
+			row.Model = fmt.Sprintf("%s (%s)", row.Model, filepath.Base(sources[i]))
+		}
+		for j, a := range r.Settings.Attacks {
+			k := attackKey(a)
+			if !has[k] {
+				has[k] = true
+				t.Columns = append(t.Columns, Column{Key: k, Label: fmt.Sprintf("%s (%g)", a.Name, a.Eps), Norm: a.Norm, Eps: a.Eps})
+			}
+			row.Cells[k] = &Cell{Rate: s.Attacks[j].Robust, Cumulative: s.Attacks[j].Skipped > 0}
+		}
+		for _, a := range s.All {
+			k := allKey(a.Norm, a.Eps)
+			if !has[k] {
+				has[k] = true
+				alls = append(alls, Column{Key: k, Label: fmt.Sprintf("All %s (%g)", normName(a.Norm), a.Eps), Norm: a.Norm, Eps: a.Eps})
+			}
+			row.Cells[k] = &Cell{Rate: a.Robust}
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	t.Columns = append(t.Columns, alls...)
+	for i := range results {
+		for j := i + 1; j < len(results); j++ {
+			cs, err := compare(results[i], results[j], t.Rows[i].Model, t.Rows[j].Model, t.Columns)
+			if err != nil {
+				return nil, err
+			}
+			t.Comparisons = append(t.Comparisons, cs...)
+		}
+	}
+	return t, nil
+}
+
+// outcome returns per test image whether r's sample is right in column c (and whether
+// r has the column).
+func outcome(r *suite.Result, c Column) (map[int]bool, bool) {
+	out := map[int]bool{}
+	ai := -1
+	for j, a := range r.Settings.Attacks {
+		if attackKey(a) == c.Key {
+			ai = j
+		}
+	}
+	isAll := strings.HasPrefix(c.Key, "all-")
+	if isAll && r.NormEps(c.Norm) != c.Eps {
+		return nil, false
+	}
+	if c.Key != "clean" && !isAll && ai < 0 {
+		return nil, false
+	}
+	for i := range r.Records {
+		rec := &r.Records[i]
+		switch {
+		case c.Key == "clean":
+			out[rec.Index] = rec.CleanCorrect
+		case isAll:
+			out[rec.Index] = r.RobustAll(rec, c.Norm)
+		default:
+			out[rec.Index] = rec.Attacks[ai].Robust
+		}
+	}
+	return out, true
+}
+
+// compare runs McNemar's test on every column two results share, over the test
+// images both evaluated (the same dataset bytes and split).
+func compare(a, b *suite.Result, an, bn string, cols []Column) ([]Comparison, error) {
+	ha, hb := a.Header, b.Header
+	if ha.DataFingerprint != hb.DataFingerprint || ha.Dataset != hb.Dataset || ha.Split != hb.Split {
+		return nil, nil
+	}
+	var out []Comparison
+	for _, c := range cols {
+		oa, okA := outcome(a, c)
+		ob, okB := outcome(b, c)
+		if !okA || !okB {
+			continue
+		}
+		cmp := Comparison{A: an, B: bn, Column: c.Label}
+		var keys []int
+		for k := range oa {
+			if _, ok := ob[k]; ok {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			cmp.Shared++
+			switch {
+			case oa[k] && !ob[k]:
+				cmp.OnlyA++
+			case !oa[k] && ob[k]:
+				cmp.OnlyB++
+			}
+		}
+		p, err := stats.McNemar(cmp.OnlyA, cmp.OnlyB)
+		if err != nil {
+			return nil, err
+		}
+		cmp.P, cmp.Significant = p, p < McNemarAlpha
+		out = append(out, cmp)
+	}
+	return out, nil
+}
+
+func pct(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) }
+
+// WriteMarkdown writes the table (accuracy % with the 95% Clopper-Pearson interval)
+// and the McNemar comparisons.
+func (t *Table) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("| Model | n |")
+	for _, c := range t.Columns {
+		b.WriteString(" " + c.Label + " |")
+	}
+	b.WriteString("\n|---|---:|")
+	for range t.Columns {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	cum := false
+	for _, r := range t.Rows {
+		fmt.Fprintf(&b, "| %s | %d |", r.Model, r.N)
+		for _, c := range t.Columns {
+			cell, ok := r.Cells[c.Key]
+			if !ok {
+				b.WriteString(" - |")
+				continue
+			}
+			if r.Reference {
+				fmt.Fprintf(&b, " %s |", pct(cell.Rate.Acc))
+				continue
+			}
+			mark := ""
+			if cell.Cumulative {
+				mark, cum = "*", true
+			}
+			fmt.Fprintf(&b, " %s%s [%s, %s] |", pct(cell.Rate.Acc), mark, pct(cell.Rate.Lo), pct(cell.Rate.Hi))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nAccuracy in % with the 95% Clopper-Pearson interval; an attack counts only candidates the model's own verdict misclassifies within the budget; All: robust against every attack of the norm (per-sample worst case).\n")
+	if cum {
+		b.WriteString("\n\\* cumulative: the attack ran only on samples earlier attacks of its norm left robust, so the value is the accuracy after it and every earlier attack of its norm.\n")
+	}
+	if len(t.Comparisons) > 0 {
+		fmt.Fprintf(&b, "\nMcNemar's exact test on the shared test images (alpha %g):\n\n| A | B | Column | shared | only A right | only B right | p | different |\n|---|---|---|---:|---:|---:|---:|---|\n", McNemarAlpha)
+		for _, c := range t.Comparisons {
+			d := "no"
+			if c.Significant {
+				d = "yes"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %.3g | %s |\n", c.A, c.B, c.Column, c.Shared, c.OnlyA, c.OnlyB, c.P, d)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteCSV writes one line per model and column.
+func (t *Table) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"model", "column", "norm", "eps", "k", "n", "acc", "lo", "hi", "cumulative"})
+	for _, r := range t.Rows {
+		for _, c := range t.Columns {
+			cell, ok := r.Cells[c.Key]
+			if !ok {
+				continue
+			}
+			f := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
+			if r.Reference {
+				cw.Write([]string{r.Model, c.Key, string(c.Norm), strconv.FormatFloat(c.Eps, 'g', -1, 64), "", strconv.Itoa(r.N), f(cell.Rate.Acc), "", "", "false"})
+				continue
+			}
+			cw.Write([]string{r.Model, c.Key, string(c.Norm), strconv.FormatFloat(c.Eps, 'g', -1, 64), strconv.Itoa(cell.Rate.K), strconv.Itoa(cell.Rate.N),
+				f(cell.Rate.Acc), f(cell.Rate.Lo), f(cell.Rate.Hi), strconv.FormatBool(cell.Cumulative)})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteMcNemarCSV writes the comparisons.
+func (t *Table) WriteMcNemarCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"a", "b", "column", "shared", "only_a", "only_b", "p", "significant"})
+	for _, c := range t.Comparisons {
+		cw.Write([]string{c.A, c.B, c.Column, strconv.Itoa(c.Shared), strconv.Itoa(c.OnlyA), strconv.Itoa(c.OnlyB),
+			strconv.FormatFloat(c.P, 'g', 6, 64), strconv.FormatBool(c.Significant)})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+var texEscaper = strings.NewReplacer(`\`, `\textbackslash{}`, "&", `\&`, "%", `\%`, "$", `\$`, "#", `\#`, "_", `\_`, "{", `\{`, "}", `\}`, "~", `\textasciitilde{}`, "^", `\textasciicircum{}`)
+
+// WriteLaTeX writes a tabular (booktabs) with the accuracy in % and the interval below.
+func (t *Table) WriteLaTeX(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("\\begin{tabular}{l" + strings.Repeat("r", len(t.Columns)) + "}\n\\toprule\nModel")
+	for _, c := range t.Columns {
+		b.WriteString(" & " + texEscaper.Replace(c.Label))
+	}
+	b.WriteString(" \\\\\n\\midrule\n")
+	for _, r := range t.Rows {
+		b.WriteString(texEscaper.Replace(r.Model))
+		for _, c := range t.Columns {
+			cell, ok := r.Cells[c.Key]
+			if !ok {
+				b.WriteString(" & --")
+				continue
+			}
+			if r.Reference {
+				fmt.Fprintf(&b, " & %s", pct(cell.Rate.Acc))
+				continue
+			}
+			mark := ""
+			if cell.Cumulative {
+				mark = "$^*$"
+			}
+			fmt.Fprintf(&b, " & %s%s {\\scriptsize [%s, %s]}", pct(cell.Rate.Acc), mark, pct(cell.Rate.Lo), pct(cell.Rate.Hi))
+		}
+		b.WriteString(" \\\\\n")
+	}
+	b.WriteString("\\bottomrule\n\\end{tabular}\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,235 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/shard"
+	"github.com/eabs/eabs/stats"
+	"github.com/eabs/eabs/suite"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func f64(v float64) *float64 { return &v }
+
+// fixture builds a finished result of n samples by hand: clean[i] says whether sample
+// i is classified correctly, l2[i] and linf[i] give the distance of pgd-l2's and
+// pgd-linf's verified adversarial example (< 0: none).
+func fixture(model string, clean []bool, l2, linf []float64, skip bool) *suite.Result {
+	r := &suite.Result{
+		Header: shard.Header{Kind: suite.Kind, ModelSHA256: model, DataFingerprint: "d", Dataset: "mnist", Split: "test", SampleSeed: 1, SampleN: len(clean), Config: "c", Shard: shard.Whole},
+		Model:  model, Complete: true, Shape: [3]int{1, 2, 2}, Classes: 10,
+		Settings: suite.Settings{Attacks: []suite.AttackSpec{
+			{Name: "pgd-l2", Norm: attack.L2, Eps: 1.5, Bounded: true},
+			{Name: "ddn", Norm: attack.L2, Eps: 1.5},
+			{Name: "pgd-linf", Norm: attack.Linf, Eps: 0.3, Bounded: true},
+		}},
+	}
+	for i := range clean {
+		rec := suite.Record{Pos: i, Index: 100 + i, Label: i % 10, CleanCorrect: clean[i]}
+		mk := func(name string, d, eps float64, ran bool) suite.AttackRecord {
+			a := suite.AttackRecord{Name: name, Ran: ran && clean[i], Pred: -1}
+			if a.Ran && d >= 0 {
+				a.Dist = f64(d)
+			}
+			a.Robust = a.Ran && !(d >= 0 && d <= eps)
+			return a
+		}
+		pl2 := mk("pgd-l2", l2[i], 1.5, true)
+		// ddn finds every correct sample's adversarial at distance 2 (beyond eps), except
+		// that with skip it does not run on samples pgd-l2 broke.
+		ddn := mk("ddn", 2, 1.5, !skip || pl2.Robust)
+		rec.Attacks = []suite.AttackRecord{pl2, ddn, mk("pgd-linf", linf[i], 0.3, true)}
+		r.Records = append(r.Records, rec)
+	}
+	return r
+}
+
+func fixtures() []*suite.Result {
+	// Model a: 10 samples, 9 correct; pgd-l2 breaks samples 0 and 1 (at 1.2, 1.5).
+	a := fixture("e-abs", []bool{true, true, true, true, true, true, true, true, true, false},
+		[]float64{1.2, 1.5, -1, -1, -1, -1, -1, -1, -1, -1},
+		[]float64{0.3, 0.3, 0.3, 0.2, 0.3, 0.3, 0.3, -1, -1, -1}, true)
+	// Model b: all correct; pgd-l2 breaks 0-5; pgd-linf all.
+	b := fixture("cnn", []bool{true, true, true, true, true, true, true, true, true, true},
+		[]float64{0.5, 0.7, 1, 1.1, 1.4, 1.5, -1, -1, -1, -1},
+		[]float64{0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3}, false)
+	return []*suite.Result{a, b}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test ./report -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file:\n%s\nwant:\n%s", name, got, want)
+	}
+}
+
+func TestTableGolden(t *testing.T) {
+	tb, err := Build(fixtures(), []string{"a.json", "b.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The paper's MNIST rows under the columns the table has (no ddn column there).
+	if n, err := tb.AddPaper("mnist"); err != nil || n != 3 {
+		t.Fatalf("AddPaper: %d rows, %v; want 3", n, err)
+	}
+	if c := tb.Rows[2].Cells["all-l2@1.5"]; tb.Rows[2].Model != "E-ABS (paper)" || c == nil || math.Abs(c.Rate.Acc-0.904) > 1e-12 {
+		t.Errorf("paper row %+v", tb.Rows[2])
+	}
+	for _, f := range []struct {
+		name  string
+		write func(*bytes.Buffer) error
+	}{
+		{"table.md", func(b *bytes.Buffer) error { return tb.WriteMarkdown(b) }},
+		{"table.csv", func(b *bytes.Buffer) error { return tb.WriteCSV(b) }},
+		{"table.tex", func(b *bytes.Buffer) error { return tb.WriteLaTeX(b) }},
+		{"mcnemar.csv", func(b *bytes.Buffer) error { return tb.WriteMcNemarCSV(b) }},
+	} {
+		var b bytes.Buffer
+		if err := f.write(&b); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, f.name, b.Bytes())
+	}
+}
+
+// TestTableValues checks the table's numbers against counts made by hand from the
+// fixtures, independently of the golden files.
+func TestTableValues(t *testing.T) {
+	tb, err := Build(fixtures(), []string{"a.json", "b.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]int{
+		// e-abs: clean 9; pgd-l2 breaks 2 -> 7; ddn (cumulative, never within eps) 7;
+		// All L2 7; pgd-linf breaks samples 0-6 (0.3 and 0.2 within 0.3) -> 2 robust.
+		"e-abs": {"clean": 9, "pgd-l2@1.5": 7, "ddn@1.5": 7, "pgd-linf@0.3": 2, "all-l2@1.5": 7, "all-linf@0.3": 2},
+		"cnn":   {"clean": 10, "pgd-l2@1.5": 4, "ddn@1.5": 10, "pgd-linf@0.3": 0, "all-l2@1.5": 4, "all-linf@0.3": 0},
+	}
+	for _, r := range tb.Rows {
+		for k, v := range want[r.Model] {
+			c := r.Cells[k]
+			if c == nil || c.Rate.K != v || c.Rate.N != 10 {
+				t.Errorf("%s %s: %+v, want %d/10", r.Model, k, c, v)
+				continue
+			}
+			lo, hi, _ := stats.ClopperPearson(v, 10, 0.05)
+			if math.Abs(c.Rate.Lo-lo) > 1e-12 || math.Abs(c.Rate.Hi-hi) > 1e-12 {
+				t.Errorf("%s %s: interval [%g, %g], want [%g, %g]", r.Model, k, c.Rate.Lo, c.Rate.Hi, lo, hi)
+			}
+		}
+	}
+	if !tb.Rows[0].Cells["ddn@1.5"].Cumulative || tb.Rows[1].Cells["ddn@1.5"].Cumulative {
+		t.Error("ddn's cumulative flag: want set for e-abs (skipped samples), unset for cnn")
+	}
+	// McNemar on All L2: e-abs right on 2..8 (7), cnn right on 6..9 (4): only e-abs
+	// right on 2,3,4,5 (4), only cnn right on 9 (1): p = 2 * (1+5)/32 = 0.375.
+	found := false
+	for _, c := range tb.Comparisons {
+		if c.Column == "All L2 (1.5)" {
+			found = true
+			if c.Shared != 10 || c.OnlyA != 4 || c.OnlyB != 1 || math.Abs(c.P-0.375) > 1e-12 || c.Significant {
+				t.Errorf("All L2 comparison %+v, want 10 shared, 4 vs 1, p 0.375", c)
+			}
+		}
+	}
+	if !found {
+		t.Error("no All L2 comparison")
+	}
+}
+
+func TestBuildRefusesPartsAndStates(t *testing.T) {
+	rs := fixtures()
+	rs[1].Header.Shard = shard.Spec{Index: 1, Count: 2}
+	if _, err := Build(rs, []string{"a.json", "b.json"}); err == nil || !strings.Contains(err.Error(), "b.json is shard 1/2") {
+		t.Errorf("a shard part: %v", err)
+	}
+	rs = fixtures()
+	rs[0].Complete = false
+	if _, err := Build(rs, []string{"a.json", "b.json"}); err == nil || !strings.Contains(err.Error(), "a.json is an unfinished") {
+		t.Errorf("a state file: %v", err)
+	}
+}
+
+func TestCurves(t *testing.T) {
+	cs := Curves(fixtures()[1], "cnn", 4)
+	// L2 points at 0, 0.5, 1, 1.5: distances 0.5, 0.7, 1, 1.1, 1.4, 1.5 (ddn's 2 beyond):
+	// robust above eps: 10, 9 (0.5 breaks at 0.5), 7 (0.5, 0.7, 1 break), 4.
+	want := []float64{1, 0.9, 0.7, 0.4}
+	if cs[0].Norm != attack.L2 || len(cs[0].Acc) != 4 {
+		t.Fatalf("curves %+v", cs)
+	}
+	for i, v := range want {
+		if math.Abs(cs[0].Acc[i]-v) > 1e-12 || math.Abs(cs[0].Eps[i]-0.5*float64(i)) > 1e-12 {
+			t.Errorf("L2 point %d: (%g, %g), want (%g, %g)", i, cs[0].Eps[i], cs[0].Acc[i], 0.5*float64(i), v)
+		}
+	}
+	dir := t.TempDir()
+	for _, format := range []string{"png", "svg"} {
+		p := filepath.Join(dir, "c."+format)
+		if err := PlotCurves(p, format, attack.L2, cs); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(p)
+		if format == "png" && !bytes.HasPrefix(b, []byte("\x89PNG")) || format == "svg" && !bytes.Contains(b, []byte("<svg")) {
+			t.Errorf("%s: not a %s file", p, format)
+		}
+	}
+}
+
+func TestAdversarialGrid(t *testing.T) {
+	clean := []float32{0, 0.5, 1, 0.25}
+	adv := []float32{0.1, 0.5, 0.9, 0.25}
+	items := []GridItem{{Clean: clean, Adv: adv, Label: 3, CleanPred: 3, AdvPred: 5, Dist: 0.14}, {Clean: clean, Label: 1, CleanPred: 1, AdvPred: 1}}
+	img, err := AdversarialGrid(items, 1, 2, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cw, ch := 7*6+6, 2*2+6
+	if b := img.Bounds(); b.Dx() != 2*cw || b.Dy() != 3*ch+28 {
+		t.Fatalf("grid %v, want %dx%d", b, 2*cw, 3*ch+28)
+	}
+	if got := img.RGBAAt(0, 0); got != correct {
+		t.Errorf("clean frame %v, want green", got)
+	}
+	if got := img.RGBAAt(0, ch); got != wrong {
+		t.Errorf("adversarial frame %v, want red", got)
+	}
+	if got := img.RGBAAt(cw, ch); got != correct {
+		t.Errorf("robust sample's second frame %v, want green", got)
+	}
+	// Perturbation of pixel 0 is +0.1 of max 0.1: drawn white; pixel 2 (-0.1) black;
+	// pixel 1 (0) mid-grey.
+	y := 2*ch + 14 + 3
+	for _, tt := range []struct {
+		x    int
+		want int
+	}{{3, 255}, {3 + 2, 127}} {
+		if got := int(img.RGBAAt(tt.x, y).R); got < tt.want-1 || got > tt.want+1 {
+			t.Errorf("perturbation pixel at x=%d: %d, want %d", tt.x, got, tt.want)
+		}
+	}
+	if got := img.RGBAAt(3, y+2).R; got != 0 {
+		t.Errorf("perturbation pixel 2: %d, want 0", got)
+	}
+	if _, err := AdversarialGrid([]GridItem{{Clean: clean[:3]}}, 1, 2, 2, 2); err == nil {
+		t.Error("a short image accepted")
+	}
+}
