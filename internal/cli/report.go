@@ -18,6 +18,7 @@ func init() { register(newReportCmd) }
 
 type reportOptions struct {
 	merge  bool
+	same   bool
 	out    string
 	outDir string
 	gridN  int
@@ -41,6 +42,9 @@ the self-check sweep's points); and per model and norm a grid of clean images ab
 their smallest adversarial example and the perturbation, with the predicted class
 (grid-MODEL-NORM.png; from the first --keep samples a run stores).
 
+--same A B compares two result files record by record, ignoring only provenance and the
+shard (exit 2 naming the first difference).
+
 --merge joins the part files of a sharded run (eabs attack/classify --shard) into the
 whole run's file after checking that they belong together (kind, model, data, sample
 list, configuration) and that none is missing or repeated, naming the culprits.`,
@@ -48,6 +52,9 @@ list, configuration) and that none is missing or repeated, naming the culprits.`
   eabs report results/mnist-eabs/attack.json results/mnist-cnn/attack.json --out-dir results/mnist`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.same {
+				return runSame(cmd, args)
+			}
 			if o.merge {
 				return runMerge(cmd, o, args)
 			}
@@ -56,6 +63,7 @@ list, configuration) and that none is missing or repeated, naming the culprits.`
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.merge, "merge", false, "merge the shard parts given as arguments into --out")
+	f.BoolVar(&o.same, "same", false, "compare two result files record by record (ignoring provenance and shard); exit 2 naming the first difference")
 	f.StringVar(&o.out, "out", "", "with --merge: the merged results file")
 	f.StringVar(&o.outDir, "out-dir", "", "write the tables, curves and grids into this directory")
 	f.IntVar(&o.gridN, "grid-n", 10, "samples per adversarial grid")
@@ -63,6 +71,27 @@ list, configuration) and that none is missing or repeated, naming the culprits.`
 	f.IntVar(&o.points, "points", 61, "points per accuracy-vs-eps curve")
 	f.BoolVar(&o.paper, "paper", true, "add the paper's published rows for the results' dataset (marked (paper), no intervals)")
 	return cmd
+}
+
+// runSame is eabs report --same A B: whether two result files hold the same results,
+// e.g. a merged sharded run and the unsharded one (scripts/slurm-test.sh).
+func runSame(cmd *cobra.Command, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("--same compares exactly two result files, got %d", len(args))
+	}
+	a, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(args[1])
+	if err != nil {
+		return err
+	}
+	if err := suite.Same(args[0], a, args[1], b); err != nil {
+		return checkFailed{err.Error()}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s and %s hold the same results\n", args[0], args[1])
+	return nil
 }
 
 func runMerge(cmd *cobra.Command, o *reportOptions, args []string) error {
