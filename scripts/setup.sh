@@ -3,7 +3,9 @@
 # Safe to run twice: every step checks before it acts.
 #
 #   Debian packages  libopenblas-dev (BLAS for training), python3-onnx (the ONNX checker the
-#                    export tests call), python3-scipy (regenerates SVHN-format fixtures)
+#                    export tests call), python3-scipy (regenerates SVHN-format fixtures),
+#                    slurm-wlm and munge (scripts/slurm-test.sh runs deploy/slurm on a
+#                    one-node cluster)
 #   ONNX Runtime     libonnxruntime.so.1 1.24.1 from the npm package onnxruntime-node@1.24.1
 #                    (npm pack, no install scripts), into ./third_party/onnxruntime/ (git-ignored)
 #   Go modules       go mod download
@@ -15,7 +17,7 @@ ORT_DIR=third_party/onnxruntime
 ORT_LIB=$ORT_DIR/libonnxruntime.so.$ORT_VERSION
 
 need_pkgs=()
-for p in libopenblas-dev python3-onnx python3-scipy python3-numpy; do
+for p in libopenblas-dev python3-onnx python3-scipy python3-numpy slurm-wlm munge; do
 	dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -9,3 +9,5 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go test -count=1 ./...
+# The shipped Slurm job files on a real one-node cluster (needs root; see the script).
+./scripts/slurm-test.sh
