@@ -461,7 +461,8 @@ func gfProject(n Norm, adv, x []float32, eps float64) {
 
 // gfStarter finds an adversarial starting point for a decision-based attack: the
 // caller's start if it is misclassified, else the first misclassified of up to tries
-// uniform-noise images (asked 10 at a time). It returns nil if none is misclassified.
+// uniform-noise images (asked 10 at a time, fewer if the budget is short). It returns
+// nil if none is misclassified or the budget ran out.
 func gfStarter(q *SampleOracle, x []float32, y int, start func(x []float32, y int) ([]float32, bool), tries int, r *rand.Rand) ([]float32, error) {
 	if start != nil {
 		if s, ok := start(x, y); ok {
@@ -477,7 +478,10 @@ func gfStarter(q *SampleOracle, x []float32, y int, start func(x []float32, y in
 		}
 	}
 	for done := 0; done < tries; {
-		n := min(10, tries-done)
+		n := min(10, tries-done, q.Remaining())
+		if n == 0 {
+			return nil, nil
+		}
 		cand := make([]float32, n*len(x))
 		for i := range cand {
 			cand[i] = r.Float32()

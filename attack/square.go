@@ -192,7 +192,7 @@ func (a Square) proposeLinf(dst, best, x []float32, p float64, r *rand.Rand, c, 
 	s := min(max(int(math.Round(math.Sqrt(p*float64(h*w)))), 1), min(h, w)-1)
 	s = max(s, 1)
 	copy(dst, best)
-	i0, j0 := r.IntN(max(h-s, 1)), r.IntN(max(w-s, 1))
+	i0, j0 := r.IntN(h-s+1), r.IntN(w-s+1)
 	e := float32(a.Eps)
 	for try := 0; try < 10; try++ {
 		changed := false
@@ -329,8 +329,8 @@ func (a Square) proposeL2(dst, best, x []float32, p float64, r *rand.Rand, c, h,
 		delta[i] = float64(best[i] - x[i])
 		imgNorm += delta[i] * delta[i]
 	}
-	a1, b1 := r.IntN(max(h-s, 1)), r.IntN(max(w-s, 1))
-	a2, b2 := r.IntN(max(h-s, 1)), r.IntN(max(w-s, 1))
+	a1, b1 := r.IntN(h-s+1), r.IntN(w-s+1)
+	a2, b2 := r.IntN(h-s+1), r.IntN(w-s+1)
 	in := func(i, j, a, b int) bool { return i >= a && i < a+s && j >= b && j < b+s }
 	pert := metaPseudoGauss(s, r)
 	free := math.Max(a.Eps*a.Eps-imgNorm, 0) / float64(c)
