@@ -2,6 +2,7 @@ package attack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -253,7 +254,7 @@ func gfBlend(q *SampleOracle, x, b []float32, y int, tol float64) ([]float32, er
 		mid := (lo + hi) / 2
 		mis, err := gfMisclassified(q, at(mid), y)
 		if err != nil {
-			if _, ok := err.(*BudgetError); ok {
+			if errors.As(err, new(*BudgetError)) {
 				break
 			}
 			return nil, err

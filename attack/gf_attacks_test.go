@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -346,5 +347,27 @@ func TestGFBadInput(t *testing.T) {
 	}
 	if _, err := (Square{Lp: Linf, Eps: 0.1}).Run(context.Background(), newGFLinear(3, 10, 1), make([]float32, 20), []int{0, 0}, 2, rand.New(rand.NewPCG(1, 1))); err == nil {
 		t.Error("square on 10-value images (not square): no error")
+	}
+}
+
+func TestGradientFreeSuite(t *testing.T) {
+	seen := map[string]bool{}
+	for _, a := range GradientFree(0.3, 1.5, nil) {
+		if seen[a.Name()] {
+			t.Errorf("two attacks named %s", a.Name())
+		}
+		seen[a.Name()] = true
+		if want := Norm(a.Name()[strings.LastIndex(a.Name(), "-")+1:]); a.Norm() != want {
+			t.Errorf("%s: norm %s", a.Name(), a.Norm())
+		}
+	}
+	want := []string{"boundary-l2", "hsj-l2", "hsj-linf", "nes-l2", "nes-linf", "spsa-l2", "spsa-linf", "square-l2", "square-linf"}
+	var got []string
+	for k := range seen {
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("GradientFree names %v, want %v", got, want)
 	}
 }

@@ -2,6 +2,7 @@ package attack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -209,7 +210,7 @@ func (a HopSkipJump) boundary(q *SampleOracle, x, b []float32, y int, theta floa
 		mid := (lo + hi) / 2
 		mis, err := gfMisclassified(q, proj(mid), y)
 		if err != nil {
-			if _, ok := err.(*BudgetError); ok {
+			if errors.As(err, new(*BudgetError)) {
 				break
 			}
 			return nil, err

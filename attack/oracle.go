@@ -499,3 +499,18 @@ func gfStarter(q *SampleOracle, x []float32, y int, start func(x []float32, y in
 	}
 	return nil, nil
 }
+
+// GradientFree returns the gradient-free attacks with their defaults at the budgets
+// linf and l2 (the paper's: attack.DefaultEps): Square, NES and SPSA PGD in both norms,
+// HopSkipJump in both norms and the Boundary attack. The decision-based ones (minimum
+// norm) stop a sample once it is within the budget; starts feeds them (StartsFrom a
+// pool of correctly classified images of other classes; nil: uniform noise).
+func GradientFree(linf, l2 float64, starts func(x []float32, y int) ([]float32, bool)) []Attack {
+	return []Attack{
+		Square{Lp: Linf, Eps: linf}, Square{Lp: L2, Eps: l2},
+		NES{Lp: Linf, Eps: linf}, NES{Lp: L2, Eps: l2},
+		NES{Lp: Linf, Eps: linf, SPSA: true}, NES{Lp: L2, Eps: l2, SPSA: true},
+		HopSkipJump{Lp: L2, Eps: l2, Starts: starts}, HopSkipJump{Lp: Linf, Eps: linf, Starts: starts},
+		Boundary{Eps: l2, Starts: starts},
+	}
+}
