@@ -53,7 +53,7 @@ func OpenClassifier(path string, opts ClassifierOptions) (*Classifier, error) {
 	return c, nil
 }
 
-func describe(ports []port) string {
+func describePorts(ports []port) string {
 	parts := make([]string, len(ports))
 	for i, p := range ports {
 		parts[i] = fmt.Sprintf("%s %s %s", p.name, p.typ, dimString(p.dims))
@@ -67,14 +67,14 @@ func newClassifier(s *Session, opts ClassifierOptions) (*Classifier, error) {
 	}
 	if len(s.inputs) != 1 || len(s.outputs) != 1 {
 		return nil, fail("it has %d inputs (%s) and %d outputs (%s); a classifier has one image input (N,C,H,W) and one scores output (N,K)",
-			len(s.inputs), describe(s.inputs), len(s.outputs), describe(s.outputs))
+			len(s.inputs), describePorts(s.inputs), len(s.outputs), describePorts(s.outputs))
 	}
 	in, out := s.inputs[0], s.outputs[0]
 	if in.typ != typeFloat32 || len(in.dims) != 4 || in.dims[1] <= 0 || in.dims[2] <= 0 || in.dims[3] <= 0 {
-		return nil, fail("its input is %s, want float32 (N,C,H,W) with fixed C, H, W", describe(s.inputs))
+		return nil, fail("its input is %s, want float32 (N,C,H,W) with fixed C, H, W", describePorts(s.inputs))
 	}
 	if out.typ != typeFloat32 || len(out.dims) != 2 {
-		return nil, fail("its output is %s, want float32 (N,K)", describe(s.outputs))
+		return nil, fail("its output is %s, want float32 (N,K)", describePorts(s.outputs))
 	}
 	cl := &Classifier{s: s, c: int(in.dims[1]), h: int(in.dims[2]), w: int(in.dims[3]), k: int(out.dims[1]),
 		workers: max(opts.Workers, 1), maxBatch: opts.MaxBatch}
