@@ -2,6 +2,7 @@ package attack
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -369,5 +370,37 @@ func TestGradientFreeSuite(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Errorf("GradientFree names %v, want %v", got, want)
+	}
+}
+
+// gfCanceller cancels the attack's context at its third call.
+type gfCanceller struct {
+	*gfAffine
+	cancel func()
+	n      int
+}
+
+func (c *gfCanceller) Logits(x []float32, batch int) ([]float32, error) {
+	if c.n++; c.n == 3 {
+		c.cancel()
+	}
+	return c.gfAffine.Logits(x, batch)
+}
+
+func TestGFCancelled(t *testing.T) {
+	const batch = 3
+	for _, c := range gfCases(1e-3, 1e-3, nil) {
+		m := newGFLinear(3, gfP, 71)
+		x, y := gfImages(m, batch, gfP, 72)
+		m.calls = nil
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := c.attack.Run(ctx, &gfCanceller{gfAffine: m, cancel: cancel}, x, y, batch, rand.New(rand.NewPCG(1, 1)))
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: cancelled run returned %v, want context.Canceled", c.name, err)
+		}
+		if n := len(m.calls); n > 3 {
+			t.Errorf("%s: %d model calls, want none after the cancel", c.name, n)
+		}
+		cancel()
 	}
 }

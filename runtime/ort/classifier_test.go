@@ -10,10 +10,12 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/internal/naive"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
 	"github.com/eabs/eabs/runtime/runtimetest"
+	"github.com/eabs/eabs/zoo"
 )
 
 var (
@@ -113,34 +115,31 @@ func TestOpenClassifierRefusesOtherModels(t *testing.T) {
 	}
 }
 
-// TestSquareOnORT runs a gradient-free attack through ONNX Runtime end to end: the
-// queries the attack reports are the images ORT was asked about.
+// TestSquareOnORT runs a gradient-free attack through ONNX Runtime end to end on the
+// zoo's MNIST CNN and MNIST test images: the queries the attack reports are the images
+// ORT was asked about, and its beliefs match ORT's answers on its adversarials.
 func TestSquareOnORT(t *testing.T) {
 	initORT(t)
-	path, _, _ := tinyCNN(t)
-	c, err := OpenClassifier(path, ClassifierOptions{Options: Options{IntraOpThreads: 1}, Workers: 2, MaxBatch: 3})
+	w, _, err := zoo.Load("mnist-cnn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := onnx.Export(w, dir, onnx.ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenClassifier(filepath.Join(dir, onnx.RoleCNN+".onnx"), ClassifierOptions{Options: Options{IntraOpThreads: 1}, Workers: 2, MaxBatch: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	const batch = 4
-	r := rand.New(rand.NewPCG(3, 4))
-	x := make([]float32, batch*c.Pixels())
-	for i := range x {
-		x[i] = r.Float32()
-	}
-	z, err := c.Logits(x, batch)
+	ds, err := data.Load("mnist-sample", data.EmbeddedRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	y := make([]int, batch)
-	for b := range y {
-		for j := 1; j < c.Classes(); j++ {
-			if z[b*c.Classes()+j] > z[b*c.Classes()+y[b]] {
-				y[b] = j
-			}
-		}
-	}
+	const batch = 4
+	x := ds.Test.Images[:batch*c.Pixels()]
+	y := ds.Test.Labels[:batch]
 	cnt := &countingClassifier{Classifier: c}
 	f, err := attack.Square{Lp: attack.Linf, Eps: 0.3, Queries: 200, Shape: [3]int{c.c, c.h, c.w}}.Run(
 		context.Background(), cnt, x, y, batch, rand.New(rand.NewPCG(5, 6)))
