@@ -19,7 +19,7 @@ import (
 // bounded and batched run: the step-size search halves at most 30 times (the authors'
 // loop never ends if no step is adversarial, foolbox issue #670), a sample without any
 // adversarial start ends with Ok false and Adv = x, and probes are asked in chunks of
-// at most ProbeChunk images to bound memory.
+// at most ProbeChunk images per sample to bound memory.
 type HopSkipJump struct {
 	// Lp is the threat model: Linf or L2.
 	Lp Norm
@@ -44,7 +44,8 @@ type HopSkipJump struct {
 	// (about 36,000 queries with the defaults on MNIST). A sample stops, keeping its
 	// best adversarial, when the next phase does not fit.
 	Queries int
-	// ProbeChunk is the most probes asked at once per sample; 0 means 200.
+	// ProbeChunk is the most probes asked at once per sample; 0 means 100 (memory:
+	// a batch of B samples holds about 3*B*ProbeChunk images at once).
 	ProbeChunk int
 }
 
@@ -71,7 +72,7 @@ func (a HopSkipJump) withDefaults() HopSkipJump {
 		a.InitTries = 100
 	}
 	if a.ProbeChunk == 0 {
-		a.ProbeChunk = 200
+		a.ProbeChunk = 100
 	}
 	return a
 }
@@ -238,26 +239,29 @@ func (a HopSkipJump) gradient(q *SampleOracle, b []float32, y int, delta float64
 	fr := make([]float64, n) // sum f rv
 	sr := make([]float64, n) // sum rv
 	var fsum float64
-	rv := make([]float64, a.ProbeChunk*n)
+	// The probes' directions are kept in float32 (as the probes themselves) only for
+	// the chunk being asked: memory per sample is 2 ProbeChunk images.
+	rv := make([]float32, a.ProbeChunk*n)
+	raw := make([]float64, n)
 	for done := 0; done < evals; {
 		m := min(a.ProbeChunk, evals-done)
 		pts := make([]float32, m*n)
 		for k := 0; k < m; k++ {
 			row := rv[k*n : (k+1)*n]
 			var s float64
-			for i := range row {
+			for i := range raw {
 				if a.Lp == L2 {
-					row[i] = r.NormFloat64()
+					raw[i] = r.NormFloat64()
 				} else {
-					row[i] = 2*r.Float64() - 1
+					raw[i] = 2*r.Float64() - 1
 				}
-				s += row[i] * row[i]
+				s += raw[i] * raw[i]
 			}
 			s = math.Sqrt(s)
 			for i := range row {
-				v := float32(min(max(float64(b[i])+delta*row[i]/s, 0), 1))
+				v := float32(min(max(float64(b[i])+delta*raw[i]/s, 0), 1))
 				pts[k*n+i] = v
-				row[i] = float64(v-b[i]) / delta
+				row[i] = float32(float64(v-b[i]) / delta)
 			}
 		}
 		l, err := q.Labels(pts)
@@ -271,8 +275,8 @@ func (a HopSkipJump) gradient(q *SampleOracle, b []float32, y int, delta float64
 			}
 			fsum += f
 			for i, v := range rv[k*n : (k+1)*n] {
-				fr[i] += f * v
-				sr[i] += v
+				fr[i] += f * float64(v)
+				sr[i] += float64(v)
 			}
 		}
 		done += m

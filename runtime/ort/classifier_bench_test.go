@@ -19,7 +19,7 @@ import (
 // The attack oracle's throughput (queries/s: images scored per second, counted by the
 // oracle) on the zoo's MNIST models, at the call sizes the gradient-free attacks make:
 // Square and Boundary ask one image per sample per call (a call = the batch of
-// samples), NES asks Samples (100) per sample, HopSkipJump up to 200 per sample.
+// samples), NES asks Samples (100) per sample, HopSkipJump up to 100 per sample.
 // results/bench/gradient-free-oracle.md records a run and the command.
 
 // benchImages returns n MNIST test images from the sample compiled into the binary,
