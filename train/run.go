@@ -76,6 +76,28 @@ type progressState struct {
 	// Sums over the epoch in progress, so a resumed epoch reports the same metrics.
 	LossSum, DiscSum float64
 	Correct, Seen    int
+	// Format is stateFormat in checkpoints written since epoch ends are recorded as
+	// complete (Epoch counts completed epochs when Step is 0). Older checkpoints (0)
+	// wrote an epoch's end before moving Epoch on; upgradeLegacy reads them.
+	Format int `json:"format,omitempty"`
+}
+
+// stateFormat is the progressState layout written by this version.
+const stateFormat = 2
+
+// upgradeLegacy interprets a checkpoint written before the state recorded finished
+// epochs: such a checkpoint saved at the end of epoch e still says "epoch e, step 0",
+// which would retrain epoch e on resume. Its step count tells the two apart: after
+// epoch e it has done (e+1)*perEpoch steps, at the start of epoch e (a stop there)
+// only e*perEpoch.
+func (st *progressState) upgradeLegacy(perEpoch int) {
+	if st.Format >= stateFormat {
+		return
+	}
+	if st.Step == 0 && st.Global > 0 && st.Global == (st.Epoch+1)*perEpoch {
+		st.Epoch++
+	}
+	st.Format = stateFormat
 }
 
 // Run trains a model on ds's training split (minus the validation split) and writes
@@ -118,7 +140,8 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	var w *models.Weights
 	opt2 := NewAdam(cfg.LR)
 	stepPCG := rand.NewPCG(cfg.Seed, streamSteps)
-	var st progressState
+	st := progressState{Format: stateFormat}
+	perClass := spec.Kind == models.Generative && !spec.Discriminative
 	if _, err := os.Stat(ckPath); err == nil {
 		if !opt.Resume {
 			return nil, fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", opt.Dir)
@@ -139,6 +162,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			fmt.Fprintf(opt.Log, "resuming %s with %d epochs instead of %d\n", ckPath, cfg.Epochs, ck.Config.Epochs)
 		}
 		w, opt2, st = ck.Weights, ck.Adam, ck.State
+		st.upgradeLegacy(len(batches(trainSet, cfg.Batch, perClass, rand.New(rand.NewPCG(cfg.Seed, streamEpoch)))))
 		if err := stepPCG.UnmarshalBinary(ck.RNG); err != nil {
 			return nil, fmt.Errorf("train: checkpoint %s: rng state: %w", ckPath, err)
 		}
@@ -182,9 +206,8 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		}
 		return (&Checkpoint{Config: cfg, Weights: w, Adam: opt2, State: st, RNG: pb}).WriteFile(ckPath)
 	}
-	perClass := spec.Kind == models.Generative && !spec.Discriminative
 	steps := 0
-	for ; st.Epoch < cfg.Epochs; st.Epoch++ {
+	for st.Epoch < cfg.Epochs {
 		plan := batches(trainSet, cfg.Batch, perClass, rand.New(rand.NewPCG(cfg.Seed, streamEpoch+uint64(st.Epoch))))
 		lr := cfg.LRAt(st.Epoch)
 		bar := newBar(opt.Progress, len(plan), fmt.Sprintf("epoch %d/%d", st.Epoch+1, cfg.Epochs))
@@ -245,13 +268,19 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			fmt.Fprintf(opt.Log, "epoch %d/%d: loss %.4f disc %.4f train acc %.4f val acc %.4f (%.0f img/s, lr %g)\n",
 				row.Epoch, cfg.Epochs, row.Loss, row.DiscLoss, row.TrainAcc, row.ValAcc, row.ImagesPerSec, lr)
 		}
+		// The epoch is complete: the checkpoint says so (Epoch moves on before it is
+		// written), so a kill after it resumes at the next epoch instead of training
+		// this one again. The model goes first: a kill between the two writes leaves
+		// the previous checkpoint, from which the resumed run recomputes this same
+		// epoch bit for bit and rewrites the same model.
+		st.Epoch++
 		st.Step, st.LossSum, st.DiscSum, st.Correct, st.Seen = 0, 0, 0, 0, 0
-		if err := save(); err != nil {
-			return nil, err
-		}
-		meta := map[string]string{"dataset": cfg.Dataset, "epochs": strconv.Itoa(st.Epoch + 1),
+		meta := map[string]string{"dataset": cfg.Dataset, "epochs": strconv.Itoa(st.Epoch),
 			"val_acc_amortized": strconv.FormatFloat(st.ValAcc, 'f', 4, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}
 		if err := models.SaveModel(filepath.Join(opt.Dir, ModelFile), w, meta); err != nil {
+			return nil, err
+		}
+		if err := save(); err != nil {
 			return nil, err
 		}
 	}

@@ -331,3 +331,65 @@ func TestResumeMayExtendEpochs(t *testing.T) {
 		t.Error("resume with another learning-rate schedule was accepted")
 	}
 }
+
+// TestKillBetweenEpochsResumesExactly: the last thing an epoch writes is its
+// checkpoint, so a run of one epoch leaves exactly what a kill between epochs 1 and 2
+// leaves. Resuming it with --epochs 2 (the same learning-rate schedule: HalveEvery is
+// 1 for both) must continue at epoch 2, not train epoch 1 again, and reach the
+// uninterrupted run's weights and metrics rows bit for bit. A checkpoint of the
+// earlier layout, which recorded the finished epoch as "epoch 0, step 0", must be
+// read the same way.
+func TestKillBetweenEpochsResumesExactly(t *testing.T) {
+	ds := tinyDataset(t)
+	for _, model := range []string{"eabs", "cnn"} {
+		t.Run(model, func(t *testing.T) {
+			cfg := tinyConfig(model)
+			cfg.CheckpointSteps = 0 // only epoch ends, as in the repro
+			dirA := t.TempDir()
+			a, err := Run(context.Background(), cfg, ds, Options{Dir: dirA})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, legacy := range []bool{false, true} {
+				dirB := t.TempDir()
+				one := cfg
+				one.Epochs = 1
+				if _, err := Run(context.Background(), one, ds, Options{Dir: dirB}); err != nil {
+					t.Fatal(err)
+				}
+				ckPath := filepath.Join(dirB, CheckpointFile)
+				ck, err := ReadCheckpoint(ckPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ck.State.Epoch != 1 || ck.State.Step != 0 {
+					t.Fatalf("checkpoint after epoch 1 records epoch %d step %d, want 1 complete epoch (1, 0)", ck.State.Epoch, ck.State.Step)
+				}
+				if legacy {
+					ck.State.Epoch, ck.State.Format = 0, 0
+					if err := ck.WriteFile(ckPath); err != nil {
+						t.Fatal(err)
+					}
+				}
+				b, err := Run(context.Background(), cfg, ds, Options{Dir: dirB, Resume: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b.Epochs != 2 {
+					t.Errorf("legacy %v: resumed run finished %d epochs, want 2", legacy, b.Epochs)
+				}
+				for i, p := range a.Weights.Params {
+					q := b.Weights.Params[i]
+					for j := range p.Data {
+						if p.Data[j] != q.Data[j] {
+							t.Fatalf("legacy %v: %s[%d]: uninterrupted %v, resumed %v", legacy, p.Name, j, p.Data[j], q.Data[j])
+						}
+					}
+				}
+				if ma, mb := metricsColumns(t, dirA), metricsColumns(t, dirB); ma != mb {
+					t.Errorf("legacy %v: metrics differ:\nuninterrupted\n%s\nresumed\n%s", legacy, ma, mb)
+				}
+			}
+		})
+	}
+}
