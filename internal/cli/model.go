@@ -101,7 +101,8 @@ func exportDir(arg string, w *models.Weights, opt infer.Options) (string, func()
 	if err != nil {
 		return "", nil, err
 	}
-	cleanup := func() { os.RemoveAll(dir) }
+	unregister := onSignalCleanup(func() { os.RemoveAll(dir) })
+	cleanup := func() { os.RemoveAll(dir); unregister() }
 	if _, err := exportModel(w, dir, "", opt); err != nil {
 		cleanup()
 		return "", nil, err

@@ -19,6 +19,8 @@ const (
 	// exitCheck is returned when a command ran but a check it performs failed
 	// (for example a cross-check tolerance was broken).
 	exitCheck = 2
+	// A command ended by SIGINT or SIGTERM exits with 128+signal (130, 143), after
+	// removing its temporary files (see signals.go).
 )
 
 // checkFailed is returned by commands whose work completed but whose verdict is negative.
@@ -53,6 +55,7 @@ func register(f func() *cobra.Command) { subcommands = append(subcommands, f) }
 
 // Main runs the binary and returns its exit code.
 func Main() int {
+	handleSignals()
 	err := NewRootCmd().Execute()
 	if err == nil {
 		return exitOK

@@ -65,6 +65,7 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			defer stopsGracefully()()
 			opt := train.Options{Dir: out, Resume: resume, Log: cmd.OutOrStdout(), LogEvery: 100,
 				StopAfter: stopAfter, Command: os.Args, DataFingerprint: fp}
 			if isTerminal(cmd.ErrOrStderr()) {
