@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eabs/eabs/data"
@@ -43,6 +44,10 @@ type Options struct {
 	Progress io.Writer
 	LogEvery int
 	Log      io.Writer
+	// Force starts a new run in a Dir that already holds one (a checkpoint, a model,
+	// metrics or a manifest), replacing it. Without it such a Dir is an error, so
+	// nothing the user made is replaced by accident.
+	Force bool
 	// StopAfter stops with a checkpoint after this many steps of this invocation
 	// (0: run to the end). Used by tests and for time-boxed runs.
 	StopAfter int
@@ -142,9 +147,16 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	stepPCG := rand.NewPCG(cfg.Seed, streamSteps)
 	st := progressState{Format: stateFormat}
 	perClass := spec.Kind == models.Generative && !spec.Discriminative
+	if _, err := os.Stat(ckPath); err == nil && opt.Force && !opt.Resume {
+		// A new run replaces the old one: its checkpoint must not survive a kill
+		// before the new run's first save, or --resume would continue the old run.
+		if err := os.Remove(ckPath); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := os.Stat(ckPath); err == nil {
 		if !opt.Resume {
-			return nil, fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", opt.Dir)
+			return nil, fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it, --force to start over, or choose another --out", opt.Dir)
 		}
 		ck, err := ReadCheckpoint(ckPath)
 		if err != nil {
@@ -169,6 +181,17 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	} else {
 		if opt.Resume {
 			return nil, fmt.Errorf("train: --resume: no checkpoint in %s", opt.Dir)
+		}
+		if !opt.Force {
+			var found []string
+			for _, f := range []string{ModelFile, MetricsFile, ManifestFile} {
+				if _, err := os.Stat(filepath.Join(opt.Dir, f)); err == nil {
+					found = append(found, f)
+				}
+			}
+			if len(found) > 0 {
+				return nil, fmt.Errorf("train: %s already holds %s (and no checkpoint to resume): choose another --out, or pass --force to replace them", opt.Dir, strings.Join(found, ", "))
+			}
 		}
 		if cfg.Init != "" {
 			iw, _, err := models.LoadModel(cfg.Init)

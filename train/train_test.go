@@ -393,3 +393,64 @@ func TestKillBetweenEpochsResumesExactly(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRefusesForeignFiles: a folder with a model, metrics or manifest but no
+// checkpoint (a copied model folder) is not overwritten without Force; Force over an
+// earlier run starts a new one, whose checkpoint is not the old run's.
+func TestRunRefusesForeignFiles(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("cnn")
+	cfg.Epochs = 1
+	for _, f := range []string{ModelFile, MetricsFile, ManifestFile} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, f)
+		if err := os.WriteFile(p, []byte("the user's file"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Run(context.Background(), cfg, ds, Options{Dir: dir})
+		if err == nil || !strings.Contains(err.Error(), f) || !strings.Contains(err.Error(), "--force") {
+			t.Errorf("run into a folder holding %s: err = %v, want a refusal naming it and --force", f, err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != "the user's file" {
+			t.Errorf("%s was changed by a refused run", f)
+		}
+		if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Force: true}); err != nil {
+			t.Errorf("run with Force into a folder holding %s: %v", f, err)
+		}
+	}
+	// Force over a finished run of another seed gives the new seed's run.
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a, err := Run(context.Background(), cfg, ds, Options{Dir: dirA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := cfg
+	old.Seed = 7
+	if _, err := Run(context.Background(), old, ds, Options{Dir: dirB}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(context.Background(), cfg, ds, Options{Dir: dirB, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range a.Weights.Params {
+		if !slicesEqual(p.Data, b.Weights.Params[i].Data) {
+			t.Fatalf("forced run's %s differs from a fresh run's", p.Name)
+		}
+	}
+	if ma, mb := metricsColumns(t, dirA), metricsColumns(t, dirB); ma != mb {
+		t.Errorf("forced run's metrics\n%s\nwant a fresh run's\n%s", mb, ma)
+	}
+}
+
+func slicesEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

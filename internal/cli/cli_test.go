@@ -128,3 +128,46 @@ func TestExportZooModel(t *testing.T) {
 		}
 	}
 }
+
+// TestExportRefusesToOverwrite: export writes into a new or empty folder; a non-empty
+// one needs --force, which removes the stale files of an earlier export (here an
+// E-ABS export's encoder.onnx before a CNN export) and keeps the user's other files;
+// a training run's model.eabs is not replaced by another model even with --force.
+func TestExportRefusesToOverwrite(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"encoder.onnx": "earlier export", "model.eabs": "earlier model", "notes.txt": "mine"} {
+		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+	}
+	_, err := run(t, "export", "zoo:mnist-cnn", "--out", dir)
+	if err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("export into a non-empty folder: err = %v, want a refusal mentioning --force", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "model.eabs")); string(b) != "earlier model" {
+		t.Fatal("a refused export changed model.eabs")
+	}
+	if out, err := run(t, "export", "zoo:mnist-cnn", "--out", dir, "--force"); err != nil {
+		t.Fatalf("export --force: %v\n%s", err, out)
+	}
+	var names []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{"cnn.onnx", "model.eabs", "notes.txt"}; !slices.Equal(names, want) {
+		t.Errorf("after export --force the folder holds %v, want %v", names, want)
+	}
+	if _, _, _, err := loadWeights(filepath.Join(dir, "model.eabs")); err != nil {
+		t.Errorf("model.eabs after export --force: %v", err)
+	}
+
+	runDir := t.TempDir()
+	os.WriteFile(filepath.Join(runDir, "checkpoint.eabs"), []byte("a run's checkpoint"), 0o644)
+	os.WriteFile(filepath.Join(runDir, "model.eabs"), []byte("a run's model"), 0o644)
+	_, err = run(t, "export", "zoo:mnist-cnn", "--out", runDir, "--force")
+	if err == nil || !strings.Contains(err.Error(), "training run") {
+		t.Errorf("export --force into a training run: err = %v, want a refusal", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(runDir, "model.eabs")); string(b) != "a run's model" {
+		t.Error("export replaced a training run's model.eabs")
+	}
+}

@@ -21,7 +21,7 @@ func init() { register(newTrainCmd) }
 func newTrainCmd() *cobra.Command {
 	cfg := train.DefaultConfig("mnist", "eabs")
 	var dataDir, out string
-	var resume bool
+	var resume, force bool
 	var stopAfter, pgdSteps int
 	var pgdEps float64
 	cmd := &cobra.Command{
@@ -66,7 +66,7 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			defer stopsGracefully()()
-			opt := train.Options{Dir: out, Resume: resume, Log: cmd.OutOrStdout(), LogEvery: 100,
+			opt := train.Options{Dir: out, Resume: resume, Force: force, Log: cmd.OutOrStdout(), LogEvery: 100,
 				StopAfter: stopAfter, Command: os.Args, DataFingerprint: fp}
 			if isTerminal(cmd.ErrOrStderr()) {
 				opt.Progress = cmd.ErrOrStderr()
@@ -100,6 +100,7 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 	f.StringVar(&dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
 	f.StringVar(&out, "out", "", "run directory (default runs/<dataset>-<model>)")
 	f.BoolVar(&resume, "resume", false, "continue the run in --out from its checkpoint")
+	f.BoolVar(&force, "force", false, "start a new run in an --out that holds one, replacing its files")
 	f.IntVar(&stopAfter, "stop-after", 0, "stop with a checkpoint after N steps (0: run to the end)")
 	f.StringVar(&cfg.Init, "init", "", "start from this model's weights (required for adv-linf and adv-l2: a trained CNN)")
 	f.Float64Var(&pgdEps, "eps", 0, "adv-linf/adv-l2: PGD budget (default: the paper's, e.g. MNIST Linf 0.3, L2 1.5)")
