@@ -85,6 +85,9 @@ type progressState struct {
 	// complete (Epoch counts completed epochs when Step is 0). Older checkpoints (0)
 	// wrote an epoch's end before moving Epoch on; upgradeLegacy reads them.
 	Format int `json:"format,omitempty"`
+	// Data is the training data's fingerprint (Options.DataFingerprint): a run
+	// resumes only on the data it started on.
+	Data string `json:"data_sha256,omitempty"`
 }
 
 // stateFormat is the progressState layout written by this version.
@@ -145,7 +148,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	var w *models.Weights
 	opt2 := NewAdam(cfg.LR)
 	stepPCG := rand.NewPCG(cfg.Seed, streamSteps)
-	st := progressState{Format: stateFormat}
+	st := progressState{Format: stateFormat, Data: opt.DataFingerprint}
 	perClass := spec.Kind == models.Generative && !spec.Discriminative
 	if _, err := os.Stat(ckPath); err == nil && opt.Force && !opt.Resume {
 		// A new run replaces the old one: its checkpoint must not survive a kill
@@ -173,7 +176,13 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		if ck.Config.Epochs != cfg.Epochs && opt.Log != nil {
 			fmt.Fprintf(opt.Log, "resuming %s with %d epochs instead of %d\n", ckPath, cfg.Epochs, ck.Config.Epochs)
 		}
+		if err := sameData(opt, ck.State.Data); err != nil {
+			return nil, err
+		}
 		w, opt2, st = ck.Weights, ck.Adam, ck.State
+		if st.Data == "" {
+			st.Data = opt.DataFingerprint
+		}
 		st.upgradeLegacy(len(batches(trainSet, cfg.Batch, perClass, rand.New(rand.NewPCG(cfg.Seed, streamEpoch)))))
 		if err := stepPCG.UnmarshalBinary(ck.RNG); err != nil {
 			return nil, fmt.Errorf("train: checkpoint %s: rng state: %w", ckPath, err)
@@ -308,6 +317,30 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		}
 	}
 	return &Result{Weights: w, Epochs: st.Epoch, ValAcc: st.ValAcc}, nil
+}
+
+// sameData refuses to resume on other data than the run started on (the same
+// dataset name may hold other files): the checkpoint's fingerprint, or for a
+// checkpoint that does not record one the manifest's, must be this run's.
+func sameData(opt Options, recorded string) error {
+	from := CheckpointFile
+	if recorded == "" {
+		from = ManifestFile
+		b, err := os.ReadFile(filepath.Join(opt.Dir, ManifestFile))
+		if err != nil {
+			return nil // nothing recorded to compare with
+		}
+		var m Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("train: %s: %w", filepath.Join(opt.Dir, ManifestFile), err)
+		}
+		recorded = m.DataFingerprint
+	}
+	if recorded == "" || opt.DataFingerprint == "" || recorded == opt.DataFingerprint {
+		return nil
+	}
+	return fmt.Errorf("train: cannot resume %s on other data: its %s records data fingerprint %s, the data loaded now has %s (same dataset name, other files?)",
+		opt.Dir, from, recorded, opt.DataFingerprint)
 }
 
 // ValidationSplit splits a training set as a run with this seed and validation fraction

@@ -454,3 +454,35 @@ func slicesEqual(a, b []float32) bool {
 	}
 	return true
 }
+
+// TestResumeRefusesOtherData: a run resumes only on the data it started on; the
+// refusal names both fingerprints. A checkpoint that does not record one (the older
+// layout) is compared through the manifest.
+func TestResumeRefusesOtherData(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("cnn")
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir, StopAfter: 2, DataFingerprint: "aaaa1111"}); !errors.Is(err, ErrStopped) {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true, DataFingerprint: "bbbb2222"})
+	if err == nil || !strings.Contains(err.Error(), "aaaa1111") || !strings.Contains(err.Error(), "bbbb2222") {
+		t.Errorf("resume on other data: err = %v, want a refusal naming both fingerprints", err)
+	}
+	ckPath := filepath.Join(dir, CheckpointFile)
+	ck, err := ReadCheckpoint(ckPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.State.Data = ""
+	if err := ck.WriteFile(ckPath); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true, DataFingerprint: "bbbb2222"})
+	if err == nil || !strings.Contains(err.Error(), "aaaa1111") || !strings.Contains(err.Error(), ManifestFile) {
+		t.Errorf("resume on other data (fingerprint in the manifest only): err = %v, want a refusal naming it", err)
+	}
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true, DataFingerprint: "aaaa1111"}); err != nil {
+		t.Errorf("resume on the same data: %v", err)
+	}
+}
