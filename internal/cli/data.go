@@ -92,6 +92,9 @@ small MNIST sample built into the binary. Inside it each dataset has its own fol
 			if o.Out == "" {
 				o.Out = filepath.Join("out", o.Dataset+"-grid.png")
 			}
+			if err := checkWritable("out", o.Out); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(o)
 			}

@@ -44,6 +44,9 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 			if out == "" {
 				out = filepath.Join("runs", cfg.Dataset+"-"+cfg.Model)
 			}
+			if err := checkWritableDir("out", out); err != nil {
+				return err
+			}
 			if strings.HasPrefix(cfg.Model, "adv-") {
 				if !cmd.Flags().Changed("lr") {
 					cfg.LR = 1e-4 // the paper's rate for adversarial training
