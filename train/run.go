@@ -305,6 +305,11 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		// this one again. The model goes first: a kill between the two writes leaves
 		// the previous checkpoint, from which the resumed run recomputes this same
 		// epoch bit for bit and rewrites the same model.
+		// A diverged run stops here, keeping its last good checkpoint, rather than
+		// writing a model no reader accepts (models.CheckValues).
+		if err := models.CheckValues(w); err != nil {
+			return nil, fmt.Errorf("train: epoch %d diverged (%w); the checkpoint before it is kept: resume with a lower --lr or start over", st.Epoch+1, err)
+		}
 		st.Epoch++
 		st.Step, st.LossSum, st.DiscSum, st.Correct, st.Seen = 0, 0, 0, 0, 0
 		meta := map[string]string{"dataset": cfg.Dataset, "epochs": strconv.Itoa(st.Epoch),
