@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -171,7 +172,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		extended := ck.Config
 		extended.Epochs = cfg.Epochs
 		if !sameJSON(extended, cfg) {
-			return nil, fmt.Errorf("train: checkpoint %s was made with %+v; this run asks for %+v", ckPath, ck.Config, cfg)
+			return nil, fmt.Errorf("train: checkpoint %s was made with other settings: %s", ckPath, configDiff(ck.Config, cfg))
 		}
 		if ck.Config.Epochs != cfg.Epochs && opt.Log != nil {
 			fmt.Fprintf(opt.Log, "resuming %s with %d epochs instead of %d\n", ckPath, cfg.Epochs, ck.Config.Epochs)
@@ -184,6 +185,17 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			st.Data = opt.DataFingerprint
 		}
 		st.upgradeLegacy(len(batches(trainSet, cfg.Batch, perClass, rand.New(rand.NewPCG(cfg.Seed, streamEpoch)))))
+		done := st.Epoch
+		if st.Step > 0 {
+			done++ // the epoch in progress counts: it cannot be undone either
+		}
+		if cfg.Epochs < done {
+			return nil, fmt.Errorf("train: %s has trained %d epochs (checkpoint at epoch %d step %d); --epochs %d would not train them back: pass --epochs %d or more",
+				opt.Dir, st.Epoch, st.Epoch+1, st.Step, cfg.Epochs, done)
+		}
+		if cfg.Epochs == st.Epoch && opt.Log != nil {
+			fmt.Fprintf(opt.Log, "%s already holds all %d epochs: nothing to train (a larger --epochs extends it)\n", opt.Dir, st.Epoch)
+		}
 		if err := stepPCG.UnmarshalBinary(ck.RNG); err != nil {
 			return nil, fmt.Errorf("train: checkpoint %s: rng state: %w", ckPath, err)
 		}
@@ -322,6 +334,32 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		}
 	}
 	return &Result{Weights: w, Epochs: st.Epoch, ValAcc: st.ValAcc}, nil
+}
+
+// configDiff lists the settings in which two configs differ, as "json_name: a -> b".
+func configDiff(was, now Config) string {
+	var a, b map[string]any
+	ja, _ := json.Marshal(was)
+	jb, _ := json.Marshal(now)
+	json.Unmarshal(ja, &a)
+	json.Unmarshal(jb, &b)
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	var diffs []string
+	for k := range keys {
+		va, _ := json.Marshal(a[k])
+		vb, _ := json.Marshal(b[k])
+		if k != "epochs" && string(va) != string(vb) {
+			diffs = append(diffs, fmt.Sprintf("%s %s there, %s now", k, va, vb))
+		}
+	}
+	slices.Sort(diffs)
+	return strings.Join(diffs, "; ")
 }
 
 // sameData refuses to resume on other data than the run started on (the same

@@ -108,7 +108,7 @@ func TestRunRefusesToOverwrite(t *testing.T) {
 	}
 	other := cfg
 	other.LR = 0.5
-	if _, err := Run(context.Background(), other, ds, Options{Dir: dir, Resume: true}); err == nil || !strings.Contains(err.Error(), "was made with") {
+	if _, err := Run(context.Background(), other, ds, Options{Dir: dir, Resume: true}); err == nil || !strings.Contains(err.Error(), "other settings") || !strings.Contains(err.Error(), "lr 0.001 there, 0.5 now") {
 		t.Errorf("resume with another config: err = %v, want a mismatch error", err)
 	}
 }
@@ -484,5 +484,28 @@ func TestResumeRefusesOtherData(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true, DataFingerprint: "aaaa1111"}); err != nil {
 		t.Errorf("resume on the same data: %v", err)
+	}
+}
+
+// TestResumeRefusesFewerEpochs: a run cannot be resumed to fewer epochs than it has
+// trained (it used to report them as trained and do nothing); the same number is a
+// no-op that keeps the model.
+func TestResumeRefusesFewerEpochs(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("cnn")
+	cfg.HalveEvery = 1
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	fewer := cfg
+	fewer.Epochs = 1
+	if _, err := Run(context.Background(), fewer, ds, Options{Dir: dir, Resume: true}); err == nil || !strings.Contains(err.Error(), "--epochs 2 or more") {
+		t.Errorf("resume with fewer epochs: err = %v, want a refusal", err)
+	}
+	var log bytes.Buffer
+	res, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true, Log: &log})
+	if err != nil || res.Epochs != 2 || !strings.Contains(log.String(), "nothing to train") {
+		t.Errorf("resume of a finished run: %v, %d epochs, log %q", err, res.Epochs, log.String())
 	}
 }
