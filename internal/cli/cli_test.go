@@ -215,6 +215,15 @@ func TestBadInvocations(t *testing.T) {
 	if err := models.SaveModel(traffic, tw, map[string]string{"dataset": "gtsrb-10"}); err != nil {
 		t.Fatal(err)
 	}
+	renamedModel := filepath.Join(dir, "weights.bin")
+	if err := models.SaveModel(renamedModel, tw, nil); err != nil {
+		t.Fatal(err)
+	}
+	modelDir := filepath.Join(dir, "copied-model")
+	os.MkdirAll(modelDir, 0o755)
+	if err := models.SaveModel(filepath.Join(modelDir, "model.eabs"), tw, nil); err != nil {
+		t.Fatal(err)
+	}
 	const m = "zoo:mnist-cnn"
 	ds := []string{"--dataset", "mnist-sample"}
 	cases := []struct {
@@ -268,6 +277,9 @@ func TestBadInvocations(t *testing.T) {
 		{append([]string{"classify", m, "--csv", dir}, ds...), []string{"--csv", "is a directory"}},
 		{[]string{"attack", m, "--figure", filepath.Join(aFile, "f.png")}, []string{"--figure", "is a file"}},
 		{[]string{"train", "--out", aFile}, []string{"--out", "is a file"}},
+		{[]string{"train", "--dataset", "mnist-sample", "--model", "cnn", "--out", modelDir}, []string{"model.eabs", "--force"}},
+		{append([]string{"classify", m, "--json", traffic}, ds...), []string{"--json " + traffic, "does not replace"}},
+		{append([]string{"classify", m, "--csv", renamedModel}, ds...), []string{"--csv", "model, checkpoint or ONNX"}},
 		// data the model cannot classify, and no data at all
 		{append([]string{"classify", traffic, "--n", "3"}, ds...), []string{"model " + traffic + " expects 3x32x32 images and 10 classes", "data mnist-sample has 1x28x28 and 10"}},
 		{append([]string{"attack", traffic, "--n", "3"}, ds...), []string{"expects 3x32x32", "has 1x28x28"}},

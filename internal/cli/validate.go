@@ -70,7 +70,27 @@ func checkWritable(name, path string) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return fmt.Errorf("--%s %s: is a directory, want a file name", name, path)
 	}
+	if isModelFile(path) {
+		return fmt.Errorf("--%s %s: is a model, checkpoint or ONNX file, which a report does not replace; choose another name", name, path)
+	}
 	return probeDir(name, path, filepath.Dir(path))
+}
+
+// isModelFile says whether path is an existing model, checkpoint or ONNX file (by
+// name, or by the eabs container's magic bytes).
+func isModelFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	switch filepath.Ext(path) {
+	case ".eabs", ".onnx":
+		return true
+	}
+	var magic [8]byte
+	n, _ := f.Read(magic[:])
+	return string(magic[:n]) == "EABSFILE"
 }
 
 // checkWritableDir is checkWritable for an output directory (which may not exist yet).
