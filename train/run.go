@@ -210,6 +210,9 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 					found = append(found, f)
 				}
 			}
+			if len(found) == 1 && found[0] == ManifestFile && sameRun(opt, cfg) {
+				found = nil // this very run, killed before its first checkpoint: start it again
+			}
 			if len(found) > 0 {
 				return nil, fmt.Errorf("train: %s already holds %s (and no checkpoint to resume): choose another --out, or pass --force to replace them", opt.Dir, strings.Join(found, ", "))
 			}
@@ -334,6 +337,21 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		}
 	}
 	return &Result{Weights: w, Epochs: st.Epoch, ValAcc: st.ValAcc}, nil
+}
+
+// sameRun says whether opt.Dir's manifest describes a run of cfg on the same data:
+// a run killed before its first checkpoint leaves only its manifest, and may start
+// again without --force.
+func sameRun(opt Options, cfg Config) bool {
+	b, err := os.ReadFile(filepath.Join(opt.Dir, ManifestFile))
+	if err != nil {
+		return false
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return false
+	}
+	return sameJSON(m.Config, cfg) && m.DataFingerprint == opt.DataFingerprint
 }
 
 // configDiff lists the settings in which two configs differ, as "json_name: a -> b".

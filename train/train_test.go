@@ -418,6 +418,28 @@ func TestRunRefusesForeignFiles(t *testing.T) {
 			t.Errorf("run with Force into a folder holding %s: %v", f, err)
 		}
 	}
+	// A run killed before its first checkpoint leaves only its manifest: the same run
+	// starts again without Force (scripts/train-queue.sh reruns it so), another is
+	// refused.
+	early := t.TempDir()
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: early, DataFingerprint: "d1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{CheckpointFile, ModelFile, MetricsFile} {
+		os.Remove(filepath.Join(early, f))
+	}
+	other := cfg
+	other.Seed = 9
+	if _, err := Run(context.Background(), other, ds, Options{Dir: early, DataFingerprint: "d1"}); err == nil || !strings.Contains(err.Error(), ManifestFile) {
+		t.Errorf("another run into a folder with a manifest only: err = %v, want a refusal", err)
+	}
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: early, DataFingerprint: "d2"}); err == nil {
+		t.Error("the same run on other data into a folder with its manifest was accepted")
+	}
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: early, DataFingerprint: "d1"}); err != nil {
+		t.Errorf("the same run restarted after a kill before its first checkpoint: %v", err)
+	}
+
 	// Force over a finished run of another seed gives the new seed's run.
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a, err := Run(context.Background(), cfg, ds, Options{Dir: dirA})
