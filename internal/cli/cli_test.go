@@ -280,6 +280,12 @@ func TestBadInvocations(t *testing.T) {
 		{[]string{"train", "--dataset", "mnist-sample", "--model", "cnn", "--out", modelDir}, []string{"model.eabs", "--force"}},
 		{append([]string{"classify", m, "--json", traffic}, ds...), []string{"--json " + traffic, "does not replace"}},
 		{append([]string{"classify", m, "--csv", renamedModel}, ds...), []string{"--csv", "model, checkpoint or ONNX"}},
+		{append([]string{"classify", m, "--json", filepath.Join(dir, "r.out"), "--csv", filepath.Join(dir, "r.out")}, ds...), []string{"--json", "--csv", "both name", "replace"}},
+		// choices
+		{append([]string{"classify", m, "--runtime", "gpu"}, ds...), []string{"--runtime \"gpu\"", "ort, ref"}},
+		{append([]string{"classify", m, "--split", "dev"}, ds...), []string{"--split \"dev\"", "test, train, val"}},
+		{[]string{"data", "inspect", "mnist-sample", "--split", "val"}, []string{"--split \"val\"", "train, test"}},
+		{[]string{"train", "--resume", "--force"}, []string{"--resume", "--force", "one of them"}},
 		// data the model cannot classify, and no data at all
 		{append([]string{"classify", traffic, "--n", "3"}, ds...), []string{"model " + traffic + " expects 3x32x32 images and 10 classes", "data mnist-sample has 1x28x28 and 10"}},
 		{append([]string{"attack", traffic, "--n", "3"}, ds...), []string{"expects 3x32x32", "has 1x28x28"}},

@@ -41,6 +41,9 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
   eabs train --dataset mnist --model eabs --out runs/mnist-eabs --resume`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if resume && force {
+				return fmt.Errorf("--resume continues the run in --out, --force replaces it: give one of them")
+			}
 			if out == "" {
 				out = filepath.Join("runs", cfg.Dataset+"-"+cfg.Model)
 			}

@@ -6,7 +6,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -179,6 +181,16 @@ func withHint(r flagRule, hint string) flagRule {
 	}
 }
 
+// oneOf accepts the listed values of a string flag.
+func oneOf(values ...string) flagRule {
+	return func(name, value string) error {
+		if slices.Contains(values, value) {
+			return nil
+		}
+		return fmt.Errorf("--%s %q: want one of %s", name, value, strings.Join(values, ", "))
+	}
+}
+
 // anyValue accepts every value of the flag's type (seeds).
 func anyValue(string, string) error { return nil }
 
@@ -233,6 +245,10 @@ var flagRules = map[string]flagRule{
 	"plot":        outFile,
 	"out":         outDir,
 	"inspect/out": outFile,
+	// choices, checked before any data is loaded
+	"runtime":       oneOf("ort", "ref"),
+	"split":         oneOf("test", "train", "val"),
+	"inspect/split": oneOf("train", "test"),
 }
 
 // ruleFor returns the rule of a command's flag (nil: none).
@@ -249,21 +265,29 @@ func needsRule(f *pflag.Flag) bool {
 	case "int", "int64", "int32", "uint", "uint64", "uint32", "float64", "float32", "duration":
 		return true
 	}
-	switch f.Name {
-	case "json", "csv", "figure", "plot", "out":
-		return true
-	}
-	return false
+	return slices.Contains(outputFlags, f.Name)
 }
 
-// validateFlags checks every flag the user set against its rule.
+// outputFlags are the flags naming a file a command writes.
+var outputFlags = []string{"json", "csv", "figure", "plot", "out"}
+
+// validateFlags checks every flag the user set against its rule, and that no two
+// output flags name the same file (the second write would replace the first).
 func validateFlags(cmd *cobra.Command) error {
 	var errs []error
+	outputs := map[string]string{}
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		if r := ruleFor(cmd, f.Name); r != nil {
 			if err := r(f.Name, f.Value.String()); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if slices.Contains(outputFlags, f.Name) && f.Value.String() != "" {
+			abs, _ := filepath.Abs(f.Value.String())
+			if other, dup := outputs[abs]; dup {
+				errs = append(errs, fmt.Errorf("--%s and --%s both name %s: one would replace the other", other, f.Name, f.Value.String()))
+			}
+			outputs[abs] = f.Name
 		}
 	})
 	return errors.Join(errs...)
