@@ -272,6 +272,7 @@ func TestBadInvocations(t *testing.T) {
 		// data inspect: bounded sizes (the picture used to exhaust memory)
 		{[]string{"data", "inspect", "mnist-sample", "--per-class", "100000"}, []string{"--per-class 100000", "between 1 and 100"}},
 		{[]string{"data", "inspect", "mnist-sample", "--scale", "0"}, []string{"--scale 0"}},
+		{[]string{"data", "inspect", "gtsrb-10", "--per-class", "100", "--scale", "16"}, []string{"--per-class 100 --scale 16", "more than"}},
 		// output paths, checked before any work
 		{append([]string{"classify", m, "--json", filepath.Join(aFile, "r.json")}, ds...), []string{"--json", "is a file"}},
 		{append([]string{"classify", m, "--csv", dir}, ds...), []string{"--csv", "is a directory"}},
