@@ -41,7 +41,7 @@ initializers and eabs metadata (dataset, classes, input shape, latent size, beta
 inference settings below, and the weights' SHA-256).`,
 		Example: `  eabs export runs/mnist-eabs --out zoo/mnist-eabs`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			w, meta, path, err := loadWeights(args[0])
 			if err != nil {
 				return err
@@ -57,12 +57,20 @@ inference settings below, and the weights' SHA-256).`,
 			if err := checkExportDir(out, inPlace, force); err != nil {
 				return err
 			}
-			// Everything is written into a fresh folder beside DIR first and moved in
-			// only when complete, so a failed export leaves DIR as it was.
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return err
+			// Everything is written into a hidden staging folder inside DIR (same file
+			// system, so the moves are renames) and moved in only when complete, so a
+			// failed export leaves DIR as it was (a DIR it created is removed again).
+			if _, err := os.Stat(out); os.IsNotExist(err) {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					return err
+				}
+				defer func() {
+					if err != nil {
+						os.Remove(out)
+					}
+				}()
 			}
-			tmp, err := os.MkdirTemp(filepath.Dir(mustAbs(out)), ".eabs-export-*")
+			tmp, err := os.MkdirTemp(out, ".eabs-export-*")
 			if err != nil {
 				return err
 			}
