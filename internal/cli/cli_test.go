@@ -142,6 +142,8 @@ func TestExportRefusesToOverwrite(t *testing.T) {
 	for name, body := range map[string]string{"encoder.onnx": "earlier export", "model.eabs": "earlier model", "notes.txt": "mine"} {
 		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
 	}
+	// the staging folder of an export killed before it finished
+	os.MkdirAll(filepath.Join(dir, ".eabs-export-123", "x"), 0o755)
 	_, err := run(t, "export", "zoo:mnist-cnn", "--out", dir)
 	if err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("export into a non-empty folder: err = %v, want a refusal mentioning --force", err)

@@ -70,7 +70,7 @@ inference settings below, and the weights' SHA-256).`,
 					}
 				}()
 			}
-			tmp, err := os.MkdirTemp(out, ".eabs-export-*")
+			tmp, err := os.MkdirTemp(out, stagingPrefix+"*")
 			if err != nil {
 				return err
 			}
@@ -110,6 +110,14 @@ inference settings below, and the weights' SHA-256).`,
 					return err
 				}
 			}
+			// Staging folders of exports killed before they finished go too.
+			if old, _ := filepath.Glob(filepath.Join(out, stagingPrefix+"*")); len(old) > 0 {
+				for _, o := range old {
+					if o != tmp {
+						os.RemoveAll(o)
+					}
+				}
+			}
 			for _, p := range paths {
 				p = filepath.Join(out, filepath.Base(p))
 				st, err := os.Stat(p)
@@ -136,6 +144,10 @@ inference settings below, and the weights' SHA-256).`,
 	return cmd
 }
 
+// stagingPrefix names the hidden folder an export is written into before its files
+// move into DIR.
+const stagingPrefix = ".eabs-export-"
+
 // exportFiles are the names an export writes: every role's ONNX file (a model kind
 // writes only some of them) and model.eabs.
 func exportFiles() []string {
@@ -160,7 +172,12 @@ func checkExportDir(dir string, inPlace, force bool) error {
 	}
 	var names []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if !strings.HasPrefix(e.Name(), stagingPrefix) { // left by a killed export
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return nil
 	}
 	if !force {
 		return fmt.Errorf("--out %s is not empty (%s): choose a new folder, or pass --force to replace an earlier export there", dir, listNames(names, 5))
