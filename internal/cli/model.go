@@ -169,10 +169,10 @@ func loadSet(stderr io.Writer, name, dataDir, split string) (*data.Set, error) {
 	return nil, fmt.Errorf("unknown --split %q (want test, train or val)", split)
 }
 
-// firstN returns the first n images of s (all when n >= s.N; n < 0 means all, the
-// --all flag).
+// firstN returns the first n images of s (all when n <= 0 or n >= s.N; the flags'
+// validation keeps a user's 0 from reaching it, --all passes -1).
 func firstN(s *data.Set, n int) *data.Set {
-	if n < 0 || n >= s.N {
+	if n <= 0 || n >= s.N {
 		return s
 	}
 	idx := make([]int, n)

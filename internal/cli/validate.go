@@ -207,7 +207,7 @@ var flagRules = map[string]flagRule{
 	// images and batches
 	"n":          withHint(intRule(1, inf), "--all uses the whole split"),
 	"demo/n":     intRule(1, 100), // the embedded sample's test images
-	"demo/check": intRule(0, 100),
+	"demo/check": intRule(1, 100), // firstN would read 0 as all
 	"full":       intRule(0, inf),
 	"batch":      intRule(1, inf),
 	"workers":    intRule(1, 1024),
