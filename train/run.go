@@ -151,11 +151,14 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	stepPCG := rand.NewPCG(cfg.Seed, streamSteps)
 	st := progressState{Format: stateFormat, Data: opt.DataFingerprint}
 	perClass := spec.Kind == models.Generative && !spec.Discriminative
-	if _, err := os.Stat(ckPath); err == nil && opt.Force && !opt.Resume {
-		// A new run replaces the old one: its checkpoint must not survive a kill
-		// before the new run's first save, or --resume would continue the old run.
-		if err := os.Remove(ckPath); err != nil {
-			return nil, err
+	if opt.Force && !opt.Resume {
+		// A new run replaces the old one at once: the old checkpoint must not
+		// survive a kill before the new run's first save (--resume would continue
+		// the old run), nor the old model and metrics sit beside the new manifest.
+		for _, f := range []string{CheckpointFile, ModelFile, MetricsFile} {
+			if err := os.Remove(filepath.Join(opt.Dir, f)); err != nil && !os.IsNotExist(err) {
+				return nil, err
+			}
 		}
 	}
 	if _, err := os.Stat(ckPath); err == nil {
