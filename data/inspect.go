@@ -218,9 +218,31 @@ func toByte(v float32) byte {
 	return byte(math.Round(float64(min(max(v, 0), 1)) * 255))
 }
 
+// MaxGridPixels bounds the pictures WriteGrid draws: 64 Mpx, 256 MB in memory.
+const MaxGridPixels = 1 << 26
+
+// GridSize is the width and height of Grid(s, perClass, scale), computed without
+// drawing it (or overflowing: perClass and scale are capped at 1<<20 here).
+func GridSize(s *Set, perClass, scale int) (w, h int) {
+	perClass, scale = min(perClass, 1<<20), min(scale, 1<<20)
+	return perClass*(s.W*scale+1) + 1, s.Classes*(s.H*scale+1) + 1
+}
+
 // WriteGrid writes Grid(s, perClass, scale) as a PNG file, atomically: a reader never
 // sees a half-written picture, and a failed write leaves any old file in place.
+// Sizes Grid panics on (perClass or scale below 1, other channel counts) and grids
+// of more than MaxGridPixels pixels are errors, so a size flag cannot exhaust memory.
 func WriteGrid(path string, s *Set, perClass, scale int) error {
+	if perClass < 1 || scale < 1 {
+		return fmt.Errorf("data: grid needs at least 1 image per class and scale 1, got %d and %d", perClass, scale)
+	}
+	if s.C != 1 && s.C != 3 {
+		return fmt.Errorf("data: grid draws 1 or 3 channels, %s has %d", s.Name, s.C)
+	}
+	w, h := GridSize(s, perClass, scale)
+	if w > MaxGridPixels || h > MaxGridPixels || w*h > MaxGridPixels {
+		return fmt.Errorf("data: a grid of %d per class at scale %d would be %dx%d pixels, more than %d; use a smaller --per-class or --scale", perClass, scale, w, h, MaxGridPixels)
+	}
 	img := Grid(s, perClass, scale)
 	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
 }

@@ -296,14 +296,36 @@ func WeightsFromTensors(s Spec, ts []Tensor) (*Weights, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := CheckValues(w); err != nil {
+		return nil, 0, err
+	}
+	return w, n, nil
+}
+
+// MaxWeight bounds the magnitude of every value a model file may hold. The trained
+// models of the zoo stay below 12 (zoo/mnist-eabs 11.4, zoo/mnist-cnn 10.7, the
+// smoothing CNNs below 4.1); a value 1e6 is the mark of a diverged run or a damaged
+// file, whose logits would overflow or saturate silently.
+const MaxWeight = 1e6
+
+// CheckValues refuses weights a trained model cannot hold: NaN or infinite values,
+// magnitudes above MaxWeight, and negative BatchNorm running variances (whose square
+// root is NaN). The error names the parameter, the index and the value.
+func CheckValues(w *Weights) error {
 	for _, p := range w.Params {
-		for _, v := range p.Data {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, 0, fmt.Errorf("models: parameter %s holds NaN or Inf", p.Name)
+		for i, v := range p.Data {
+			f := float64(v)
+			switch {
+			case math.IsNaN(f) || math.IsInf(f, 0):
+				return fmt.Errorf("models: parameter %s[%d] is %v: no trained model holds it (a diverged run or a damaged file)", p.Name, i, v)
+			case math.Abs(f) > MaxWeight:
+				return fmt.Errorf("models: parameter %s[%d] is %g, beyond the %g any trained eabs model stays within (a diverged run or a damaged file)", p.Name, i, v, MaxWeight)
+			case p.Role == RoleBNVar && f < 0:
+				return fmt.Errorf("models: BatchNorm running variance %s[%d] is %g: a variance cannot be negative (a damaged file)", p.Name, i, v)
 			}
 		}
 	}
-	return w, n, nil
+	return nil
 }
 
 // SaveModel writes the weights of a trained model with free-form metadata (training

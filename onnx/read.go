@@ -228,6 +228,13 @@ func decodeTensor(t *onnxpb.TensorProto) (Tensor, error) {
 			}
 			out.Float32 = t.FloatData
 		}
+		// eabs exports only trained weights and finite constants: a NaN or an
+		// infinity is damage, which a runtime would turn into NaN losses silently.
+		for i, v := range out.Float32 {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return bad("value %d is %v: no trained model holds it (corrupt or tampered file)", i, v)
+			}
+		}
 	case Int64:
 		switch {
 		case t.RawData != nil:

@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/eabs/eabs/models"
@@ -102,7 +103,7 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	}
 	for _, t := range f.Tensors[n:] {
 		name, ok := strings.CutPrefix(t.Name, "adam.m/")
-		target := c.Adam.M
+		target, second := c.Adam.M, !ok
 		if !ok {
 			if name, ok = strings.CutPrefix(t.Name, "adam.v/"); !ok {
 				return nil, fmt.Errorf("train: checkpoint %s: unexpected tensor %q", path, t.Name)
@@ -112,6 +113,14 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 		p := w.Param(name)
 		if p == nil || len(p.Data) != len(t.Data) {
 			return nil, fmt.Errorf("train: checkpoint %s: optimiser state %q matches no parameter", path, t.Name)
+		}
+		// Adam's moments are finite, and the second (a running mean of squares) is
+		// never negative: anything else is damage that would poison every later step.
+		for i, v := range t.Data {
+			f := float64(v)
+			if math.IsNaN(f) || math.IsInf(f, 0) || second && f < 0 {
+				return nil, fmt.Errorf("train: checkpoint %s: optimiser state %s[%d] is %v, which Adam cannot hold (a damaged file)", path, t.Name, i, v)
+			}
 		}
 		target[name] = t.Data
 	}

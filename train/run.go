@@ -11,7 +11,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eabs/eabs/data"
@@ -43,6 +45,10 @@ type Options struct {
 	Progress io.Writer
 	LogEvery int
 	Log      io.Writer
+	// Force starts a new run in a Dir that already holds one (a checkpoint, a model,
+	// metrics or a manifest), replacing it. Without it such a Dir is an error, so
+	// nothing the user made is replaced by accident.
+	Force bool
 	// StopAfter stops with a checkpoint after this many steps of this invocation
 	// (0: run to the end). Used by tests and for time-boxed runs.
 	StopAfter int
@@ -76,6 +82,31 @@ type progressState struct {
 	// Sums over the epoch in progress, so a resumed epoch reports the same metrics.
 	LossSum, DiscSum float64
 	Correct, Seen    int
+	// Format is stateFormat in checkpoints written since epoch ends are recorded as
+	// complete (Epoch counts completed epochs when Step is 0). Older checkpoints (0)
+	// wrote an epoch's end before moving Epoch on; upgradeLegacy reads them.
+	Format int `json:"format,omitempty"`
+	// Data is the training data's fingerprint (Options.DataFingerprint): a run
+	// resumes only on the data it started on.
+	Data string `json:"data_sha256,omitempty"`
+}
+
+// stateFormat is the progressState layout written by this version.
+const stateFormat = 2
+
+// upgradeLegacy interprets a checkpoint written before the state recorded finished
+// epochs: such a checkpoint saved at the end of epoch e still says "epoch e, step 0",
+// which would retrain epoch e on resume. Its step count tells the two apart: after
+// epoch e it has done (e+1)*perEpoch steps, at the start of epoch e (a stop there)
+// only e*perEpoch.
+func (st *progressState) upgradeLegacy(perEpoch int) {
+	if st.Format >= stateFormat {
+		return
+	}
+	if st.Step == 0 && st.Global > 0 && st.Global == (st.Epoch+1)*perEpoch {
+		st.Epoch++
+	}
+	st.Format = stateFormat
 }
 
 // Run trains a model on ds's training split (minus the validation split) and writes
@@ -118,10 +149,21 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	var w *models.Weights
 	opt2 := NewAdam(cfg.LR)
 	stepPCG := rand.NewPCG(cfg.Seed, streamSteps)
-	var st progressState
+	st := progressState{Format: stateFormat, Data: opt.DataFingerprint}
+	perClass := spec.Kind == models.Generative && !spec.Discriminative
+	if opt.Force && !opt.Resume {
+		// A new run replaces the old one at once: the old checkpoint must not
+		// survive a kill before the new run's first save (--resume would continue
+		// the old run), nor the old model and metrics sit beside the new manifest.
+		for _, f := range []string{CheckpointFile, ModelFile, MetricsFile} {
+			if err := os.Remove(filepath.Join(opt.Dir, f)); err != nil && !os.IsNotExist(err) {
+				return nil, err
+			}
+		}
+	}
 	if _, err := os.Stat(ckPath); err == nil {
 		if !opt.Resume {
-			return nil, fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it or choose another --out", opt.Dir)
+			return nil, fmt.Errorf("train: %s already holds a checkpoint; pass --resume to continue it, --force to start over, or choose another --out", opt.Dir)
 		}
 		ck, err := ReadCheckpoint(ckPath)
 		if err != nil {
@@ -133,18 +175,50 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		extended := ck.Config
 		extended.Epochs = cfg.Epochs
 		if !sameJSON(extended, cfg) {
-			return nil, fmt.Errorf("train: checkpoint %s was made with %+v; this run asks for %+v", ckPath, ck.Config, cfg)
+			return nil, fmt.Errorf("train: checkpoint %s was made with other settings: %s", ckPath, configDiff(ck.Config, cfg))
 		}
 		if ck.Config.Epochs != cfg.Epochs && opt.Log != nil {
 			fmt.Fprintf(opt.Log, "resuming %s with %d epochs instead of %d\n", ckPath, cfg.Epochs, ck.Config.Epochs)
 		}
+		if err := sameData(opt, ck.State.Data); err != nil {
+			return nil, err
+		}
 		w, opt2, st = ck.Weights, ck.Adam, ck.State
+		if st.Data == "" {
+			st.Data = opt.DataFingerprint
+		}
+		st.upgradeLegacy(len(batches(trainSet, cfg.Batch, perClass, rand.New(rand.NewPCG(cfg.Seed, streamEpoch)))))
+		done := st.Epoch
+		if st.Step > 0 {
+			done++ // the epoch in progress counts: it cannot be undone either
+		}
+		if cfg.Epochs < done {
+			return nil, fmt.Errorf("train: %s has trained %d epochs (checkpoint at epoch %d step %d); --epochs %d would not train them back: pass --epochs %d or more",
+				opt.Dir, st.Epoch, st.Epoch+1, st.Step, cfg.Epochs, done)
+		}
+		if cfg.Epochs == st.Epoch && opt.Log != nil {
+			fmt.Fprintf(opt.Log, "%s already holds all %d epochs: nothing to train (a larger --epochs extends it)\n", opt.Dir, st.Epoch)
+		}
 		if err := stepPCG.UnmarshalBinary(ck.RNG); err != nil {
 			return nil, fmt.Errorf("train: checkpoint %s: rng state: %w", ckPath, err)
 		}
 	} else {
 		if opt.Resume {
 			return nil, fmt.Errorf("train: --resume: no checkpoint in %s", opt.Dir)
+		}
+		if !opt.Force {
+			var found []string
+			for _, f := range []string{ModelFile, MetricsFile, ManifestFile} {
+				if _, err := os.Stat(filepath.Join(opt.Dir, f)); err == nil {
+					found = append(found, f)
+				}
+			}
+			if len(found) == 1 && found[0] == ManifestFile && sameRun(opt, cfg) {
+				found = nil // this very run, killed before its first checkpoint: start it again
+			}
+			if len(found) > 0 {
+				return nil, fmt.Errorf("train: %s already holds %s (and no checkpoint to resume): choose another --out, or pass --force to replace them", opt.Dir, strings.Join(found, ", "))
+			}
 		}
 		if cfg.Init != "" {
 			iw, _, err := models.LoadModel(cfg.Init)
@@ -182,9 +256,8 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		}
 		return (&Checkpoint{Config: cfg, Weights: w, Adam: opt2, State: st, RNG: pb}).WriteFile(ckPath)
 	}
-	perClass := spec.Kind == models.Generative && !spec.Discriminative
 	steps := 0
-	for ; st.Epoch < cfg.Epochs; st.Epoch++ {
+	for st.Epoch < cfg.Epochs {
 		plan := batches(trainSet, cfg.Batch, perClass, rand.New(rand.NewPCG(cfg.Seed, streamEpoch+uint64(st.Epoch))))
 		lr := cfg.LRAt(st.Epoch)
 		bar := newBar(opt.Progress, len(plan), fmt.Sprintf("epoch %d/%d", st.Epoch+1, cfg.Epochs))
@@ -245,17 +318,93 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			fmt.Fprintf(opt.Log, "epoch %d/%d: loss %.4f disc %.4f train acc %.4f val acc %.4f (%.0f img/s, lr %g)\n",
 				row.Epoch, cfg.Epochs, row.Loss, row.DiscLoss, row.TrainAcc, row.ValAcc, row.ImagesPerSec, lr)
 		}
-		st.Step, st.LossSum, st.DiscSum, st.Correct, st.Seen = 0, 0, 0, 0, 0
-		if err := save(); err != nil {
-			return nil, err
+		// The epoch is complete: the checkpoint says so (Epoch moves on before it is
+		// written), so a kill after it resumes at the next epoch instead of training
+		// this one again. The model goes first: a kill between the two writes leaves
+		// the previous checkpoint, from which the resumed run recomputes this same
+		// epoch bit for bit and rewrites the same model.
+		// A diverged run stops here, keeping its last good checkpoint, rather than
+		// writing a model no reader accepts (models.CheckValues).
+		if err := models.CheckValues(w); err != nil {
+			return nil, fmt.Errorf("train: epoch %d diverged (%w); the checkpoint before it is kept: resume with a lower --lr or start over", st.Epoch+1, err)
 		}
-		meta := map[string]string{"dataset": cfg.Dataset, "epochs": strconv.Itoa(st.Epoch + 1),
+		st.Epoch++
+		st.Step, st.LossSum, st.DiscSum, st.Correct, st.Seen = 0, 0, 0, 0, 0
+		meta := map[string]string{"dataset": cfg.Dataset, "epochs": strconv.Itoa(st.Epoch),
 			"val_acc_amortized": strconv.FormatFloat(st.ValAcc, 'f', 4, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}
 		if err := models.SaveModel(filepath.Join(opt.Dir, ModelFile), w, meta); err != nil {
 			return nil, err
 		}
+		if err := save(); err != nil {
+			return nil, err
+		}
 	}
 	return &Result{Weights: w, Epochs: st.Epoch, ValAcc: st.ValAcc}, nil
+}
+
+// sameRun says whether opt.Dir's manifest describes a run of cfg on the same data:
+// a run killed before its first checkpoint leaves only its manifest, and may start
+// again without --force.
+func sameRun(opt Options, cfg Config) bool {
+	b, err := os.ReadFile(filepath.Join(opt.Dir, ManifestFile))
+	if err != nil {
+		return false
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return false
+	}
+	return sameJSON(m.Config, cfg) && m.DataFingerprint == opt.DataFingerprint
+}
+
+// configDiff lists the settings in which two configs differ, as "json_name: a -> b".
+func configDiff(was, now Config) string {
+	var a, b map[string]any
+	ja, _ := json.Marshal(was)
+	jb, _ := json.Marshal(now)
+	json.Unmarshal(ja, &a)
+	json.Unmarshal(jb, &b)
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	var diffs []string
+	for k := range keys {
+		va, _ := json.Marshal(a[k])
+		vb, _ := json.Marshal(b[k])
+		if k != "epochs" && string(va) != string(vb) {
+			diffs = append(diffs, fmt.Sprintf("%s %s there, %s now", k, va, vb))
+		}
+	}
+	slices.Sort(diffs)
+	return strings.Join(diffs, "; ")
+}
+
+// sameData refuses to resume on other data than the run started on (the same
+// dataset name may hold other files): the checkpoint's fingerprint, or for a
+// checkpoint that does not record one the manifest's, must be this run's.
+func sameData(opt Options, recorded string) error {
+	from := CheckpointFile
+	if recorded == "" {
+		from = ManifestFile
+		b, err := os.ReadFile(filepath.Join(opt.Dir, ManifestFile))
+		if err != nil {
+			return nil // nothing recorded to compare with
+		}
+		var m Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("train: %s: %w", filepath.Join(opt.Dir, ManifestFile), err)
+		}
+		recorded = m.DataFingerprint
+	}
+	if recorded == "" || opt.DataFingerprint == "" || recorded == opt.DataFingerprint {
+		return nil
+	}
+	return fmt.Errorf("train: cannot resume %s on other data: its %s records data fingerprint %s, the data loaded now has %s (same dataset name, other files?)",
+		opt.Dir, from, recorded, opt.DataFingerprint)
 }
 
 // ValidationSplit splits a training set as a run with this seed and validation fraction

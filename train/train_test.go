@@ -108,7 +108,7 @@ func TestRunRefusesToOverwrite(t *testing.T) {
 	}
 	other := cfg
 	other.LR = 0.5
-	if _, err := Run(context.Background(), other, ds, Options{Dir: dir, Resume: true}); err == nil || !strings.Contains(err.Error(), "was made with") {
+	if _, err := Run(context.Background(), other, ds, Options{Dir: dir, Resume: true}); err == nil || !strings.Contains(err.Error(), "other settings") || !strings.Contains(err.Error(), "lr 0.001 there, 0.5 now") {
 		t.Errorf("resume with another config: err = %v, want a mismatch error", err)
 	}
 }
@@ -329,5 +329,205 @@ func TestResumeMayExtendEpochs(t *testing.T) {
 	cfg.Epochs = 3
 	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true}); err == nil {
 		t.Error("resume with another learning-rate schedule was accepted")
+	}
+}
+
+// TestKillBetweenEpochsResumesExactly: the last thing an epoch writes is its
+// checkpoint, so a run of one epoch leaves exactly what a kill between epochs 1 and 2
+// leaves. Resuming it with --epochs 2 (the same learning-rate schedule: HalveEvery is
+// 1 for both) must continue at epoch 2, not train epoch 1 again, and reach the
+// uninterrupted run's weights and metrics rows bit for bit. A checkpoint of the
+// earlier layout, which recorded the finished epoch as "epoch 0, step 0", must be
+// read the same way.
+func TestKillBetweenEpochsResumesExactly(t *testing.T) {
+	ds := tinyDataset(t)
+	for _, model := range []string{"eabs", "cnn"} {
+		t.Run(model, func(t *testing.T) {
+			cfg := tinyConfig(model)
+			cfg.CheckpointSteps = 0 // only epoch ends, as in the repro
+			dirA := t.TempDir()
+			a, err := Run(context.Background(), cfg, ds, Options{Dir: dirA})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, legacy := range []bool{false, true} {
+				dirB := t.TempDir()
+				one := cfg
+				one.Epochs = 1
+				if _, err := Run(context.Background(), one, ds, Options{Dir: dirB}); err != nil {
+					t.Fatal(err)
+				}
+				ckPath := filepath.Join(dirB, CheckpointFile)
+				ck, err := ReadCheckpoint(ckPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ck.State.Epoch != 1 || ck.State.Step != 0 {
+					t.Fatalf("checkpoint after epoch 1 records epoch %d step %d, want 1 complete epoch (1, 0)", ck.State.Epoch, ck.State.Step)
+				}
+				if legacy {
+					ck.State.Epoch, ck.State.Format = 0, 0
+					if err := ck.WriteFile(ckPath); err != nil {
+						t.Fatal(err)
+					}
+				}
+				b, err := Run(context.Background(), cfg, ds, Options{Dir: dirB, Resume: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b.Epochs != 2 {
+					t.Errorf("legacy %v: resumed run finished %d epochs, want 2", legacy, b.Epochs)
+				}
+				for i, p := range a.Weights.Params {
+					q := b.Weights.Params[i]
+					for j := range p.Data {
+						if p.Data[j] != q.Data[j] {
+							t.Fatalf("legacy %v: %s[%d]: uninterrupted %v, resumed %v", legacy, p.Name, j, p.Data[j], q.Data[j])
+						}
+					}
+				}
+				if ma, mb := metricsColumns(t, dirA), metricsColumns(t, dirB); ma != mb {
+					t.Errorf("legacy %v: metrics differ:\nuninterrupted\n%s\nresumed\n%s", legacy, ma, mb)
+				}
+			}
+		})
+	}
+}
+
+// TestRunRefusesForeignFiles: a folder with a model, metrics or manifest but no
+// checkpoint (a copied model folder) is not overwritten without Force; Force over an
+// earlier run starts a new one, whose checkpoint is not the old run's.
+func TestRunRefusesForeignFiles(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("cnn")
+	cfg.Epochs = 1
+	for _, f := range []string{ModelFile, MetricsFile, ManifestFile} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, f)
+		if err := os.WriteFile(p, []byte("the user's file"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Run(context.Background(), cfg, ds, Options{Dir: dir})
+		if err == nil || !strings.Contains(err.Error(), f) || !strings.Contains(err.Error(), "--force") {
+			t.Errorf("run into a folder holding %s: err = %v, want a refusal naming it and --force", f, err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != "the user's file" {
+			t.Errorf("%s was changed by a refused run", f)
+		}
+		if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Force: true}); err != nil {
+			t.Errorf("run with Force into a folder holding %s: %v", f, err)
+		}
+	}
+	// A run killed before its first checkpoint leaves only its manifest: the same run
+	// starts again without Force (scripts/train-queue.sh reruns it so), another is
+	// refused.
+	early := t.TempDir()
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: early, DataFingerprint: "d1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{CheckpointFile, ModelFile, MetricsFile} {
+		os.Remove(filepath.Join(early, f))
+	}
+	other := cfg
+	other.Seed = 9
+	if _, err := Run(context.Background(), other, ds, Options{Dir: early, DataFingerprint: "d1"}); err == nil || !strings.Contains(err.Error(), ManifestFile) {
+		t.Errorf("another run into a folder with a manifest only: err = %v, want a refusal", err)
+	}
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: early, DataFingerprint: "d2"}); err == nil {
+		t.Error("the same run on other data into a folder with its manifest was accepted")
+	}
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: early, DataFingerprint: "d1"}); err != nil {
+		t.Errorf("the same run restarted after a kill before its first checkpoint: %v", err)
+	}
+
+	// Force over a finished run of another seed gives the new seed's run.
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a, err := Run(context.Background(), cfg, ds, Options{Dir: dirA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := cfg
+	old.Seed = 7
+	if _, err := Run(context.Background(), old, ds, Options{Dir: dirB}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(context.Background(), cfg, ds, Options{Dir: dirB, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range a.Weights.Params {
+		if !slicesEqual(p.Data, b.Weights.Params[i].Data) {
+			t.Fatalf("forced run's %s differs from a fresh run's", p.Name)
+		}
+	}
+	if ma, mb := metricsColumns(t, dirA), metricsColumns(t, dirB); ma != mb {
+		t.Errorf("forced run's metrics\n%s\nwant a fresh run's\n%s", mb, ma)
+	}
+}
+
+func slicesEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestResumeRefusesOtherData: a run resumes only on the data it started on; the
+// refusal names both fingerprints. A checkpoint that does not record one (the older
+// layout) is compared through the manifest.
+func TestResumeRefusesOtherData(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("cnn")
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir, StopAfter: 2, DataFingerprint: "aaaa1111"}); !errors.Is(err, ErrStopped) {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true, DataFingerprint: "bbbb2222"})
+	if err == nil || !strings.Contains(err.Error(), "aaaa1111") || !strings.Contains(err.Error(), "bbbb2222") {
+		t.Errorf("resume on other data: err = %v, want a refusal naming both fingerprints", err)
+	}
+	ckPath := filepath.Join(dir, CheckpointFile)
+	ck, err := ReadCheckpoint(ckPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.State.Data = ""
+	if err := ck.WriteFile(ckPath); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true, DataFingerprint: "bbbb2222"})
+	if err == nil || !strings.Contains(err.Error(), "aaaa1111") || !strings.Contains(err.Error(), ManifestFile) {
+		t.Errorf("resume on other data (fingerprint in the manifest only): err = %v, want a refusal naming it", err)
+	}
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true, DataFingerprint: "aaaa1111"}); err != nil {
+		t.Errorf("resume on the same data: %v", err)
+	}
+}
+
+// TestResumeRefusesFewerEpochs: a run cannot be resumed to fewer epochs than it has
+// trained (it used to report them as trained and do nothing); the same number is a
+// no-op that keeps the model.
+func TestResumeRefusesFewerEpochs(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("cnn")
+	cfg.HalveEvery = 1
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	fewer := cfg
+	fewer.Epochs = 1
+	if _, err := Run(context.Background(), fewer, ds, Options{Dir: dir, Resume: true}); err == nil || !strings.Contains(err.Error(), "--epochs 2 or more") {
+		t.Errorf("resume with fewer epochs: err = %v, want a refusal", err)
+	}
+	var log bytes.Buffer
+	res, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true, Log: &log})
+	if err != nil || res.Epochs != 2 || !strings.Contains(log.String(), "nothing to train") {
+		t.Errorf("resume of a finished run: %v, %d epochs, log %q", err, res.Epochs, log.String())
 	}
 }

@@ -30,6 +30,7 @@ type classifyOptions struct {
 	dataDir   string
 	split     string
 	n         int
+	all       bool
 	batch     int
 	amortized bool
 	eot       int
@@ -98,7 +99,8 @@ MODEL is a model.eabs file, a training run directory or an export directory.`,
 	f.StringVar(&o.dataset, "dataset", "", "dataset to classify (instead of image files)")
 	f.StringVar(&o.dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
 	f.StringVar(&o.split, "split", "test", splitHelp)
-	f.IntVar(&o.n, "n", 0, "classify only the first N images (0: all)")
+	f.IntVar(&o.n, "n", 0, "classify only the first N images (at least 1; default: the whole split)")
+	f.BoolVar(&o.all, "all", false, "classify the whole split (the default without --n)")
 	f.IntVar(&o.batch, "batch", 16, "images per inference batch")
 	f.BoolVar(&o.amortized, "amortized", false, "score the encoder's mean instead of optimising (Go reference graph)")
 	f.IntVar(&o.eot, "eot", 1, "average the per-class losses over N runs with independent noise")
@@ -130,10 +132,19 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 	case o.dataset != "" && len(files) > 0:
 		return fmt.Errorf("give --dataset or image files, not both")
 	case o.dataset != "":
+		n := -1 // without --n, classify takes the whole split
+		if cmd.Flags().Changed("n") || o.all {
+			if n, err = imageCount(cmd.Flags(), o.n, o.all); err != nil {
+				return err
+			}
+		}
 		if set, err = loadSet(stderr, o.dataset, o.dataDir, o.split); err != nil {
 			return err
 		}
-		set = firstN(set, o.n)
+		set = firstN(set, n)
+		if err := checkSetFits(args[0], w.Spec.Arch, o.dataset, set); err != nil {
+			return err
+		}
 	case len(files) > 0:
 		if set, err = readImages(files, w.Spec.Arch); err != nil {
 			return err

@@ -3,13 +3,17 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/runtime/ort"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // run executes the eabs command tree in-process.
@@ -127,4 +131,200 @@ func TestExportZooModel(t *testing.T) {
 			t.Errorf("parameter %s differs", p1[i].Name)
 		}
 	}
+}
+
+// TestExportRefusesToOverwrite: export writes into a new or empty folder; a non-empty
+// one needs --force, which removes the stale files of an earlier export (here an
+// E-ABS export's encoder.onnx before a CNN export) and keeps the user's other files;
+// a training run's model.eabs is not replaced by another model even with --force.
+func TestExportRefusesToOverwrite(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"encoder.onnx": "earlier export", "model.eabs": "earlier model", "notes.txt": "mine"} {
+		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+	}
+	// the staging folder of an export killed before it finished
+	os.MkdirAll(filepath.Join(dir, ".eabs-export-123", "x"), 0o755)
+	_, err := run(t, "export", "zoo:mnist-cnn", "--out", dir)
+	if err == nil || !strings.Contains(err.Error(), "not empty") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("export into a non-empty folder: err = %v, want a refusal mentioning --force", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "model.eabs")); string(b) != "earlier model" {
+		t.Fatal("a refused export changed model.eabs")
+	}
+	if out, err := run(t, "export", "zoo:mnist-cnn", "--out", dir, "--force"); err != nil {
+		t.Fatalf("export --force: %v\n%s", err, out)
+	}
+	var names []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{"cnn.onnx", "model.eabs", "notes.txt"}; !slices.Equal(names, want) {
+		t.Errorf("after export --force the folder holds %v, want %v", names, want)
+	}
+	if _, _, _, err := loadWeights(filepath.Join(dir, "model.eabs")); err != nil {
+		t.Errorf("model.eabs after export --force: %v", err)
+	}
+
+	runDir := t.TempDir()
+	os.WriteFile(filepath.Join(runDir, "checkpoint.eabs"), []byte("a run's checkpoint"), 0o644)
+	os.WriteFile(filepath.Join(runDir, "model.eabs"), []byte("a run's model"), 0o644)
+	_, err = run(t, "export", "zoo:mnist-cnn", "--out", runDir, "--force")
+	if err == nil || !strings.Contains(err.Error(), "training run") {
+		t.Errorf("export --force into a training run: err = %v, want a refusal", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(runDir, "model.eabs")); string(b) != "a run's model" {
+		t.Error("export replaced a training run's model.eabs")
+	}
+}
+
+// writeIDX writes the four MNIST IDX files holding no images, under root/mnist.
+func writeEmptyMNIST(t *testing.T, root string) {
+	t.Helper()
+	dir := filepath.Join(root, "mnist")
+	os.MkdirAll(dir, 0o755)
+	images := []byte{0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28}
+	labels := []byte{0, 0, 8, 1, 0, 0, 0, 0}
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"train-images-idx3-ubyte", images}, {"train-labels-idx1-ubyte", labels}, {"t10k-images-idx3-ubyte", images}, {"t10k-labels-idx1-ubyte", labels}} {
+		if err := os.WriteFile(filepath.Join(dir, f.name), f.b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBadInvocations is the table of invocations a user can get wrong: each must
+// fail before any long work, with exit status 1 and a message holding the words
+// listed (the flag, its allowed range, or both sides of a mismatch).
+func TestBadInvocations(t *testing.T) {
+	dir := t.TempDir()
+	emptyRoot := filepath.Join(dir, "empty")
+	writeEmptyMNIST(t, emptyRoot)
+	aFile := filepath.Join(dir, "a-file")
+	os.WriteFile(aFile, []byte("x"), 0o644)
+	// A traffic-sign model (3x32x32, 10 classes), to be run on MNIST.
+	traffic := filepath.Join(dir, "traffic.eabs")
+	spec, err := models.NewSpec("gtsrb-10", "cnn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw, err := models.NewWeights(spec, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := models.SaveModel(traffic, tw, map[string]string{"dataset": "gtsrb-10"}); err != nil {
+		t.Fatal(err)
+	}
+	renamedModel := filepath.Join(dir, "weights.bin")
+	if err := models.SaveModel(renamedModel, tw, nil); err != nil {
+		t.Fatal(err)
+	}
+	modelDir := filepath.Join(dir, "copied-model")
+	os.MkdirAll(modelDir, 0o755)
+	if err := models.SaveModel(filepath.Join(modelDir, "model.eabs"), tw, nil); err != nil {
+		t.Fatal(err)
+	}
+	const m = "zoo:mnist-cnn"
+	ds := []string{"--dataset", "mnist-sample"}
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		// --n: at least 1, the whole split only with --all
+		{[]string{"attack", m, "--n", "-5"}, []string{"--n -5", "at least 1", "--all"}},
+		{[]string{"attack", m, "--n", "0"}, []string{"--n 0", "at least 1"}},
+		{[]string{"certify", m, "--n", "0"}, []string{"--n 0", "at least 1"}},
+		{[]string{"crosscheck", m, "--n", "0"}, []string{"--n 0", "at least 1"}},
+		{append([]string{"classify", m, "--n", "0"}, ds...), []string{"--n 0", "at least 1"}},
+		{append([]string{"classify", m, "--n", "-1"}, ds...), []string{"--n -1", "at least 1"}},
+		{append([]string{"classify", m, "--n", "5", "--all"}, ds...), []string{"--n or --all"}},
+		{[]string{"attack", m, "--n", "5", "--all"}, []string{"--n or --all"}},
+		{[]string{"demo", "--n", "500"}, []string{"--n 500", "between 1 and 100"}},
+		{[]string{"crosscheck", m, "--full", "-1"}, []string{"--full -1", "at least 0"}},
+		// attack settings: no value silently replaced by another
+		{[]string{"attack", m, "--eot", "-1"}, []string{"--eot -1", "at least 1"}},
+		{[]string{"attack", m, "--eot", "0"}, []string{"--eot 0", "at least 1"}},
+		{[]string{"attack", m, "--restarts", "0"}, []string{"--restarts 0", "at least 1"}},
+		{[]string{"attack", m, "--steps", "0"}, []string{"--steps 0", "at least 1"}},
+		{[]string{"attack", m, "--step-size", "-0.1"}, []string{"--step-size -0.1", "finite number >= 0"}},
+		{[]string{"attack", m, "--step-size", "NaN"}, []string{"--step-size NaN", "finite"}},
+		{[]string{"attack", m, "--eps", "-0.3"}, []string{"--eps -0.3", ">= 0"}},
+		{[]string{"attack", m, "--eps", "+Inf"}, []string{"--eps +Inf", "finite"}},
+		{[]string{"attack", m, "--batch", "0"}, []string{"--batch 0", "at least 1"}},
+		{[]string{"attack", m, "--workers", "0"}, []string{"--workers 0", "between 1 and 1024"}},
+		// inference settings
+		{append([]string{"classify", m, "--eot", "0"}, ds...), []string{"--eot 0", "at least 1"}},
+		{append([]string{"classify", m, "--batch", "-2"}, ds...), []string{"--batch -2", "at least 1"}},
+		{append([]string{"classify", m, "--threads", "0"}, ds...), []string{"--threads 0"}},
+		{append([]string{"classify", m, "--starts", "-1"}, ds...), []string{"--starts -1", "at least 0"}},
+		{append([]string{"classify", m, "--steps", "-1"}, ds...), []string{"--steps -1", "at least 0"}},
+		{append([]string{"classify", m, "--lr", "0"}, ds...), []string{"--lr 0", "> 0"}},
+		{[]string{"certify", m, "--lr", "NaN"}, []string{"--lr NaN", "finite"}},
+		{[]string{"export", m, "--out", filepath.Join(dir, "x"), "--starts", "-4"}, []string{"--starts -4"}},
+		// training
+		{[]string{"train", "--epochs", "0"}, []string{"--epochs 0", "at least 1"}},
+		{[]string{"train", "--batch", "-1"}, []string{"--batch -1"}},
+		{[]string{"train", "--lr", "NaN"}, []string{"--lr NaN", "finite"}},
+		{[]string{"train", "--val-frac", "1"}, []string{"--val-frac 1", "<= 0.9"}},
+		{[]string{"train", "--noise", "-0.5"}, []string{"--noise -0.5", "or -1"}},
+		{[]string{"train", "--checkpoint-steps", "-1"}, []string{"--checkpoint-steps -1"}},
+		{[]string{"train", "--pgd-steps", "0"}, []string{"--pgd-steps 0"}},
+		// data inspect: bounded sizes (the picture used to exhaust memory)
+		{[]string{"data", "inspect", "mnist-sample", "--per-class", "100000"}, []string{"--per-class 100000", "between 1 and 100"}},
+		{[]string{"data", "inspect", "mnist-sample", "--scale", "0"}, []string{"--scale 0"}},
+		{[]string{"data", "inspect", "gtsrb-10", "--per-class", "100", "--scale", "16"}, []string{"--per-class 100 --scale 16", "more than"}},
+		// output paths, checked before any work
+		{append([]string{"classify", m, "--json", filepath.Join(aFile, "r.json")}, ds...), []string{"--json", "is a file"}},
+		{append([]string{"classify", m, "--csv", dir}, ds...), []string{"--csv", "is a directory"}},
+		{[]string{"attack", m, "--figure", filepath.Join(aFile, "f.png")}, []string{"--figure", "is a file"}},
+		{[]string{"train", "--out", aFile}, []string{"--out", "is a file"}},
+		{[]string{"train", "--dataset", "mnist-sample", "--model", "cnn", "--out", modelDir}, []string{"model.eabs", "--force"}},
+		{append([]string{"classify", m, "--json", traffic}, ds...), []string{"--json " + traffic, "does not replace"}},
+		{append([]string{"classify", m, "--csv", renamedModel}, ds...), []string{"--csv", "model, checkpoint or ONNX"}},
+		{append([]string{"classify", m, "--json", filepath.Join(dir, "r.out"), "--csv", filepath.Join(dir, "r.out")}, ds...), []string{"--json", "--csv", "both name", "replace"}},
+		// choices
+		{append([]string{"classify", m, "--runtime", "gpu"}, ds...), []string{"--runtime \"gpu\"", "ort, ref"}},
+		{append([]string{"classify", m, "--split", "dev"}, ds...), []string{"--split \"dev\"", "test, train, val"}},
+		{[]string{"data", "inspect", "mnist-sample", "--split", "val"}, []string{"--split \"val\"", "train, test"}},
+		{[]string{"train", "--resume", "--force"}, []string{"--resume", "--force", "one of them"}},
+		// data the model cannot classify, and no data at all
+		{append([]string{"classify", traffic, "--n", "3"}, ds...), []string{"model " + traffic + " expects 3x32x32 images and 10 classes", "data mnist-sample has 1x28x28 and 10"}},
+		{append([]string{"attack", traffic, "--n", "3"}, ds...), []string{"expects 3x32x32", "has 1x28x28"}},
+		{[]string{"attack", m, "--dataset", "mnist", "--data-dir", emptyRoot, "--n", "5"}, []string{"no images"}},
+		{[]string{"certify", m, "--dataset", "mnist", "--data-dir", emptyRoot}, []string{"no images"}},
+		{[]string{"classify", m, "--dataset", "mnist", "--data-dir", emptyRoot}, []string{"no images"}},
+	}
+	for _, c := range cases {
+		name := strings.Join(c.args, " ")
+		out, err := run(t, c.args...)
+		var stderr bytes.Buffer
+		if code := exitCode(err, &stderr); code != exitError {
+			t.Errorf("eabs %s: exit status %d, want %d (err %v)", name, code, exitError, err)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("eabs %s: error %q lacks %q (output %q)", name, err, w, out)
+			}
+		}
+	}
+}
+
+// TestEveryFlagHasARule: every numeric and output flag of every command is validated
+// (validate.go's flagRules); a new flag without a rule fails here, naming it.
+func TestEveryFlagHasARule(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if needsRule(f) && ruleFor(c, f.Name) == nil {
+				t.Errorf("eabs %s --%s (%s) has no validation rule in flagRules", c.CommandPath(), f.Name, f.Value.Type())
+			}
+		})
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(NewRootCmd())
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/models"
 )
 
 func init() { register(func() *cobra.Command { return newDataCmd() }) }
@@ -91,6 +92,17 @@ small MNIST sample built into the binary. Inside it each dataset has its own fol
 			}
 			if o.Out == "" {
 				o.Out = filepath.Join("out", o.Dataset+"-grid.png")
+			}
+			if err := checkWritable("out", o.Out); err != nil {
+				return err
+			}
+			// The grid's size is known from the dataset's architecture: refuse one too
+			// large to draw before loading (GTSRB takes a while), not after.
+			if a, err := models.ArchFor(o.Dataset); err == nil {
+				shape := &data.Set{C: a.InC, H: a.InH, W: a.InW, Classes: a.Classes}
+				if w, h := data.GridSize(shape, o.PerClass, o.Scale); w > data.MaxGridPixels || h > data.MaxGridPixels || w*h > data.MaxGridPixels {
+					return fmt.Errorf("--per-class %d --scale %d: the grid of %s would be %dx%d pixels, more than %d; use smaller values", o.PerClass, o.Scale, o.Dataset, w, h, data.MaxGridPixels)
+				}
 			}
 			if runF != nil {
 				return runF(o)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -101,7 +102,8 @@ func exportDir(arg string, w *models.Weights, opt infer.Options) (string, func()
 	if err != nil {
 		return "", nil, err
 	}
-	cleanup := func() { os.RemoveAll(dir) }
+	unregister := onSignalCleanup(func() { os.RemoveAll(dir) })
+	cleanup := func() { os.RemoveAll(dir); unregister() }
 	if _, err := exportModel(w, dir, "", opt); err != nil {
 		cleanup()
 		return "", nil, err
@@ -167,7 +169,8 @@ func loadSet(stderr io.Writer, name, dataDir, split string) (*data.Set, error) {
 	return nil, fmt.Errorf("unknown --split %q (want test, train or val)", split)
 }
 
-// firstN returns the first n images of s (all when n <= 0 or n >= s.N).
+// firstN returns the first n images of s (all when n <= 0 or n >= s.N; the flags'
+// validation keeps a user's 0 from reaching it, --all passes -1).
 func firstN(s *data.Set, n int) *data.Set {
 	if n <= 0 || n >= s.N {
 		return s
@@ -223,18 +226,62 @@ func addLossAt(f *pflag.FlagSet, v *infer.LossAt) {
 
 const splitHelp = "dataset split: test, train, or val (the 10% of train that eabs train --seed 1 holds out for validation)"
 
-// setFlags are the --dataset, --data-dir, --split and --n flags of the commands that
-// run a model on the first N images of a dataset split.
+// setFlags are the --dataset, --data-dir, --split, --n and --all flags of the
+// commands that run a model on the first N images of a dataset split. --n must be at
+// least 1; the whole split is asked for explicitly with --all (a whole test set can
+// mean hours of inference, so no value of --n means it by accident).
 type setFlags struct {
 	dataset, dataDir, split string
 	n                       int
+	all                     bool
+	fs                      *pflag.FlagSet
+	// model and arch are set by loadModel: the set loaded must fit them.
+	model string
+	arch  *models.Arch
 }
 
 func (s *setFlags) add(f *pflag.FlagSet, datasetHelp string, n int, nHelp string) {
 	f.StringVar(&s.dataset, "dataset", "", datasetHelp)
 	f.StringVar(&s.dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
 	f.StringVar(&s.split, "split", "test", splitHelp)
-	f.IntVar(&s.n, "n", n, nHelp)
+	f.IntVar(&s.n, "n", n, nHelp+" (at least 1; --all for the whole split)")
+	f.BoolVar(&s.all, "all", false, "use every image of the split instead of --n")
+	s.fs = f
+}
+
+// count is the number of images asked for: --n, or -1 for --all.
+func (s *setFlags) count() (int, error) {
+	return imageCount(s.fs, s.n, s.all)
+}
+
+// imageCount resolves --n and --all: --n must be at least 1 (also checked with every
+// flag by validateFlags, for a caller that sets it otherwise), --all gives -1 (every
+// image), both together are an error.
+func imageCount(fs *pflag.FlagSet, n int, all bool) (int, error) {
+	if all {
+		if fs != nil && fs.Changed("n") {
+			return 0, fmt.Errorf("give --n or --all, not both")
+		}
+		return -1, nil
+	}
+	if err := checkInt("n", n, 1, math.MaxInt); err != nil {
+		return 0, fmt.Errorf("%w (--all uses the whole split)", err)
+	}
+	return n, nil
+}
+
+// checkSetFits refuses a data set the model cannot classify (another image shape or
+// class count) or one without images, with a message naming both sides, before any
+// work starts.
+func checkSetFits(model string, a models.Arch, dataset string, set *data.Set) error {
+	if set.C != a.InC || set.H != a.InH || set.W != a.InW || set.Classes != a.Classes {
+		return fmt.Errorf("model %s expects %dx%dx%d images and %d classes, data %s has %dx%dx%d and %d",
+			model, a.InC, a.InH, a.InW, a.Classes, dataset, set.C, set.H, set.W, set.Classes)
+	}
+	if set.N == 0 {
+		return fmt.Errorf("data %s (%s split) has no images: nothing to evaluate", dataset, set.Name)
+	}
+	return nil
 }
 
 // loadModel loads MODEL's weights; without --dataset, the dataset is the one the model
@@ -250,16 +297,33 @@ func (s *setFlags) loadModel(arg string) (w *models.Weights, path string, err er
 	if s.dataset == "" {
 		return nil, "", fmt.Errorf("--dataset is required (the model file does not name its dataset)")
 	}
+	if _, err := s.count(); err != nil {
+		return nil, "", err
+	}
+	s.model, s.arch = arg, &w.Spec.Arch
 	return w, path, nil
 }
 
-// images loads the first --n images of the split.
+// images loads the first --n images of the split (all with --all), refusing an
+// empty selection and, after loadModel, data the model does not fit.
 func (s *setFlags) images(stderr io.Writer) (*data.Set, error) {
+	n, err := s.count()
+	if err != nil {
+		return nil, err
+	}
 	set, err := loadSet(stderr, s.dataset, s.dataDir, s.split)
 	if err != nil {
 		return nil, err
 	}
-	return firstN(set, s.n), nil
+	set = firstN(set, n)
+	if s.arch != nil {
+		if err := checkSetFits(s.model, *s.arch, s.dataset, set); err != nil {
+			return nil, err
+		}
+	} else if set.N == 0 {
+		return nil, fmt.Errorf("data %s (%s split) has no images: nothing to evaluate", s.dataset, s.split)
+	}
+	return set, nil
 }
 
 // writeReport writes a command's JSON report to path, when one was asked for.

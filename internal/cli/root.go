@@ -5,6 +5,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	goruntime "runtime"
 
@@ -19,6 +20,8 @@ const (
 	// exitCheck is returned when a command ran but a check it performs failed
 	// (for example a cross-check tolerance was broken).
 	exitCheck = 2
+	// A command ended by SIGINT or SIGTERM exits with 128+signal (130, 143), after
+	// removing its temporary files (see signals.go).
 )
 
 // checkFailed is returned by commands whose work completed but whose verdict is negative.
@@ -37,6 +40,9 @@ runtimes against each other, attacks the models and computes certified lower bou
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version(),
+		// Every numeric and output flag is checked before any command runs
+		// (validate.go).
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return validateFlags(cmd) },
 	}
 	root.PersistentFlags().String("ort-lib", "", "path to libonnxruntime.so (default: $EABS_ORT_LIB, then ./third_party/onnxruntime)")
 	for _, add := range subcommands {
@@ -53,11 +59,16 @@ func register(f func() *cobra.Command) { subcommands = append(subcommands, f) }
 
 // Main runs the binary and returns its exit code.
 func Main() int {
-	err := NewRootCmd().Execute()
+	handleSignals()
+	return exitCode(NewRootCmd().Execute(), os.Stderr)
+}
+
+// exitCode prints a command's error and returns the binary's exit status for it.
+func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "eabs:", err)
+	fmt.Fprintln(stderr, "eabs:", err)
 	var cf checkFailed
 	if errors.As(err, &cf) {
 		return exitCheck

@@ -21,7 +21,7 @@ func init() { register(newTrainCmd) }
 func newTrainCmd() *cobra.Command {
 	cfg := train.DefaultConfig("mnist", "eabs")
 	var dataDir, out string
-	var resume bool
+	var resume, force bool
 	var stopAfter, pgdSteps int
 	var pgdEps float64
 	cmd := &cobra.Command{
@@ -41,8 +41,14 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
   eabs train --dataset mnist --model eabs --out runs/mnist-eabs --resume`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if resume && force {
+				return fmt.Errorf("--resume continues the run in --out, --force replaces it: give one of them")
+			}
 			if out == "" {
 				out = filepath.Join("runs", cfg.Dataset+"-"+cfg.Model)
+			}
+			if err := checkWritableDir("out", out); err != nil {
+				return err
 			}
 			if strings.HasPrefix(cfg.Model, "adv-") {
 				if !cmd.Flags().Changed("lr") {
@@ -65,7 +71,8 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			opt := train.Options{Dir: out, Resume: resume, Log: cmd.OutOrStdout(), LogEvery: 100,
+			defer stopsGracefully()()
+			opt := train.Options{Dir: out, Resume: resume, Force: force, Log: cmd.OutOrStdout(), LogEvery: 100,
 				StopAfter: stopAfter, Command: os.Args, DataFingerprint: fp}
 			if isTerminal(cmd.ErrOrStderr()) {
 				opt.Progress = cmd.ErrOrStderr()
@@ -99,6 +106,7 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 	f.StringVar(&dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
 	f.StringVar(&out, "out", "", "run directory (default runs/<dataset>-<model>)")
 	f.BoolVar(&resume, "resume", false, "continue the run in --out from its checkpoint")
+	f.BoolVar(&force, "force", false, "start a new run in an --out that holds one, replacing its files")
 	f.IntVar(&stopAfter, "stop-after", 0, "stop with a checkpoint after N steps (0: run to the end)")
 	f.StringVar(&cfg.Init, "init", "", "start from this model's weights (required for adv-linf and adv-l2: a trained CNN)")
 	f.Float64Var(&pgdEps, "eps", 0, "adv-linf/adv-l2: PGD budget (default: the paper's, e.g. MNIST Linf 0.3, L2 1.5)")
