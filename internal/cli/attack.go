@@ -198,8 +198,13 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	if a := w.Spec.Arch; set.C != a.InC || set.H != a.InH || set.W != a.InW {
-		return fmt.Errorf("%s %s images are %dx%dx%d, model %s wants %dx%dx%d", o.sf.dataset, o.sf.split, set.C, set.H, set.W, w.Spec.Name(), a.InC, a.InH, a.InW)
+	if err := checkSetFits(path, w.Spec.Arch, o.sf.dataset, set); err != nil {
+		return err
+	}
+	if all, err := o.sf.count(); err != nil {
+		return err
+	} else if all < 0 {
+		o.sf.n = set.N // --all: the sample is a permutation of the whole split
 	}
 	if o.sf.n > set.N {
 		return fmt.Errorf("--n %d: want 1..%d (the images of %s %s)", o.sf.n, set.N, o.sf.dataset, o.sf.split)

@@ -111,11 +111,11 @@ func TestAttackFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--n", "0"}, "--n 0: want at least 1"},
+		{[]string{"--n", "0"}, "--n 0: must be at least 1"},
 		{[]string{"--n", "101"}, "--n 101: want 1..100"},
 		{[]string{"--batch", "0"}, "--batch 0"},
 		{[]string{"--attack-batch", "-1"}, "--attack-batch -1"},
-		{[]string{"--eps-linf", "1.5"}, "--eps-linf 1.5: want in (0, 1]"},
+		{[]string{"--eps-linf", "1.5"}, "--eps-linf 1.5"},
 		{[]string{"--eps-l2", "-1"}, "--eps-l2 -1"},
 		{[]string{"--eot", "0"}, "--eot 0"},
 		{[]string{"--verdict-eot", "0"}, "--verdict-eot 0"},

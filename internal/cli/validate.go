@@ -224,7 +224,19 @@ var flagRules = map[string]flagRule{
 	"attack/steps": intRule(1, inf),
 	"restarts":     intRule(1, inf),
 	"eps":          floatRule(0, math.Inf(1), false), // 0: the paper's budget
-	"step-size":    floatRule(0, math.Inf(1), false), // 0: 2.5*eps/steps
+	"eps-l2":       floatRule(0, math.Inf(1), false), // 0: the paper's budget
+	"eps-linf":     floatRule(0, 1, false),           // pixels are in [0,1]; 0: the paper's
+	"pgd-restarts": intRule(0, inf),                  // 0: the paper's for the dataset
+	"attack-batch": intRule(1, inf),
+	"verdict-eot":  intRule(1, inf),
+	"keep":         intRule(0, inf),
+	"sweep-n":      intRule(0, inf),
+	"sample-seed":  anyValue,
+	"shard-count":  intRule(0, inf), // 0: not given
+	// report
+	"grid-n":    intRule(0, inf),
+	"points":    intRule(2, inf),
+	"step-size": floatRule(0, math.Inf(1), false), // 0: 2.5*eps/steps
 	// training
 	"epochs":           intRule(1, inf),
 	"halve-every":      intRule(0, inf), // 0: 0.4*epochs
@@ -245,6 +257,8 @@ var flagRules = map[string]flagRule{
 	"plot":        outFile,
 	"out":         outDir,
 	"inspect/out": outFile,
+	"attack/out":  outFile, // a results file ({shard} is replaced per part)
+	"report/out":  outFile, // the merged results file
 	// choices, checked before any data is loaded
 	"runtime":       oneOf("ort", "ref"),
 	"split":         oneOf("test", "train", "val"),
