@@ -87,6 +87,7 @@ func TestPGDAttackInvariantsAndStrength(t *testing.T) {
 		for _, test := range tests {
 			_, accSmall := runChecked(t, attack.PGDAttack{Lp: test.norm, Eps: test.small, Steps: 10, Restarts: 2}, m, x, y, batch, test.small, 3)
 			_, accLarge := runChecked(t, attack.PGDAttack{Lp: test.norm, Eps: test.large, Steps: 20, Restarts: 2}, m, x, y, batch, test.large, 3)
+			t.Logf("%s pgd-%s: accuracy %.3f at eps %g, %.3f at eps %g", name, test.norm, accSmall, test.small, accLarge, test.large)
 			if accSmall < test.minSmall || accLarge > test.maxLarge {
 				t.Errorf("%s %s: accuracy %.3f at eps %g (want >= %g), %.3f at eps %g (want <= %g)", name, test.norm, accSmall, test.small, test.minSmall, accLarge, test.large, test.maxLarge)
 			}
