@@ -1,0 +1,129 @@
+package attack_test
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/attack/attacktest"
+)
+
+// binaryProblem is a two-class linear model w.x + b and an image x = 0.5 at L2
+// distance d from its boundary, on class 0's side; it returns the model, x and the
+// closed-form distances to the boundary in L2 and Linf, |w.x+b|/||w||_2 and
+// |w.x+b|/||w||_1.
+func binaryProblem(seed uint64, n int, d float64) (*attacktest.Linear, []float32, float64, float64) {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	w := make([]float64, n)
+	var w2, w1, wx float64
+	x := make([]float32, n)
+	for i := range w {
+		w[i] = 1 + rng.Float64() // all positive: the way to the boundary is up, away from the box's faces
+		if rng.IntN(2) == 0 {
+			w[i] = -w[i]
+		}
+		x[i] = 0.5
+		w2 += w[i] * w[i]
+		w1 += math.Abs(w[i])
+		wx += w[i] * 0.5
+	}
+	w2 = math.Sqrt(w2)
+	b := -d*w2 - wx // w.x + b = -d ||w||
+	return attacktest.Binary(w, b), x, d, d * w2 / w1
+}
+
+// TestDeepFoolClosedForm: on an affine binary model DeepFool's first step lands on the
+// boundary, and the overshoot puts the answer at exactly (1 + overshoot) times the
+// closed-form distance, along w (L2) or sign(w) (Linf).
+func TestDeepFoolClosedForm(t *testing.T) {
+	const n = 10
+	l, x, dL2, dLinf := binaryProblem(1, n, 0.3)
+	tests := []struct {
+		norm      attack.Norm
+		overshoot float64
+		want      float64
+	}{
+		{attack.L2, 0, 1.02 * dL2},
+		{attack.L2, 0.1, 1.1 * dL2},
+		{attack.Linf, 0, 1.02 * dLinf},
+		{attack.Linf, 0.05, 1.05 * dLinf},
+	}
+	for _, test := range tests {
+		a := attack.DeepFool{Lp: test.norm, Overshoot: test.overshoot}
+		f, _ := runChecked(t, a, l, x, []int{0}, 1, 0, 1)
+		if !f.Ok[0] {
+			t.Fatalf("%s: found nothing", a.Name())
+		}
+		if got := attacktest.Distance(test.norm, f.Adv, x); math.Abs(got-test.want) > 1e-5 {
+			t.Errorf("%s overshoot %g: distance %.7f, closed form %.7f", a.Name(), test.overshoot, got, test.want)
+		}
+		// Direction: along w for L2, sign(w) for Linf.
+		for i := 0; i < n; i++ {
+			w := l.W[n+i]
+			want := test.want * w / norm2(l.W[n:])
+			if test.norm == attack.Linf {
+				want = test.want * math.Copysign(1, w)
+			}
+			if got := float64(f.Adv[i] - x[i]); math.Abs(got-want) > 1e-5 {
+				t.Errorf("%s: pixel %d moved %.7f, want %.7f", a.Name(), i, got, want)
+			}
+		}
+		if f.Queries[0] != 3 {
+			t.Errorf("%s: %d queries, want 3 (ranking, step at x, verdict at x1)", a.Name(), f.Queries[0])
+		}
+	}
+}
+
+func norm2(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x * x
+	}
+	return math.Sqrt(s)
+}
+
+// TestDeepFoolMulticlassLinear: with all classes as candidates DeepFool finds the
+// nearest of the K-1 boundaries of an affine model, at 1.02 times the exact distance;
+// restricted to the top candidate it can only do worse or equal.
+func TestDeepFoolMulticlassLinear(t *testing.T) {
+	const n, k, batch = 16, 4, 24
+	l := attacktest.NewLinear(rand.New(rand.NewPCG(11, 3)), k, n, 1)
+	x, y := problem(t, l, n, batch, 12)
+	for _, norm := range []attack.Norm{attack.Linf, attack.L2} {
+		f, _ := runChecked(t, attack.DeepFool{Lp: norm}, l, x, y, batch, 0, 1)
+		top, _ := runChecked(t, attack.DeepFool{Lp: norm, Candidates: 2}, l, x, y, batch, 0, 1)
+		for b := 0; b < batch; b++ {
+			want := 1.02 * exactDist(l, x[b*n:(b+1)*n], y[b], norm)
+			got := attacktest.Distance(norm, f.Adv[b*n:(b+1)*n], x[b*n:(b+1)*n])
+			if !f.Ok[b] || math.Abs(got-want) > 1e-5*math.Max(1, want) {
+				t.Errorf("%s sample %d: ok %v, distance %.7f, want 1.02 x exact = %.7f", norm, b, f.Ok[b], got, want)
+			}
+			if gt := attacktest.Distance(norm, top.Adv[b*n:(b+1)*n], x[b*n:(b+1)*n]); top.Ok[b] && gt < want-1e-5 {
+				t.Errorf("%s sample %d: top-2 DeepFool found %.7f, below the exact %.7f", norm, b, gt, want)
+			}
+		}
+	}
+}
+
+// TestMinNormAttacksInvariants: every minimum-norm attack keeps the box and honest
+// queries and claims, and fools every sample of small nonlinear models.
+func TestMinNormAttacksInvariants(t *testing.T) {
+	const n, batch = 16, 24
+	attacks := []attack.Attack{
+		attack.DeepFool{Lp: attack.Linf},
+		attack.DeepFool{Lp: attack.L2},
+	}
+	for name, m := range models(1) { // every sample can be fooled in the box (PGD's test)
+		x, y := problem(t, m, n, batch, 2)
+		for _, a := range attacks {
+			_, acc := runChecked(t, a, m, x, y, batch, 0, 23)
+			if acc > 0 {
+				t.Errorf("%s on %s: accuracy %.3f, want 0 for an undefended model without a budget", a.Name(), name, acc)
+			}
+		}
+	}
+}
+
+var _ = context.Background
