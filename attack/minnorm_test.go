@@ -114,6 +114,7 @@ func TestMinNormAttacksInvariants(t *testing.T) {
 	attacks := []attack.Attack{
 		attack.DeepFool{Lp: attack.Linf},
 		attack.DeepFool{Lp: attack.L2},
+		attack.DDN{},
 	}
 	for name, m := range models(1) { // every sample can be fooled in the box (PGD's test)
 		x, y := problem(t, m, n, batch, 2)
@@ -123,6 +124,54 @@ func TestMinNormAttacksInvariants(t *testing.T) {
 				t.Errorf("%s on %s: accuracy %.3f, want 0 for an undefended model without a budget", a.Name(), name, acc)
 			}
 		}
+	}
+}
+
+// TestL2MinNormNearExact: DDN's smallest adversarial on affine models lies between the
+// exact boundary distance (nothing closer is adversarial) and a few percent above it
+// (the norm budget changes by factors of 1 -+ gamma).
+func TestL2MinNormNearExact(t *testing.T) {
+	const n, k, batch = 16, 4, 24
+	multi := attacktest.NewLinear(rand.New(rand.NewPCG(11, 3)), k, n, 1)
+	mx, my := problem(t, multi, n, batch, 12)
+	// relAbove bounds the excess over the exact distance on the binary model, where
+	// the gradient points at the boundary; relMulti on the 4-class model, where the
+	// cross-entropy gradient mixes the classes' directions, for samples whose exact
+	// distance is at least 0.1 (DDN's norm starts at 1 and shrinks by at most 5% a
+	// step, so 80 steps cannot reach much below 0.95^80 = 0.017).
+	tests := []struct {
+		a                  attack.Attack
+		relAbove, relMulti float64
+	}{
+		{attack.DDN{}, 0.06, 0.25},
+	}
+	for _, test := range tests {
+		for _, d := range []float64{0.1, 0.5, 1} {
+			l, x, want, _ := binaryProblem(2, 10, d)
+			f, _ := runChecked(t, test.a, l, x, []int{0}, 1, 0, 1)
+			got := attacktest.Distance(attack.L2, f.Adv, x)
+			t.Logf("%s binary: distance %.5f, exact %.5f", test.a.Name(), got, want)
+			if !f.Ok[0] || got < want*(1-1e-6) || got > want*(1+test.relAbove) {
+				t.Errorf("%s binary d=%g: ok %v, distance %.6f, want in [%.6f, %.6f]", test.a.Name(), d, f.Ok[0], got, want, want*(1+test.relAbove))
+			}
+		}
+		f, _ := runChecked(t, test.a, multi, mx, my, batch, 0, 1)
+		worst := 0.0
+		for b := 0; b < batch; b++ {
+			want := exactDist(multi, mx[b*n:(b+1)*n], my[b], attack.L2)
+			got := attacktest.Distance(attack.L2, f.Adv[b*n:(b+1)*n], mx[b*n:(b+1)*n])
+			if !f.Ok[b] || got < want*(1-1e-6) {
+				t.Errorf("%s sample %d: ok %v, distance %.6f, exact %.6f", test.a.Name(), b, f.Ok[b], got, want)
+			}
+			if want < 0.1 {
+				continue
+			}
+			worst = math.Max(worst, got/want-1)
+			if got > want*(1+test.relMulti) {
+				t.Errorf("%s sample %d: ok %v, distance %.6f, exact %.6f", test.a.Name(), b, f.Ok[b], got, want)
+			}
+		}
+		t.Logf("%s multiclass: worst relative excess %.4f", test.a.Name(), worst)
 	}
 }
 
