@@ -115,6 +115,7 @@ func TestMinNormAttacksInvariants(t *testing.T) {
 		attack.DeepFool{Lp: attack.Linf},
 		attack.DeepFool{Lp: attack.L2},
 		attack.DDN{},
+		attack.CW{},
 	}
 	for name, m := range models(1) { // every sample can be fooled in the box (PGD's test)
 		x, y := problem(t, m, n, batch, 2)
@@ -144,6 +145,7 @@ func TestL2MinNormNearExact(t *testing.T) {
 		relAbove, relMulti float64
 	}{
 		{attack.DDN{}, 0.06, 0.25},
+		{attack.CW{}, 0.06, 0.25},
 	}
 	for _, test := range tests {
 		for _, d := range []float64{0.1, 0.5, 1} {
