@@ -116,6 +116,7 @@ func TestMinNormAttacksInvariants(t *testing.T) {
 		attack.DeepFool{Lp: attack.L2},
 		attack.DDN{},
 		attack.CW{},
+		attack.Noise{},
 	}
 	for name, m := range models(1) { // every sample can be fooled in the box (PGD's test)
 		x, y := problem(t, m, n, batch, 2)
@@ -178,3 +179,64 @@ func TestL2MinNormNearExact(t *testing.T) {
 }
 
 var _ = context.Background
+
+// TestNoise: every adversarial draw lies beyond the closed-form boundary distance (no
+// point closer is adversarial), a large enough noise fools the binary model, and an
+// unfoolable model costs exactly Sizes x Draws queries.
+func TestNoise(t *testing.T) {
+	l, x, d, _ := binaryProblem(3, 10, 0.3)
+	for seed := uint64(1); seed <= 5; seed++ {
+		f, _ := runChecked(t, attack.Noise{}, l, x, []int{0}, 1, 0, seed)
+		got := attacktest.Distance(attack.L2, f.Adv, x)
+		if !f.Ok[0] || got < d*(1-1e-6) {
+			t.Errorf("seed %d: ok %v, distance %.5f, boundary at %.5f", seed, f.Ok[0], got, d)
+		}
+	}
+	// A constant model cannot be fooled.
+	c := attacktest.Binary(make([]float64, 10), -1)
+	a := attack.Noise{Sizes: 7, Draws: 3}
+	f, _ := runChecked(t, a, c, x, []int{0}, 1, 0, 1)
+	if f.Ok[0] || f.Queries[0] != 21 {
+		t.Errorf("constant model: ok %v, %d queries; want false, 21", f.Ok[0], f.Queries[0])
+	}
+}
+
+// radial is class 0 inside the L2 ball of radius r around c and class 1 outside:
+// logits (r^2 - ||x - c||^2, 0).
+type radial struct {
+	c []float32
+	r float64
+}
+
+func (radial) Classes() int { return 2 }
+func (m radial) Logits(x []float32, batch int) ([]float32, error) {
+	n := len(m.c)
+	out := make([]float32, 2*batch)
+	for b := 0; b < batch; b++ {
+		out[2*b] = float32(m.r*m.r - math.Pow(attacktest.Distance(attack.L2, x[b*n:(b+1)*n], m.c), 2))
+	}
+	return out, nil
+}
+
+// TestNoiseGrowsTheStd: around the centre of a radial model, noise of norm about
+// std*sqrt(n) is adversarial once that exceeds r, so the first adversarial size, and the
+// distance found, lie within a grid step or two of r: a grid tried in another order, or
+// keeping a draw other than the closest, lands further out.
+func TestNoiseGrowsTheStd(t *testing.T) {
+	const n = 400
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = 0.5
+	}
+	a := attack.Noise{Sizes: 100, Draws: 10, MaxStd: 0.1} // grid step 0.001: a norm step of 0.02
+	for _, r := range []float64{0.3, 1, 1.5} {
+		f, err := a.Run(context.Background(), radial{x, r}, x, []int{0}, 1, rand.New(rand.NewPCG(1, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := attacktest.Distance(attack.L2, f.Adv, x)
+		if !f.Ok[0] || got < r || got > r+0.04 {
+			t.Errorf("radius %g: ok %v, distance %.4f, want in [%g, %g]", r, f.Ok[0], got, r, r+0.04)
+		}
+	}
+}
