@@ -213,18 +213,7 @@ func (a APGD) Run(ctx context.Context, m Classifier, x []float32, y []int, batch
 				mom = 1
 			}
 			for j, i := range idx {
-				c, o, g := cur[j*n:(j+1)*n], old[j*n:(j+1)*n], grad[j*n:(j+1)*n]
-				orig := x[i*n : (i+1)*n]
-				z := append([]float32(nil), c...)
-				pgdStep(a.Lp, z, g, eta[i])
-				project(a.Lp, z, orig, a.Eps)
-				next := make([]float32, n)
-				for p := range next {
-					next[p] = float32(float64(c[p]) + mom*(float64(z[p])-float64(c[p])) + (1-mom)*(float64(c[p])-float64(o[p])))
-				}
-				project(a.Lp, next, orig, a.Eps)
-				copy(o, c)
-				copy(c, next)
+				apgdUpdate(a.Lp, cur[j*n:(j+1)*n], old[j*n:(j+1)*n], grad[j*n:(j+1)*n], x[i*n:(i+1)*n], eta[i], a.Eps, mom)
 			}
 			if err := record(t); err != nil {
 				return nil, err
@@ -234,14 +223,7 @@ func (a APGD) Run(ctx context.Context, m Classifier, x []float32, y []int, batch
 			}
 			k := gaps[t]
 			for j, i := range idx {
-				h := history[i] // h[0] is the start, h[t] this iterate
-				rising := 0
-				for c := 0; c < k; c++ {
-					if h[t-c] > h[t-c-1] {
-						rising++
-					}
-				}
-				cond := float64(rising) <= rho*float64(k) || (!reducedLast[i] && lossLastCheck[i] >= lossBest[i])
+				cond := apgdHalve(history[i], k, rho, reducedLast[i], lossLastCheck[i], lossBest[i])
 				reducedLast[i] = cond
 				lossLastCheck[i] = lossBest[i]
 				if cond {
@@ -253,6 +235,36 @@ func (a APGD) Run(ctx context.Context, m Classifier, x []float32, y []int, batch
 		}
 	}
 	return f, nil
+}
+
+// apgdUpdate moves the iterate c (previous iterate o, gradient g, original x) one
+// APGD step: z = P(c + eta s(g)), c' = P(c + mom (z - c) + (1 - mom)(c - o)); o becomes c.
+func apgdUpdate(norm Norm, c, o, g, x []float32, eta, eps, mom float64) {
+	z := append([]float32(nil), c...)
+	pgdStep(norm, z, g, eta)
+	project(norm, z, x, eps)
+	next := make([]float32, len(c))
+	for p := range next {
+		next[p] = float32(float64(c[p]) + mom*(float64(z[p])-float64(c[p])) + (1-mom)*(float64(c[p])-float64(o[p])))
+	}
+	project(norm, next, x, eps)
+	copy(o, c)
+	copy(c, next)
+}
+
+// apgdHalve is APGD's checkpoint test on the losses h of iterates 0..t (t = len(h)-1)
+// after a gap of k iterations: halve the step when at most rho*k of the last k steps
+// raised the loss (condition 1), or when the step was not halved at the last checkpoint
+// and the best loss has not improved since (condition 2).
+func apgdHalve(h []float64, k int, rho float64, reducedLast bool, lossLastCheck, lossBest float64) bool {
+	t := len(h) - 1
+	rising := 0
+	for c := 0; c < k; c++ {
+		if h[t-c] > h[t-c-1] {
+			rising++
+		}
+	}
+	return float64(rising) <= rho*float64(k) || (!reducedLast && lossLastCheck >= lossBest)
 }
 
 // apgdStart is a random point at distance exactly eps before clipping to the box.
