@@ -178,7 +178,6 @@ func TestL2MinNormNearExact(t *testing.T) {
 	}
 }
 
-
 // TestNoise: every adversarial draw lies beyond the closed-form boundary distance (no
 // point closer is adversarial), a large enough noise fools the binary model, and an
 // unfoolable model costs exactly Sizes x Draws queries.
