@@ -214,7 +214,7 @@ func (m *Model) Close() error {
 
 // Classifier runs a CNN on the reference graph. Programs are compiled per batch size:
 // the cross-entropy gradient (programs), the forward pass alone (fwd) and the logits'
-// vector-Jacobian product (vjp).
+// vector-Jacobian product (vjp), the last two per power-of-two bucket of batch sizes.
 type Classifier struct {
 	w        *models.Weights
 	mu       sync.Mutex
@@ -282,26 +282,51 @@ func (c *Classifier) Logits(x []float32, batch int) ([]float32, error) {
 	return to32(z), nil
 }
 
-// forward runs the forward pass alone; the logits are valid until its next run.
+// bucket is the batch size a program is compiled for: the next power of two. Attacks
+// shrink their batches as samples are fooled, and a program per exact size would cost
+// memory for every size seen (about 2.5 MB per image of batch for the MNIST CNN);
+// padding with blank images (evaluation mode treats images independently) bounds the
+// programs to log2 of the largest batch.
+func bucket(b int) int {
+	p := 1
+	for p < b {
+		p <<= 1
+	}
+	return p
+}
+
+// pad extends x (batch images of n values) with zeros to size images.
+func pad(x []float32, batch, size, n int) []float64 {
+	out := make([]float64, size*n)
+	for i, v := range x[:batch*n] {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// forward runs the forward pass alone on the batch padded to its bucket; it returns
+// the logits of the real images.
 func (c *Classifier) forward(x []float32, batch int) ([]float64, error) {
-	if err := runtime.CheckBatch("x", x, batch, c.w.Spec.Arch.Pixels()); err != nil {
+	a := c.w.Spec.Arch
+	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {
 		return nil, err
 	}
-	p, ok := c.fwd[batch]
+	size := bucket(batch)
+	p, ok := c.fwd[size]
 	if !ok {
 		var err error
-		if p, err = graph.NewAmortized[float64](c.w, batch); err != nil {
+		if p, err = graph.NewAmortized[float64](c.w, size); err != nil {
 			return nil, err
 		}
-		c.fwd[batch] = p
+		c.fwd[size] = p
 	}
-	if err := p.Set("x", to64(x)); err != nil {
+	if err := p.Set("x", pad(x, batch, size, a.Pixels())); err != nil {
 		return nil, err
 	}
 	if err := p.Run(); err != nil {
 		return nil, err
 	}
-	return p.Output("logits"), nil
+	return p.Output("logits")[:batch*a.Classes], nil
 }
 
 // LogitsVJP implements attack.Differentiable: the logits of x, the cotangent cot
@@ -320,23 +345,25 @@ func (c *Classifier) LogitsVJP(x []float32, batch int, cot func(logits []float32
 	if len(v) != len(logits) {
 		return nil, nil, fmt.Errorf("ref: cotangent has %d values, want %d (batch %d x %d classes)", len(v), len(logits), batch, c.Classes())
 	}
-	p, ok := c.vjp[batch]
+	size := bucket(batch)
+	p, ok := c.vjp[size]
 	if !ok {
-		if p, err = graph.NewCNNLogitsVJP[float64](c.w, batch); err != nil {
+		if p, err = graph.NewCNNLogitsVJP[float64](c.w, size); err != nil {
 			return nil, nil, err
 		}
-		c.vjp[batch] = p
+		c.vjp[size] = p
 	}
-	if err := p.Set("x", to64(x)); err != nil {
+	a := c.w.Spec.Arch
+	if err := p.Set("x", pad(x, batch, size, a.Pixels())); err != nil {
 		return nil, nil, err
 	}
-	if err := p.Set("v", to64(v)); err != nil {
+	if err := p.Set("v", pad(v, batch, size, a.Classes)); err != nil {
 		return nil, nil, err
 	}
 	if err := p.Run(); err != nil {
 		return nil, nil, err
 	}
-	return logits, to32(p.Output("grad_x")), nil
+	return logits, to32(p.Output("grad_x")[:batch*a.Pixels()]), nil
 }
 
 // LossGrad implements runtime.Classifier.

@@ -105,3 +105,51 @@ func TestClassifierLogitsVJP(t *testing.T) {
 		t.Error("LogitsVJP accepted images of the wrong size")
 	}
 }
+
+// TestClassifierBatchPadding: batches padded to a power of two give every image the
+// logits and gradient it has alone (blank padding images do not leak into real rows).
+func TestClassifierBatchPadding(t *testing.T) {
+	w := runtimetest.Weights(t, "cnn", 4)
+	c, err := ref.NewClassifier(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	K, P := w.Spec.Arch.Classes, w.Spec.Arch.Pixels()
+	const batch = 3
+	rng := rand.New(rand.NewPCG(5, 1))
+	x := make([]float32, batch*P)
+	for i := range x {
+		x[i] = float32(rng.Float64())
+	}
+	cot := func(z []float32) []float32 {
+		v := make([]float32, len(z))
+		for i := range v {
+			v[i] = float32(i%K) - 1
+		}
+		return v
+	}
+	z, g, err := c.LogitsVJP(x, batch, cot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(z) != batch*K || len(g) != batch*P {
+		t.Fatalf("%d logits and %d gradient values for %d images", len(z), len(g), batch)
+	}
+	for b := 0; b < batch; b++ {
+		z1, g1, err := c.LogitsVJP(x[b*P:(b+1)*P], 1, cot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range z1 {
+			if math.Abs(float64(z1[k]-z[b*K+k])) > 1e-6 {
+				t.Fatalf("image %d logit %d: %v in a batch of 3, %v alone", b, k, z[b*K+k], z1[k])
+			}
+		}
+		for i := range g1 {
+			if math.Abs(float64(g1[i]-g[b*P+i])) > 1e-6*math.Max(1, math.Abs(float64(g1[i]))) {
+				t.Fatalf("image %d gradient %d: %v in a batch of 3, %v alone", b, i, g[b*P+i], g1[i])
+			}
+		}
+	}
+}
