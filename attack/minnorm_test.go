@@ -117,6 +117,7 @@ func TestMinNormAttacksInvariants(t *testing.T) {
 		attack.DDN{},
 		attack.CW{},
 		attack.Noise{},
+		attack.Noise{Lp: attack.Linf},
 	}
 	for name, m := range models(1) { // every sample can be fooled in the box (PGD's test)
 		x, y := problem(t, m, n, batch, 2)
@@ -182,12 +183,18 @@ func TestL2MinNormNearExact(t *testing.T) {
 // point closer is adversarial), a large enough noise fools the binary model, and an
 // unfoolable model costs exactly Sizes x Draws queries.
 func TestNoise(t *testing.T) {
-	l, x, d, _ := binaryProblem(3, 10, 0.3)
-	for seed := uint64(1); seed <= 5; seed++ {
-		f, _ := runChecked(t, attack.Noise{}, l, x, []int{0}, 1, 0, seed)
-		got := attacktest.Distance(attack.L2, f.Adv, x)
-		if !f.Ok[0] || got < d*(1-1e-6) {
-			t.Errorf("seed %d: ok %v, distance %.5f, boundary at %.5f", seed, f.Ok[0], got, d)
+	l, x, dL2, dLinf := binaryProblem(3, 10, 0.3)
+	for _, test := range []struct {
+		norm attack.Norm
+		d    float64
+	}{{attack.L2, dL2}, {attack.Linf, dLinf}} {
+		for seed := uint64(1); seed <= 5; seed++ {
+			a := attack.Noise{Lp: test.norm}
+			f, _ := runChecked(t, a, l, x, []int{0}, 1, 0, seed)
+			got := attacktest.Distance(test.norm, f.Adv, x)
+			if !f.Ok[0] || got < test.d*(1-1e-6) {
+				t.Errorf("%s seed %d: ok %v, distance %.5f, boundary at %.5f", a.Name(), seed, f.Ok[0], got, test.d)
+			}
 		}
 	}
 	// A constant model cannot be fooled.

@@ -12,7 +12,7 @@ import (
 // keeps its attack's documented default (the paper's budget).
 type Settings struct {
 	// Eps is the budget of the bounded attacks (pgd-*, apgd-*); the minimum-norm
-	// attacks (deepfool-*, ddn, cw-l2, noise-l2) ignore it and the runner compares
+	// attacks (deepfool-*, ddn, cw-l2, noise-*) ignore it and the runner compares
 	// their distances with it.
 	Eps float64
 	// Restarts is PGD's number of random starts (0: 5, the paper's MNIST and
@@ -45,7 +45,8 @@ var registry = struct {
 	"deepfool-l2":   minNorm(func(s Settings) Attack { return DeepFool{Lp: L2, EOT: s.EOT} }),
 	"ddn":           minNorm(func(s Settings) Attack { return DDN{EOT: s.EOT} }),
 	"cw-l2":         minNorm(func(s Settings) Attack { return CW{EOT: s.EOT} }),
-	"noise-l2":      minNorm(func(s Settings) Attack { return Noise{EOT: s.EOT} }),
+	"noise-l2":      minNorm(func(s Settings) Attack { return Noise{Lp: L2, EOT: s.EOT} }),
+	"noise-linf":    minNorm(func(s Settings) Attack { return Noise{Lp: Linf, EOT: s.EOT} }),
 }}
 
 func checkSettings(s Settings) error {
@@ -85,7 +86,7 @@ func minNorm(f func(Settings) Attack) Constructor {
 //	deepfool-linf, deepfool-l2  DeepFool: 100 steps, overshoot 0.02, all classes
 //	ddn                         DDN (L2): 80 steps, gamma 0.05
 //	cw-l2                       Carlini-Wagner L2: 5 x 100 steps, lr 0.01
-//	noise-l2                    additive Gaussian noise: 100 sizes x 10 draws
+//	noise-l2, noise-linf        additive Gaussian noise: 100 sizes x 10 draws
 //
 // The first two groups are bounded by Settings.Eps; the others minimise the distance.
 func New(name string, s Settings) (Attack, error) {
