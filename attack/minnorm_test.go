@@ -244,4 +244,14 @@ func TestNoiseGrowsTheStd(t *testing.T) {
 			t.Errorf("radius %g: ok %v, distance %.4f, want in [%g, %g]", r, f.Ok[0], got, r, r+0.04)
 		}
 	}
+	// One pixel and a coarse grid: at std 0.25 about 40% of 200 draws land beyond
+	// r = 0.2, spread up to the box's 0.5, so only the closest of them is near r.
+	one := []float32{0.5}
+	f, err := attack.Noise{Sizes: 2, Draws: 200, MaxStd: 0.5}.Run(context.Background(), radial{one, 0.2}, one, []int{0}, 1, rand.New(rand.NewPCG(2, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := attacktest.Distance(attack.L2, f.Adv, one); !f.Ok[0] || got < 0.2 || got > 0.21 {
+		t.Errorf("one pixel: ok %v, distance %.4f, want the closest draw beyond 0.2 (within 0.01)", f.Ok[0], got)
+	}
 }
