@@ -212,11 +212,14 @@ func (m *Model) Close() error {
 	return nil
 }
 
-// Classifier runs a CNN on the reference graph.
+// Classifier runs a CNN on the reference graph. Programs are compiled per batch size:
+// the cross-entropy gradient (programs), the forward pass alone (fwd) and the logits'
+// vector-Jacobian product (vjp), the last two per power-of-two bucket of batch sizes.
 type Classifier struct {
 	w        *models.Weights
 	mu       sync.Mutex
 	programs map[int]*graph.Program[float64]
+	fwd, vjp map[int]*graph.Program[float64]
 }
 
 // NewClassifier returns the reference runtime of a CNN.
@@ -224,8 +227,12 @@ func NewClassifier(w *models.Weights) (*Classifier, error) {
 	if w.Spec.Kind != models.CNN {
 		return nil, fmt.Errorf("ref: %s is not a CNN", w.Spec.Name())
 	}
-	return &Classifier{w: w, programs: map[int]*graph.Program[float64]{}}, nil
+	return &Classifier{w: w, programs: map[int]*graph.Program[float64]{},
+		fwd: map[int]*graph.Program[float64]{}, vjp: map[int]*graph.Program[float64]{}}, nil
 }
+
+// Classes implements attack.Classifier.
+func (c *Classifier) Classes() int { return c.w.Spec.Arch.Classes }
 
 // Spec implements runtime.Classifier.
 func (c *Classifier) Spec() models.Spec { return c.w.Spec }
@@ -264,15 +271,99 @@ func (c *Classifier) run(x []float32, y []int, batch int) (*graph.Program[float6
 	return p, p.Run()
 }
 
-// Logits implements runtime.Classifier.
+// Logits implements runtime.Classifier and attack.Classifier.
 func (c *Classifier) Logits(x []float32, batch int) ([]float32, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, err := c.run(x, nil, batch)
+	z, err := c.forward(x, batch)
 	if err != nil {
 		return nil, err
 	}
-	return to32(p.Output("logits")), nil
+	return to32(z), nil
+}
+
+// bucket is the batch size a program is compiled for: the next power of two. Attacks
+// shrink their batches as samples are fooled, and a program per exact size would cost
+// memory for every size seen (about 2.5 MB per image of batch for the MNIST CNN);
+// padding with blank images (evaluation mode treats images independently) bounds the
+// programs to log2 of the largest batch.
+func bucket(b int) int {
+	p := 1
+	for p < b {
+		p <<= 1
+	}
+	return p
+}
+
+// pad extends x (batch images of n values) with zeros to size images.
+func pad(x []float32, batch, size, n int) []float64 {
+	out := make([]float64, size*n)
+	for i, v := range x[:batch*n] {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// forward runs the forward pass alone on the batch padded to its bucket; it returns
+// the logits of the real images.
+func (c *Classifier) forward(x []float32, batch int) ([]float64, error) {
+	a := c.w.Spec.Arch
+	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {
+		return nil, err
+	}
+	size := bucket(batch)
+	p, ok := c.fwd[size]
+	if !ok {
+		var err error
+		if p, err = graph.NewAmortized[float64](c.w, size); err != nil {
+			return nil, err
+		}
+		c.fwd[size] = p
+	}
+	if err := p.Set("x", pad(x, batch, size, a.Pixels())); err != nil {
+		return nil, err
+	}
+	if err := p.Run(); err != nil {
+		return nil, err
+	}
+	return p.Output("logits")[:batch*a.Classes], nil
+}
+
+// LogitsVJP implements attack.Differentiable: the logits of x, the cotangent cot
+// computed from them, and d/dx sum_b <v_b, logits_b>, all in float64 before the
+// results are rounded to float32. The CNN is deterministic, so the forward pass that
+// feeds cot and the one inside the product give the same logits.
+func (c *Classifier) LogitsVJP(x []float32, batch int, cot func(logits []float32) []float32) (logits, grad []float32, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	z, err := c.forward(x, batch)
+	if err != nil {
+		return nil, nil, err
+	}
+	logits = to32(z)
+	v := cot(append([]float32(nil), logits...))
+	if len(v) != len(logits) {
+		return nil, nil, fmt.Errorf("ref: cotangent has %d values, want %d (batch %d x %d classes)", len(v), len(logits), batch, c.Classes())
+	}
+	size := bucket(batch)
+	p, ok := c.vjp[size]
+	if !ok {
+		if p, err = graph.NewCNNLogitsVJP[float64](c.w, size); err != nil {
+			return nil, nil, err
+		}
+		c.vjp[size] = p
+	}
+	a := c.w.Spec.Arch
+	if err := p.Set("x", pad(x, batch, size, a.Pixels())); err != nil {
+		return nil, nil, err
+	}
+	if err := p.Set("v", pad(v, batch, size, a.Classes)); err != nil {
+		return nil, nil, err
+	}
+	if err := p.Run(); err != nil {
+		return nil, nil, err
+	}
+	return logits, to32(p.Output("grad_x")[:batch*a.Pixels()]), nil
 }
 
 // LossGrad implements runtime.Classifier.
@@ -290,9 +381,11 @@ func (c *Classifier) LossGrad(x []float32, y []int, batch int) (logits, grad []f
 func (c *Classifier) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, p := range c.programs {
-		p.Close()
-		delete(c.programs, k)
+	for _, ps := range []map[int]*graph.Program[float64]{c.programs, c.fwd, c.vjp} {
+		for k, p := range ps {
+			p.Close()
+			delete(ps, k)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,292 @@
+package attack
+
+// APGD: Croce and Hein 2020, "Reliable evaluation of adversarial robustness with an
+// ensemble of diverse parameter-free attacks" (ICML), the attack AutoAttack and
+// RobustBench trust; written from the paper's Algorithm 1 and Section 3.
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// APGD is Auto-PGD, an Attack: PGD with momentum whose step size starts at 2*eps and
+// halves at checkpoints where the loss stopped rising. From a random point at distance
+// eps (Linf: x + eps*t/||t||_inf with t uniform in [-1,1]^n; L2: x + eps*t/||t||_2
+// with t Gaussian), each iteration takes
+//
+//	z = P(x_k + eta * s(g_k)),   x_{k+1} = P(x_k + alpha (z - x_k) + (1 - alpha)(x_k - x_{k-1}))
+//
+// with s the sign (Linf) or the unit direction (L2), P the projection onto the eps-ball
+// and the [0,1] box, and alpha = 0.75 (1 at the first iteration). At the checkpoints
+// w_j = ceil(p_j * Steps) with p_0 = 0, p_1 = 0.22, p_{j+1} = p_j + max(p_j - p_{j-1} -
+// 0.03, 0.06) (see APGDCheckpoints), the step size halves and the iterate restarts from
+// the best point when (1) at most Rho of the steps since the last checkpoint raised the
+// loss, or (2) the step size was not halved at the last checkpoint and the best loss did
+// not improve since. Losses: "ce" (cross-entropy) or "dlr", the difference of logits
+// ratio -(z_y - max_{i!=y} z_i)/(z_pi1 - z_pi3), invariant to the logits' scale (needs 3
+// or more classes).
+//
+// A sample stops at the first misclassified iterate (AutoAttack runs on and keeps the
+// same first adversarial point); later restarts attack only samples not yet fooled.
+// Found.Adv is the first adversarial iterate, or else the point of highest loss.
+// Zero options take the defaults: 100 iterations, 1 restart (AutoAttack's standard
+// setting for APGD-CE), momentum 0.75, Rho 0.75, EOT 1. With a randomised model set
+// EOT: every gradient and every verdict is then the mean over EOT calls (AutoAttack's
+// "rand" version uses 20; the E-ABS paper 5).
+type APGD struct {
+	// Lp is the threat model, Linf or L2.
+	Lp  Norm
+	Eps float64
+	// Loss is "ce" or "dlr".
+	Loss string
+	// Steps is the number of iterations (default 100).
+	Steps int
+	// Restarts is the number of random starts (default 1).
+	Restarts int
+	// EOT is the number of model calls each gradient and evaluation averages over
+	// (default 1).
+	EOT int
+	// Momentum is alpha (default 0.75).
+	Momentum float64
+	// Rho is the fraction of rising steps below which the step size halves (default
+	// 0.75).
+	Rho float64
+}
+
+// Name implements Attack: "apgd-ce-linf", "apgd-dlr-l2", ...
+func (a APGD) Name() string { return "apgd-" + a.Loss + "-" + string(a.Lp) }
+
+// Norm implements Attack.
+func (a APGD) Norm() Norm { return a.Lp }
+
+// APGDCheckpoints returns the iterations (counted from 1) after which APGD checks its
+// step size, w_j = ceil(p_j * steps) for p_j > 0 below 1: for 100 steps 22, 41, 57, 70,
+// 80, 87, 93, 99. The gaps shrink by 3% of the steps down to 6% (AutoAttack's
+// integer form: gaps of max(int(0.22 n), 1), then minus max(int(0.03 n), 1) down to
+// max(int(0.06 n), 1)).
+func APGDCheckpoints(steps int) []int {
+	k := max(int(0.22*float64(steps)), 1)
+	dec := max(int(0.03*float64(steps)), 1)
+	kmin := max(int(0.06*float64(steps)), 1)
+	var out []int
+	for w := k; w <= steps; w += k {
+		out = append(out, w)
+		k = max(k-dec, kmin)
+	}
+	return out
+}
+
+// Run implements Attack.
+func (a APGD) Run(ctx context.Context, m Classifier, x []float32, y []int, batch int, rng *rand.Rand) (*Found, error) {
+	name := a.Name()
+	if err := checkNorm(name, a.Lp); err != nil {
+		return nil, err
+	}
+	if err := checkEps(name, a.Eps); err != nil {
+		return nil, err
+	}
+	var loss lossFn
+	switch a.Loss {
+	case "ce":
+		loss = crossEntropy
+	case "dlr":
+		loss = dlr
+	default:
+		return nil, fmt.Errorf("attack %s: unknown loss %q (want ce or dlr)", name, a.Loss)
+	}
+	d, err := differentiable(name, m)
+	if err != nil {
+		return nil, err
+	}
+	K := d.Classes()
+	if a.Loss == "dlr" && K < 3 {
+		return nil, fmt.Errorf("attack %s: the DLR loss needs at least 3 classes, the model has %d", name, K)
+	}
+	n, err := checkRun(name, x, y, batch, K)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := orDefault(name, "steps", a.Steps, 100)
+	if err != nil {
+		return nil, err
+	}
+	restarts, err := orDefault(name, "restarts", a.Restarts, 1)
+	if err != nil {
+		return nil, err
+	}
+	eot, err := orDefault(name, "eot", a.EOT, 1)
+	if err != nil {
+		return nil, err
+	}
+	alpha, rho := a.Momentum, a.Rho
+	if alpha == 0 {
+		alpha = 0.75
+	}
+	if rho == 0 {
+		rho = 0.75
+	}
+	if !(alpha > 0 && alpha <= 1) || !(rho > 0 && rho <= 1) {
+		return nil, fmt.Errorf("attack %s: momentum %g and rho %g must be in (0,1]", name, alpha, rho)
+	}
+	isCheck := map[int]bool{}
+	gaps := map[int]int{}
+	prev := 0
+	for _, w := range APGDCheckpoints(steps) {
+		isCheck[w], gaps[w] = true, w-prev
+		prev = w
+	}
+
+	f := newFound(x, batch)
+	s := &sampler{m: d, eot: eot, k: K, n: n, y: y, queries: f.Queries}
+	best := make([]float64, batch) // best loss over restarts, for samples never fooled
+	for i := range best {
+		best[i] = math.Inf(-1)
+	}
+	for r := 0; r < restarts; r++ {
+		var idx []int
+		for i := 0; i < batch; i++ {
+			if !f.Ok[i] {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) == 0 {
+			break
+		}
+		// Per-sample state of this restart, indexed by sample.
+		eta := make([]float64, batch)
+		lossBest := make([]float64, batch)
+		lossLastCheck := make([]float64, batch)
+		reducedLast := make([]bool, batch)
+		history := make([][]float64, batch) // losses at iterates 0..k
+		xBest := make([][]float32, batch)
+		gBest := make([][]float32, batch)
+
+		cur := make([]float32, 0, len(idx)*n)
+		for _, i := range idx {
+			cur = append(cur, apgdStart(a.Lp, x[i*n:(i+1)*n], a.Eps, rng)...)
+		}
+		old := append([]float32(nil), cur...)
+		grad := make([]float32, len(cur))
+
+		// record evaluates cur, updates the best points, and drops fooled samples.
+		record := func(t int) error {
+			logits, g, losses, err := s.vjp(ctx, cur, idx, loss)
+			if err != nil {
+				return err
+			}
+			copy(grad, g)
+			done := make([]bool, len(idx))
+			for j, i := range idx {
+				c := cur[j*n : (j+1)*n]
+				if argmax(logits[j*K:(j+1)*K]) != y[i] {
+					f.Ok[i], done[j] = true, true
+					copy(f.Adv[i*n:(i+1)*n], c)
+					continue
+				}
+				history[i] = append(history[i], losses[j])
+				if t == 0 || losses[j] > lossBest[i] {
+					lossBest[i] = losses[j]
+					xBest[i] = append(xBest[i][:0], c...)
+					gBest[i] = append(gBest[i][:0], g[j*n:(j+1)*n]...)
+				}
+				if losses[j] > best[i] {
+					best[i] = losses[j]
+					copy(f.Adv[i*n:(i+1)*n], c)
+				}
+			}
+			idx = keep(done, idx, n, &cur, &old, &grad)
+			return nil
+		}
+		if err := record(0); err != nil {
+			return nil, err
+		}
+		for _, i := range idx {
+			eta[i] = 2 * a.Eps
+			lossLastCheck[i] = lossBest[i]
+			reducedLast[i] = true // AutoAttack starts with reduced_last_check = 1
+		}
+		for t := 1; t <= steps && len(idx) > 0; t++ {
+			mom := alpha
+			if t == 1 {
+				mom = 1
+			}
+			for j, i := range idx {
+				apgdUpdate(a.Lp, cur[j*n:(j+1)*n], old[j*n:(j+1)*n], grad[j*n:(j+1)*n], x[i*n:(i+1)*n], eta[i], a.Eps, mom)
+			}
+			if err := record(t); err != nil {
+				return nil, err
+			}
+			if !isCheck[t] {
+				continue
+			}
+			k := gaps[t]
+			for j, i := range idx {
+				cond := apgdHalve(history[i], k, rho, reducedLast[i], lossLastCheck[i], lossBest[i])
+				reducedLast[i] = cond
+				lossLastCheck[i] = lossBest[i]
+				if cond {
+					eta[i] /= 2
+					copy(cur[j*n:(j+1)*n], xBest[i])
+					copy(grad[j*n:(j+1)*n], gBest[i])
+				}
+			}
+		}
+	}
+	return f, nil
+}
+
+// apgdUpdate moves the iterate c (previous iterate o, gradient g, original x) one
+// APGD step: z = P(c + eta s(g)), c' = P(c + mom (z - c) + (1 - mom)(c - o)); o becomes c.
+func apgdUpdate(norm Norm, c, o, g, x []float32, eta, eps, mom float64) {
+	z := append([]float32(nil), c...)
+	pgdStep(norm, z, g, eta)
+	project(norm, z, x, eps)
+	next := make([]float32, len(c))
+	for p := range next {
+		next[p] = float32(float64(c[p]) + mom*(float64(z[p])-float64(c[p])) + (1-mom)*(float64(c[p])-float64(o[p])))
+	}
+	project(norm, next, x, eps)
+	copy(o, c)
+	copy(c, next)
+}
+
+// apgdHalve is APGD's checkpoint test on the losses h of iterates 0..t (t = len(h)-1)
+// after a gap of k iterations: halve the step when at most rho*k of the last k steps
+// raised the loss (condition 1), or when the step was not halved at the last checkpoint
+// and the best loss has not improved since (condition 2).
+func apgdHalve(h []float64, k int, rho float64, reducedLast bool, lossLastCheck, lossBest float64) bool {
+	t := len(h) - 1
+	rising := 0
+	for c := 0; c < k; c++ {
+		if h[t-c] > h[t-c-1] {
+			rising++
+		}
+	}
+	return float64(rising) <= rho*float64(k) || (!reducedLast && lossLastCheck >= lossBest)
+}
+
+// apgdStart is a random point at distance exactly eps before clipping to the box.
+func apgdStart(norm Norm, o []float32, eps float64, rng *rand.Rand) []float32 {
+	t := make([]float64, len(o))
+	var s float64
+	for i := range t {
+		if norm == Linf {
+			t[i] = 2*rng.Float64() - 1
+			s = math.Max(s, math.Abs(t[i]))
+		} else {
+			t[i] = rng.NormFloat64()
+			s += t[i] * t[i]
+		}
+	}
+	if norm == L2 {
+		s = math.Sqrt(s)
+	}
+	d := make([]float32, len(o))
+	for i := range d {
+		d[i] = float32(float64(o[i]) + eps*t[i]/(s+1e-12))
+	}
+	project(norm, d, o, eps)
+	return d
+}

@@ -1,0 +1,62 @@
+package attack_test
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/eabs/eabs/attack"
+)
+
+// TestRegistry: every name builds an attack of that name and norm with the settings
+// passed through, bounded attacks refuse a missing budget, and every registered attack
+// keeps the invariants on a small model.
+func TestRegistry(t *testing.T) {
+	want := []string{"apgd-ce-l2", "apgd-ce-linf", "apgd-dlr-l2", "apgd-dlr-linf", "cw-l2", "ddn",
+		"deepfool-l2", "deepfool-linf", "noise-l2", "noise-linf", "pgd-l2", "pgd-linf"}
+	names := attack.Names()
+	for _, w := range want {
+		found := false
+		for _, n := range names {
+			found = found || n == w
+		}
+		if !found {
+			t.Errorf("Names() = %v lacks %q", names, w)
+		}
+	}
+	norms := map[string]attack.Norm{"apgd-ce-l2": attack.L2, "apgd-ce-linf": attack.Linf, "apgd-dlr-l2": attack.L2,
+		"apgd-dlr-linf": attack.Linf, "cw-l2": attack.L2, "ddn": attack.L2, "deepfool-l2": attack.L2,
+		"deepfool-linf": attack.Linf, "noise-l2": attack.L2, "noise-linf": attack.Linf, "pgd-l2": attack.L2, "pgd-linf": attack.Linf}
+	bounded := map[string]bool{"apgd-ce-l2": true, "apgd-ce-linf": true, "apgd-dlr-l2": true, "apgd-dlr-linf": true, "pgd-l2": true, "pgd-linf": true}
+	rng := rand.New(rand.NewPCG(1, 3))
+	m := models(1)["mlp"]
+	const n, batch = 16, 4
+	x, y := problem(t, m, n, batch, 2)
+	for _, name := range want {
+		a, err := attack.New(name, attack.Settings{Eps: 0.5, Restarts: 2, EOT: 1})
+		if err != nil {
+			t.Fatalf("New(%q): %v", name, err)
+		}
+		if a.Name() != name || a.Norm() != norms[name] {
+			t.Errorf("New(%q) is %q in %s, want %s", name, a.Name(), a.Norm(), norms[name])
+		}
+		_, err = attack.New(name, attack.Settings{})
+		if bounded[name] != (err != nil) {
+			t.Errorf("New(%q) without eps: error %v, bounded %v", name, err, bounded[name])
+		}
+		eps := 0.0
+		if bounded[name] {
+			eps = 0.5
+		}
+		runChecked(t, a, m, x, y, batch, eps, rng.Uint64())
+	}
+	if a, _ := attack.New("pgd-linf", attack.Settings{Eps: 0.3, Restarts: 20, EOT: 5}); !reflect.DeepEqual(a, attack.PGDAttack{Lp: attack.Linf, Eps: 0.3, Restarts: 20, EOT: 5}) {
+		t.Errorf("New(pgd-linf) = %+v, settings not passed through", a)
+	}
+	if _, err := attack.New("fgsm", attack.Settings{Eps: 1}); err == nil {
+		t.Error("New accepted an unknown name")
+	}
+	if _, err := attack.New("ddn", attack.Settings{EOT: -1}); err == nil {
+		t.Error("New accepted a negative EOT")
+	}
+}
