@@ -22,36 +22,66 @@ type Settings struct {
 	// EOT is the number of calls every gradient and evaluation averages over (0: 1;
 	// set 5, the paper's value, for a randomised model such as E-ABS).
 	EOT int
+	// Queries is the per-sample query budget of the gradient-free attacks (0: each
+	// attack's documented default).
+	Queries int
+	// Starts gives the decision-based attacks (boundary-l2, hsj-*) a starting image for x
+	// of label y: the paper starts from a correctly classified test image of another
+	// class (StartsFrom). nil: uniform noise.
+	Starts func(x []float32, y int) ([]float32, bool)
 }
 
 // Constructor builds an attack from run settings.
 type Constructor func(Settings) (Attack, error)
 
+// entry is a registered attack: how to build it, its norm, and whether it stays within
+// Settings.Eps (bounded) or searches for the smallest adversarial (the runner then
+// judges its distances against the budget).
+type entry struct {
+	norm    Norm
+	bounded bool
+	c       Constructor
+}
+
 var registry = struct {
 	sync.Mutex
-	m map[string]Constructor
-}{m: map[string]Constructor{
-	"pgd-linf": bounded(func(s Settings) Attack { return PGDAttack{Lp: Linf, Eps: s.Eps, Restarts: s.Restarts, EOT: s.EOT} }),
-	"pgd-l2":   bounded(func(s Settings) Attack { return PGDAttack{Lp: L2, Eps: s.Eps, Restarts: s.Restarts, EOT: s.EOT} }),
-	"apgd-ce-linf": bounded(func(s Settings) Attack {
+	m map[string]entry
+}{m: map[string]entry{
+	"pgd-linf": {Linf, true, bounded(func(s Settings) Attack { return PGDAttack{Lp: Linf, Eps: s.Eps, Restarts: s.Restarts, EOT: s.EOT} })},
+	"pgd-l2":   {L2, true, bounded(func(s Settings) Attack { return PGDAttack{Lp: L2, Eps: s.Eps, Restarts: s.Restarts, EOT: s.EOT} })},
+	"apgd-ce-linf": {Linf, true, bounded(func(s Settings) Attack {
 		return APGD{Lp: Linf, Eps: s.Eps, Loss: "ce", EOT: s.EOT}
-	}),
-	"apgd-ce-l2": bounded(func(s Settings) Attack { return APGD{Lp: L2, Eps: s.Eps, Loss: "ce", EOT: s.EOT} }),
-	"apgd-dlr-linf": bounded(func(s Settings) Attack {
+	})},
+	"apgd-ce-l2": {L2, true, bounded(func(s Settings) Attack { return APGD{Lp: L2, Eps: s.Eps, Loss: "ce", EOT: s.EOT} })},
+	"apgd-dlr-linf": {Linf, true, bounded(func(s Settings) Attack {
 		return APGD{Lp: Linf, Eps: s.Eps, Loss: "dlr", EOT: s.EOT}
-	}),
-	"apgd-dlr-l2":   bounded(func(s Settings) Attack { return APGD{Lp: L2, Eps: s.Eps, Loss: "dlr", EOT: s.EOT} }),
-	"deepfool-linf": minNorm(func(s Settings) Attack { return DeepFool{Lp: Linf, EOT: s.EOT} }),
-	"deepfool-l2":   minNorm(func(s Settings) Attack { return DeepFool{Lp: L2, EOT: s.EOT} }),
-	"ddn":           minNorm(func(s Settings) Attack { return DDN{EOT: s.EOT} }),
-	"cw-l2":         minNorm(func(s Settings) Attack { return CW{EOT: s.EOT} }),
-	"noise-l2":      minNorm(func(s Settings) Attack { return Noise{Lp: L2, EOT: s.EOT} }),
-	"noise-linf":    minNorm(func(s Settings) Attack { return Noise{Lp: Linf, EOT: s.EOT} }),
+	})},
+	"apgd-dlr-l2":   {L2, true, bounded(func(s Settings) Attack { return APGD{Lp: L2, Eps: s.Eps, Loss: "dlr", EOT: s.EOT} })},
+	"deepfool-linf": {Linf, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: Linf, EOT: s.EOT} })},
+	"deepfool-l2":   {L2, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: L2, EOT: s.EOT} })},
+	"ddn":           {L2, false, minNorm(func(s Settings) Attack { return DDN{EOT: s.EOT} })},
+	"cw-l2":         {L2, false, minNorm(func(s Settings) Attack { return CW{EOT: s.EOT} })},
+	"noise-l2":      {L2, false, minNorm(func(s Settings) Attack { return Noise{Lp: L2, EOT: s.EOT} })},
+	"noise-linf":    {Linf, false, minNorm(func(s Settings) Attack { return Noise{Lp: Linf, EOT: s.EOT} })},
+	// Gradient-free (score- and decision-based), through the query-counting Oracle.
+	"square-linf": {Linf, true, bounded(func(s Settings) Attack { return Square{Lp: Linf, Eps: s.Eps, Queries: s.Queries} })},
+	"square-l2":   {L2, true, bounded(func(s Settings) Attack { return Square{Lp: L2, Eps: s.Eps, Queries: s.Queries} })},
+	"nes-linf":    {Linf, true, bounded(func(s Settings) Attack { return NES{Lp: Linf, Eps: s.Eps, Queries: s.Queries} })},
+	"nes-l2":      {L2, true, bounded(func(s Settings) Attack { return NES{Lp: L2, Eps: s.Eps, Queries: s.Queries} })},
+	"spsa-linf":   {Linf, true, bounded(func(s Settings) Attack { return NES{Lp: Linf, Eps: s.Eps, SPSA: true, Queries: s.Queries} })},
+	"spsa-l2":     {L2, true, bounded(func(s Settings) Attack { return NES{Lp: L2, Eps: s.Eps, SPSA: true, Queries: s.Queries} })},
+	"hsj-l2": {L2, false, minNorm(func(s Settings) Attack {
+		return HopSkipJump{Lp: L2, Eps: s.Eps, Starts: s.Starts, Queries: s.Queries}
+	})},
+	"hsj-linf": {Linf, false, minNorm(func(s Settings) Attack {
+		return HopSkipJump{Lp: Linf, Eps: s.Eps, Starts: s.Starts, Queries: s.Queries}
+	})},
+	"boundary-l2": {L2, false, minNorm(func(s Settings) Attack { return Boundary{Eps: s.Eps, Starts: s.Starts, Queries: s.Queries} })},
 }}
 
 func checkSettings(s Settings) error {
-	if s.Restarts < 0 || s.EOT < 0 {
-		return fmt.Errorf("attack: restarts %d and EOT %d must not be negative", s.Restarts, s.EOT)
+	if s.Restarts < 0 || s.EOT < 0 || s.Queries < 0 {
+		return fmt.Errorf("attack: restarts %d, EOT %d and queries %d must not be negative", s.Restarts, s.EOT, s.Queries)
 	}
 	return nil
 }
@@ -87,16 +117,33 @@ func minNorm(f func(Settings) Attack) Constructor {
 //	ddn                         DDN (L2): 80 steps, gamma 0.05
 //	cw-l2                       Carlini-Wagner L2: 5 x 100 steps, lr 0.01
 //	noise-l2, noise-linf        additive Gaussian noise: 100 sizes x 10 draws
+//	square-linf, square-l2      Square Attack: 5000 queries, p_init 0.8
+//	nes-*, spsa-*               PGD on NES / SPSA gradient estimates: 50 steps x 100 samples
+//	hsj-l2, hsj-linf            HopSkipJump: 64 steps, 100..10,000 estimation queries
+//	boundary-l2                 Boundary attack: 25,000 steps (the paper: 100,000)
 //
-// The first two groups are bounded by Settings.Eps; the others minimise the distance.
+// pgd, apgd, square, nes and spsa are bounded by Settings.Eps (Kind says which); the
+// others minimise the distance (hsj and boundary stop a sample once within Eps).
 func New(name string, s Settings) (Attack, error) {
 	registry.Lock()
-	c, ok := registry.m[name]
+	e, ok := registry.m[name]
 	registry.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("attack: unknown attack %q (known: %s)", name, strings.Join(Names(), ", "))
 	}
-	return c(s)
+	return e.c(s)
+}
+
+// Kind returns a registered attack's norm and whether it is bounded by Settings.Eps
+// (false: it searches for the smallest adversarial, which may lie outside the budget).
+func Kind(name string) (norm Norm, bounded bool, err error) {
+	registry.Lock()
+	e, ok := registry.m[name]
+	registry.Unlock()
+	if !ok {
+		return "", false, fmt.Errorf("attack: unknown attack %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	return e.norm, e.bounded, nil
 }
 
 // Names lists the registered attacks, sorted.
@@ -114,11 +161,11 @@ func Names() []string {
 // Register adds an attack under a new name, so attacks defined in other files (the
 // gradient-free ones, E-ABS's latent descent) can be built by name too. It panics if the
 // name is taken or c is nil: that is a programming error, found at start-up.
-func Register(name string, c Constructor) {
+func Register(name string, norm Norm, bounded bool, c Constructor) {
 	registry.Lock()
 	defer registry.Unlock()
-	if _, ok := registry.m[name]; ok || c == nil || name == "" {
-		panic("attack: Register of " + name + ": name taken, empty or no constructor")
+	if _, ok := registry.m[name]; ok || c == nil || name == "" || (norm != L2 && norm != Linf) {
+		panic("attack: Register of " + name + ": name taken, empty, unknown norm or no constructor")
 	}
-	registry.m[name] = c
+	registry.m[name] = entry{norm, bounded, c}
 }

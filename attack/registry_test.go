@@ -59,4 +59,31 @@ func TestRegistry(t *testing.T) {
 	if _, err := attack.New("ddn", attack.Settings{EOT: -1}); err == nil {
 		t.Error("New accepted a negative EOT")
 	}
+	// Kind agrees with what New builds, for every registered attack (the gradient-free
+	// ones included), and with the bounded set above.
+	for name, b := range map[string]bool{"square-linf": true, "square-l2": true, "nes-l2": true, "spsa-linf": true, "hsj-l2": false, "hsj-linf": false, "boundary-l2": false} {
+		bounded[name] = b
+	}
+	for _, name := range attack.Names() {
+		norm, b, err := attack.Kind(name)
+		if err != nil {
+			t.Fatalf("Kind(%q): %v", name, err)
+		}
+		a, err := attack.New(name, attack.Settings{Eps: 0.5, Queries: 100})
+		if err != nil {
+			t.Fatalf("New(%q): %v", name, err)
+		}
+		if a.Name() != name || a.Norm() != norm {
+			t.Errorf("Kind(%q) = %s, but New builds %q in %s", name, norm, a.Name(), a.Norm())
+		}
+		if want, known := bounded[name]; known && b != want {
+			t.Errorf("Kind(%q) bounded = %v, want %v", name, b, want)
+		}
+		if _, err := attack.New(name, attack.Settings{}); b != (err != nil) {
+			t.Errorf("New(%q) without eps: error %v, but Kind says bounded %v", name, err, b)
+		}
+	}
+	if _, _, err := attack.Kind("fgsm"); err == nil {
+		t.Error("Kind accepted an unknown name")
+	}
 }

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
+	"github.com/eabs/eabs/runtime/ort"
 	"github.com/eabs/eabs/runtime/ref"
 	"github.com/eabs/eabs/shard"
 	"github.com/eabs/eabs/suite"
@@ -101,6 +105,7 @@ Linf 0.3 MNIST, 0.1 Fashion-MNIST, 8/255 otherwise).`,
 	f.IntVar(&o.sweepN, "sweep-n", 20, "samples of the accuracy-vs-eps sweep (0: no sweep)")
 	f.StringVar(&o.sweepFactors, "sweep-factors", "2,4", "sweep budgets as multiples of each norm's budget (each > 1)")
 	f.IntVar(&o.ao.pgdSteps, "pgd-steps", 80, "PGD steps (the paper's 80)")
+	f.IntVar(&o.ao.queries, "queries", 0, "per-sample query budget of the gradient-free attacks (default: each attack's: square/nes/spsa ~5000, hsj ~36,000, boundary 25,000 steps)")
 	f.IntVar(&o.ao.pgdRestarts, "pgd-restarts", 0, "PGD random restarts (default: the paper's, 5 on MNIST and Fashion-MNIST, 20 otherwise)")
 	f.IntVar(&o.infer.Starts, "starts", o.infer.Starts, "E-ABS inference: random starts")
 	f.IntVar(&o.infer.Steps, "infer-steps", o.infer.Steps, "E-ABS inference: Adam steps")
@@ -178,8 +183,16 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, path, err := o.sf.loadModel(args[0])
-	if err != nil {
+	// A plain .onnx classifier (one image input, one logits output) runs on ONNX
+	// Runtime; everything else is an eabs model (file, run, export or zoo name).
+	onnxFile := strings.EqualFold(filepath.Ext(args[0]), ".onnx")
+	var w *models.Weights
+	path := args[0]
+	if onnxFile {
+		if o.sf.dataset == "" {
+			return fmt.Errorf("%s is a plain ONNX classifier, which names no dataset: give --dataset", path)
+		}
+	} else if w, path, err = o.sf.loadModel(args[0]); err != nil {
 		return err
 	}
 	eps, err := o.check(o.sf.dataset)
@@ -190,6 +203,10 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The decision-based attacks start from the nearest test image of another class
+	// (the paper's Boundary attack start), once the data is loaded.
+	var starts func([]float32, int) ([]float32, bool)
+	o.ao.starts = func(x []float32, y int) ([]float32, bool) { return starts(x, y) }
 	entries, sweep, err := buildAttacks(o.attacks, eps, o.ao, factors)
 	if err != nil {
 		return err
@@ -197,6 +214,19 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	set, err := loadSet(stderr, o.sf.dataset, o.sf.dataDir, o.sf.split)
 	if err != nil {
 		return err
+	}
+	starts = attack.StartsFrom(set.Images, set.Labels)
+	var oc *ort.Classifier
+	if onnxFile {
+		if err := initORT(cmd); err != nil {
+			return err
+		}
+		if oc, err = ort.OpenClassifier(path, ort.ClassifierOptions{Workers: o.rf.workers}); err != nil {
+			return err
+		}
+		defer oc.Close()
+		c, h, wd := oc.Shape()
+		w = &models.Weights{Spec: models.Spec{Arch: models.Arch{Name: filepath.Base(path), InC: c, InH: h, InW: wd, Classes: oc.Classes()}}}
 	}
 	if err := checkSetFits(path, w.Spec.Arch, o.sf.dataset, set); err != nil {
 		return err
@@ -213,18 +243,30 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	h := shard.Header{ModelSHA256: onnx.WeightsSHA256(w), DataFingerprint: fp, Dataset: o.sf.dataset, Split: o.sf.split,
+	modelSHA := ""
+	if onnxFile {
+		if modelSHA, err = fileSHA256(path); err != nil {
+			return err
+		}
+	} else {
+		modelSHA = onnx.WeightsSHA256(w)
+	}
+	h := shard.Header{ModelSHA256: modelSHA, DataFingerprint: fp, Dataset: o.sf.dataset, Split: o.sf.split,
 		SampleSeed: o.sampleSeed, SampleN: o.sf.n, Shard: sp}
 	var model, verdict attack.Classifier
-	if w.Spec.Kind == models.CNN {
+	switch {
+	case onnxFile:
+		model, verdict = oc, oc
+		h.Config = "onnx classifier logits, ONNX Runtime"
+	case w.Spec.Kind == models.CNN:
 		c, err := ref.NewClassifier(w)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		model, verdict = cnnModel{c}, cnnModel{c}
+		model, verdict = c, c
 		h.Config = "cnn logits, reference graph float64"
-	} else {
+	default:
 		rt, cleanup, err := openModel(cmd, o.rf, args[0], w, o.infer)
 		if err != nil {
 			return err
@@ -246,7 +288,11 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	} else {
 		state = partPath(state, sp)
 	}
-	cfg := suite.Config{Header: h, Model: w.Spec.Name(), Attacks: entries, Sweep: sweep, SweepN: o.sweepN, Seed: o.seed,
+	name := w.Spec.Name()
+	if onnxFile {
+		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	cfg := suite.Config{Header: h, Model: name, Attacks: entries, Sweep: sweep, SweepN: o.sweepN, Seed: o.seed,
 		Batch: o.batch, AttackBatch: o.attackBatch, AttackAll: o.attackAll, Keep: o.keep, State: state}
 	ctx, stop := signalContext(cmd)
 	defer stop()
@@ -255,7 +301,7 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	for _, e := range entries {
 		names = append(names, fmt.Sprintf("%s@%g", e.Attack.Name(), e.Eps))
 	}
-	fmt.Fprintf(stderr, "attack %s (%s) shard %s: %s on %d of %d samples; state %s\n", w.Spec.Name(), path, sp, strings.Join(names, ", "), total, o.sf.n, state)
+	fmt.Fprintf(stderr, "attack %s (%s) shard %s: %s on %d of %d samples; state %s\n", name, path, sp, strings.Join(names, ", "), total, o.sf.n, state)
 	bar := newProgress(stderr, total, "attack "+sp.String())
 	start := time.Now()
 	r, err := suite.Run(ctx, cfg, set, model, verdict, func(done, _ int) { bar.Set(done) })
@@ -299,4 +345,19 @@ func printSummary(w io.Writer, r *suite.Result) {
 	for _, m := range s.Checks.Warnings {
 		fmt.Fprintf(w, "  check: %s\n", m)
 	}
+}
+
+// fileSHA256 identifies a plain ONNX classifier by its file's bytes (an eabs model is
+// identified by its weights, onnx.WeightsSHA256).
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -1,17 +1,12 @@
 package cli
 
 import (
-	"io"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
-	"github.com/eabs/eabs/runtime/ref"
 	"github.com/eabs/eabs/shard"
 	"github.com/eabs/eabs/suite"
 )
@@ -138,93 +133,6 @@ func TestAttackFlagErrors(t *testing.T) {
 	if _, err := run(t, "attack", "zoo:mnist-cnn", "--dataset", "mnist-sample"); err == nil || !strings.Contains(err.Error(), "--out") {
 		t.Errorf("no --out: %v", err)
 	}
-}
-
-// TestCNNLogitsVJP checks the CNN's vector-Jacobian product from cross-entropy
-// gradients against central finite differences of <v, logits(x)> in float64 on the
-// reference graph (zoo CNN, two images, a random zero-sum cotangent per image).
-func TestCNNLogitsVJP(t *testing.T) {
-	w, _, _, err := loadWeights("zoo:mnist-cnn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ref.NewClassifier(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	m := cnnModel{c}
-	set, err := loadSet(io.Discard, "mnist-sample", "", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const batch = 2
-	P, K := set.ImageSize(), m.Classes()
-	x := append([]float32(nil), set.Images[:batch*P]...)
-	rng := rand.New(rand.NewPCG(1, 2))
-	v := make([]float32, batch*K)
-	for b := 0; b < batch; b++ {
-		var s float32
-		for k := 0; k < K; k++ {
-			v[b*K+k] = float32(rng.NormFloat64())
-			s += v[b*K+k]
-		}
-		for k := 0; k < K; k++ {
-			v[b*K+k] -= s / float32(K)
-		}
-	}
-	logits, g, err := m.LogitsVJP(x, batch, func([]float32) []float32 { return v })
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := m.Logits(x, batch)
-	if !slices.Equal(logits, want) {
-		t.Fatalf("VJP logits differ from Logits")
-	}
-	dot := func(x []float32) float64 {
-		l, err := m.Logits(x, batch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var s float64
-		for i := range l {
-			s += float64(l[i]) * float64(v[i])
-		}
-		return s
-	}
-	// Pixels with the largest gradient, where the finite difference is well above the
-	// float32 rounding of the logits.
-	const h = 1e-2
-	for _, j := range []int{topIndex(g[:P]), P + topIndex(g[P:])} {
-		xp, xm := slices.Clone(x), slices.Clone(x)
-		xp[j] += h
-		xm[j] -= h
-		fd := (dot(xp) - dot(xm)) / (2 * h)
-		if math.Abs(fd-float64(g[j])) > 2e-2*math.Abs(fd)+1e-3 {
-			t.Errorf("pixel %d: VJP %g, finite difference %g", j, g[j], fd)
-		}
-	}
-	// A cotangent that does not sum to zero is refused.
-	if _, _, err := m.LogitsVJP(x, batch, func(l []float32) []float32 { return make([]float32, len(l)) }); err != nil {
-		t.Errorf("zero cotangent refused: %v", err)
-	}
-	ones := make([]float32, batch*K)
-	for i := range ones {
-		ones[i] = 1
-	}
-	if _, _, err := m.LogitsVJP(x, batch, func([]float32) []float32 { return ones }); err == nil || !strings.Contains(err.Error(), "shift-invariant") {
-		t.Errorf("an all-ones cotangent: %v", err)
-	}
-}
-
-func topIndex(g []float32) int {
-	best := 0
-	for i, v := range g {
-		if math.Abs(float64(v)) > math.Abs(float64(g[best])) {
-			best = i
-		}
-	}
-	return best
 }
 
 func TestPartPath(t *testing.T) {
