@@ -423,7 +423,7 @@ func TestGradientStepsShrinkTheMargin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		y := []int{argmaxK(l0, K)[0], argmaxK(l0, K)[1]}
+		y := []int{topClass(l0[:K]), topClass(l0[K:])}
 		a := &Adaptive{Engine: e, Seed: 9, EOT: 2, Workers: 2, Warm: warm}
 		adv := append([]float32(nil), x...)
 		for s := 0; s < 5; s++ {
