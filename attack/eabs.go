@@ -67,13 +67,13 @@ type Adaptive struct {
 type WarmStart struct {
 	// Steps of Adam per warm-started evaluation (0 re-reads the previous optimum at
 	// the new image).
-	Steps int
+	Steps int `json:"steps"`
 	// FullEvery re-runs the full search after this many warm-started evaluations of a
 	// slot (0: only when forced by a new slot, MaxMove or a change of prediction).
-	FullEvery int
+	FullEvery int `json:"full_every"`
 	// MaxMove is the L2 distance beyond which a slot's image counts as new (0 means 1,
 	// about twenty PGD-L2 steps at the paper's step size).
-	MaxMove float64
+	MaxMove float64 `json:"max_move,omitempty"`
 }
 
 // AdaptiveStats counts where an Adaptive spent its inference (image-runs: one image in
@@ -82,11 +82,15 @@ type AdaptiveStats struct {
 	// Full and Warm count image-runs by full inference and by warm-started refinement;
 	// Forced counts the full searches re-run after a warm-started prediction changed
 	// (also counted in Full and Warm).
-	Full, Warm, Forced int
+	Full   int `json:"full"`
+	Warm   int `json:"warm"`
+	Forced int `json:"forced"`
 	// Search and Optimise are the time inside full inference (start search, then
 	// latent steps); Refine the time inside warm-started refinement. Summed over
 	// workers, so they can exceed the wall-clock time.
-	Search, Optimise, Refine time.Duration
+	Search   time.Duration `json:"search_ns"`
+	Optimise time.Duration `json:"optimise_ns"`
+	Refine   time.Duration `json:"refine_ns"`
 }
 
 type warmSlot struct {
