@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	goruntime "runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,8 +68,8 @@ type report struct {
 	Inference  infer.Options `json:"inference"`
 	Clean      int           `json:"clean_correct"`
 	Arms       []*arm        `json:"arms"`
-	// OnlyWarmRobust and OnlyFullRobust are the discordant pairs; McNemarP is the
-	// exact two-sided p-value.
+	// OnlyWarmRobust and OnlyFullRobust are the discordant pairs of the first warm arm
+	// and the full arm; McNemarP is the exact two-sided p-value.
 	OnlyWarmRobust int     `json:"only_warm_robust"`
 	OnlyFullRobust int     `json:"only_full_robust"`
 	McNemarP       float64 `json:"mcnemar_p"`
@@ -91,10 +92,11 @@ func run() error {
 	eps := flag.Float64("eps", 1.5, "L2 budget")
 	eot := flag.Int("eot", 1, "inference runs per attacker gradient")
 	verdictEOT := flag.Int("verdict-eot", 5, "inference runs per verdict")
-	warmSteps := flag.Int("warm-steps", 5, "Adam steps per warm-started evaluation")
+	warmSteps := flag.String("warm-steps", "5", "Adam steps per warm-started evaluation; a comma-separated list runs one warm arm per value")
 	fullEvery := flag.Int("full-every", 10, "full search every this many warm-started evaluations")
 	workers := flag.Int("workers", goruntime.NumCPU(), "concurrent inference runs")
 	out := flag.String("out", "", "JSON report")
+	fullFrom := flag.String("full-from", "", "take the full-inference arm from this earlier report (same images, seed, budget and verdict; checked) instead of rerunning it")
 	flag.Parse()
 	if *dataDir == "" {
 		return fmt.Errorf("set -data-dir or EABS_DATA_DIR")
@@ -138,10 +140,26 @@ func run() error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "clean %d/%d\n", rep.Clean, set.N)
-	for _, warm := range []*attack.WarmStart{{Steps: *warmSteps, FullEvery: *fullEvery}, nil} {
+	var arms []*attack.WarmStart
+	for _, f := range strings.Split(*warmSteps, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return fmt.Errorf("-warm-steps %q: want step counts separated by commas", *warmSteps)
+		}
+		arms = append(arms, &attack.WarmStart{Steps: n, FullEvery: *fullEvery})
+	}
+	var prior *arm
+	if *fullFrom != "" {
+		if prior, err = fullArm(*fullFrom, rep); err != nil {
+			return err
+		}
+	} else {
+		arms = append(arms, nil)
+	}
+	for _, warm := range arms {
 		a := &arm{Name: "full", Warm: warm}
 		if warm != nil {
-			a.Name = "warm"
+			a.Name = fmt.Sprintf("warm-%d", warm.Steps)
 		}
 		m := &attack.Adaptive{Engine: e, EOT: *eot, Seed: *seed, Workers: *workers, Warm: warm}
 		t0 := time.Now()
@@ -175,8 +193,12 @@ func run() error {
 		fmt.Fprintf(os.Stderr, "%s: robust %d/%d in %.0fs (%+v)\n", a.Name, a.Robust, set.N, a.Seconds, a.Stats)
 		rep.Arms = append(rep.Arms, a)
 	}
+	if prior != nil {
+		rep.Arms = append(rep.Arms, prior)
+	}
+	full := rep.Arms[len(rep.Arms)-1]
 	for b := 0; b < set.N; b++ {
-		w, f := rep.Arms[0].RobustFlags[b], rep.Arms[1].RobustFlags[b]
+		w, f := rep.Arms[0].RobustFlags[b], full.RobustFlags[b]
 		if w && !f {
 			rep.OnlyWarmRobust++
 		}
@@ -194,6 +216,31 @@ func run() error {
 		return err
 	}
 	return atomicfile.WriteBytes(*out, append(js, '\n'))
+}
+
+// fullArm reads the full-inference arm of an earlier report after checking that it
+// attacked the same images with the same budget, seeds and verdict.
+func fullArm(path string, rep *report) (*arm, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var old report
+	if err := json.Unmarshal(b, &old); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	same := old.Model == rep.Model && fmt.Sprint(old.Indices) == fmt.Sprint(rep.Indices) && old.Seed == rep.Seed && old.Eps == rep.Eps &&
+		old.Steps == rep.Steps && old.AttackEOT == rep.AttackEOT && old.VerdictEOT == rep.VerdictEOT && old.Inference == rep.Inference
+	if !same {
+		return nil, fmt.Errorf("%s attacked other images or with another budget, seed or inference", path)
+	}
+	for _, a := range old.Arms {
+		if a.Warm == nil {
+			a.Name = "full (from " + path + ", commit " + old.Commit + ")"
+			return a, nil
+		}
+	}
+	return nil, fmt.Errorf("%s has no full-inference arm", path)
 }
 
 // pgdL2 is PGD-L2 on the cross-entropy with a random start; a sample stops at the
