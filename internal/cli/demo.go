@@ -244,7 +244,7 @@ func demoAttack(stdout io.Writer, e *infer.Engine, set *data.Set, steps, workers
 	const eps = 1.5
 	t0 := time.Now()
 	B, P, K := set.N, set.ImageSize(), e.Model().Spec().Arch.Classes
-	rep := &DemoAttack{Images: B, Eps: eps, Steps: steps, Warm: attack.WarmStart{Steps: 5, FullEvery: 10}, VerdictEOT: 5}
+	rep := &DemoAttack{Images: B, Eps: eps, Steps: steps, Warm: attack.DefaultWarmStart(), VerdictEOT: 5}
 	if steps > 0 {
 		rep.StepSize = 2.5 * eps / float64(steps)
 	}
