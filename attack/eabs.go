@@ -49,6 +49,12 @@ type Adaptive struct {
 	stats AdaptiveStats
 }
 
+var (
+	_ Differentiable = (*Adaptive)(nil)
+	_ Reconstructor  = (*Adaptive)(nil)
+	_ Model          = (*Adaptive)(nil)
+)
+
 // WarmStart makes each evaluation of the same samples start every class's latent
 // optimisation from the z*_k and log-variance the previous evaluation found, with
 // Steps Adam steps (infer.Engine.Refine) instead of the full 8000+1-start search and
