@@ -92,52 +92,371 @@ func sq(x, r []float32) float64 {
 	return s
 }
 
-func TestPGDAgainstEABSRaisesTheLoss(t *testing.T) {
-	e := tinyEngine(t)
-	s := e.Model().Spec()
-	P := s.Arch.Pixels()
-	rng := rand.New(rand.NewPCG(2, 2))
-	const batch = 2
-	x := make([]float32, batch*P)
+func randImages(n int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 7))
+	x := make([]float32, n)
 	for i := range x {
-		x[i] = float32(rng.Float64())
+		x[i] = float32(r.Float64())
 	}
-	a := &Adaptive{Engine: e, Seed: 9}
-	logits, _, err := a.LossGrad(x, []int{0, 0}, batch)
-	if err != nil {
-		t.Fatal(err)
+	return x
+}
+
+// randCot is a fixed cotangent callback: it records the logits it was called with and
+// returns v.
+func randCot(n int, seed uint64, seen *[][]float32) (v []float32, cot func([]float32) []float32) {
+	r := rand.New(rand.NewPCG(seed, 8))
+	v = make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
 	}
-	y := []int{argmaxRow(logits[:3]), argmaxRow(logits[3:])}
-	adv, err := PGD{Norm: L2, Eps: 2, Steps: 5}.Run(a, x, y, batch, rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	margin := func(l []float32, y int) float32 {
-		best := float32(math.Inf(-1))
-		for k, v := range l {
-			if k != y && v > best {
-				best = v
-			}
+	return v, func(l []float32) []float32 {
+		if seen != nil {
+			*seen = append(*seen, l)
 		}
-		return l[y] - best
+		return v
 	}
-	after, _, err := a.LossGrad(adv, y, batch)
+}
+
+// TestLogitsVJPFiniteDifferences: with the optimised latents held fixed (eq. 8),
+// l_k(x) = ||x - G_k(z*_k)||^2 + prior_k; LogitsVJP's gradient of sum <v, -l> must be
+// that function's, by central differences (exact up to rounding: it is quadratic).
+func TestLogitsVJPFiniteDifferences(t *testing.T) {
+	e := tinyEngine(t)
+	K, P := e.Model().Spec().Arch.Classes, e.Model().Spec().Arch.Pixels()
+	const batch = 2
+	x := randImages(batch*P, 1)
+	a := &Adaptive{Engine: e, Seed: 4, Workers: 1}
+	v, cot := randCot(batch*K, 2, nil)
+	logits, grad, err := a.LogitsVJP(x, batch, cot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for b := 0; b < batch; b++ {
-		if m0, m1 := margin(logits[b*3:(b+1)*3], y[b]), margin(after[b*3:(b+1)*3], y[b]); !(m1 < m0) {
-			t.Errorf("image %d: PGD did not shrink the margin of the predicted class: %v -> %v", b, m0, m1)
+	rs := []*rand.Rand{infer.NoiseFor(4, 0, 0), infer.NoiseFor(4, 0, 1)}
+	out, err := e.Classify(x, batch, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior := make([]float64, batch*K)
+	for i := range prior {
+		if logits[i] != -out.Loss[i] {
+			t.Fatalf("logit %d = %v, want -l = %v", i, logits[i], -out.Loss[i])
+		}
+		b := i / K
+		prior[i] = float64(out.Loss[i]) - sq(x[b*P:(b+1)*P], out.Rec[i*P:(i+1)*P])
+	}
+	f := func(x []float32) float64 {
+		var s float64
+		for i := range prior {
+			b := i / K
+			s -= float64(v[i]) * (sq(x[b*P:(b+1)*P], out.Rec[i*P:(i+1)*P]) + prior[i])
+		}
+		return s
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	for trial := 0; trial < 10; trial++ {
+		j := r.IntN(batch * P)
+		const h = 1e-2
+		o := x[j]
+		x[j] = o + h
+		fp := f(x)
+		x[j] = o - h
+		fm := f(x)
+		x[j] = o
+		fd := (fp - fm) / (2 * h)
+		if d := math.Abs(fd - float64(grad[j])); d > 1e-4*math.Max(1, math.Abs(fd)) {
+			t.Errorf("d<v,logits>/dx[%d] = %v, finite difference %v", j, grad[j], fd)
 		}
 	}
 }
 
-func argmaxRow(v []float32) int {
-	best := 0
-	for i := range v {
-		if v[i] > v[best] {
-			best = i
+// TestEOTIsTheHandAverage: with EOT 3 the logits are the average of three Classify
+// runs with the noise of runs 0, 1, 2, the cotangent is called once per run with that
+// run's logits, and the gradient is the average of the runs' -2 sum_k v_k (x - G_k).
+func TestEOTIsTheHandAverage(t *testing.T) {
+	e := tinyEngine(t)
+	K, P := e.Model().Spec().Arch.Classes, e.Model().Spec().Arch.Pixels()
+	const batch, eot = 2, 3
+	x := randImages(batch*P, 3)
+	a := &Adaptive{Engine: e, Seed: 11, EOT: eot, Workers: 2, Chunk: batch}
+	var seen [][]float32
+	v, cot := randCot(batch*K, 4, &seen)
+	logits, grad, err := a.LogitsVJP(x, batch, cot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != eot {
+		t.Fatalf("cotangent called %d times, want once per EOT run (%d)", len(seen), eot)
+	}
+	wantL := make([]float64, batch*K)
+	wantG := make([]float64, batch*P)
+	var runs [][]float32
+	for r := 0; r < eot; r++ {
+		out, err := e.Classify(x, batch, []*rand.Rand{infer.NoiseFor(11, r, 0), infer.NoiseFor(11, r, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := make([]float32, batch*K)
+		for i, l := range out.Loss {
+			wantL[i] += -float64(l) / eot
+			run[i] = -l
+			b := i / K
+			for j := 0; j < P; j++ {
+				wantG[b*P+j] += -2 * float64(v[i]) * float64(x[b*P+j]-out.Rec[i*P+j]) / eot
+			}
+		}
+		runs = append(runs, run)
+	}
+	// Runs are computed concurrently: match each callback's logits to a run.
+	for r, run := range runs {
+		found := false
+		for _, s := range seen {
+			same := true
+			for i := range s {
+				same = same && s[i] == run[i]
+			}
+			found = found || same
+		}
+		if !found {
+			t.Errorf("run %d's logits were never passed to the cotangent", r)
 		}
 	}
-	return best
+	for i := range wantL {
+		if d := math.Abs(float64(logits[i]) - wantL[i]); d > 1e-6*math.Max(1, math.Abs(wantL[i])) {
+			t.Errorf("logit %d = %v, hand average %v", i, logits[i], wantL[i])
+		}
+	}
+	for i := range wantG {
+		if d := math.Abs(float64(grad[i]) - wantG[i]); d > 1e-5*math.Max(1, math.Abs(wantG[i])) {
+			t.Errorf("grad %d = %v, hand average %v", i, grad[i], wantG[i])
+		}
+	}
+	// The next call draws fresh noise (runs 3..5).
+	again, err := a.Logits(x, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := true
+	for i := range again {
+		same = same && again[i] == logits[i]
+	}
+	if same {
+		t.Error("a second evaluation repeated the first one's noise")
+	}
+}
+
+// TestWorkersDoNotChangeResults: 1 or 3 workers give identical logits and gradients,
+// with and without warm start, over several calls.
+func TestWorkersDoNotChangeResults(t *testing.T) {
+	e := tinyEngine(t)
+	K, P := e.Model().Spec().Arch.Classes, e.Model().Spec().Arch.Pixels()
+	const batch = 5
+	for _, warm := range []*WarmStart{nil, {Steps: 2, FullEvery: 2}} {
+		var got [2][]float32
+		for n, workers := range []int{1, 3} {
+			a := &Adaptive{Engine: e, Seed: 2, EOT: 2, Workers: workers, Chunk: 2, Warm: warm}
+			x := randImages(batch*P, 6)
+			_, cot := randCot(batch*K, 1, nil)
+			for call := 0; call < 4; call++ {
+				l, g, err := a.LogitsVJP(x, batch, cot)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[n] = append(append(got[n], l...), g...)
+				for i := range x {
+					x[i] = min(max(x[i]+0.02*g[i], 0), 1)
+				}
+			}
+		}
+		for i := range got[0] {
+			if got[0][i] != got[1][i] {
+				t.Fatalf("warm %v: value %d is %v with 1 worker, %v with 3", warm != nil, i, got[0][i], got[1][i])
+			}
+		}
+	}
+}
+
+// TestWarmStartFromOwnOptimum: a warm start from the full inference's own z* with no
+// extra steps at the same image re-reads that optimum, so the gradient is the full
+// inference's up to rounding (z* may be a reparameterised sample, which the runtime
+// formed inside its graph and the tracker re-forms in float32: 1e-8 apart); with a few
+// steps the loss can only go down (the start is a
+// candidate) and the gradient stays close.
+func TestWarmStartFromOwnOptimum(t *testing.T) {
+	e := tinyEngine(t)
+	K, P := e.Model().Spec().Arch.Classes, e.Model().Spec().Arch.Pixels()
+	const batch = 3
+	x := randImages(batch*P, 9)
+	_, cot := randCot(batch*K, 3, nil)
+	full := &Adaptive{Engine: e, Seed: 5, Workers: 1}
+	lf, gf, err := full.LogitsVJP(x, batch, cot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		steps int
+		tol   float64 // relative L2 distance of the gradients
+	}{{0, 1e-6}, {3, 0.02}} { // 3 steps measured 0.0021
+		a := &Adaptive{Engine: e, Seed: 5, Workers: 1, Warm: &WarmStart{Steps: tc.steps}}
+		l1, g1, err := a.LogitsVJP(x, batch, cot) // full search, the same noise as full's
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range lf {
+			if l1[i] != lf[i] || g1[i] != gf[i] {
+				t.Fatalf("steps %d: the first, full, evaluation differs from the full inference's at %d", tc.steps, i)
+			}
+		}
+		l2, g2, err := a.LogitsVJP(x, batch, cot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := a.Stats(); st.Warm != batch || st.Full != batch || st.Forced != 0 {
+			t.Fatalf("steps %d: stats %+v, want %d full then %d warm image-runs", tc.steps, st, batch, batch)
+		}
+		var dd, nn float64
+		for i := range gf {
+			d := float64(g2[i] - gf[i])
+			dd, nn = dd+d*d, nn+float64(gf[i])*float64(gf[i])
+		}
+		rel := math.Sqrt(dd / nn)
+		t.Logf("steps %d: relative L2 distance of the gradients %.3g", tc.steps, rel)
+		if rel > tc.tol {
+			t.Errorf("steps %d: warm-started gradient %.3g (relative L2) from the full one, tolerance %g", tc.steps, rel, tc.tol)
+		}
+		for i := range lf {
+			if d := float64(l2[i] - lf[i]); d < -1e-6*math.Abs(float64(lf[i])) || (tc.steps == 0 && d > 1e-6*math.Abs(float64(lf[i]))) {
+				t.Errorf("steps %d: warm-started logit %d = %v, full %v (-l can only rise)", tc.steps, i, l2[i], lf[i])
+			}
+		}
+	}
+}
+
+// TestWarmStartResets: Reset, another batch size, a far move and FullEvery all bring
+// back the full search; a change of the warm prediction forces it.
+func TestWarmStartResets(t *testing.T) {
+	e := tinyEngine(t)
+	P := e.Model().Spec().Arch.Pixels()
+	x := randImages(2*P, 10)
+	a := &Adaptive{Engine: e, Seed: 1, Workers: 1, Warm: &WarmStart{Steps: 1, FullEvery: 2, MaxMove: 0.5}}
+	eval := func(x []float32, batch int) {
+		t.Helper()
+		if _, err := a.Logits(x, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type want struct{ full, warm int }
+	check := func(step string, w want) {
+		t.Helper()
+		st := a.Stats()
+		if st.Full-st.Forced != w.full || st.Warm != w.warm {
+			t.Fatalf("after %s: %d full (%d forced) and %d warm image-runs, want %d unforced full and %d warm", step, st.Full, st.Forced, st.Warm, w.full, w.warm)
+		}
+	}
+	eval(x, 2)
+	check("first call", want{2, 0})
+	eval(x, 2)
+	eval(x, 2)
+	check("two warm calls", want{2, 4})
+	eval(x, 2)
+	check("FullEvery 2", want{4, 4})
+	a.Reset()
+	eval(x, 2)
+	check("Reset", want{6, 4})
+	eval(x[:P], 1)
+	check("another batch size", want{7, 4})
+	y := append([]float32(nil), x[:P]...)
+	for i := range y {
+		y[i] = 1 - y[i]
+	}
+	eval(y, 1)
+	check("a far move", want{8, 4})
+}
+
+func TestAdaptiveBadInput(t *testing.T) {
+	e := tinyEngine(t)
+	K, P := e.Model().Spec().Arch.Classes, e.Model().Spec().Arch.Pixels()
+	a := &Adaptive{Engine: e, Seed: 1, Workers: 1}
+	x := randImages(P, 1)
+	nan := append([]float32(nil), x...)
+	nan[5] = float32(math.NaN())
+	bad := map[string]func() error{
+		"short x":    func() error { _, err := a.Logits(x[:P-1], 1); return err },
+		"NaN pixel":  func() error { _, err := a.Logits(nan, 1); return err },
+		"zero batch": func() error { _, err := a.Logits(nil, 0); return err },
+		"cotangent": func() error {
+			_, _, err := a.LogitsVJP(x, 1, func([]float32) []float32 { return make([]float32, K-1) })
+			return err
+		},
+		"NaN cot": func() error {
+			_, _, err := a.LogitsVJP(x, 1, func([]float32) []float32 { return []float32{float32(math.NaN()), 0, 0} })
+			return err
+		},
+		"label":        func() error { _, _, err := a.LossGrad(x, []int{K}, 1); return err },
+		"labels count": func() error { _, _, err := a.LossGrad(x, []int{0, 1}, 1); return err },
+		"warm steps": func() error {
+			w := &Adaptive{Engine: e, Warm: &WarmStart{Steps: -1}}
+			_, err := w.Logits(x, 1)
+			return err
+		},
+	}
+	for name, f := range bad {
+		if err := f(); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if v := NewVerdict(e, 0, 1, 0); v.EOT != 5 || v.Warm != nil {
+		t.Errorf("NewVerdict(e, 0, ...) has EOT %d and warm %v, want the paper's 5 and full inference", v.EOT, v.Warm)
+	}
+}
+
+// TestGradientStepsShrinkTheMargin: a few normalised steps along the adaptive CE
+// gradient shrink the margin of the predicted class on the tiny E-ABS, with and
+// without warm start.
+func TestGradientStepsShrinkTheMargin(t *testing.T) {
+	e := tinyEngine(t)
+	K, P := e.Model().Spec().Arch.Classes, e.Model().Spec().Arch.Pixels()
+	const batch = 2
+	for _, warm := range []*WarmStart{nil, {Steps: 3, FullEvery: 4}} {
+		x := randImages(batch*P, 12)
+		verdict := NewVerdict(e, 3, 99, 1)
+		l0, err := verdict.Logits(x, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := []int{topClass(l0[:K]), topClass(l0[K:])}
+		a := &Adaptive{Engine: e, Seed: 9, EOT: 2, Workers: 2, Warm: warm}
+		adv := append([]float32(nil), x...)
+		for s := 0; s < 5; s++ {
+			_, g, err := a.LossGrad(adv, y, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for b := 0; b < batch; b++ {
+				gb := g[b*P : (b+1)*P]
+				n := math.Sqrt(sq(gb, make([]float32, P)))
+				for i := range gb {
+					adv[b*P+i] = min(max(adv[b*P+i]+float32(0.3*float64(gb[i])/n), 0), 1)
+				}
+			}
+		}
+		l1, err := verdict.Logits(adv, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for b := 0; b < batch; b++ {
+			if m0, m1 := margin(l0[b*K:(b+1)*K], y[b]), margin(l1[b*K:(b+1)*K], y[b]); !(m1 < m0) {
+				t.Errorf("warm %v, image %d: the margin of the predicted class did not shrink: %v -> %v", warm != nil, b, m0, m1)
+			}
+		}
+	}
+}
+
+func margin(l []float32, y int) float32 {
+	best := float32(math.Inf(-1))
+	for k, v := range l {
+		if k != y && v > best {
+			best = v
+		}
+	}
+	return l[y] - best
 }
