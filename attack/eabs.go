@@ -137,6 +137,15 @@ func (a *Adaptive) Reset() {
 	a.slots = nil
 }
 
+// Reseed restarts the Adaptive's noise stream from seed (run index 0) and drops the
+// warm-start state: the evaluation runner reseeds per attack call, so a sample's
+// result does not depend on which samples were attacked before it (exact shards).
+func (a *Adaptive) Reseed(seed uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.Seed, a.runs, a.slots = seed, 0, nil
+}
+
 // Stats returns the counters accumulated so far.
 func (a *Adaptive) Stats() AdaptiveStats {
 	a.mu.Lock()
@@ -315,7 +324,7 @@ func (a *Adaptive) evaluate(x []float32, batch int) (*evaluation, error) {
 		for b := range a.slots {
 			sl := &a.slots[b]
 			xb := x[b*P : (b+1)*P]
-			if sl.x != nil && l2(xb, sl.x) > maxMove {
+			if sl.x != nil && l2dist(xb, sl.x) > maxMove {
 				sl.runs = nil
 			}
 			if len(sl.runs) != eot {
@@ -490,7 +499,8 @@ func argmaxNeg(loss []float32) int {
 	return best
 }
 
-func l2(a, b []float32) float64 {
+// l2dist is the L2 distance between two images.
+func l2dist(a, b []float32) float64 {
 	var s float64
 	for i, v := range a {
 		d := float64(v - b[i])

@@ -43,6 +43,9 @@ func (LDA) Norm() Norm { return L2 }
 // Run implements Attack; m must be a Reconstructor. rng is unused: the attack is
 // deterministic given the model's answers.
 func (l LDA) Run(ctx context.Context, m Classifier, x []float32, y []int, batch int, rng *rand.Rand) (*Found, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	rm, ok := m.(Reconstructor)
 	if !ok {
 		return nil, &UnsupportedError{Attack: l.Name(), Needs: "Reconstructor (per-class reconstructions)"}

@@ -76,6 +76,8 @@ var registry = struct {
 	"hsj-linf": {Linf, false, minNorm(func(s Settings) Attack {
 		return HopSkipJump{Lp: Linf, Eps: s.Eps, Starts: s.Starts, Queries: s.Queries}
 	})},
+	// E-ABS's own attack, on models that expose their reconstructions (Reconstructor).
+	"lda":         {L2, false, minNorm(func(Settings) Attack { return LDA{} })},
 	"boundary-l2": {L2, false, minNorm(func(s Settings) Attack { return Boundary{Eps: s.Eps, Starts: s.Starts, Queries: s.Queries} })},
 }}
 
@@ -121,6 +123,8 @@ func minNorm(f func(Settings) Attack) Constructor {
 //	nes-*, spsa-*               PGD on NES / SPSA gradient estimates: 50 steps x 100 samples
 //	hsj-l2, hsj-linf            HopSkipJump: 64 steps, 100..10,000 estimation queries
 //	boundary-l2                 Boundary attack: 25,000 steps (the paper: 100,000)
+//	lda                         Latent Descent Attack (ABS): toward the nearest other
+//	                            class's reconstruction, then bisection (E-ABS only)
 //
 // pgd, apgd, square, nes and spsa are bounded by Settings.Eps (Kind says which); the
 // others minimise the distance (hsj and boundary stop a sample once within Eps).

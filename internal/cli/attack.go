@@ -45,6 +45,7 @@ type attackCmdOptions struct {
 	keep, sweepN       int
 	sweepFactors       string
 	ao                 attackOptions
+	warmSteps          int
 	infer              infer.Options
 }
 
@@ -105,6 +106,7 @@ Linf 0.3 MNIST, 0.1 Fashion-MNIST, 8/255 otherwise).`,
 	f.IntVar(&o.sweepN, "sweep-n", 20, "samples of the accuracy-vs-eps sweep (0: no sweep)")
 	f.StringVar(&o.sweepFactors, "sweep-factors", "2,4", "sweep budgets as multiples of each norm's budget (each > 1)")
 	f.IntVar(&o.ao.pgdSteps, "pgd-steps", 80, "PGD steps (the paper's 80)")
+	f.IntVar(&o.warmSteps, "warm-steps", 1, "E-ABS attacker: warm-start each gradient's latent optimisation from the previous iterate's z* with this many Adam steps (full search when the prediction changes; chosen by measurement: results/mnist-eabs/warmstart-vs-full.md); -1: full inference for every gradient")
 	f.IntVar(&o.ao.queries, "queries", 0, "per-sample query budget of the gradient-free attacks (default: each attack's: square/nes/spsa ~5000, hsj ~36,000, boundary 25,000 steps)")
 	f.IntVar(&o.ao.pgdRestarts, "pgd-restarts", 0, "PGD random restarts (default: the paper's, 5 on MNIST and Fashion-MNIST, 20 otherwise)")
 	f.IntVar(&o.infer.Starts, "starts", o.infer.Starts, "E-ABS inference: random starts")
@@ -277,9 +279,15 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 		if err != nil {
 			return err
 		}
-		model = adaptiveModel{a: &attack.Adaptive{Engine: e, EOT: o.eot}, k: w.Spec.Arch.Classes}
+		adaptive := &attack.Adaptive{Engine: e, EOT: o.eot, Workers: o.rf.workers}
+		if o.warmSteps >= 0 {
+			ws := attack.DefaultWarmStart()
+			ws.Steps = o.warmSteps
+			adaptive.Warm = &ws
+		}
+		model = adaptive
 		verdict = &eabsVerdict{e: e, eot: o.verdictEOT, workers: o.rf.workers, seed: o.seed}
-		h.Config = fmt.Sprintf("e-abs adaptive gradient (eq. 8) EOT %d, verdict full inference EOT %d, runtime %s, inference %+v", o.eot, o.verdictEOT, o.rf.engine, o.infer)
+		h.Config = fmt.Sprintf("e-abs adaptive gradient (eq. 8) EOT %d warm steps %d, verdict full inference EOT %d, runtime %s, inference %+v", o.eot, o.warmSteps, o.verdictEOT, o.rf.engine, o.infer)
 	}
 	out := partPath(o.out, sp)
 	state := o.state

@@ -84,29 +84,6 @@ func buildAttacks(list string, eps map[attack.Norm]float64, o attackOptions, fac
 	return entries, sweep, nil
 }
 
-// adaptiveModel is E-ABS's adaptive-gradient attack.Model (attack.Adaptive) as an
-// attack.Classifier whose noise the runner reseeds per attack call.
-type adaptiveModel struct {
-	a *attack.Adaptive
-	k int
-}
-
-func (m adaptiveModel) Classes() int { return m.k }
-
-// Logits runs the inference once through LossGrad (labels are irrelevant to logits).
-func (m adaptiveModel) Logits(x []float32, batch int) ([]float32, error) {
-	l, _, err := m.a.LossGrad(x, make([]int, batch), batch)
-	return l, err
-}
-func (m adaptiveModel) LossGrad(x []float32, y []int, batch int) ([]float32, []float32, error) {
-	return m.a.LossGrad(x, y, batch)
-}
-
-// Reseed implements suite.Reseeder: fresh noise stream, call counter restarted.
-func (m adaptiveModel) Reseed(seed uint64) {
-	*m.a = attack.Adaptive{Engine: m.a.Engine, EOT: m.a.EOT, Seed: seed}
-}
-
 // eabsVerdict judges candidates with E-ABS's full inference, averaging the per-class
 // losses over EOT runs with independent noise; with keys (suite.Keyed) row i's noise
 // in run r is a function of (keys[i], r) alone, so a verdict does not depend on the

@@ -228,7 +228,10 @@ var flagRules = map[string]flagRule{
 	"eps-linf":     floatRule(0, 1, false),           // pixels are in [0,1]; 0: the paper's
 	"pgd-restarts": intRule(0, inf),                  // 0: the paper's for the dataset
 	"attack-batch": intRule(1, inf),
-	"queries":      intRule(0, inf), // 0: each gradient-free attack's default
+	"queries":      intRule(0, inf),  // 0: each gradient-free attack's default
+	"warm-steps":   intRule(-1, inf), // -1: no warm start
+	"attack-steps": intRule(1, inf),
+	"attack-n":     intRule(0, 100), // demo: embedded test images to attack (0: skip)
 	"verdict-eot":  intRule(1, inf),
 	"keep":         intRule(0, inf),
 	"sweep-n":      intRule(0, inf),
