@@ -85,7 +85,7 @@ type Result struct {
 	Index int `json:"index"`
 	Pos   int `json:"position"`
 	Label int `json:"label"`
-	// Pred is argmin_k l*_k(x) under exact inference.
+	// Pred is argmin_k l*_k(x) under exact inference (l*_k the minimum over restarts).
 	Pred int `json:"pred"`
 	// L holds l*_k(x) and D holds d_k(x) (the minimum over restarts) for every class.
 	L []float64 `json:"l"`
@@ -100,9 +100,11 @@ type Result struct {
 	// l*_y, r >= 0 it always holds ((d^2 - l)/(2d + 2r) <= d/2); it is kept as a check
 	// on the computed values.
 	Valid bool `json:"valid"`
-	// DRestarts[i] holds the d_k of restart i; EpsRestarts and BindingRestarts the
+	// DRestarts[i] and LRestarts[i] hold the d_k and l*_k of restart i (L and D are
+	// their minima, R is taken where l*_y is); EpsRestarts and BindingRestarts the
 	// radius and binding class each restart alone would give.
 	DRestarts       [][]float64 `json:"d_restarts"`
+	LRestarts       [][]float64 `json:"l_restarts"`
 	EpsRestarts     []float64   `json:"eps_restarts"`
 	BindingRestarts []int       `json:"binding_restarts"`
 	// EpsSpread is max - min of EpsRestarts and DSpread max - min over restarts of
@@ -244,7 +246,7 @@ func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done
 	R := c.opt.Restarts
 	out := make([]Result, n)
 	for b := range out {
-		out[b] = Result{Index: b, Pos: b, Label: labels[b], L: make([]float64, K), Binding: -1, DRestarts: make([][]float64, R)}
+		out[b] = Result{Index: b, Pos: b, Label: labels[b], L: make([]float64, K), Binding: -1, DRestarts: make([][]float64, R), LRestarts: make([][]float64, R)}
 	}
 	total, done := n*R, 0
 	zero := make([]float32, c.eng.Bank().S)
@@ -258,26 +260,36 @@ func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done
 				return nil, err
 			}
 		}
-		dist, err := infer.NewEngineWithBank(c.dist, c.opt.Infer, bk, zero)
+		meng, dm := c.eng, c.dist
+		if r > 0 {
+			dm = bankOnly{c.dist}
+			var err error
+			if meng, err = infer.NewEngineWithBank(bankOnly{c.model}, c.opt.Infer, bk, nil); err != nil {
+				return nil, err
+			}
+		}
+		dist, err := infer.NewEngineWithBank(dm, c.opt.Infer, bk, zero)
 		if err != nil {
 			return nil, err
 		}
 		for lo := 0; lo < n; lo += batch {
 			hi := min(lo+batch, n)
 			xb := x[lo*P : hi*P]
-			if r == 0 {
-				mo, err := c.eng.Classify(xb, hi-lo, nil)
-				if err != nil {
-					return nil, err
+			mo, err := meng.Classify(xb, hi-lo, nil)
+			if err != nil {
+				return nil, err
+			}
+			for i := lo; i < hi; i++ {
+				res := &out[i]
+				l := make([]float64, K)
+				for k := 0; k < K; k++ {
+					l[k] = float64(mo.Loss[(i-lo)*K+k])
 				}
-				pred := mo.Pred()
-				for i := lo; i < hi; i++ {
-					res := &out[i]
-					res.Pred = pred[i-lo]
-					for k := 0; k < K; k++ {
-						res.L[k] = float64(mo.Loss[(i-lo)*K+k])
-					}
-					y := res.Label
+				res.LRestarts[r] = l
+				// l*_y and r come from the same point z*_y: the restart with the
+				// lowest l*_y (any z gives a valid bound; the lowest the tightest).
+				y := res.Label
+				if r == 0 || l[y] < res.L[y] {
 					rec := mo.Rec[((i-lo)*K+y)*P : ((i-lo)*K+y+1)*P]
 					var s2 float64
 					for j, v := range x[i*P : (i+1)*P] {
@@ -285,6 +297,11 @@ func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done
 						s2 += d * d
 					}
 					res.R = math.Sqrt(s2)
+				}
+				for k := range l {
+					if r == 0 || l[k] < res.L[k] {
+						res.L[k] = l[k]
+					}
 				}
 			}
 			do, err := dist.Classify(xb, hi-lo, nil)
@@ -310,6 +327,31 @@ func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done
 	return out, nil
 }
 
+// bankOnly hides the encoder's start from the inference of restarts after the first:
+// its mean is NaN, so its loss never wins the comparison with the bank's best start
+// (infer.Engine takes the encoder's start only when its loss is <= the bank's). The
+// encoder's start is deterministic, so without this every restart whose bank loses to
+// it would repeat restart 0's minimisation exactly, and the spread across restarts
+// would say nothing.
+type bankOnly struct{ runtime.Model }
+
+func (b bankOnly) Encode(x []float32, batch int) (mu, logvar []float32, err error) {
+	mu, logvar, err = b.Model.Encode(x, batch)
+	for i := range mu {
+		mu[i] = float32(math.NaN())
+	}
+	return mu, logvar, err
+}
+
+// DiscLogit passes the discriminator through (the bank's prior needs it).
+func (b bankOnly) DiscLogit(z []float32, n int) ([]float32, error) {
+	d, ok := b.Model.(runtime.Discriminator)
+	if !ok {
+		return nil, fmt.Errorf("certify: the runtime has no discriminator")
+	}
+	return d.DiscLogit(z, n)
+}
+
 // finish takes d_k as the minimum over restarts and computes the radius, the radius of
 // each restart alone and their spread.
 func finish(res *Result) {
@@ -319,6 +361,12 @@ func finish(res *Result) {
 		res.D[k] = math.Inf(1)
 		for _, d := range res.DRestarts {
 			res.D[k] = math.Min(res.D[k], d[k])
+		}
+	}
+	res.Pred = 0
+	for k, l := range res.L {
+		if l < res.L[res.Pred] {
+			res.Pred = k
 		}
 	}
 	res.Eps, res.Binding, res.Valid = 0, -1, false
