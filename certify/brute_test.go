@@ -133,6 +133,9 @@ func TestCertifyBruteForce(t *testing.T) {
 		if w.eps > 0 {
 			positive++
 		}
+		if f := r.FirstRestarts(good.Restarts); f.Eps != r.Eps || f.R != r.R || f.Pred != r.Pred {
+			t.Errorf("image %d: FirstRestarts(all) gives eps %v r %v, the certificate %v %v", i, f.Eps, f.R, r.Eps, r.R)
+		}
 	}
 	if positive < 2 {
 		t.Fatalf("only %d images with a positive brute-force radius", positive)

@@ -105,6 +105,7 @@ type Result struct {
 	// radius and binding class each restart alone would give.
 	DRestarts       [][]float64 `json:"d_restarts"`
 	LRestarts       [][]float64 `json:"l_restarts"`
+	RRestarts       []float64   `json:"r_restarts"`
 	EpsRestarts     []float64   `json:"eps_restarts"`
 	BindingRestarts []int       `json:"binding_restarts"`
 	// EpsSpread is max - min of EpsRestarts and DSpread max - min over restarts of
@@ -246,7 +247,7 @@ func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done
 	R := c.opt.Restarts
 	out := make([]Result, n)
 	for b := range out {
-		out[b] = Result{Index: b, Pos: b, Label: labels[b], L: make([]float64, K), Binding: -1, DRestarts: make([][]float64, R), LRestarts: make([][]float64, R)}
+		out[b] = Result{Index: b, Pos: b, Label: labels[b], L: make([]float64, K), Binding: -1, DRestarts: make([][]float64, R), LRestarts: make([][]float64, R), RRestarts: make([]float64, R)}
 	}
 	total, done := n*R, 0
 	zero := make([]float32, c.eng.Bank().S)
@@ -289,14 +290,15 @@ func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done
 				// l*_y and r come from the same point z*_y: the restart with the
 				// lowest l*_y (any z gives a valid bound; the lowest the tightest).
 				y := res.Label
+				rec := mo.Rec[((i-lo)*K+y)*P : ((i-lo)*K+y+1)*P]
+				var s2 float64
+				for j, v := range x[i*P : (i+1)*P] {
+					d := float64(v) - float64(rec[j])
+					s2 += d * d
+				}
+				res.RRestarts[r] = math.Sqrt(s2)
 				if r == 0 || l[y] < res.L[y] {
-					rec := mo.Rec[((i-lo)*K+y)*P : ((i-lo)*K+y+1)*P]
-					var s2 float64
-					for j, v := range x[i*P : (i+1)*P] {
-						d := float64(v) - float64(rec[j])
-						s2 += d * d
-					}
-					res.R = math.Sqrt(s2)
+					res.R = res.RRestarts[r]
 				}
 				for k := range l {
 					if r == 0 || l[k] < res.L[k] {
@@ -325,6 +327,24 @@ func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done
 		finish(&out[i])
 	}
 	return out, nil
+}
+
+// FirstRestarts returns the certificate the first j restarts alone give (the
+// convergence curve's points): l*_k, d_k the minima over them, r where l*_y is lowest.
+func (r Result) FirstRestarts(j int) Result {
+	j = min(j, len(r.DRestarts))
+	o := Result{Index: r.Index, Pos: r.Pos, Label: r.Label, L: slices.Clone(r.LRestarts[0]), R: r.RRestarts[0],
+		DRestarts: r.DRestarts[:j], LRestarts: r.LRestarts[:j], RRestarts: r.RRestarts[:j]}
+	for i := 1; i < j; i++ {
+		if r.LRestarts[i][r.Label] < o.L[r.Label] {
+			o.R = r.RRestarts[i]
+		}
+		for k, l := range r.LRestarts[i] {
+			o.L[k] = math.Min(o.L[k], l)
+		}
+	}
+	finish(&o)
+	return o
 }
 
 // bankOnly hides the encoder's start from the inference of restarts after the first:
