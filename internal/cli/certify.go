@@ -301,7 +301,7 @@ func violationText(on bool, v map[string]int) string {
 		return ""
 	}
 	if len(v) == 0 {
-		return " validation: none attacked"
+		return ""
 	}
 	return fmt.Sprintf(" violations: exact %d, deployed %d", v["exact"], v["deployed"])
 }
