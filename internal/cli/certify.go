@@ -76,6 +76,8 @@ type validateConfig struct {
 	Seed     uint64   `json:"seed"`
 	Runtime  string   `json:"runtime"`
 	Targets  []string `json:"targets"`
+	// N is how many images (the first in sample order) were validated; 0: all.
+	N int `json:"n"`
 }
 
 type certifyFlags struct {
@@ -155,6 +157,7 @@ merge with eabs report --merge.`,
 	f.IntVar(&cf.val.Steps, "validate-steps", 40, "PGD-L2 steps of the validation")
 	f.IntVar(&cf.val.Restarts, "validate-restarts", 2, "PGD-L2 restarts of the validation")
 	f.Uint64Var(&cf.val.Seed, "validate-seed", 1, "seed of the validation's attacks and the deployed model's noise")
+	f.IntVar(&cf.val.N, "validate-n", 0, "validate only the first N images of the sample (0: all; the attacks cost many inferences per image)")
 	f.StringVar(&cf.val.Runtime, "validate-runtime", "", "engine of the validation's attacks (default: --runtime)")
 	f.StringVar(&cf.advDir, "adv-dir", "", "where violations' adversarial images go (default: certify-violations beside --json)")
 	f.Float64Var(&cf.smoothing, "smoothing", 0, "certify by randomized smoothing with this noise sigma (MODEL is a classifier)")
@@ -218,7 +221,7 @@ func runCertify(cmd *cobra.Command, cf *certifyFlags, arg string) error {
 	label := cf.opt.Label()
 	config := fmt.Sprintf("%s; starts %d lr %g bank-seed %d loss-at %s; runtime %s", label, cf.opt.Infer.Starts, cf.opt.Infer.LR, cf.opt.Infer.BankSeed, cf.opt.Infer.LossAt, cf.rf.engine)
 	if cf.validate {
-		config += fmt.Sprintf("; validate pgd-l2 %d steps x %d restarts seed %d", cf.val.Steps, cf.val.Restarts, cf.val.Seed)
+		config += fmt.Sprintf("; validate pgd-l2 %d steps x %d restarts seed %d first %d", cf.val.Steps, cf.val.Restarts, cf.val.Seed, cf.val.N)
 	}
 	set, pos, idx, header, err := cf.sample(cmd, w, "certify", config)
 	if err != nil {
@@ -401,8 +404,29 @@ func runValidation(cmd *cobra.Command, cf *certifyFlags, arg string, w *models.W
 	for _, a := range attacks {
 		cf.val.Attacks = append(cf.val.Attacks, a.Name)
 	}
-	bar := newProgress(cmd.ErrOrStderr(), len(rs), fmt.Sprintf("validate (%s)", engine))
-	err = certify.Validate(context.Background(), rs, set.Images, targets, attacks, rand.New(rand.NewPCG(cf.val.Seed, 0xCE27)), func(d, _ int) { bar.Set(d) })
+	vr, vx := rs, set.Images
+	if cf.val.N > 0 {
+		// The first N positions of the sample list (whatever shard holds them).
+		var keep []int
+		for i, r := range rs {
+			if r.Pos < cf.val.N {
+				keep = append(keep, i)
+			}
+		}
+		P := set.ImageSize()
+		vr, vx = make([]certify.Result, len(keep)), make([]float32, 0, len(keep)*P)
+		for j, i := range keep {
+			vr[j] = rs[i]
+			vx = append(vx, set.Images[i*P:(i+1)*P]...)
+		}
+		defer func() {
+			for j, i := range keep {
+				rs[i].Validation = vr[j].Validation
+			}
+		}()
+	}
+	bar := newProgress(cmd.ErrOrStderr(), len(vr), fmt.Sprintf("validate (%s)", engine))
+	err = certify.Validate(context.Background(), vr, vx, targets, attacks, rand.New(rand.NewPCG(cf.val.Seed, 0xCE27)), func(d, _ int) { bar.Set(d) })
 	bar.Finish()
 	return err
 }
