@@ -123,7 +123,7 @@ eps*) is counted, reported, and its image saved (--adv-dir, PNG and raw float32)
 --smoothing SIGMA certifies a classifier (a CNN) by randomized smoothing instead
 (Cohen et al. 2019, CERTIFY: n0 = 100, n = 100,000, alpha = 0.001, Clopper-Pearson
 lower bound of p_A, abstain when p_A <= 1/2, radius sigma * Phi^-1(p_A)), on ONNX
-Runtime.
+Runtime unless --runtime ref is given.
 
 Images are the seeded random sample data.SampleIndices(split size, --n, --sample-seed)
 (--sample-seed 0: the first --n), split by --shard i/n|auto for cluster jobs; parts
@@ -527,6 +527,9 @@ func runSmoothing(cmd *cobra.Command, cf *certifyFlags, arg string) error {
 	}
 	if w.Spec.Kind != models.CNN {
 		return fmt.Errorf("certify --smoothing: %s is a %s; smoothing certifies a classifier (a cnn model)", path, w.Spec.Name())
+	}
+	if !cmd.Flags().Changed("runtime") {
+		cf.rf.engine = "ort" // smoothing's 100,000 forward passes per image want ONNX Runtime
 	}
 	sm := cf.smooth
 	sm.Sigma = cf.smoothing
