@@ -69,6 +69,8 @@ func main() {
 		err = convergence(os.Args[2:])
 	case "compare":
 		err = compare(os.Args[2:])
+	case "crosscheck":
+		err = crosscheck(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -405,4 +407,39 @@ func compare(args []string) error {
 	}
 	b, _ := json.MarshalIndent(sum, "", "  ")
 	return atomicfile.WriteBytes(filepath.Join(*out, "summary.json"), append(b, '\n'))
+}
+
+// crosscheck compares two runs of the same certification (reference graph and ONNX
+// Runtime) image by image and fails when eps* differs by more than 1e-3 or the binding
+// class differs.
+func crosscheck(args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("crosscheck REF.json ORT.json")
+	}
+	var a, b eabsReport
+	if err := read(args[0], &a); err != nil {
+		return err
+	}
+	if err := read(args[1], &b); err != nil {
+		return err
+	}
+	if len(a.Results) != len(b.Results) {
+		return fmt.Errorf("%d vs %d results", len(a.Results), len(b.Results))
+	}
+	worst, bad := 0.0, 0
+	fmt.Printf("index  eps*(%s)  eps*(%s)  |diff|  binding\n", filepath.Base(args[0]), filepath.Base(args[1]))
+	for i, x := range a.Results {
+		y := b.Results[i]
+		d := math.Abs(x.Eps - y.Eps)
+		worst = math.Max(worst, d)
+		if x.Index != y.Index || d > 1e-3 || x.Binding != y.Binding {
+			bad++
+		}
+		fmt.Printf("%5d  %.6f  %.6f  %.2g  %d/%d\n", x.Index, x.Eps, y.Eps, d, x.Binding, y.Binding)
+	}
+	fmt.Printf("largest |diff| %.3g; %d of %d images disagree (tolerance 1e-3, same binding class)\n", worst, bad, len(a.Results))
+	if bad > 0 {
+		return fmt.Errorf("%d images disagree", bad)
+	}
+	return nil
 }
