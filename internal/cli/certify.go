@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -90,6 +91,7 @@ type certifyFlags struct {
 	shardFlag                        string
 	shardCount                       int
 	validate                         bool
+	validateFrom                     string
 	val                              validateConfig
 	smoothing                        float64
 	smooth                           certify.Smoothing
@@ -135,6 +137,9 @@ merge with eabs report --merge.`,
 			if cf.smoothing != 0 {
 				return runSmoothing(cmd, cf, args[0])
 			}
+			if cf.validateFrom != "" {
+				return runValidateFrom(cmd, cf, args[0])
+			}
 			return runCertify(cmd, cf, args[0])
 		},
 	}
@@ -157,6 +162,7 @@ merge with eabs report --merge.`,
 	f.IntVar(&cf.val.Steps, "validate-steps", 40, "PGD-L2 steps of the validation")
 	f.IntVar(&cf.val.Restarts, "validate-restarts", 2, "PGD-L2 restarts of the validation")
 	f.Uint64Var(&cf.val.Seed, "validate-seed", 1, "seed of the validation's attacks and the deployed model's noise")
+	f.StringVar(&cf.validateFrom, "validate-from", "", "validate the certificates of this eabs certify --json report (same model) instead of computing them")
 	f.IntVar(&cf.val.N, "validate-n", 0, "validate only the first N images of the sample (0: all; the attacks cost many inferences per image)")
 	f.StringVar(&cf.val.Runtime, "validate-runtime", "", "engine of the validation's attacks (default: --runtime)")
 	f.StringVar(&cf.advDir, "adv-dir", "", "where violations' adversarial images go (default: certify-violations beside --json)")
@@ -253,7 +259,7 @@ func runCertify(cmd *cobra.Command, cf *certifyFlags, arg string) error {
 	var vc *validateConfig
 	if cf.validate {
 		vc = &cf.val
-		if err := runValidation(cmd, cf, arg, w, c, set, results); err != nil {
+		if err := runValidation(cmd, cf, arg, w, c.Engine(), set, results); err != nil {
 			return err
 		}
 	}
@@ -358,13 +364,12 @@ func openCertifyModels(cmd *cobra.Command, rf runtimeFlags, arg string, w *model
 
 // runValidation attacks the certified images inside their radii on the exact and the
 // deployed model, on --validate-runtime (the start bank is the certifier's).
-func runValidation(cmd *cobra.Command, cf *certifyFlags, arg string, w *models.Weights, c *certify.Certifier, set *data.Set, rs []certify.Result) error {
+func runValidation(cmd *cobra.Command, cf *certifyFlags, arg string, w *models.Weights, exact *infer.Engine, set *data.Set, rs []certify.Result) error {
 	engine := cf.val.Runtime
 	if engine == "" {
 		engine = cf.rf.engine
 	}
 	cf.val.Runtime = engine
-	exact := c.Engine()
 	var m runtime.Model = exact.Model()
 	if engine != cf.rf.engine {
 		rf := cf.rf
@@ -635,3 +640,76 @@ type logitsFunc struct {
 
 func (l logitsFunc) Classes() int                                     { return l.k }
 func (l logitsFunc) Logits(x []float32, batch int) ([]float32, error) { return l.f(x, batch) }
+
+// runValidateFrom validates the certificates of an earlier eabs certify report: the
+// exact and deployed engines need one start bank (the report's first seed), not the
+// certification's restarts.
+func runValidateFrom(cmd *cobra.Command, cf *certifyFlags, arg string) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	w, path, err := cf.sf.loadModel(arg)
+	if err != nil {
+		return err
+	}
+	var src CertifyReport
+	b, err := os.ReadFile(cf.validateFrom)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &src); err != nil {
+		return fmt.Errorf("%s: %w", cf.validateFrom, err)
+	}
+	if src.WeightsSHA != onnx.WeightsSHA256(w) {
+		return fmt.Errorf("%s certifies other weights (%s) than %s", cf.validateFrom, src.WeightsSHA, path)
+	}
+	if len(src.Results) == 0 {
+		return fmt.Errorf("%s holds no certificates", cf.validateFrom)
+	}
+	set, err := loadSet(stderr, src.Dataset, cf.sf.dataDir, src.Split)
+	if err != nil {
+		return err
+	}
+	var rs []certify.Result
+	var idx []int
+	for _, r := range src.Results {
+		if cf.val.N <= 0 || r.Pos < cf.val.N {
+			if r.Index < 0 || r.Index >= set.N {
+				return fmt.Errorf("%s: image index %d outside the %s split", cf.validateFrom, r.Index, src.Split)
+			}
+			rs, idx = append(rs, r), append(idx, r.Index)
+		}
+	}
+	sub := set.Subset(idx)
+	cf.val.N = 0 // rs is already the selection
+	opt := src.Options.Infer
+	opt.Exact = true
+	m, cleanup, err := openModel(cmd, cf.rf, arg, w, opt)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	defer m.Close()
+	bank := newProgress(stderr, opt.Starts, fmt.Sprintf("start bank (%s)", cf.rf.engine))
+	exact, err := infer.NewEngine(m, opt, func(d, _ int) { bank.Set(d) })
+	bank.Finish()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := runValidation(cmd, cf, arg, w, exact, sub, rs); err != nil {
+		return err
+	}
+	s := certify.Summarise(rs, certify.Levels)
+	s.Label = src.Label
+	rep := &CertifyReport{provenance: provenance{Command: os.Args, Build: buildinfo.Collect(), Time: time.Now().UTC().Format(time.RFC3339)},
+		Header: src.Header, Label: src.Label, Model: path, WeightsSHA: src.WeightsSHA, Dataset: src.Dataset, Split: src.Split, Runtime: src.Runtime,
+		Options: src.Options, Validation: &cf.val, Summary: s, Seconds: time.Since(start).Seconds(), PerImage: time.Since(start).Seconds() / float64(len(rs)), Results: rs}
+	fmt.Fprintf(stdout, "validation of %d certificates from %s (%s): PGD-L2 %d steps x %d restarts inside eps*, on %s:%s\n",
+		s.Validated, cf.validateFrom, src.Label, cf.val.Steps, cf.val.Restarts, cf.val.Runtime, violationText(true, s.Violations))
+	for _, l := range s.Certified {
+		fmt.Fprintf(stdout, "  certified at L2 %.2f: %d images%s\n", l.Eps, l.Count, violationText(true, l.Violations))
+	}
+	if err := saveViolations(stderr, cf, sub, rs); err != nil {
+		return err
+	}
+	return writeReport(stderr, cf.jsonOut, rep)
+}
