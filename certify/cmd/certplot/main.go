@@ -219,7 +219,7 @@ func convergence(args []string) error {
 }
 
 func plotColor(i int) color.Color {
-	cs := []color.Color{color.RGBA{0, 90, 181, 255}, color.RGBA{220, 50, 32, 255}, color.RGBA{0, 150, 60, 255}, color.RGBA{120, 60, 160, 255}, color.RGBA{200, 140, 0, 255}}
+	cs := []color.Color{color.RGBA{0, 90, 181, 255}, color.RGBA{220, 50, 32, 255}, color.RGBA{0, 150, 60, 255}, color.RGBA{120, 60, 160, 255}, color.RGBA{200, 140, 0, 255}, color.RGBA{90, 90, 90, 255}, color.RGBA{0, 170, 170, 255}}
 	return cs[i%len(cs)]
 }
 
@@ -243,6 +243,7 @@ var anchors = []struct {
 	name string
 	pts  plotter.XYs
 }{
+	{"published: Gaussian sigma 0.25 (LeNet)", plotter.XYs{{X: 0.5, Y: 0.967}}},
 	{"published: Gaussian sigma 0.5 (LeNet)", plotter.XYs{{X: 0.5, Y: 0.969}, {X: 1.0, Y: 0.898}, {X: 1.5, Y: 0.678}}},
 	{"published: Gaussian sigma 1.0 (LeNet)", plotter.XYs{{X: 0.5, Y: 0.914}, {X: 1.0, Y: 0.799}, {X: 1.5, Y: 0.595}, {X: 2.0, Y: 0.325}}},
 	{"published: Consistency+SmoothAdv (best sigma per r)", plotter.XYs{{X: 0.5, Y: 0.981}, {X: 1.5, Y: 0.820}, {X: 2.0, Y: 0.454}}},
@@ -382,8 +383,8 @@ func compare(args []string) error {
 		if err != nil {
 			return err
 		}
-		s.Color = plotColor(i + 2)
-		s.Shape = []draw.GlyphDrawer{draw.TriangleGlyph{}, draw.CrossGlyph{}, draw.BoxGlyph{}}[i%3]
+		s.Color = plotColor(i + 3)
+		s.Shape = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.CrossGlyph{}, draw.BoxGlyph{}}[i%4]
 		s.Radius = vg.Points(4)
 		p.Add(s)
 		p.Legend.Add(a.name, s)
