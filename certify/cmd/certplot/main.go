@@ -257,13 +257,14 @@ type Summary struct {
 }
 
 type eabsSummary struct {
-	Label          string           `json:"label"`
-	N              int              `json:"n"`
-	Summary        certify.Summary  `json:"summary"`
-	SecondsPerImg  float64          `json:"seconds_per_image"`
-	Runtime        string           `json:"note"`
-	Validation     *certify.Summary `json:"validation_run,omitempty"`
-	ValidationNote string           `json:"validation_note,omitempty"`
+	Label          string             `json:"label"`
+	N              int                `json:"n"`
+	Summary        certify.Summary    `json:"summary"`
+	SecondsPerImg  float64            `json:"seconds_per_image"`
+	Runtime        string             `json:"note"`
+	Quantiles      map[string]float64 `json:"eps_quantiles"`
+	Validation     *certify.Summary   `json:"validation_run,omitempty"`
+	ValidationNote string             `json:"validation_note,omitempty"`
 }
 
 type smoothSummary struct {
@@ -338,6 +339,12 @@ func compare(args []string) error {
 		radii, correct := make([]float64, len(rs)), make([]bool, len(rs))
 		for i, x := range rs {
 			radii[i], correct[i] = x.Eps, x.Pred == x.Label
+		}
+		sorted := append([]float64(nil), radii...)
+		sort.Float64s(sorted)
+		es.Quantiles = map[string]float64{}
+		for _, q := range []float64{0, 0.1, 0.25, 0.5, 0.75, 0.9, 1} {
+			es.Quantiles[fmt.Sprintf("p%02.0f", 100*q)] = sorted[int(math.Round(q*float64(len(sorted)-1)))]
 		}
 		name := fmt.Sprintf("E-ABS eps* (%d images): %s", len(rs), r.Label)
 		if *val != "" {
