@@ -27,6 +27,7 @@ package certify
 import (
 	"fmt"
 	"math"
+	"runtime/debug"
 	"slices"
 
 	"github.com/eabs/eabs/infer"
@@ -257,6 +258,8 @@ func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done
 			o := c.opt.Infer
 			o.BankSeed += uint64(r)
 			var err error
+			bk = nil
+			debug.FreeOSMemory() // the previous restart's bank: at most two banks live
 			if bk, err = infer.NewBank(c.model, o, c.opt.Chunk, nil); err != nil {
 				return nil, err
 			}

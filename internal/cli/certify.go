@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -96,6 +97,7 @@ type certifyFlags struct {
 	smoothing                        float64
 	smooth                           certify.Smoothing
 	seed                             uint64
+	memLimitMiB                      int64
 }
 
 func newCertifyCmd() *cobra.Command {
@@ -134,6 +136,9 @@ merge with eabs report --merge.`,
   eabs certify --smoothing 0.25 zoo:mnist-cnn-smooth025 --n 500 --json results/mnist-cnn-smooth/sigma025.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cf.memLimitMiB > 0 {
+				debug.SetMemoryLimit(cf.memLimitMiB << 20)
+			}
 			if cf.smoothing != 0 {
 				return runSmoothing(cmd, cf, args[0])
 			}
@@ -157,6 +162,7 @@ merge with eabs report --merge.`,
 	f.Float64Var(&o.Infer.LR, "lr", o.Infer.LR, "Adam step size")
 	addLossAt(f, &o.Infer.LossAt)
 	f.Uint64Var(&o.Infer.BankSeed, "bank-seed", o.Infer.BankSeed, "seed of the first start bank (restart i uses seed + i)")
+	f.Int64Var(&cf.memLimitMiB, "mem-limit", 1536, "soft limit of the Go heap in MiB (runtime/debug.SetMemoryLimit): the garbage collector works harder near it instead of letting the heap double; 0 leaves Go's default")
 	f.IntVar(&o.Chunk, "chunk", o.Chunk, "start-bank means decoded per call (bounds the reference graph's memory)")
 	f.BoolVar(&cf.validate, "validate", false, "attack every certified image inside its radius (exact and deployed model)")
 	f.IntVar(&cf.val.Steps, "validate-steps", 40, "PGD-L2 steps of the validation")
