@@ -108,6 +108,7 @@ func convergence(args []string) error {
 	fs := flag.NewFlagSet("convergence", flag.ExitOnError)
 	out := fs.String("out", ".", "output directory")
 	n := fs.Int("n", 0, "use the first n sample positions of every run (0: the smallest run's size)")
+	name := fs.String("name", "convergence", "base name of the JSON and PNG written")
 	fs.Parse(args)
 	type run struct {
 		steps, restarts int
@@ -204,11 +205,11 @@ func convergence(args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	if err := savePlot(p, filepath.Join(*out, "convergence.png")); err != nil {
+	if err := savePlot(p, filepath.Join(*out, *name+".png")); err != nil {
 		return err
 	}
 	b, _ := json.MarshalIndent(c, "", "  ")
-	if err := atomicfile.WriteBytes(filepath.Join(*out, "convergence.json"), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(*out, *name+".json"), append(b, '\n')); err != nil {
 		return err
 	}
 	for _, pt := range c.Points {
