@@ -685,6 +685,7 @@ func runValidateFrom(cmd *cobra.Command, cf *certifyFlags, arg string) error {
 		}
 	}
 	sub := set.Subset(idx)
+	keepN := cf.val.N
 	cf.val.N = 0 // rs is already the selection
 	opt := src.Options.Infer
 	opt.Exact = true
@@ -704,6 +705,7 @@ func runValidateFrom(cmd *cobra.Command, cf *certifyFlags, arg string) error {
 	if err := runValidation(cmd, cf, arg, w, exact, sub, rs); err != nil {
 		return err
 	}
+	cf.val.N = keepN
 	s := certify.Summarise(rs, certify.Levels)
 	s.Label = src.Label
 	rep := &CertifyReport{provenance: provenance{Command: os.Args, Build: buildinfo.Collect(), Time: time.Now().UTC().Format(time.RFC3339)},
