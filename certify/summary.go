@@ -143,7 +143,7 @@ func PlotCurve(w io.Writer, rs []Result, title string) error {
 	}
 	line.Width = vg.Points(1.5)
 	p.Add(line)
-	wt, err := p.WriterTo(6*vg.Inch, 4*vg.Inch, "png")
+	wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
 	if err != nil {
 		return err
 	}

@@ -298,7 +298,7 @@ func runCertify(cmd *cobra.Command, cf *certifyFlags, arg string) error {
 		}
 	}
 	if cf.plotOut != "" {
-		title := fmt.Sprintf("%s, %s, %d images: eps* (%s)", w.Spec.Name(), cf.sf.dataset, s.N, label)
+		title := fmt.Sprintf("%s, %s, %d images: eps*\n%s", w.Spec.Name(), cf.sf.dataset, s.N, label)
 		if cf.validate {
 			title += "; " + violationText(true, s.Violations)
 		}
@@ -588,7 +588,7 @@ func runSmoothing(cmd *cobra.Command, cf *certifyFlags, arg string) error {
 		for i, r := range rs {
 			conv[i] = certify.Result{Label: r.Label, Pred: r.Pred, Eps: r.Radius}
 		}
-		title := fmt.Sprintf("%s, %d images: randomized smoothing sigma %g (n %d, alpha %g)", filepath.Base(path), s.N, sm.Sigma, sm.N, sm.Alpha)
+		title := fmt.Sprintf("%s, %d images:\nrandomized smoothing sigma %g (n %d, alpha %g)", path, s.N, sm.Sigma, sm.N, sm.Alpha)
 		if err := atomicfile.Write(cf.plotOut, func(wr io.Writer) error { return certify.PlotCurve(wr, conv, title) }); err != nil {
 			return err
 		}
