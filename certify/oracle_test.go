@@ -132,7 +132,7 @@ func TestCertifyLinear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certified := 0
+	certified, misclassified := 0, 0
 	for i, r := range res {
 		xi := to64(x[i*P : (i+1)*P])
 		ls, rs, ds, pred := oracle(xi)
@@ -150,6 +150,7 @@ func TestCertifyLinear(t *testing.T) {
 			continue
 		}
 		if pred != y {
+			misclassified++
 			if r.Eps != 0 || r.Binding != -1 {
 				t.Errorf("image %d misclassified (label %d, pred %d): eps %v binding %d, want 0 and -1", i, y, pred, r.Eps, r.Binding)
 			}
@@ -194,6 +195,9 @@ func TestCertifyLinear(t *testing.T) {
 				t.Fatalf("image %d: a perturbation of L2 %.4f < eps* %.4f changes the prediction to %d", i, rad, want, p)
 			}
 		}
+	}
+	if misclassified == 0 {
+		t.Error("no image is misclassified: eps* = 0 for a misclassified input is not checked")
 	}
 	if certified < 3 {
 		t.Fatalf("only %d images certified with a positive radius: the test checks too little", certified)
