@@ -16,11 +16,12 @@
 // Both minimisations are carried out by the paper's inference in its exact form (mean
 // only, no sampling): the best of the bank's random starts and the encoder's mean, then
 // Adam. An optimiser only ever finds an upper bound of a minimum: an upper bound of
-// l*_y makes eps* smaller (safe), but an upper bound of d_k makes it larger. So d_k is
-// minimised several times from independent start banks (Options.Restarts) and the
-// smallest value found is used; the spread across restarts and whether the binding
-// class changed are kept per sample, so a user can see how far the optimiser had
-// converged. eps* is a lower bound under exact inference only as far as the d_k found
+// l*_y makes eps* smaller (safe), but an upper bound of d_k makes it larger. So both
+// minimisations are run several times from independent start banks (Options.Restarts;
+// restarts after the first without the deterministic encoder start) and the smallest
+// values are used (r where l*_y is smallest: the bound holds for any z, so the lowest
+// l*_y is the tightest); the spread across restarts and whether the binding class
+// changed are kept per sample, so a user can see how far the optimiser had converged. eps* is a lower bound under exact inference only as far as the d_k found
 // are the true minima: every output says so (Options.Label).
 package certify
 
@@ -227,8 +228,9 @@ func (c *Certifier) Close() error {
 }
 
 // Certify computes the certificates of n images x (n, C, H, W) with labels, batch
-// images at a time. Restart 0 reuses the model's start bank; every further restart
-// draws, decodes and drops its own, so memory holds at most two banks. tick reports
+// images at a time. Restart 0 reuses the model's start bank and the encoder's start;
+// every further restart draws, decodes and drops its own bank (without the encoder's
+// start), so memory holds at most two banks. tick reports
 // (done, total) image-minimisations (n per restart).
 func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done, total int)) ([]Result, error) {
 	n := len(labels)
