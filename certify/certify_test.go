@@ -46,7 +46,7 @@ func TestRadius(t *testing.T) {
 // is non-negative), up to the optimiser's slack.
 func TestCertifyStructure(t *testing.T) {
 	w := runtimetest.Weights(t, "eabs", 7)
-	opt := infer.Options{Starts: 64, Steps: 40, LR: 0.05, BankSeed: 3}
+	opt := Options{Infer: infer.Options{Starts: 64, Steps: 40, LR: 0.05, BankSeed: 3}, Restarts: 2, Chunk: 16}
 	c, err := New(w, opt, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func TestCertifyStructure(t *testing.T) {
 		x[i] = float32(rng.Float64())
 	}
 	// Certify each image against the class the model predicts, so radii are positive.
-	probe, err := c.Certify(x, []int{0, 0, 0}, batch)
+	probe, err := c.Certify(x, []int{0, 0, 0}, batch, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestCertifyStructure(t *testing.T) {
 	for b := range labels {
 		labels[b] = probe[b].Pred
 	}
-	res, err := c.Certify(x, labels, batch)
+	res, err := c.Certify(x, labels, batch, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestCertifyStructure(t *testing.T) {
 	}
 	// A misclassified image certifies nothing.
 	wrong := (labels[0] + 1) % a.Classes
-	res, err = c.Certify(x[:a.Pixels()], []int{wrong}, 1)
+	res, err = c.Certify(x[:a.Pixels()], []int{wrong}, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

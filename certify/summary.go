@@ -5,40 +5,78 @@ import (
 	"io"
 	"sort"
 
+	"github.com/eabs/eabs/shard"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 )
 
-// Summary aggregates certificates.
+// Summary aggregates certificates: the headline numbers of eabs certify.
 type Summary struct {
-	N         int     `json:"n"`
-	Correct   int     `json:"correct"`
-	Median    float64 `json:"median_eps"`
-	Mean      float64 `json:"mean_eps"`
-	Invalid   int     `json:"invalid"`
-	Certified []Level `json:"certified"`
+	// Label says what the radii are ("lower bound under exact inference, d_k from N
+	// restarts x S steps"); set by the caller from Options.Label.
+	Label   string  `json:"label,omitempty"`
+	N       int     `json:"n"`
+	Correct int     `json:"correct"`
+	Median  float64 `json:"median_eps"`
+	Mean    float64 `json:"mean_eps"`
+	Invalid int     `json:"invalid"`
+	// BindingChanged counts certified samples whose restarts disagreed on the binding
+	// class; MaxEpsSpread is the largest spread of eps* across restarts.
+	BindingChanged int     `json:"binding_changed"`
+	MaxEpsSpread   float64 `json:"max_eps_spread"`
+	// Validated counts the samples attacked inside their radius and Violations, per
+	// target, those where an attack found a counterexample.
+	Validated  int            `json:"validated"`
+	Violations map[string]int `json:"violations,omitempty"`
+	Certified  []Level        `json:"certified"`
 }
 
 // Level is the fraction of all images certified at radius Eps or more (a
-// misclassified image counts as certified at no radius).
+// misclassified image counts as certified at no radius), with the number of those
+// images and, per validation target, how many of them an attack broke inside eps*.
 type Level struct {
-	Eps      float64 `json:"eps"`
-	Accuracy float64 `json:"certified_accuracy"`
+	Eps        float64        `json:"eps"`
+	Accuracy   float64        `json:"certified_accuracy"`
+	Count      int            `json:"count"`
+	Violations map[string]int `json:"violations,omitempty"`
 }
 
 // Summarise computes the median and mean eps* over all images (0 for misclassified
-// ones) and the certified accuracy at each radius in levels.
+// ones), the certified accuracy at each radius in levels, the restart statistics and
+// the validation counts.
 func Summarise(rs []Result, levels []float64) Summary {
 	s := Summary{N: len(rs)}
 	eps := make([]float64, len(rs))
 	for i, r := range rs {
-		eps[i] = r.Eps
-		s.Mean += r.Eps
+		e := r.Eps
+		if r.Pred != r.Label {
+			e = 0
+		}
+		eps[i] = e
+		s.Mean += e
 		if r.Pred == r.Label {
 			s.Correct++
 			if !r.Valid {
 				s.Invalid++
+			}
+			if r.BindingChanged {
+				s.BindingChanged++
+			}
+			s.MaxEpsSpread = max(s.MaxEpsSpread, r.EpsSpread)
+		}
+		if r.Validation != nil {
+			s.Validated++
+			for _, c := range r.Validation.Checks {
+				if s.Violations == nil {
+					s.Violations = map[string]int{}
+				}
+				if c.Violated {
+					s.Violations[c.Target]++
+				} else {
+					s.Violations[c.Target] += 0
+				}
 			}
 		}
 	}
@@ -52,13 +90,26 @@ func Summarise(rs []Result, levels []float64) Summary {
 		s.Median = (eps[len(eps)/2-1] + eps[len(eps)/2]) / 2
 	}
 	for _, l := range levels {
-		n := 0
+		lv := Level{Eps: l}
 		for _, r := range rs {
 			if r.Pred == r.Label && r.Eps >= l {
-				n++
+				lv.Count++
+				if r.Validation != nil {
+					if lv.Violations == nil {
+						lv.Violations = map[string]int{}
+					}
+					for _, c := range r.Validation.Checks {
+						if c.Violated {
+							lv.Violations[c.Target]++
+						} else {
+							lv.Violations[c.Target] += 0
+						}
+					}
+				}
 			}
 		}
-		s.Certified = append(s.Certified, Level{Eps: l, Accuracy: float64(n) / float64(len(rs))})
+		lv.Accuracy = float64(lv.Count) / float64(len(rs))
+		s.Certified = append(s.Certified, lv)
 	}
 	return s
 }
@@ -92,10 +143,35 @@ func PlotCurve(w io.Writer, rs []Result, title string) error {
 	}
 	line.Width = vg.Points(1.5)
 	p.Add(line)
-	wt, err := p.WriterTo(6*vg.Inch, 4*vg.Inch, "png")
+	wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
 	if err != nil {
 		return err
 	}
 	_, err = wt.WriteTo(w)
 	return err
+}
+
+// Levels are the radii the headline certified accuracies are reported at (the issue's
+// and the published MNIST anchors' r = 0.5, 1.0, 1.5, 2.0, with 0 for clean accuracy).
+var Levels = []float64{0, 0.5, 1, 1.5, 2}
+
+// Merge joins the parts of a sharded eabs certify run (checked by shard.Merge: same
+// model, data, sample list and configuration, no part missing or repeated) and
+// summarises the whole at levels. The header's Config carries the certificate's label.
+func Merge(parts []shard.Part[Result], levels []float64) (shard.Header, []Result, Summary, error) {
+	h, rs, err := shard.Merge(parts)
+	if err != nil {
+		return h, nil, Summary{}, err
+	}
+	s := Summarise(rs, levels)
+	return h, rs, s, nil
+}
+
+// MergeSmoothing is Merge for eabs certify --smoothing parts.
+func MergeSmoothing(parts []shard.Part[SmoothResult], levels []float64) (shard.Header, []SmoothResult, SmoothSummary, error) {
+	h, rs, err := shard.Merge(parts)
+	if err != nil {
+		return h, nil, SmoothSummary{}, err
+	}
+	return h, rs, SummariseSmoothing(rs, levels), nil
 }

@@ -297,7 +297,10 @@ func TestBadInvocations(t *testing.T) {
 		{append([]string{"classify", traffic, "--n", "3"}, ds...), []string{"model " + traffic + " expects 3x32x32 images and 10 classes", "data mnist-sample has 1x28x28 and 10"}},
 		{append([]string{"attack", traffic, "--n", "3", "--out", filepath.Join(dir, "r.json")}, ds...), []string{"expects 3x32x32", "has 1x28x28"}},
 		{[]string{"attack", m, "--dataset", "mnist", "--data-dir", emptyRoot, "--n", "5", "--out", filepath.Join(dir, "r.json")}, []string{"no images"}},
-		{[]string{"certify", m, "--dataset", "mnist", "--data-dir", emptyRoot}, []string{"no images"}},
+		{[]string{"certify", "zoo:mnist-eabs", "--dataset", "mnist", "--data-dir", emptyRoot}, []string{"no images"}},
+		{[]string{"certify", m, "--dataset", "mnist-sample"}, []string{"generative model", "--smoothing"}},
+		{[]string{"certify", m, "--smoothing", "-0.25"}, []string{"--smoothing -0.25", ">= 0"}},
+		{[]string{"certify", m, "--alpha", "0"}, []string{"--alpha 0", "> 0"}},
 		{[]string{"classify", m, "--dataset", "mnist", "--data-dir", emptyRoot}, []string{"no images"}},
 	}
 	for _, c := range cases {

@@ -1,0 +1,296 @@
+package certify
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/infer"
+)
+
+// Budgeted builds an L2 attack whose budget is eps (for a bounded attack such as PGD
+// the radius of its ball; a minimum-norm attack such as DDN may ignore it, its
+// result is measured against eps anyway). Validation builds one per certified sample,
+// with eps just below that sample's eps*.
+type Budgeted struct {
+	Name string
+	New  func(eps float64) attack.Attack
+}
+
+// Target is a classifier a certificate is checked against.
+type Target struct {
+	// Name is "exact" for the exact-inference classifier the bound is about and
+	// "deployed" for the randomised model users run.
+	Name  string
+	Model attack.Classifier
+}
+
+// Validation is the attack check of one certificate.
+type Validation struct {
+	// Budget is the L2 budget the attacks were given: eps* shrunk by a relative 1e-4,
+	// so that anything they find lies strictly inside the certified radius.
+	Budget float64 `json:"budget"`
+	// Checks holds one entry per target.
+	Checks []Check `json:"checks"`
+}
+
+// Check is the outcome of attacking one certified sample on one target.
+type Check struct {
+	Target string `json:"target"`
+	// Attacks run, in order.
+	Attacks []string `json:"attacks"`
+	// Violated says that an attack found x' with ||x' - x|| < eps* that the target
+	// classifies other than the label: the certificate does not hold there.
+	Violated bool `json:"violated"`
+	// Attack, L2 and Pred describe the violation: which attack, at what distance,
+	// and the target's prediction on it.
+	Attack string  `json:"attack,omitempty"`
+	L2     float64 `json:"l2,omitempty"`
+	Pred   int     `json:"pred"`
+	// Adv is the adversarial image of a violation (saved by the CLI as PNG and raw).
+	Adv []float32 `json:"-"`
+}
+
+// budgetShrink keeps an attack's ball strictly inside the certified radius.
+const budgetShrink = 1e-4
+
+// Validate attacks every certified sample of rs (Eps > 0) with each attack, budget
+// capped at its eps*, against each target, and records the outcome in rs[i].Validation.
+// x holds the images of rs in order. The verdict is the target's own prediction on the
+// attack's final image (an attack's own belief is never the verdict); a sample is
+// violated when that prediction differs from the label and the image lies strictly
+// inside eps*. Each sample is attacked alone (its budget is its own). tick reports the
+// samples done.
+func Validate(ctx context.Context, rs []Result, x []float32, targets []Target, attacks []Budgeted, rng *rand.Rand, tick func(done, total int)) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	P := len(x) / len(rs)
+	if P*len(rs) != len(x) {
+		return fmt.Errorf("certify: %d values for %d certificates", len(x), len(rs))
+	}
+	for i := range rs {
+		r := &rs[i]
+		if r.Eps <= 0 || r.Pred != r.Label {
+			continue
+		}
+		budget := r.Eps * (1 - budgetShrink)
+		v := &Validation{Budget: budget}
+		xi := x[i*P : (i+1)*P]
+		for _, t := range targets {
+			ch := Check{Target: t.Name, Pred: r.Label}
+			for _, b := range attacks {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				a := b.New(budget)
+				ch.Attacks = append(ch.Attacks, a.Name())
+				f, err := a.Run(ctx, t.Model, xi, []int{r.Label}, 1, rng)
+				if err != nil {
+					return fmt.Errorf("certify: validating image %d with %s on %s: %w", r.Index, a.Name(), t.Name, err)
+				}
+				d := l2(f.Adv, xi)
+				if !(d < r.Eps) {
+					continue // outside the certified ball: not a counterexample
+				}
+				logits, err := t.Model.Logits(f.Adv, 1)
+				if err != nil {
+					return err
+				}
+				if p := argmax(logits); p != r.Label {
+					ch.Violated, ch.Attack, ch.L2, ch.Pred = true, a.Name(), d, p
+					ch.Adv = append([]float32(nil), f.Adv...)
+					break
+				}
+			}
+			v.Checks = append(v.Checks, ch)
+		}
+		r.Validation = v
+		if tick != nil {
+			tick(i+1, len(rs))
+		}
+	}
+	return nil
+}
+
+func l2(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		s += d * d
+	}
+	return math.Sqrt(s)
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i := range v {
+		if v[i] > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// EngineClassifier exposes an E-ABS inference engine as an attack.Differentiable: its
+// logits are -l_k(x) and its gradient the adaptive one of eq. 8 (z*_k held fixed,
+// d l_k / dx = 2 (x - G_k(z*_k))). With an exact engine (Options.Exact) it is the
+// deterministic classifier the certified bound is about; otherwise every call draws
+// fresh inference noise from Seed: the deployed, randomised model.
+type EngineClassifier struct {
+	Engine *infer.Engine
+	Seed   uint64
+	calls  int
+}
+
+var _ attack.Differentiable = (*EngineClassifier)(nil)
+
+// Classes implements attack.Classifier.
+func (e *EngineClassifier) Classes() int { return e.Engine.Model().Spec().Arch.Classes }
+
+func (e *EngineClassifier) run(x []float32, batch int) (*infer.Output, error) {
+	rs := make([]*rand.Rand, batch)
+	for i := range rs {
+		rs[i] = infer.NoiseFor(e.Seed, e.calls, i)
+	}
+	e.calls++
+	return e.Engine.Classify(x, batch, rs)
+}
+
+// Logits implements attack.Classifier.
+func (e *EngineClassifier) Logits(x []float32, batch int) ([]float32, error) {
+	out, err := e.run(x, batch)
+	if err != nil {
+		return nil, err
+	}
+	l := make([]float32, len(out.Loss))
+	for i, v := range out.Loss {
+		l[i] = -v
+	}
+	return l, nil
+}
+
+// LogitsVJP implements attack.Differentiable: d/dx sum_b <v_b, -l_b> =
+// -2 sum_k v_bk (x_b - G_k(z*_bk)).
+func (e *EngineClassifier) LogitsVJP(x []float32, batch int, cot func(logits []float32) []float32) ([]float32, []float32, error) {
+	out, err := e.run(x, batch)
+	if err != nil {
+		return nil, nil, err
+	}
+	K, P := out.K, out.P
+	logits := make([]float32, len(out.Loss))
+	for i, v := range out.Loss {
+		logits[i] = -v
+	}
+	v := cot(logits)
+	if len(v) != len(logits) {
+		return nil, nil, fmt.Errorf("certify: cotangent has %d values for %d logits", len(v), len(logits))
+	}
+	grad := make([]float32, len(x))
+	for b := 0; b < batch; b++ {
+		xb, gb := x[b*P:(b+1)*P], grad[b*P:(b+1)*P]
+		for k := 0; k < K; k++ {
+			c := v[b*K+k]
+			if c == 0 {
+				continue
+			}
+			rec := out.Rec[(b*K+k)*P : (b*K+k+1)*P]
+			for j := range gb {
+				gb[j] -= 2 * c * (xb[j] - rec[j])
+			}
+		}
+	}
+	return logits, grad, nil
+}
+
+// PGDL2 is the existing attack.PGD (L2, random start) with restarts as an
+// attack.Attack on a Differentiable model: cross-entropy through LogitsVJP. A restart
+// stops the sample's search once the model misclassifies its result.
+type PGDL2 struct {
+	Eps             float64
+	Steps, Restarts int
+}
+
+// Name implements attack.Attack.
+func (p PGDL2) Name() string { return "pgd-l2" }
+
+// Norm implements attack.Attack.
+func (p PGDL2) Norm() attack.Norm { return attack.L2 }
+
+// Run implements attack.Attack.
+func (p PGDL2) Run(ctx context.Context, m attack.Classifier, x []float32, y []int, batch int, rng *rand.Rand) (*attack.Found, error) {
+	d, ok := m.(attack.Differentiable)
+	if !ok {
+		return nil, &attack.UnsupportedError{Attack: p.Name(), Needs: "gradients (attack.Differentiable)"}
+	}
+	P := len(x) / batch
+	f := &attack.Found{Adv: append([]float32(nil), x...), Ok: make([]bool, batch), Queries: make([]int, batch)}
+	ce := ceModel{d: d, K: m.Classes()}
+	pgd := attack.PGD{Norm: attack.L2, Eps: p.Eps, Steps: p.Steps, RandomStart: true}
+	for r := 0; r < max(p.Restarts, 1); r++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var idx []int
+		for b := 0; b < batch; b++ {
+			if !f.Ok[b] {
+				idx = append(idx, b)
+			}
+		}
+		if len(idx) == 0 {
+			break
+		}
+		xs := make([]float32, 0, len(idx)*P)
+		ys := make([]int, len(idx))
+		for i, b := range idx {
+			xs = append(xs, x[b*P:(b+1)*P]...)
+			ys[i] = y[b]
+		}
+		adv, err := pgd.Run(ce, xs, ys, len(idx), rng)
+		if err != nil {
+			return nil, err
+		}
+		logits, err := m.Logits(adv, len(idx))
+		if err != nil {
+			return nil, err
+		}
+		K := m.Classes()
+		for i, b := range idx {
+			copy(f.Adv[b*P:(b+1)*P], adv[i*P:(i+1)*P])
+			f.Queries[b] += p.Steps + 1
+			f.Ok[b] = argmax(logits[i*K:(i+1)*K]) != y[b]
+		}
+	}
+	return f, nil
+}
+
+// ceModel turns a Differentiable into the attack.Model PGD runs on: the gradient of
+// the summed cross-entropy, whose cotangent on the logits is softmax - onehot.
+type ceModel struct {
+	d attack.Differentiable
+	K int
+}
+
+func (c ceModel) LossGrad(x []float32, y []int, batch int) ([]float32, []float32, error) {
+	return c.d.LogitsVJP(x, batch, func(logits []float32) []float32 {
+		v := make([]float32, len(logits))
+		for b := 0; b < batch; b++ {
+			row := logits[b*c.K : (b+1)*c.K]
+			m := math.Inf(-1)
+			for _, l := range row {
+				m = math.Max(m, float64(l))
+			}
+			var z float64
+			for _, l := range row {
+				z += math.Exp(float64(l) - m)
+			}
+			for k, l := range row {
+				v[b*c.K+k] = float32(math.Exp(float64(l)-m) / z)
+			}
+			v[b*c.K+y[b]]--
+		}
+		return v
+	})
+}

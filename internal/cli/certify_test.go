@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/eabs/eabs/certify"
+	"github.com/eabs/eabs/runtime/ort"
+	"github.com/eabs/eabs/shard"
+)
+
+func readCertify(t *testing.T, path string) CertifyReport {
+	t.Helper()
+	var rep CertifyReport
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// TestCertifyCLI: the labels name what is certified, two shards merge into the whole
+// run, and ONNX Runtime reproduces the reference graph's certificates.
+func TestCertifyCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the MNIST model")
+	}
+	dir := t.TempDir()
+	common := []string{"certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "3", "--starts", "20", "--steps", "2", "--restarts", "2", "--batch", "2"}
+	whole := filepath.Join(dir, "whole.json")
+	out, err := run(t, append(common, "--json", whole, "--csv", filepath.Join(dir, "c.csv"))...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	label := "lower bound under exact inference, d_k from 2 restarts x 2 steps"
+	csv, _ := os.ReadFile(filepath.Join(dir, "c.csv"))
+	if !strings.Contains(out, label) || !strings.Contains(out, "not validated by attack") || !strings.Contains(string(csv), label) {
+		t.Errorf("outputs do not name what is certified:\n%s\n%s", out, csv)
+	}
+	w := readCertify(t, whole)
+	if w.Label != label || w.Summary.Label != label || w.Header.Kind != "certify" || w.Header.SampleN != 3 || len(w.Results) != 3 {
+		t.Fatalf("report: label %q header %+v, %d results", w.Label, w.Header, len(w.Results))
+	}
+	var parts []shard.Part[certify.Result]
+	for _, s := range []string{"0/2", "1/2"} {
+		p := filepath.Join(dir, strings.Replace(s, "/", "of", 1)+".json")
+		if out, err := run(t, append(common, "--shard", s, "--json", p)...); err != nil {
+			t.Fatalf("shard %s: %v\n%s", s, err, out)
+		}
+		r := readCertify(t, p)
+		parts = append(parts, shard.Part[certify.Result]{Name: p, Header: r.Header, Samples: r.Results})
+	}
+	_, merged, s, err := certify.Merge(parts, certify.Levels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range merged {
+		if r.Index != w.Results[i].Index || r.Eps != w.Results[i].Eps {
+			t.Errorf("merged shard result %d: index %d eps %v, whole run %d %v", i, r.Index, r.Eps, w.Results[i].Index, w.Results[i].Eps)
+		}
+	}
+	if s.Median != w.Summary.Median {
+		t.Errorf("merged median %v, whole %v", s.Median, w.Summary.Median)
+	}
+	if _, err := ort.LibraryPath(""); err != nil {
+		t.Skip(err)
+	}
+	op := filepath.Join(dir, "ort.json")
+	if out, err := run(t, append(common, "--runtime", "ort", "--json", op)...); err != nil {
+		t.Fatalf("ort: %v\n%s", err, out)
+	}
+	o := readCertify(t, op)
+	for i, r := range o.Results {
+		if math.Abs(r.Eps-w.Results[i].Eps) > 1e-3 || r.Binding != w.Results[i].Binding {
+			t.Errorf("image %d: ort eps %v binding %d, ref %v %d", r.Index, r.Eps, r.Binding, w.Results[i].Eps, w.Results[i].Binding)
+		}
+	}
+}
+
+func TestCertifySmoothingCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the MNIST CNN")
+	}
+	if _, err := ort.LibraryPath(""); err != nil {
+		t.Skip(err)
+	}
+	p := filepath.Join(t.TempDir(), "s.json")
+	out, err := run(t, "certify", "--smoothing", "0.25", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "2", "--samples", "300", "--n0", "20", "--smooth-batch", "100", "--json", p)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var rep SmoothReport
+	b, _ := os.ReadFile(p)
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Header.Kind != "certify-smoothing" || len(rep.Results) != 2 || !strings.Contains(rep.Label, "sigma 0.25") || !strings.Contains(out, "randomized smoothing") {
+		t.Errorf("report %+v\n%s", rep.Header, out)
+	}
+	for _, r := range rep.Results {
+		// With 300 samples p_A <= 0.001^(1/300), so the radius is at most sigma * 2.24.
+		if r.Radius < 0 || r.Radius > 0.25*2.25 || (r.Pred >= 0) != (r.PA > 0.5) {
+			t.Errorf("certificate %+v", r)
+		}
+	}
+}
+
+func TestCertifyErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"certify", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "1"}, "--smoothing"},
+		{[]string{"certify", "--smoothing", "0.5", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "1"}, "classifier"},
+		{[]string{"certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "1", "--restarts", "0", "--starts", "2"}, "restarts"},
+		{[]string{"certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "1", "--shard", "3/2"}, "shard"},
+		{[]string{"certify", "--smoothing", "-1", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "1"}, "--smoothing -1"},
+	}
+	for _, c := range cases {
+		out, err := run(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("eabs %s: err = %v (output %q), want one mentioning %q", strings.Join(c.args, " "), err, out, c.want)
+		}
+	}
+}
