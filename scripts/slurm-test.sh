@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # slurm-test.sh: the shipped Slurm job files on a real one-node cluster. Starts Slurm on this
 # machine (scripts/slurm-cluster.sh), submits deploy/slurm/submit.sh as a 3-task array plus
-# its merge job for `classify` and for `attack` on the embedded MNIST CNN and a few
+# its merge job for `classify`, `attack` and `certify --smoothing` on the embedded MNIST CNN and a few
 # embedded images, waits (bounded), and checks that each merged result equals an unsharded
 # run of the same command exactly; stops the daemons it started on every exit.
 #
@@ -50,7 +50,7 @@ check() { # name, then the eabs subcommand and flags
 	shift
 	local dir=$work/$name
 	mkdir -p "$dir"
-	"$eabs" "$@" --out "$dir/whole.json" >"$dir/whole.log" 2>&1 || {
+	"$eabs" "$@" --shard 0/1 --out "$dir/whole.json" >"$dir/whole.log" 2>&1 || {
 		echo "slurm-test: FAIL: unsharded eabs $* failed: $(tail -3 "$dir/whole.log")" >&2
 		status=1 failed=$((failed + 1))
 		return
@@ -75,7 +75,8 @@ check() { # name, then the eabs subcommand and flags
 	echo "slurm-test: $name: 3 shards on Slurm (array $shards, merge $merge) merged equal the unsharded run"
 }
 
-#check classify classify zoo:mnist-cnn --dataset mnist-sample --n 12
+check classify classify zoo:mnist-cnn --dataset mnist-sample --n 12
 check attack attack zoo:mnist-cnn --dataset mnist-sample --attacks pgd-l2,pgd-linf --n 9
+check certify-smoothing certify --smoothing 0.25 zoo:mnist-cnn --dataset mnist-sample --n 6 --samples 200 --n0 20
 echo "slurm-test: $passed passed, $failed failed"
 exit $status

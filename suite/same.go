@@ -9,8 +9,12 @@ import (
 )
 
 // runOnly are the top-level keys of a result file that describe how a run was carried out
-// (when, by which command, from which parts) rather than what it found; Same ignores them.
-var runOnly = []string{"provenance", "parts", "seconds", "timing"}
+// (when, by which command, from which parts) rather than what it found, and timeless
+// are such keys at any depth (how long a record took); Same ignores both.
+var (
+	runOnly  = []string{"provenance", "parts", "command", "build", "time"}
+	timeless = []string{"seconds", "seconds_per_image", "timing"}
+)
 
 // Same reports whether two result files of any kind (attack, classify, certify, merged or
 // not) hold the same results: everything equal except the keys in runOnly and the shard
@@ -48,6 +52,10 @@ func firstDiff(path string, a, b any) string {
 		y, ok := b.(map[string]any)
 		if !ok {
 			return orRoot(path)
+		}
+		for _, k := range timeless {
+			delete(x, k)
+			delete(y, k)
 		}
 		keys := make([]string, 0, len(x)+len(y))
 		for k := range x {

@@ -12,6 +12,7 @@ func TestSame(t *testing.T) {
 	}{
 		{"identical", base, ""},
 		{"other shard and provenance", `{"header":{"kind":"attack","shard":{"index":0,"count":3}},"records":[{"pos":0,"robust":true},{"pos":1,"d":0.5}],"provenance":[{"time":"b"}],"parts":["x"]}`, ""},
+		{"other timings", `{"header":{"kind":"attack"},"records":[{"pos":0,"robust":true,"seconds":3},{"pos":1,"d":0.5}],"seconds":9}`, ""},
 		{"one record's value", `{"header":{"kind":"attack"},"records":[{"pos":0,"robust":true},{"pos":1,"d":0.50000001}]}`, "records[1].d (0.5 vs 0.50000001)"},
 		{"a record missing", `{"header":{"kind":"attack"},"records":[{"pos":0,"robust":true}]}`, "records (length 2 vs 1)"},
 		{"a key more", `{"header":{"kind":"attack","model_sha256":"x"},"records":[{"pos":0,"robust":true},{"pos":1,"d":0.5}]}`, "header.model_sha256 (<nil> vs x)"},

@@ -180,6 +180,7 @@ merge with eabs report --merge.`,
 	f.IntVar(&cf.smooth.Batch, "smooth-batch", cf.smooth.Batch, "smoothing: noisy samples per ONNX Runtime call")
 	f.Uint64Var(&cf.seed, "seed", 1, "smoothing: seed of the noise (image i uses stream (seed, i))")
 	f.StringVar(&cf.jsonOut, "json", "", "write the report with every certificate as JSON here")
+	f.StringVar(&cf.jsonOut, "out", "", "the same as --json (the results-file flag every sharded command shares; {shard} is replaced by i-of-n)")
 	f.StringVar(&cf.csvOut, "csv", "", "write per-image certificates as CSV here")
 	f.StringVar(&cf.plotOut, "plot", "", "write the certified-accuracy curve as PNG here")
 	return cmd
@@ -191,6 +192,9 @@ func (cf *certifyFlags) sample(cmd *cobra.Command, w *models.Weights, kind, conf
 	spec, err := shard.Parse(cf.shardFlag, os.Getenv, cf.shardCount)
 	if err != nil {
 		return nil, nil, nil, h, err
+	}
+	if cf.jsonOut != "" {
+		cf.jsonOut = partPath(cf.jsonOut, spec) // each part its own file
 	}
 	set, err := loadSet(cmd.ErrOrStderr(), cf.sf.dataset, cf.sf.dataDir, cf.sf.split)
 	if err != nil {

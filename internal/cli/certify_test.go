@@ -49,11 +49,13 @@ func TestCertifyCLI(t *testing.T) {
 		t.Fatalf("report: label %q header %+v, %d results", w.Label, w.Header, len(w.Results))
 	}
 	var parts []shard.Part[certify.Result]
+	var cliParts []string
 	for _, s := range []string{"0/2", "1/2"} {
-		p := filepath.Join(dir, strings.Replace(s, "/", "of", 1)+".json")
-		if out, err := run(t, append(common, "--shard", s, "--json", p)...); err != nil {
+		if out, err := run(t, append(common, "--shard", s, "--out", filepath.Join(dir, "p-{shard}.json"))...); err != nil {
 			t.Fatalf("shard %s: %v\n%s", s, err, out)
 		}
+		p := filepath.Join(dir, "p-"+strings.Replace(s, "/", "-of-", 1)+".json")
+		cliParts = append(cliParts, p)
 		r := readCertify(t, p)
 		parts = append(parts, shard.Part[certify.Result]{Name: p, Header: r.Header, Samples: r.Results})
 	}
@@ -68,6 +70,18 @@ func TestCertifyCLI(t *testing.T) {
 	}
 	if s.Median != w.Summary.Median {
 		t.Errorf("merged median %v, whole %v", s.Median, w.Summary.Median)
+	}
+	// The same through the CLI: eabs report --merge of the parts equals the whole run
+	// (eabs report --same compares every record).
+	mergedPath := filepath.Join(dir, "merged.json")
+	if out, err := run(t, append(append([]string{"report", "--merge"}, cliParts...), "--out", mergedPath)...); err != nil {
+		t.Fatalf("report --merge: %v\n%s", err, out)
+	}
+	if out, err := run(t, "report", "--same", whole, mergedPath); err != nil {
+		t.Errorf("merged certify parts differ from the whole run: %v\n%s", err, out)
+	}
+	if _, err := run(t, "report", "--merge", cliParts[0], "--out", filepath.Join(dir, "half.json")); err == nil || !strings.Contains(err.Error(), "missing shard(s) 1/2") {
+		t.Errorf("merging half the parts: %v, want the missing shard named", err)
 	}
 	if _, err := ort.LibraryPath(""); err != nil {
 		t.Skip(err)

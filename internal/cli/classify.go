@@ -111,6 +111,7 @@ MODEL is a model.eabs file, a training run directory or an export directory.`,
 	addLossAt(f, &o.infer.LossAt)
 	f.Uint64Var(&o.infer.BankSeed, "bank-seed", o.infer.BankSeed, "seed of the random starting means")
 	f.StringVar(&o.jsonOut, "json", "", "write the report (accuracy, settings, provenance) as JSON here")
+	f.StringVar(&o.jsonOut, "out", "", "the same as --json (the results-file flag every sharded command shares; {shard} is replaced by i-of-n)")
 	f.StringVar(&o.csvOut, "csv", "", "write per-image predictions and logits as CSV here")
 	o.shard.add(f)
 	f.Uint64Var(&o.sampleSeed, "sample-seed", 1, "with --shard: seed of the random sample of --n images (data.SampleIndices; --n 0: all) that the shards split")

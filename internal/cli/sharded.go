@@ -94,7 +94,7 @@ func runClassifyShard(cmd *cobra.Command, o *classifyOptions, args []string, sf 
 		return fmt.Errorf("--shard classifies a dataset: give MODEL --dataset D and no image files")
 	}
 	if o.jsonOut == "" {
-		return fmt.Errorf("--shard needs --json FILE (each part is written to its own file)")
+		return fmt.Errorf("--shard needs --out (or --json) FILE (each part is written to its own file)")
 	}
 	if o.batch < 1 {
 		return fmt.Errorf("--batch %d must be positive", o.batch)

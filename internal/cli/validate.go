@@ -267,14 +267,16 @@ var flagRules = map[string]flagRule{
 	"per-class": intRule(1, 100),
 	"scale":     intRule(1, 16),
 	// outputs
-	"json":        outFile,
-	"csv":         outFile,
-	"figure":      outFile,
-	"plot":        outFile,
-	"out":         outDir,
-	"inspect/out": outFile,
-	"attack/out":  outFile, // a results file ({shard} is replaced per part)
-	"report/out":  outFile, // the merged results file
+	"json":         outFile,
+	"csv":          outFile,
+	"figure":       outFile,
+	"plot":         outFile,
+	"out":          outDir,
+	"inspect/out":  outFile,
+	"attack/out":   outFile, // a results file ({shard} is replaced per part)
+	"report/out":   outFile, // the merged results file
+	"classify/out": outFile, // = --json
+	"certify/out":  outFile, // = --json
 	// choices, checked before any data is loaded
 	"runtime":       oneOf("ort", "ref"),
 	"split":         oneOf("test", "train", "val"),
