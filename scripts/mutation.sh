@@ -18,15 +18,21 @@
 #   MUTATION_TIMEOUT_COEF   a mutant times out after COEF x the coverage run (default 10;
 #                           gremlins' default 3 gives spurious time-outs on a busy machine)
 #   MUTATION_NICE           niceness of the run (default 10)
+#   MUTATION_EXCLUDE        space-separated regexps of files to leave out (gremlins -E),
+#                           e.g. "run.go config.go checkpoint.go" for train's numeric core
+# -s only (re)writes summary.txt lines from existing PKG.txt reports in DIR (for a run
+# whose script was interrupted but whose gremlins finished).
 # Install gremlins with: go install github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=""
-while getopts "o:" opt; do
+summaryOnly=""
+while getopts "o:s" opt; do
 	case $opt in
 	o) out=$OPTARG ;;
-	*) echo "usage: $0 [-o DIR] PACKAGE..." >&2; exit 2 ;;
+	s) summaryOnly=1 ;;
+	*) echo "usage: $0 [-o DIR] [-s] PACKAGE..." >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -53,6 +59,33 @@ out=${out:-results/mutation/run-$commit}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
+# summarise PKG SECONDS appends PKG's counts and efficacy (killed / (killed + lived),
+# gremlins' definition) to summary.txt.
+summarise() {
+	local pkg=$1 secs=$2 f="$out/$1.txt"
+	count() { grep -c "^ *$1 " "$f" || true; }
+	local killed lived timedout notcov notviable eff line
+	killed=$(count KILLED)
+	lived=$(count LIVED)
+	timedout=$(count "TIMED OUT")
+	notcov=$(count "NOT COVERED")
+	notviable=$(count "NOT VIABLE")
+	eff=$(awk -v k="$killed" -v l="$lived" 'BEGIN { if (k + l > 0) printf "%.1f", 100 * k / (k + l); else print "n/a" }')
+	line=$(printf "%-8s killed %4d lived %4d timed-out %3d not-covered %4d not-viable %3d efficacy %5s%%  %5ss  %s" \
+		"$pkg" "$killed" "$lived" "$timedout" "$notcov" "$notviable" "$eff" "$secs" "$(grep -m1 '^# commit:' "$f" | cut -c3-)")
+	echo "$line" | tee -a "$out/summary.txt" >&2
+}
+
+if [ -n "$summaryOnly" ]; then
+	for pkg in "$@"; do
+		pkg=${pkg#./}
+		pkg=${pkg%/}
+		secs=$(grep -m1 -o 'completed in .*' "$out/$pkg.txt" || echo "?")
+		summarise "$pkg" "${secs#completed in }"
+	done
+	exit 0
+fi
+
 for pkg in "$@"; do
 	pkg=${pkg#./}
 	pkg=${pkg%/}
@@ -61,7 +94,11 @@ for pkg in "$@"; do
 		exit 2
 	fi
 	cmd=(nice -n "$niceness" "$gremlins" unleash --workers "$workers" --test-cpu 1
-		--timeout-coefficient "$coef" --output "$out/$pkg.json" "$pkg")
+		--timeout-coefficient "$coef" --output "$out/$pkg.json")
+	for re in ${MUTATION_EXCLUDE:-}; do
+		cmd+=(-E "$re")
+	done
+	cmd+=("$pkg")
 	start=$(date -u +%s)
 	{
 		echo "# command: ${cmd[*]}"
@@ -75,14 +112,5 @@ for pkg in "$@"; do
 	end=$(date -u +%s)
 	secs=$((end - start))
 	echo "# finished: $(date -u +%Y-%m-%dT%H:%M:%SZ) after ${secs}s (exit $status)" >>"$out/$pkg.txt"
-	count() { grep -c "^ *$1 " "$out/$pkg.txt" || true; }
-	killed=$(count KILLED)
-	lived=$(count LIVED)
-	timedout=$(grep -c "^ *TIMED OUT " "$out/$pkg.txt" || true)
-	notcov=$(grep -c "^ *NOT COVERED " "$out/$pkg.txt" || true)
-	notviable=$(grep -c "^ *NOT VIABLE " "$out/$pkg.txt" || true)
-	eff=$(awk -v k="$killed" -v l="$lived" 'BEGIN { if (k + l > 0) printf "%.1f", 100 * k / (k + l); else print "n/a" }')
-	line=$(printf "%-8s killed %4d lived %4d timed-out %3d not-covered %4d not-viable %3d efficacy %5s%%  %5ds  commit %s%s" \
-		"$pkg" "$killed" "$lived" "$timedout" "$notcov" "$notviable" "$eff" "$secs" "$commit" "$dirty")
-	echo "$line" | tee -a "$out/summary.txt" >&2
+	summarise "$pkg" "$secs"
 done
