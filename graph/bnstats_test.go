@@ -49,7 +49,7 @@ func TestBatchNormKernelByHand(t *testing.T) {
 	check := func(t *testing.T, what string, got, want []float64) {
 		t.Helper()
 		for i := range want {
-			if math.Abs(got[i]-want[i]) > tol*max(1, math.Abs(want[i])) {
+			if !(math.Abs(got[i]-want[i]) <= tol*max(1, math.Abs(want[i]))) { // NaN fails too
 				t.Errorf("%s[%d] = %.15g, want %.15g", what, i, got[i], want[i])
 			}
 		}
@@ -207,10 +207,10 @@ func TestBatchNormRunningStatsAfterTrainingStep(t *testing.T) {
 		n := batch * xs[0].H * xs[0].W
 		const tol = 2e-5 // relative: a float32 forward pass against float64
 		for ch := range wantMean {
-			if d := math.Abs(gotMean[ch] - wantMean[ch]); d > tol*max(1, math.Abs(wantMean[ch])) {
+			if d := math.Abs(gotMean[ch] - wantMean[ch]); !(d <= tol*max(1, math.Abs(wantMean[ch]))) {
 				t.Errorf("%s channel %d: running mean %.7g -> %.7g, PyTorch's 0.9*old + 0.1*batch mean gives %.7g", bn, ch, oldMean[ch], gotMean[ch], wantMean[ch])
 			}
-			if d := math.Abs(gotVar[ch] - wantVar[ch]); d > tol*max(1, math.Abs(wantVar[ch])) {
+			if d := math.Abs(gotVar[ch] - wantVar[ch]); !(d <= tol*max(1, math.Abs(wantVar[ch]))) {
 				t.Errorf("%s channel %d: running variance %.7g -> %.7g, PyTorch's 0.9*old + 0.1*unbiased batch variance (n = %d) gives %.7g", bn, ch, oldVar[ch], gotVar[ch], n, wantVar[ch])
 			}
 		}

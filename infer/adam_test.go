@@ -77,7 +77,7 @@ func TestLatentAdamMatchesPaper(t *testing.T) {
 			a.step(got[which], g32, which)
 			oracles[which].step(want[which], g64)
 			for i := range got[which] {
-				if d := math.Abs(float64(got[which][i]) - want[which][i]); d > tol {
+				if d := math.Abs(float64(got[which][i]) - want[which][i]); !(d <= tol) { // NaN fails too
 					t.Fatalf("step %d, %s[%d] = %.9g, the paper's Adam gives %.9g (diff %.3g > %g)",
 						s+1, []string{"mu", "logvar"}[which], i, got[which][i], want[which][i], d, tol)
 				}

@@ -86,7 +86,7 @@ func TestAdamMatchesPaper(t *testing.T) {
 		}
 		for _, p := range []*models.Param{pa, pb} {
 			for i, v := range p.Data {
-				if d := math.Abs(float64(v) - want[p.Name][i]); d > tol {
+				if d := math.Abs(float64(v) - want[p.Name][i]); !(d <= tol) { // NaN fails too
 					t.Fatalf("step %d: %s[%d] = %.9g, the paper's Adam gives %.9g (diff %.3g > %g)", s+1, p.Name, i, v, want[p.Name][i], d, tol)
 				}
 			}
