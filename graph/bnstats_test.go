@@ -90,6 +90,20 @@ func TestBatchNormKernelByHand(t *testing.T) {
 		check(t, "running variance", rv, []float64{2, 0.5})
 		check(t, "output[0]", out[:1], []float64{norm(1, 2, 0.1, 3, 3.5)})
 	})
+	// One value per channel (PyTorch refuses to train on it): the unbiased variance
+	// 0/0 is undefined, and the kernel folds the biased one, 0, in rather than NaN.
+	t.Run("one-value", func(t *testing.T) {
+		update := true
+		rm, rv := []float64{0.5}, []float64{2}
+		k := newBN(true, &update, rm, rv, slope)
+		out := make([]float64, 1)
+		if err := k.forward([][]float64{{3}, {2}, {0.1}}, []tensor.Shape{{1, 1, 1, 1}, {1}, {1}}, out); err != nil {
+			t.Fatal(err)
+		}
+		check(t, "running mean", rm, []float64{0.9*0.5 + 0.1*3})
+		check(t, "running variance", rv, []float64{0.9 * 2})
+		check(t, "output", out, []float64{0.1})
+	})
 	t.Run("eval", func(t *testing.T) {
 		rm, rv := []float64{0.5, -1}, []float64{2, 0.5}
 		k := newBN(false, nil, rm, rv, slope)
