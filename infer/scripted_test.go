@@ -3,6 +3,7 @@ package infer
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/eabs/eabs/models"
@@ -407,5 +408,38 @@ func TestClassifyReplayedByHand(t *testing.T) {
 				t.Errorf("starts from the encoder / the bank: %d / %d; the case should have both", sources[true], sources[false])
 			}
 		})
+	}
+}
+
+// TestEngineRefusals checks the refusals around the inference: an image holding NaN
+// or an infinity, a prior of the wrong length for the bank, and too few noise sources
+// for variational inference, each with an error naming the problem.
+func TestEngineRefusals(t *testing.T) {
+	m := newLinearModel(true, 2, 2, 3)
+	e, err := NewEngine(m, Options{Starts: 4, Steps: 1, LR: 0.1, BankSeed: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := []float32{0.1, 0.2, 0.3, 0.4, 0.5, 0.6}
+	for i, bad := range []float32{float32(math.NaN()), float32(math.Inf(-1))} {
+		y := append([]float32(nil), x...)
+		y[4] = bad
+		if _, err := e.Classify(y, 2, rngs(2, 1)); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("image 1 holds %v", bad)) {
+			t.Errorf("case %d: Classify with %v in image 1: error %v, want one naming image 1", i, bad, err)
+		}
+	}
+	if _, err := e.Classify(x, 2, rngs(1, 1)); err == nil || !strings.Contains(err.Error(), "1 noise sources for 2 images") {
+		t.Errorf("one noise source for two images: error %v", err)
+	}
+	if _, err := NewEngineWithBank(m, e.Options(), e.Bank(), make([]float32, 3)); err == nil || !strings.Contains(err.Error(), "3 prior values for a bank of 4") {
+		t.Errorf("a prior of 3 values for a bank of 4: error %v", err)
+	}
+	prior := []float32{0, 0, 0, 0}
+	e2, err := NewEngineWithBank(m, e.Options(), e.Bank(), prior)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &e2.Bank().Prior[0] != &prior[0] || &e.Bank().Prior[0] == &prior[0] {
+		t.Errorf("NewEngineWithBank must use the new prior without changing the original bank's")
 	}
 }
