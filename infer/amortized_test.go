@@ -86,6 +86,12 @@ func TestAmortizedEdgeCases(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "wants") {
 		t.Errorf("wrong image size: error %v, want one naming the sizes", err)
 	}
+	// A set that fills its batches exactly: two batches, two progress ticks.
+	set := &data.Set{N: 4, C: a.InC, H: a.InH, W: a.InW, Classes: a.Classes, Images: make([]float32, 4*a.Pixels())}
+	var ticks []int
+	if _, err := Amortized(w, set, 2, func(done int) { ticks = append(ticks, done) }); err != nil || !slices.Equal(ticks, []int{2, 4}) {
+		t.Errorf("4 images in batches of 2: ticks %v, error %v; want [2 4]", ticks, err)
+	}
 	if acc := (&Result{N: 2, Pred: []int{1, 0}}).Accuracy(); acc != 0 {
 		t.Errorf("accuracy without labels %v, want 0", acc)
 	}
