@@ -59,7 +59,7 @@ out=${out:-results/mutation/run-$commit}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-# summarise PKG SECONDS appends PKG's counts and efficacy (killed / (killed + lived),
+# summarise PKG DURATION appends PKG's counts and efficacy (killed / (killed + lived),
 # gremlins' definition) to summary.txt.
 summarise() {
 	local pkg=$1 secs=$2 f="$out/$1.txt"
@@ -71,7 +71,7 @@ summarise() {
 	notcov=$(count "NOT COVERED")
 	notviable=$(count "NOT VIABLE")
 	eff=$(awk -v k="$killed" -v l="$lived" 'BEGIN { if (k + l > 0) printf "%.1f", 100 * k / (k + l); else print "n/a" }')
-	line=$(printf "%-8s killed %4d lived %4d timed-out %3d not-covered %4d not-viable %3d efficacy %5s%%  %5ss  %s" \
+	line=$(printf "%-8s killed %4d lived %4d timed-out %3d not-covered %4d not-viable %3d efficacy %5s%%  took %s  %s" \
 		"$pkg" "$killed" "$lived" "$timedout" "$notcov" "$notviable" "$eff" "$secs" "$(grep -m1 '^# commit:' "$f" | cut -c3-)")
 	echo "$line" | tee -a "$out/summary.txt" >&2
 }
@@ -112,5 +112,5 @@ for pkg in "$@"; do
 	end=$(date -u +%s)
 	secs=$((end - start))
 	echo "# finished: $(date -u +%Y-%m-%dT%H:%M:%SZ) after ${secs}s (exit $status)" >>"$out/$pkg.txt"
-	summarise "$pkg" "$secs"
+	summarise "$pkg" "${secs}s"
 done
