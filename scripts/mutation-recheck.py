@@ -11,12 +11,17 @@ throw-away clone of the repository at HEAD (or --rev), so the work tree is never
 Usage:
   scripts/mutation-recheck.py [--status LIVED,TIMED_OUT] [--file F --lines A-B] [--rev C] \
       [--timeout S] REPORT.txt PACKAGE > RECHECK.txt
+  scripts/mutation-recheck.py --named LIST [--rev C] PACKAGE > RESULT.txt
 REPORT.txt is a gremlins log (scripts/mutation.sh's PKG.txt, or the output of
 `gremlins unleash --dry-run PACKAGE`, whose mutants are RUNNABLE); PACKAGE the package
 directory whose files the mutants name. --lines keeps mutants on lines A to B only
 (with --file, of one file). Each mutant is printed with its new status, as gremlins
 prints it: KILLED (a test fails), LIVED (all pass), NOT VIABLE (does not build),
 TIMED OUT.
+
+--named re-tests hand-written mutants gremlins cannot make (another constant, a
+dropped term, a shared slot): LIST has one per line, "FILE :: OLD :: NEW :: WHY",
+where OLD is a literal that occurs exactly once in PACKAGE/FILE and NEW replaces it.
 """
 import argparse
 import os
@@ -39,10 +44,34 @@ TOKENS = ["++", "--", "<=", ">=", "==", "!=", "+", "-", "*", "/", "%", "<", ">"]
 LINE = re.compile(r"^\s*(KILLED|LIVED|TIMED OUT|NOT VIABLE|NOT COVERED|RUNNABLE|SKIPPED)\s+([A-Z_]+) at (\S+):(\d+):(\d+)")
 
 
+def run_tests(args, clone, path, src):
+    """Runs the package's tests on the mutated clone, restores path to src, and
+    returns gremlins' status and the failing test."""
+    why = ""
+    try:
+        r = subprocess.run(["nice", "-n", "10", "go", "test", "-count=1", "-failfast",
+                            f"-timeout={args.timeout}s", "./" + args.package],
+                           cwd=clone, capture_output=True, text=True, timeout=args.timeout + 60)
+        status = {0: "LIVED", 1: "KILLED", 2: "NOT VIABLE"}.get(r.returncode, "KILLED")
+        if "build failed" in r.stdout or "[setup failed]" in r.stdout:
+            status = "NOT VIABLE"
+        elif "panic: test timed out" in r.stdout:
+            status = "TIMED OUT"
+        if status == "KILLED":
+            fails = [l.strip() for l in r.stdout.splitlines() if l.startswith("--- FAIL")]
+            why = "  # " + (fails[-1] if fails else "tests failed")
+    except subprocess.TimeoutExpired:
+        status = "TIMED OUT"
+    finally:
+        open(path, "wb").write(src)
+    return status, why
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("report")
+    ap.add_argument("report", nargs="?")
     ap.add_argument("package")
+    ap.add_argument("--named", help="a list of hand-written mutants (see above)")
     ap.add_argument("--status", default="LIVED,TIMED OUT",
                     help="comma-separated statuses to re-test (default LIVED,TIMED OUT)")
     ap.add_argument("--file", help="only mutants of this file")
@@ -55,7 +84,12 @@ def main():
     if args.lines:
         lo, hi = (int(v) for v in args.lines.split("-"))
     mutants = []
-    for line in open(args.report):
+    if args.named:
+        for line in open(args.named):
+            if line.strip() and not line.startswith("#"):
+                f, old, new, why = (x.strip() for x in line.rstrip("\n").split(" :: "))
+                mutants.append(("NAMED", why, f, old, new))
+    for line in ([] if args.named else open(args.report)):
         m = LINE.match(line)
         if not m or m.group(1) not in want:
             continue
@@ -71,7 +105,8 @@ def main():
         clone = os.path.join(tmp, "repo")
         subprocess.run(["git", "clone", "-q", root, clone], check=True)
         subprocess.run(["git", "-C", clone, "checkout", "-q", head], check=True)
-        print(f"# recheck of {len(mutants)} mutants ({', '.join(sorted(want))}) of {args.report} in {args.package} at commit {head}")
+        what = f"hand-written mutants of {args.named}" if args.named else f"mutants ({', '.join(sorted(want))}) of {args.report}"
+        print(f"# recheck of {len(mutants)} {what} in {args.package} at commit {head}")
         print(f"# tests: nice -n 10 go test -count=1 -failfast -timeout {args.timeout}s ./{args.package}")
         print(f"# started: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
         sys.stdout.flush()
@@ -80,6 +115,17 @@ def main():
         for old, kind, f, ln, col in mutants:
             path = os.path.join(clone, args.package, f)
             src = open(path, "rb").read()
+            if old == "NAMED":
+                o, n = ln.encode(), col.encode()
+                if src.count(o) != 1:
+                    print(f"# cannot apply {kind}: {o.decode()!r} occurs {src.count(o)} times in {f}")
+                    continue
+                open(path, "wb").write(src.replace(o, n))
+                status, why = run_tests(args, clone, path, src)
+                counts[status] = counts.get(status, 0) + 1
+                print(f"{status:>12} {f}: {kind}{why}")
+                sys.stdout.flush()
+                continue
             lines = src.split(b"\n")
             text = lines[ln - 1].decode()
             at = text[col - 1:] if text.isascii() else lines[ln - 1][col - 1:].decode()
@@ -91,23 +137,7 @@ def main():
             bline = lines[ln - 1]
             lines[ln - 1] = bline[:col - 1] + repl.encode() + bline[col - 1 + len(tok):]
             open(path, "wb").write(b"\n".join(lines))
-            try:
-                r = subprocess.run(["nice", "-n", "10", "go", "test", "-count=1", "-failfast",
-                                    f"-timeout={args.timeout}s", "./" + args.package],
-                                   cwd=clone, capture_output=True, text=True, timeout=args.timeout + 60)
-                status = {0: "LIVED", 1: "KILLED", 2: "NOT VIABLE"}.get(r.returncode, "KILLED")
-                if "build failed" in r.stdout or "[setup failed]" in r.stdout:
-                    status = "NOT VIABLE"
-                elif "panic: test timed out" in r.stdout:
-                    status = "TIMED OUT"
-                why = ""
-                if status == "KILLED":
-                    fails = [l.strip() for l in r.stdout.splitlines() if l.startswith("--- FAIL")]
-                    why = "  # " + (fails[-1] if fails else "tests failed")
-            except subprocess.TimeoutExpired:
-                status, why = "TIMED OUT", ""
-            finally:
-                open(path, "wb").write(src)
+            status, why = run_tests(args, clone, path, src)
             counts[status] = counts.get(status, 0) + 1
             print(f"{status:>12} {kind} at {f}:{ln}:{col} (was {old}; {tok} -> {repl}){why}")
             sys.stdout.flush()
