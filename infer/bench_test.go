@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
 	"github.com/eabs/eabs/runtime"
@@ -33,7 +34,7 @@ func mnistWeights(b *testing.B) *models.Weights {
 func openORT(b *testing.B, w *models.Weights, threads int) runtime.Model {
 	lib, err := ort.LibraryPath("")
 	if err != nil {
-		b.Skip(err)
+		testenv.SkipOrFail(b, "ONNX Runtime: %v", err)
 	}
 	if err := ort.Init(lib); err != nil {
 		b.Fatal(err)

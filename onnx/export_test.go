@@ -13,6 +13,7 @@ import (
 	"gonum.org/v1/gonum/floats/scalar"
 
 	"github.com/eabs/eabs/internal/naive"
+	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
 )
@@ -361,7 +362,7 @@ func TestExportMNIST(t *testing.T) {
 func TestExportChecker(t *testing.T) {
 	const python = "/usr/bin/python3"
 	if err := exec.Command(python, "-c", "import onnx").Run(); err != nil {
-		t.Skipf("%s cannot import onnx: %v", python, err)
+		testenv.SkipOrFail(t, "the ONNX checker: %s cannot import onnx: %v", python, err)
 	}
 	var files []string
 	for _, tc := range []struct {

@@ -4,17 +4,19 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/runtime/ort"
 )
 
 // ONNX Runtime for the tests, through runtime/ort: the library at EABS_ORT_LIB, else
-// the project's third_party copy; tests that need it skip when it is absent.
+// the project's third_party copy; tests that need it skip when it is absent (fail under
+// EABS_REQUIRE_RUNTIMES=1, see internal/testenv).
 
 func needORT(t testing.TB) {
 	t.Helper()
 	lib, err := ort.LibraryPath("")
 	if errors.Is(err, ort.ErrLibraryNotFound) {
-		t.Skipf("skipping: %v", err)
+		testenv.SkipOrFail(t, "ONNX Runtime: %v", err)
 	}
 	if err != nil {
 		t.Fatal(err)

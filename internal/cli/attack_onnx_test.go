@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/runtime/ort"
 	"github.com/eabs/eabs/suite"
 )
@@ -17,7 +18,7 @@ func TestAttackPlainONNX(t *testing.T) {
 		t.Skip("runs ONNX Runtime")
 	}
 	if _, err := ort.LibraryPath(""); err != nil {
-		t.Skip(err)
+		testenv.SkipOrFail(t, "ONNX Runtime: %v", err)
 	}
 	dir := t.TempDir()
 	if _, err := run(t, "export", "zoo:mnist-cnn", "--out", filepath.Join(dir, "exp")); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/certify"
+	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/runtime/ort"
 	"github.com/eabs/eabs/shard"
 )
@@ -84,7 +85,7 @@ func TestCertifyCLI(t *testing.T) {
 		t.Errorf("merging half the parts: %v, want the missing shard named", err)
 	}
 	if _, err := ort.LibraryPath(""); err != nil {
-		t.Skip(err)
+		testenv.SkipOrFail(t, "ONNX Runtime: %v", err)
 	}
 	op := filepath.Join(dir, "ort.json")
 	if out, err := run(t, append(common, "--runtime", "ort", "--json", op)...); err != nil {
@@ -103,7 +104,7 @@ func TestCertifySmoothingCLI(t *testing.T) {
 		t.Skip("runs the MNIST CNN")
 	}
 	if _, err := ort.LibraryPath(""); err != nil {
-		t.Skip(err)
+		testenv.SkipOrFail(t, "ONNX Runtime: %v", err)
 	}
 	p := filepath.Join(t.TempDir(), "s.json")
 	out, err := run(t, "certify", "--smoothing", "0.25", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "2", "--samples", "300", "--n0", "20", "--smooth-batch", "100", "--json", p)

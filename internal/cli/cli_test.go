@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/runtime/ort"
 	"github.com/spf13/cobra"
@@ -36,7 +37,7 @@ func TestPipeline(t *testing.T) {
 		t.Skip("trains a model")
 	}
 	if _, err := ort.LibraryPath(""); err != nil {
-		t.Skip(err)
+		testenv.SkipOrFail(t, "ONNX Runtime: %v", err)
 	}
 	dir := t.TempDir()
 	runDir, exp := filepath.Join(dir, "run"), filepath.Join(dir, "export")

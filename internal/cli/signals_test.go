@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/runtime/ort"
 )
 
@@ -35,7 +36,7 @@ func TestSignalRemovesTemporaryExport(t *testing.T) {
 		t.Skip("starts a subprocess running ONNX Runtime")
 	}
 	if _, err := ort.LibraryPath(""); err != nil {
-		t.Skip(err)
+		testenv.SkipOrFail(t, "ONNX Runtime: %v", err)
 	}
 	for _, c := range []struct {
 		sig  syscall.Signal

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/internal/naive"
+	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
 	"github.com/eabs/eabs/runtime"
@@ -63,7 +64,7 @@ func encodeBench(b *testing.B, m runtime.Model, x []float32, batch int) {
 func openORT(b *testing.B, w *models.Weights) *ort.Model {
 	lib, err := ort.LibraryPath("")
 	if errors.Is(err, ort.ErrLibraryNotFound) {
-		b.Skipf("skipping: %v", err)
+		testenv.SkipOrFail(b, "ONNX Runtime: %v", err)
 	}
 	if err != nil {
 		b.Fatal(err)

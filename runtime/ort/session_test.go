@@ -15,15 +15,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/eabs/eabs/internal/testenv"
 )
 
 // initORT initialises ONNX Runtime from LibraryPath(""), or skips the test with the
-// lookup error when the library is not installed.
+// lookup error when the library is not installed (fails it under
+// EABS_REQUIRE_RUNTIMES=1, see internal/testenv).
 func initORT(tb testing.TB) {
 	tb.Helper()
 	lib, err := LibraryPath("")
 	if err != nil {
-		tb.Skip(err)
+		testenv.SkipOrFail(tb, "ONNX Runtime: %v", err)
 	}
 	if err := Init(lib); err != nil {
 		tb.Fatal(err)
