@@ -297,27 +297,27 @@ func (k *bnKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
 	n := b * hw
 	perChannel(len(x), c, func(ch int) {
 		if k.train {
-			var s float64
+			// One pass for both moments, in float64 and shifted by the channel's
+			// first value so that a mean far from zero costs no precision.
+			shift := float64(x[ch*hw])
+			var s, ss float64
 			for i := 0; i < b; i++ {
 				for _, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					s += float64(v)
-				}
-			}
-			mean := s / float64(n)
-			var ss float64
-			for i := 0; i < b; i++ {
-				for _, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					d := float64(v) - mean
+					d := float64(v) - shift
+					s += d
 					ss += d * d
 				}
 			}
-			vr := ss / float64(n)
+			md := s / float64(n)
+			mean := shift + md
+			ssd := max(ss-s*md, 0) // sum of squared deviations from the mean
+			vr := ssd / float64(n)
 			k.mean[ch] = T(mean)
 			k.invStd[ch] = T(1 / math.Sqrt(vr+bnEpsilon))
 			if k.update != nil && *k.update {
 				unbiased := vr
 				if n > 1 {
-					unbiased = ss / float64(n-1)
+					unbiased = ssd / float64(n-1)
 				}
 				k.runMean[ch] = T((1-bnMomentum)*float64(k.runMean[ch]) + bnMomentum*mean)
 				k.runVar[ch] = T((1-bnMomentum)*float64(k.runVar[ch]) + bnMomentum*unbiased)
@@ -330,8 +330,10 @@ func (k *bnKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
 		sh := beta[ch] - k.mean[ch]*sc
 		slope := T(k.slope)
 		for i := 0; i < b; i++ {
+			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
 			o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			for j, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+			o = o[:len(xs)]
+			for j, v := range xs {
 				y := v*sc + sh
 				if y <= 0 {
 					y *= slope
@@ -358,102 +360,149 @@ func perChannel(size, channels int, f func(ch int)) {
 	})
 }
 
+// The gradient kernels of a BatchNorm fold in the activation's gradient: its mask is
+// the sign of the fused output, which is the sign of the pre-activation for any slope
+// >= 0, so no separate pass (and no activation-sized tensor) is spent on it. In
+// training, one pass computes both per-channel sums that the three gradients need
+// (bnSumsKernel), and the input gradient reads them instead of summing again.
 func (k *bnKernel[T]) diff(inputs G.Nodes, output, grad *G.Node, need []bool) (G.Nodes, error) {
 	x, gamma := inputs[0], inputs[1]
 	out := make(G.Nodes, 3)
-	// The activation's gradient first: its mask is the sign of the fused output,
-	// which is the sign of the pre-activation for any slope >= 0.
-	grad, err := apply[T](actGradKernel[T]{k.slope, 4}, nil, output, grad)
-	if err != nil {
-		return nil, err
+	var sums *G.Node
+	var err error
+	if need[1] || need[2] || (need[0] && k.train) {
+		if sums, err = apply[T](bnSumsKernel[T]{k}, nil, x, output, grad); err != nil {
+			return nil, err
+		}
 	}
 	if need[0] {
-		if out[0], err = apply[T](bnGradXKernel[T]{k}, nil, x, gamma, grad); err != nil {
+		args := G.Nodes{x, gamma, output, grad}
+		if k.train {
+			args = append(args, sums)
+		}
+		if out[0], err = apply[T](bnGradXKernel[T]{k}, nil, args...); err != nil {
 			return nil, err
 		}
 	}
 	if need[1] {
-		if out[1], err = apply[T](bnGradGammaKernel[T]{k}, nil, x, grad); err != nil {
+		if out[1], err = apply[T](partKernel[T]{"dgamma", 0, k.channels}, nil, sums); err != nil {
 			return nil, err
 		}
 	}
 	if need[2] {
-		if out[2], err = apply[T](chanSumKernel[T]{4}, nil, grad); err != nil {
+		if out[2], err = apply[T](partKernel[T]{"dbeta", k.channels, k.channels}, nil, sums); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// bnGradXKernel is the input-gradient of a BatchNorm: in training
-// dx = gamma*invStd*(dy - mean(dy) - xhat*mean(dy*xhat)), in evaluation gamma*invStd*dy.
-type bnGradXKernel[T float32 | float64] struct{ bn *bnKernel[T] }
-
-func (k bnGradXKernel[T]) String() string     { return k.bn.String() + ".GradX" }
-func (k bnGradXKernel[T]) dims() ([]int, int) { return []int{4, 1, 4}, 4 }
-func (k bnGradXKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
-	return in[0].Clone(), nil
+// maskGrad is the LeakyReLU's gradient applied to dy given the activation's output y.
+func maskGrad[T float32 | float64](y, dy, slope T) T {
+	if y > 0 {
+		return dy
+	}
+	return slope * dy
 }
-func (k bnGradXKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
-	x, gamma, dy := in[0], in[1], in[2]
+
+// bnSumsKernel computes, per channel, sum(g*xhat) (the gradient of gamma) and sum(g)
+// (the gradient of beta) where g is the output gradient through the activation; the
+// output is (2*C): the first C values, then the second.
+type bnSumsKernel[T float32 | float64] struct{ bn *bnKernel[T] }
+
+func (k bnSumsKernel[T]) String() string     { return k.bn.String() + ".GradSums" }
+func (k bnSumsKernel[T]) dims() ([]int, int) { return []int{4, 4, 4}, 1 }
+func (k bnSumsKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return tensor.Shape{2 * in[0][1]}, nil
+}
+func (k bnSumsKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, y, dy := in[0], in[1], in[2]
 	b, c := shapes[0][0], shapes[0][1]
 	hw := shapes[0].TotalSize() / (b * c)
-	n := float64(b * hw)
+	slope := T(k.bn.slope)
 	perChannel(len(x), c, func(ch int) {
 		mean, inv := k.bn.mean[ch], k.bn.invStd[ch]
-		scale := gamma[ch] * inv
-		if !k.bn.train {
-			for i := 0; i < b; i++ {
-				o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
-				for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					o[j] = g * scale
-				}
-			}
-			return
-		}
 		var sdy, sdyx float64
 		for i := 0; i < b; i++ {
-			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-				sdy += float64(g)
-				sdyx += float64(g) * float64((xs[j]-mean)*inv)
+			lo, hi := (i*c+ch)*hw, (i*c+ch+1)*hw
+			xs, ys, gs := x[lo:hi], y[lo:hi], dy[lo:hi]
+			ys, gs = ys[:len(xs)], gs[:len(xs)]
+			var s, sx T // per row in T: at most H*W terms
+			for j, v := range xs {
+				g := maskGrad(ys[j], gs[j], slope)
+				s += g
+				sx += g * (v - mean)
 			}
+			sdy += float64(s)
+			sdyx += float64(sx)
 		}
-		mdy, mdyx := T(sdy/n), T(sdyx/n)
-		for i := 0; i < b; i++ {
-			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-				o[j] = scale * (g - mdy - (xs[j]-mean)*inv*mdyx)
-			}
-		}
+		out[ch] = T(sdyx * float64(inv))
+		out[c+ch] = T(sdy)
 	})
 	return nil
 }
 
-// bnGradGammaKernel is sum(dy * xhat) per channel.
-type bnGradGammaKernel[T float32 | float64] struct{ bn *bnKernel[T] }
-
-func (k bnGradGammaKernel[T]) String() string     { return k.bn.String() + ".GradGamma" }
-func (k bnGradGammaKernel[T]) dims() ([]int, int) { return []int{4, 4}, 1 }
-func (k bnGradGammaKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
-	return tensor.Shape{in[0][1]}, nil
+// partKernel copies n values from offset off of a vector.
+type partKernel[T float32 | float64] struct {
+	name   string
+	off, n int
 }
-func (k bnGradGammaKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
-	x, dy := in[0], in[1]
+
+func (k partKernel[T]) String() string     { return fmt.Sprintf("Part(%s, %d:%d)", k.name, k.off, k.off+k.n) }
+func (k partKernel[T]) dims() ([]int, int) { return []int{1}, 1 }
+func (k partKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	if in[0][0] < k.off+k.n {
+		return nil, fmt.Errorf("graph: %v of a vector of %d", k, in[0][0])
+	}
+	return tensor.Shape{k.n}, nil
+}
+func (k partKernel[T]) forward(in [][]T, _ []tensor.Shape, out []T) error {
+	copy(out, in[0][k.off:k.off+k.n])
+	return nil
+}
+
+// bnGradXKernel is the input-gradient of a BatchNorm: with g the output gradient
+// through the activation, in training
+// dx = gamma*invStd*(g - mean(g) - xhat*mean(g*xhat)), in evaluation gamma*invStd*g.
+// Inputs: x, gamma, the fused output, its gradient, and in training bnSumsKernel's sums.
+type bnGradXKernel[T float32 | float64] struct{ bn *bnKernel[T] }
+
+func (k bnGradXKernel[T]) String() string { return k.bn.String() + ".GradX" }
+func (k bnGradXKernel[T]) dims() ([]int, int) {
+	if k.bn.train {
+		return []int{4, 1, 4, 4, 1}, 4
+	}
+	return []int{4, 1, 4, 4}, 4
+}
+func (k bnGradXKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return in[0].Clone(), nil
+}
+func (k bnGradXKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, gamma, y, dy := in[0], in[1], in[2], in[3]
 	b, c := shapes[0][0], shapes[0][1]
 	hw := shapes[0].TotalSize() / (b * c)
-	for ch := 0; ch < c; ch++ {
+	n := float64(b * hw)
+	slope := T(k.bn.slope)
+	perChannel(len(x), c, func(ch int) {
 		mean, inv := k.bn.mean[ch], k.bn.invStd[ch]
-		var s T
+		scale := gamma[ch] * inv
+		var mdy, mdyx T
+		if k.bn.train {
+			sums := in[4]
+			// sums[ch] is sum(g*xhat) = sum(g*(x-mean))*inv.
+			mdy, mdyx = T(float64(sums[c+ch])/n), T(float64(sums[ch])/n)
+		}
+		// dx = scale*(g - mdy - (x-mean)*inv*mdyx) = scale*g + a*(x-mean) + d
+		a, d := -scale*inv*mdyx, -scale*mdy
 		for i := 0; i < b; i++ {
-			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-				s += g * (xs[j] - mean) * inv
+			lo, hi := (i*c+ch)*hw, (i*c+ch+1)*hw
+			xs, ys, gs, o := x[lo:hi], y[lo:hi], dy[lo:hi], out[lo:hi]
+			ys, gs, o = ys[:len(xs)], gs[:len(xs)], o[:len(xs)]
+			for j, v := range xs {
+				o[j] = scale*maskGrad(ys[j], gs[j], slope) + a*(v-mean) + d
 			}
 		}
-		out[ch] = s
-	}
+	})
 	return nil
 }
 
