@@ -448,7 +448,9 @@ type partKernel[T float32 | float64] struct {
 	off, n int
 }
 
-func (k partKernel[T]) String() string     { return fmt.Sprintf("Part(%s, %d:%d)", k.name, k.off, k.off+k.n) }
+func (k partKernel[T]) String() string {
+	return fmt.Sprintf("Part(%s, %d:%d)", k.name, k.off, k.off+k.n)
+}
 func (k partKernel[T]) dims() ([]int, int) { return []int{1}, 1 }
 func (k partKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	if in[0][0] < k.off+k.n {
