@@ -197,3 +197,154 @@ func TestBatchNormFusedFloat32(t *testing.T) {
 		got.close()
 	}
 }
+
+// directConv returns, by the definition's loops in float64, for the convolution of
+// geometry g with o output channels: y = conv(img, w), and for an output-side tensor
+// dy the adjoint conv^T(dy, w) (dimg) and the filter gradient sum dy*img (dw).
+func directConv(g geometry, o, batch int, img, w, dy []float64) (y, dimg, dw []float64) {
+	y = make([]float64, batch*o*g.Ho*g.Wo)
+	dimg = make([]float64, batch*g.imageSize)
+	dw = make([]float64, len(w))
+	for b := 0; b < batch; b++ {
+		for oc := 0; oc < o; oc++ {
+			for oy := 0; oy < g.Ho; oy++ {
+				for ox := 0; ox < g.Wo; ox++ {
+					yi := ((b*o+oc)*g.Ho+oy)*g.Wo + ox
+					for c := 0; c < g.C; c++ {
+						for ki := 0; ki < g.K; ki++ {
+							for kj := 0; kj < g.K; kj++ {
+								iy, ix := oy*g.S-g.P+ki, ox*g.S-g.P+kj
+								if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
+									continue
+								}
+								wi := ((oc*g.C+c)*g.K+ki)*g.K + kj
+								ii := ((b*g.C+c)*g.H+iy)*g.W + ix
+								y[yi] += w[wi] * img[ii]
+								dimg[ii] += w[wi] * dy[yi]
+								dw[wi] += dy[yi] * img[ii]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return
+}
+
+func closeTo(t *testing.T, name, what string, got, want []float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %s has %d values, want %d", name, what, len(got), len(want))
+	}
+	for i, v := range want {
+		if math.Abs(got[i]-v) > 1e-12*math.Max(1, math.Abs(v)) {
+			t.Fatalf("%s: %s[%d] = %v, want %v", name, what, i, got[i], v)
+		}
+	}
+}
+
+// TestConvChunked runs the convolution kernels at batch sizes whose chunks (several
+// images per GEMM, an uneven last chunk) differ from the batch of 2 of the tests
+// above: forward passes against naive.Conv2d and naive.ConvTranspose2d, and every
+// gradient combination Gorgonia can ask for (input and filter, input only, filter
+// only; the fused transposed-convolution pass) against the definition's loops.
+func TestConvChunked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	type layer struct {
+		transposed bool
+		g          geometry
+		o          int // output-side channels of the convolution of geometry g
+	}
+	var layers []layer
+	for _, c := range convCases {
+		layers = append(layers, layer{false, newGeometry(c.cin, c.h, c.w, c.k, c.s, c.p), c.cout})
+	}
+	for _, c := range convTCases {
+		ho, wo := (c.h-1)*c.s-2*c.p+c.k, (c.w-1)*c.s-2*c.p+c.k
+		layers = append(layers, layer{true, newGeometry(c.cout, ho, wo, c.k, c.s, c.p), c.cin})
+	}
+	for _, batch := range []int{7, 33} {
+		for _, l := range layers {
+			g, o := l.g, l.o
+			name := fmt.Sprintf("batch %d transposed=%v %+v o=%d (chunk %d)", batch, l.transposed, g, o, chunkSize(g.colRows*g.colCols, batch))
+			img := randSlice(rng, batch*g.imageSize)
+			outSide := randSlice(rng, batch*o*g.Ho*g.Wo)
+			w := randSlice(rng, o*g.colRows)
+			// the layer's input, its output and a cotangent r of the output
+			var in, r []float64
+			var inShape, wShape tensor.Shape
+			if l.transposed {
+				in, r = outSide, img
+				inShape, wShape = tensor.Shape{batch, o, g.Ho, g.Wo}, tensor.Shape{o, g.C, g.K, g.K}
+			} else {
+				in, r = img, outSide
+				inShape, wShape = tensor.Shape{batch, g.C, g.H, g.W}, tensor.Shape{o, g.C, g.K, g.K}
+			}
+			var wantY, wantDx, wantDw []float64
+			if l.transposed {
+				// y = conv^T(in, w); d<r, y>/d in = conv(r, w); d/dw = sum in * r
+				var dimg []float64
+				wantDx, dimg, wantDw = directConv(g, o, batch, r, w, in)
+				wantY = dimg
+				for b := 0; b < batch; b++ {
+					per := o * g.Ho * g.Wo
+					want := naive.ConvTranspose2d(naive.Image{C: o, H: g.Ho, W: g.Wo, Data: in[b*per : (b+1)*per]}, w, g.C, g.K, g.S, g.P)
+					if want.H == g.H && want.W == g.W {
+						closeTo(t, name, "naive convT", wantY[b*g.imageSize:(b+1)*g.imageSize], want.Data)
+					}
+				}
+			} else {
+				wantY, wantDx, wantDw = directConv(g, o, batch, in, w, r)
+				for b := 0; b < batch; b++ {
+					want := naive.Conv2d(naive.Image{C: g.C, H: g.H, W: g.W, Data: in[b*g.imageSize : (b+1)*g.imageSize]}, w, o, g.K, g.S, g.P)
+					closeTo(t, name, "naive conv", wantY[b*o*g.Ho*g.Wo:(b+1)*o*g.Ho*g.Wo], want.Data)
+				}
+			}
+			for _, need := range [][]bool{{true, true}, {true, false}, {false, true}} {
+				mode := convFwd
+				if l.transposed {
+					mode = convAdj
+				}
+				gr := G.NewGraph()
+				x := G.NodeFromAny(gr, tensor.New(tensor.WithShape(inShape...), tensor.WithBacking(append([]float64(nil), in...))), G.WithName("x"))
+				wn := G.NodeFromAny(gr, tensor.New(tensor.WithShape(wShape...), tensor.WithBacking(append([]float64(nil), w...))), G.WithName("w"))
+				y, err := apply[float64](newConvKernel[float64](mode, g, o), need, x, wn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rn := G.NodeFromAny(gr, tensor.New(tensor.WithShape(y.Shape()...), tensor.WithBacking(append([]float64(nil), r...))), G.WithName("r"))
+				cost := G.Must(G.Sum(G.Must(G.HadamardProd(y, rn))))
+				var wrt G.Nodes
+				if need[0] {
+					wrt = append(wrt, x)
+				}
+				if need[1] {
+					wrt = append(wrt, wn)
+				}
+				grads, err := G.Grad(cost, wrt...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				vm := G.NewTapeMachine(gr)
+				for run := 0; run < 2; run++ { // the second run reuses every buffer
+					if err := vm.RunAll(); err != nil {
+						t.Fatal(err)
+					}
+					what := fmt.Sprintf("%s need %v run %d", name, need, run)
+					closeTo(t, what, "y", y.Value().Data().([]float64), wantY)
+					i := 0
+					if need[0] {
+						closeTo(t, what, "dx", grads[i].Value().Data().([]float64), wantDx)
+						i++
+					}
+					if need[1] {
+						closeTo(t, what, "dw", grads[i].Value().Data().([]float64), wantDw)
+					}
+					vm.Reset()
+				}
+				vm.Close()
+			}
+		}
+	}
+}

@@ -17,12 +17,17 @@ const (
 	convFwd  convMode = iota // y = conv(x, w)
 	convAdj                  // y = conv^T(x, w): transposed convolution, conv's input-gradient
 	convFilt                 // dw = gradient of conv(image, w) in w given dy
+	// convAdjGrad is both gradients of a transposed convolution in one pass over the
+	// output gradient's columns: inputs (output gradient, w, layer input), output the
+	// input gradient; the filter gradient waits in fused for convFusedFilt.
+	convAdjGrad
+	convFusedFilt // dw from the convAdjGrad run whose output is its input
 )
 
-// convKernel is a 2-D convolution in one of three roles sharing one geometry: the
+// convKernel is a 2-D convolution in one of its roles sharing one geometry: the
 // convolution, its adjoint (which is the transposed convolution) and its filter
 // gradient. A convolution's input-gradient is its adjoint and vice versa, so the same
-// three kernels serve both Conv and ConvTranspose layers.
+// kernels serve both Conv and ConvTranspose layers.
 type convKernel[T float32 | float64] struct {
 	mode convMode
 	g    geometry // the convolution's image side: C x H x W, window K, stride S, pad P
@@ -33,10 +38,14 @@ type convKernel[T float32 | float64] struct {
 	// primary marks the layer's forward kernel, whose runs start a new generation
 	// of the column cache; its gradient kernels (made by with) share the cache.
 	primary bool
+	// keepCols is set on a convolution whose filter gradient is in the graph: its
+	// forward pass then keeps the batch's columns for the gradient.
+	keepCols bool
+	fused    *[]T // the filter gradient convAdjGrad leaves for convFusedFilt
 }
 
 func newConvKernel[T float32 | float64](mode convMode, g geometry, o int) *convKernel[T] {
-	return &convKernel[T]{mode: mode, g: g, o: o, sc: &scratch[T]{}, part: &scratch[T]{}, cols: &colCache[T]{}, primary: true}
+	return &convKernel[T]{mode: mode, g: g, o: o, sc: &scratch[T]{}, part: &scratch[T]{}, cols: &colCache[T]{}, primary: true, fused: new([]T)}
 }
 
 func (k *convKernel[T]) with(mode convMode) *convKernel[T] {
@@ -46,12 +55,20 @@ func (k *convKernel[T]) with(mode convMode) *convKernel[T] {
 }
 
 func (k *convKernel[T]) String() string {
-	name := [...]string{"Conv", "ConvT", "ConvFilterGrad"}[k.mode]
+	name := [...]string{"Conv", "ConvT", "ConvFilterGrad", "ConvTGrads", "ConvTFilterGrad"}[k.mode]
 	g := k.g
 	return fmt.Sprintf("%s(img %dx%dx%d, out %dx%dx%d, k%d s%d p%d)", name, g.C, g.H, g.W, k.o, g.Ho, g.Wo, g.K, g.S, g.P)
 }
 
-func (k *convKernel[T]) dims() ([]int, int) { return []int{4, 4}, 4 }
+func (k *convKernel[T]) dims() ([]int, int) {
+	switch k.mode {
+	case convAdjGrad:
+		return []int{4, 4, 4}, 4
+	case convFusedFilt:
+		return []int{4}, 4
+	}
+	return []int{4, 4}, 4
+}
 
 func (k *convKernel[T]) imageShape(b int) tensor.Shape { return tensor.Shape{b, k.g.C, k.g.H, k.g.W} }
 func (k *convKernel[T]) outSide(b int) tensor.Shape    { return tensor.Shape{b, k.o, k.g.Ho, k.g.Wo} }
@@ -60,8 +77,14 @@ func (k *convKernel[T]) filterShape() tensor.Shape {
 }
 
 func (k *convKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
-	if len(in) != 2 || len(in[0]) != 4 || len(in[1]) != 4 {
-		return nil, fmt.Errorf("graph: %v: want two 4-d inputs, got %v", k, in)
+	want, _ := k.dims()
+	if len(in) != len(want) {
+		return nil, fmt.Errorf("graph: %v: want %d inputs, got %v", k, len(want), in)
+	}
+	for _, s := range in {
+		if len(s) != 4 {
+			return nil, fmt.Errorf("graph: %v: want 4-d inputs, got %v", k, in)
+		}
 	}
 	b := in[0][0]
 	check := func(got, want tensor.Shape, what string) error {
@@ -81,6 +104,16 @@ func (k *convKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
 			return nil, err
 		}
 		return k.imageShape(b), check(in[1], k.filterShape(), "filter")
+	case convAdjGrad:
+		if err := check(in[0], k.imageShape(b), "output gradient"); err != nil {
+			return nil, err
+		}
+		if err := check(in[1], k.filterShape(), "filter"); err != nil {
+			return nil, err
+		}
+		return k.outSide(b), check(in[2], k.outSide(b), "layer input")
+	case convFusedFilt:
+		return k.filterShape(), check(in[0], k.outSide(b), "input gradient")
 	default:
 		if err := check(in[0], k.imageShape(b), "image"); err != nil {
 			return nil, err
@@ -96,11 +129,27 @@ func (k *convKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error 
 	}
 	switch k.mode {
 	case convFwd:
-		convForward(k.g, k.o, b, k.cols.get(k.g, b, in[0]), in[1], out)
+		if k.keepCols {
+			convForward(k.g, k.o, b, k.cols.get(k.g, b, in[0]), in[1], out, k.sc)
+		} else {
+			convFromImage(k.g, k.o, b, in[0], in[1], out, k.sc)
+		}
 	case convAdj:
 		convBackwardData(k.g, k.o, b, in[0], in[1], out, k.sc)
-	default:
-		convBackwardFilter(k.g, k.o, b, k.cols.get(k.g, b, in[0]), in[1], out, k.part)
+	case convFilt:
+		if k.keepCols {
+			convBackwardFilter(k.g, k.o, b, k.cols.get(k.g, b, in[0]), in[1], out, k.part)
+		} else {
+			convGrads(k.g, k.o, b, in[0], nil, in[1], nil, out, k.sc, k.part)
+		}
+	case convAdjGrad:
+		if len(*k.fused) != k.o*k.g.colRows {
+			*k.fused = make([]T, k.o*k.g.colRows)
+		}
+		convGrads(k.g, k.o, b, in[0], in[1], in[2], out, *k.fused, k.sc, k.part)
+	case convFusedFilt:
+		// Its input is convAdjGrad's output, so that kernel has run in this run.
+		copy(out, *k.fused)
 	}
 	return nil
 }
@@ -111,6 +160,9 @@ func (k *convKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.No
 	var err error
 	switch k.mode {
 	case convFwd:
+		if need[1] && k.primary {
+			k.keepCols = true // before with: the filter kernel reads the same columns
+		}
 		if need[0] {
 			if out[0], err = apply[T](k.with(convAdj), nil, grad, w); err != nil {
 				return nil, err
@@ -120,12 +172,15 @@ func (k *convKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.No
 			out[1], err = apply[T](k.with(convFilt), nil, x, grad)
 		}
 	case convAdj:
-		if need[0] {
-			if out[0], err = apply[T](k.with(convFwd), nil, grad, w); err != nil {
+		switch {
+		case need[0] && need[1]:
+			if out[0], err = apply[T](k.with(convAdjGrad), nil, grad, w, x); err != nil {
 				return nil, err
 			}
-		}
-		if need[1] {
+			out[1], err = apply[T](k.with(convFusedFilt), nil, out[0])
+		case need[0]:
+			out[0], err = apply[T](k.with(convFwd), nil, grad, w)
+		case need[1]:
 			out[1], err = apply[T](k.with(convFilt), nil, grad, x)
 		}
 	default:
