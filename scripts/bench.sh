@@ -67,7 +67,7 @@ gobefore() {
 		mkdir -p "$out/before-src"
 		git archive "$before" | tar -x -C "$out/before-src"
 		cp train/bench_test.go "$out/before-src/train/"
-		(cd "$out/before-src" && go test -c -o "$out/train-before.test" ./train)
+		(cd "$out/before-src" && go test -c -o "$OLDPWD/$out/train-before.test" ./train)
 	fi
 	run "$1" env EABS_BENCH_STEPS=$steps "$out/train-before.test" -test.run '^$' -test.bench "^$2\$" -test.benchtime "$3"
 }
