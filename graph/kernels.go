@@ -47,10 +47,12 @@ func validRange(n, out, k, s, p int) (lo, hi int) {
 	return lo, min(max(hi, lo), out)
 }
 
-// im2col unfolds one image (C,H,W) into cols (C*K*K, Ho*Wo); padded positions are 0.
-// The valid output range of each kernel offset is computed once, so the inner loops
-// are plain copies (strided gathers when the stride is not 1).
-func im2col[T Float](g geometry, img, cols []T) {
+// im2col unfolds one image (C,H,W) into the columns (C*K*K, Ho*Wo) of a matrix whose
+// rows are ld apart (ld = Ho*Wo for one image; a multiple of it when the images of a
+// chunk sit side by side); padded positions are 0. The valid output range of each
+// kernel offset is computed once, so the inner loops are plain copies (strided gathers
+// when the stride is not 1).
+func im2col[T Float](g geometry, img, cols []T, ld int) {
 	n := g.colCols
 	for c := 0; c < g.C; c++ {
 		src := img[c*g.H*g.W : (c+1)*g.H*g.W]
@@ -58,26 +60,31 @@ func im2col[T Float](g geometry, img, cols []T) {
 			ylo, yhi := validRange(g.H, g.Ho, ki, g.S, g.P)
 			for kj := 0; kj < g.K; kj++ {
 				xlo, xhi := validRange(g.W, g.Wo, kj, g.S, g.P)
-				row := cols[((c*g.K+ki)*g.K+kj)*n : ((c*g.K+ki)*g.K+kj+1)*n]
+				r := (c*g.K+ki)*g.K + kj
+				row := cols[r*ld : r*ld+n]
 				clear(row[:ylo*g.Wo])
 				clear(row[yhi*g.Wo:])
+				if xlo >= xhi {
+					clear(row[ylo*g.Wo : yhi*g.Wo])
+					continue
+				}
+				iy := ylo*g.S - g.P + ki
+				ix0 := xlo*g.S - g.P + kj
+				w := xhi - xlo
 				for oy := ylo; oy < yhi; oy++ {
-					iy := oy*g.S - g.P + ki
-					line := src[iy*g.W : (iy+1)*g.W]
 					dst := row[oy*g.Wo : (oy+1)*g.Wo]
 					clear(dst[:xlo])
 					clear(dst[xhi:])
-					if xlo >= xhi {
-						continue
-					}
-					ix := xlo*g.S - g.P + kj
+					line := src[iy*g.W+ix0:]
+					iy += g.S
 					if g.S == 1 {
-						copy(dst[xlo:xhi], line[ix:ix+xhi-xlo])
+						copy(dst[xlo:xhi], line[:w])
 						continue
 					}
-					for ox := xlo; ox < xhi; ox++ {
-						dst[ox] = line[ix]
-						ix += g.S
+					d := dst[xlo:xhi]
+					line = line[:(w-1)*g.S+1]
+					for i := range d {
+						d[i] = line[i*g.S]
 					}
 				}
 			}
@@ -85,10 +92,10 @@ func im2col[T Float](g geometry, img, cols []T) {
 	}
 }
 
-// col2im folds cols (C*K*K, Ho*Wo) back onto an image (C,H,W), adding overlapping
-// contributions. img must be zeroed (or hold values to accumulate onto).
-func col2im[T Float](g geometry, cols, img []T) {
-	n := g.colCols
+// col2im folds columns (C*K*K, Ho*Wo), rows ld apart, back onto an image (C,H,W),
+// adding overlapping contributions. img must be zeroed (or hold values to accumulate
+// onto).
+func col2im[T Float](g geometry, cols, img []T, ld int) {
 	for c := 0; c < g.C; c++ {
 		dst := img[c*g.H*g.W : (c+1)*g.H*g.W]
 		for ki := 0; ki < g.K; ki++ {
@@ -98,22 +105,25 @@ func col2im[T Float](g geometry, cols, img []T) {
 				if xlo >= xhi {
 					continue
 				}
-				row := cols[((c*g.K+ki)*g.K+kj)*n : ((c*g.K+ki)*g.K+kj+1)*n]
+				r := (c*g.K+ki)*g.K + kj
+				row := cols[r*ld : r*ld+g.colCols]
+				w := xhi - xlo
+				iy := ylo*g.S - g.P + ki
+				ix0 := xlo*g.S - g.P + kj
 				for oy := ylo; oy < yhi; oy++ {
-					iy := oy*g.S - g.P + ki
-					line := dst[iy*g.W : (iy+1)*g.W]
 					src := row[oy*g.Wo+xlo : oy*g.Wo+xhi]
-					ix := xlo*g.S - g.P + kj
+					line := dst[iy*g.W+ix0:]
+					iy += g.S
 					if g.S == 1 {
-						seg := line[ix : ix+len(src)]
+						seg := line[:len(src)]
 						for j, v := range src {
 							seg[j] += v
 						}
 						continue
 					}
-					for _, v := range src {
-						line[ix] += v
-						ix += g.S
+					line = line[:(w-1)*g.S+1]
+					for j, v := range src {
+						line[j*g.S] += v
 					}
 				}
 			}
@@ -174,6 +184,90 @@ func parallelLarge(n int, f func(lo, hi int)) {
 	parallel(n, func(_, lo, hi int) { f(lo, hi) })
 }
 
+// colBudget bounds the columns of one chunk of images (floats): a chunk's images share
+// one GEMM, which matters for the layers with few output positions (16 or fewer in the
+// MNIST decoders' first layers, where a per-image GEMM has only 1 or 16 columns),
+// while large layers keep one image per chunk so their columns stay in cache.
+const colBudget = 1 << 16
+
+// chunkSize is how many images one GEMM covers for a layer with per floats of columns
+// per image: within colBudget, and at most a worker's share of the batch.
+func chunkSize(per, batch int) int {
+	w := workers(batch)
+	return max(1, min(colBudget/max(per, 1), (batch+w-1)/w))
+}
+
+// chunked calls f(worker, b0, n) for the chunks of nb images (n < nb for the last one)
+// of a batch, split across workers.
+func chunked(batch, nb int, f func(wk, b0, n int)) {
+	nc := (batch + nb - 1) / nb
+	parallel(nc, func(wk, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			b0 := c * nb
+			f(wk, b0, min(nb, batch-b0))
+		}
+	})
+}
+
+// unfold writes the columns of images b0..b0+n-1 of a batch side by side, as one
+// (C*K*K, n*Ho*Wo) matrix.
+func unfold[T Float](g geometry, img []T, b0, n int, cols []T) {
+	ld := n * g.colCols
+	for j := 0; j < n; j++ {
+		b := b0 + j
+		im2col(g, img[b*g.imageSize:(b+1)*g.imageSize], cols[j*g.colCols:], ld)
+	}
+}
+
+// gatherOut copies images b0..b0+n-1 of an output-side tensor (B, o, Ho*Wo) into one
+// (o, n*Ho*Wo) matrix; scatterOut is its inverse.
+func gatherOut[T Float](o, hw int, t []T, b0, n int, dst []T) {
+	ld := n * hw
+	for j := 0; j < n; j++ {
+		img := t[(b0+j)*o*hw : (b0+j+1)*o*hw]
+		for c := 0; c < o; c++ {
+			copy(dst[c*ld+j*hw:c*ld+(j+1)*hw], img[c*hw:(c+1)*hw])
+		}
+	}
+}
+
+func scatterOut[T Float](o, hw int, src []T, b0, n int, t []T) {
+	ld := n * hw
+	for j := 0; j < n; j++ {
+		img := t[(b0+j)*o*hw : (b0+j+1)*o*hw]
+		for c := 0; c < o; c++ {
+			copy(img[c*hw:(c+1)*hw], src[c*ld+j*hw:c*ld+(j+1)*hw])
+		}
+	}
+}
+
+// fwdChunk computes the output-side y of images b0..b0+n-1 as w (o, C*K*K) times their
+// columns; buf (o*n*Ho*Wo) holds the product when n > 1.
+func fwdChunk[T Float](g geometry, o, b0, n int, cols, w, y, buf []T) {
+	hw := g.colCols
+	if n == 1 {
+		gemm(false, false, o, hw, g.colRows, 1, w, g.colRows, cols, hw, 0, y[b0*o*hw:(b0+1)*o*hw], hw)
+		return
+	}
+	ld := n * hw
+	gemm(false, false, o, ld, g.colRows, 1, w, g.colRows, cols, ld, 0, buf, ld)
+	scatterOut(o, hw, buf, b0, n, y)
+}
+
+// filtChunk adds dy (the output-side gradient of images b0..b0+n-1) times their
+// columns transposed to acc (o, C*K*K); buf (o*n*Ho*Wo) holds the gathered dy when
+// n > 1.
+func filtChunk[T Float](g geometry, o, b0, n int, cols, dy, acc, buf []T) {
+	hw := g.colCols
+	src := dy[b0*o*hw : (b0+1)*o*hw]
+	if n > 1 {
+		gatherOut(o, hw, dy, b0, n, buf)
+		src = buf[:o*n*hw]
+	}
+	ld := n * hw
+	gemm(false, true, o, g.colRows, ld, 1, src, ld, cols, ld, 1, acc, g.colRows)
+}
+
 // scratch is a per-worker buffer that grows as needed and is reused across calls.
 type scratch[T Float] struct {
 	mu   sync.Mutex
@@ -192,11 +286,18 @@ func (s *scratch[T]) get(worker, n int) []T {
 	return s.bufs[worker][:n]
 }
 
-// colCache keeps the unfolded columns of a whole batch, so the two kernels that
-// unfold the same tensor in one run do it once: a convolution's forward pass and its
-// filter gradient unfold x; a transposed convolution's input and filter gradients both
-// unfold the output gradient. The layer's forward kernel bumps gen on every run, so
-// columns never outlive the run that made them.
+// two returns two per-worker buffers of sizes n and m (slots 2*worker and
+// 2*worker+1).
+func (s *scratch[T]) two(worker, n, m int) ([]T, []T) {
+	return s.get(2*worker, n), s.get(2*worker+1, m)
+}
+
+// colCache keeps the unfolded columns of a whole batch of a convolution's input, which
+// its forward pass and its filter gradient both read. The layer's forward kernel bumps
+// gen on every run, so columns never outlive the run that made them. Only
+// convolutions use it: a transposed convolution's two gradients unfold the output
+// gradient in one fused pass (convAdjGrad) without keeping the batch's columns, which
+// at batch 512 were 2.9 GB for the MNIST decoders.
 type colCache[T Float] struct {
 	mu   sync.Mutex
 	gen  uint64
@@ -211,7 +312,8 @@ func (c *colCache[T]) bump() {
 	c.mu.Unlock()
 }
 
-// get returns the columns of every image of img (batch x C*K*K x Ho*Wo).
+// get returns the columns of every image of img, chunk by chunk (chunkSize): chunk i
+// is a (C*K*K, n_i*Ho*Wo) matrix.
 func (c *colCache[T]) get(g geometry, batch int, img []T) []T {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -223,57 +325,122 @@ func (c *colCache[T]) get(g geometry, batch int, img []T) []T {
 		c.cols = make([]T, batch*per)
 	}
 	c.cols = c.cols[:batch*per]
-	parallel(batch, func(_, lo, hi int) {
-		for b := lo; b < hi; b++ {
-			im2col(g, img[b*g.imageSize:(b+1)*g.imageSize], c.cols[b*per:(b+1)*per])
-		}
+	chunked(batch, chunkSize(per, batch), func(_, b0, n int) {
+		unfold(g, img, b0, n, c.cols[b0*per:(b0+n)*per])
 	})
 	c.src, c.at = &img[0], c.gen
 	return c.cols
 }
 
-// convForward computes y = conv(x, w) for a batch from the columns of x: w (O, C, K, K),
-// y (B, O, Ho, Wo). No bias.
-func convForward[T Float](g geometry, o, batch int, cols, w, y []T) {
+// convForward computes y = conv(x, w) for a batch from the columns of x (colCache.get):
+// w (O, C, K, K), y (B, O, Ho, Wo). No bias. sc (nil: allocate) holds products of
+// chunks.
+func convForward[T Float](g geometry, o, batch int, cols, w, y []T, sc ...*scratch[T]) {
 	per := g.colRows * g.colCols
-	parallel(batch, func(_, lo, hi int) {
-		for b := lo; b < hi; b++ {
-			gemm(false, false, o, g.colCols, g.colRows, 1, w, g.colRows, cols[b*per:(b+1)*per], g.colCols, 0, y[b*o*g.colCols:(b+1)*o*g.colCols], g.colCols)
+	nb := chunkSize(per, batch)
+	s := &scratch[T]{}
+	if len(sc) > 0 {
+		s = sc[0]
+	}
+	chunked(batch, nb, func(wk, b0, n int) {
+		var buf []T
+		if n > 1 {
+			buf = s.get(wk, o*n*g.colCols)
 		}
+		fwdChunk(g, o, b0, n, cols[b0*per:(b0+n)*per], w, y, buf)
+	})
+}
+
+// convFromImage is convForward from the images themselves, unfolding them chunk by
+// chunk into per-worker buffers instead of keeping the batch's columns.
+func convFromImage[T Float](g geometry, o, batch int, x, w, y []T, sc *scratch[T]) {
+	per := g.colRows * g.colCols
+	nb := chunkSize(per, batch)
+	chunked(batch, nb, func(wk, b0, n int) {
+		cols, buf := sc.two(wk, n*per, o*n*g.colCols)
+		unfold(g, x, b0, n, cols)
+		fwdChunk(g, o, b0, n, cols, w, y, buf)
 	})
 }
 
 // convBackwardData computes dx = conv^T(dy, w): the adjoint of convForward in x, which
 // is also the forward pass of a transposed convolution. dx is overwritten.
 func convBackwardData[T Float](g geometry, o, batch int, dy, w, dx []T, sc *scratch[T]) {
-	parallel(batch, func(wk, lo, hi int) {
-		cols := sc.get(wk, g.colRows*g.colCols)
-		for b := lo; b < hi; b++ {
-			gemm(true, false, g.colRows, g.colCols, o, 1, w, g.colRows, dy[b*o*g.colCols:(b+1)*o*g.colCols], g.colCols, 0, cols, g.colCols)
-			img := dx[b*g.imageSize : (b+1)*g.imageSize]
+	per := g.colRows * g.colCols
+	hw := g.colCols
+	nb := chunkSize(per, batch)
+	chunked(batch, nb, func(wk, b0, n int) {
+		cols, buf := sc.two(wk, n*per, o*n*hw)
+		src := dy[b0*o*hw : (b0+1)*o*hw]
+		if n > 1 {
+			gatherOut(o, hw, dy, b0, n, buf)
+			src = buf
+		}
+		ld := n * hw
+		gemm(true, false, g.colRows, ld, o, 1, w, g.colRows, src, ld, 0, cols, ld)
+		for j := 0; j < n; j++ {
+			img := dx[(b0+j)*g.imageSize : (b0+j+1)*g.imageSize]
 			clear(img)
-			col2im(g, cols, img)
+			col2im(g, cols[j*hw:], img, ld)
 		}
 	})
 }
 
 // convBackwardFilter computes dw = sum_b dy_b * cols_b^T, the gradient of
-// convForward in w, from the columns of the image. dw (O, C*K*K) is overwritten.
+// convForward in w, from the columns of the image (colCache.get). dw (O, C*K*K) is
+// overwritten.
 func convBackwardFilter[T Float](g geometry, o, batch int, cols, dy, dw []T, part *scratch[T]) {
-	nw := workers(batch)
 	per := g.colRows * g.colCols
-	parallel(batch, func(wk, lo, hi int) {
-		acc := part.get(wk, o*g.colRows)
-		clear(acc)
-		for b := lo; b < hi; b++ {
-			gemm(false, true, o, g.colRows, g.colCols, 1, dy[b*o*g.colCols:(b+1)*o*g.colCols], g.colCols, cols[b*per:(b+1)*per], g.colCols, 1, acc, g.colRows)
-		}
+	nb := chunkSize(per, batch)
+	nw := workers((batch + nb - 1) / nb)
+	for wk := 0; wk < nw; wk++ {
+		clear(part.get(2*wk, o*g.colRows))
+	}
+	chunked(batch, nb, func(wk, b0, n int) {
+		acc, buf := part.two(wk, o*g.colRows, o*n*g.colCols)
+		filtChunk(g, o, b0, n, cols[b0*per:(b0+n)*per], dy, acc, buf)
 	})
-	copy(dw, part.get(0, o*g.colRows))
+	reduceParts(dw, part, nw)
+}
+
+// reduceParts sums the first nw workers' accumulators (slots 2*worker) into dw.
+func reduceParts[T Float](dw []T, part *scratch[T], nw int) {
+	copy(dw, part.get(0, len(dw)))
 	for wk := 1; wk < nw; wk++ {
-		p := part.get(wk, o*g.colRows)
+		p := part.get(2*wk, len(dw))
 		for i := range dw {
 			dw[i] += p[i]
 		}
+	}
+}
+
+// convGrads computes, from the images x (B, C, H, W) and the output-side tensor dy
+// (B, O, Ho, Wo), both conv(x, w) into y (unless y is nil) and the filter gradient
+// sum_b dy_b * cols(x_b)^T into dw (unless dw is nil), unfolding each chunk of images
+// once into a per-worker buffer. For a transposed convolution, whose image side is its
+// output, x is the output's gradient and dy the layer's input: y is then the input
+// gradient and dw the filter gradient, one pass for both.
+func convGrads[T Float](g geometry, o, batch int, x, w, dy, y, dw []T, sc, part *scratch[T]) {
+	per := g.colRows * g.colCols
+	nb := chunkSize(per, batch)
+	nw := workers((batch + nb - 1) / nb)
+	if dw != nil {
+		for wk := 0; wk < nw; wk++ {
+			clear(part.get(2*wk, o*g.colRows))
+		}
+	}
+	chunked(batch, nb, func(wk, b0, n int) {
+		cols, buf := sc.two(wk, n*per, o*n*g.colCols)
+		unfold(g, x, b0, n, cols)
+		if y != nil {
+			fwdChunk(g, o, b0, n, cols, w, y, buf)
+		}
+		if dw != nil {
+			acc, _ := part.two(wk, o*g.colRows, 0)
+			filtChunk(g, o, b0, n, cols, dy, acc, buf)
+		}
+	})
+	if dw != nil {
+		reduceParts(dw, part, nw)
 	}
 }

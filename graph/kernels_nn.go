@@ -17,12 +17,17 @@ const (
 	convFwd  convMode = iota // y = conv(x, w)
 	convAdj                  // y = conv^T(x, w): transposed convolution, conv's input-gradient
 	convFilt                 // dw = gradient of conv(image, w) in w given dy
+	// convAdjGrad is both gradients of a transposed convolution in one pass over the
+	// output gradient's columns: inputs (output gradient, w, layer input), output the
+	// input gradient; the filter gradient waits in fused for convFusedFilt.
+	convAdjGrad
+	convFusedFilt // dw from the convAdjGrad run whose output is its input
 )
 
-// convKernel is a 2-D convolution in one of three roles sharing one geometry: the
+// convKernel is a 2-D convolution in one of its roles sharing one geometry: the
 // convolution, its adjoint (which is the transposed convolution) and its filter
 // gradient. A convolution's input-gradient is its adjoint and vice versa, so the same
-// three kernels serve both Conv and ConvTranspose layers.
+// kernels serve both Conv and ConvTranspose layers.
 type convKernel[T float32 | float64] struct {
 	mode convMode
 	g    geometry // the convolution's image side: C x H x W, window K, stride S, pad P
@@ -33,10 +38,14 @@ type convKernel[T float32 | float64] struct {
 	// primary marks the layer's forward kernel, whose runs start a new generation
 	// of the column cache; its gradient kernels (made by with) share the cache.
 	primary bool
+	// keepCols is set on a convolution whose filter gradient is in the graph: its
+	// forward pass then keeps the batch's columns for the gradient.
+	keepCols bool
+	fused    *[]T // the filter gradient convAdjGrad leaves for convFusedFilt
 }
 
 func newConvKernel[T float32 | float64](mode convMode, g geometry, o int) *convKernel[T] {
-	return &convKernel[T]{mode: mode, g: g, o: o, sc: &scratch[T]{}, part: &scratch[T]{}, cols: &colCache[T]{}, primary: true}
+	return &convKernel[T]{mode: mode, g: g, o: o, sc: &scratch[T]{}, part: &scratch[T]{}, cols: &colCache[T]{}, primary: true, fused: new([]T)}
 }
 
 func (k *convKernel[T]) with(mode convMode) *convKernel[T] {
@@ -46,12 +55,20 @@ func (k *convKernel[T]) with(mode convMode) *convKernel[T] {
 }
 
 func (k *convKernel[T]) String() string {
-	name := [...]string{"Conv", "ConvT", "ConvFilterGrad"}[k.mode]
+	name := [...]string{"Conv", "ConvT", "ConvFilterGrad", "ConvTGrads", "ConvTFilterGrad"}[k.mode]
 	g := k.g
 	return fmt.Sprintf("%s(img %dx%dx%d, out %dx%dx%d, k%d s%d p%d)", name, g.C, g.H, g.W, k.o, g.Ho, g.Wo, g.K, g.S, g.P)
 }
 
-func (k *convKernel[T]) dims() ([]int, int) { return []int{4, 4}, 4 }
+func (k *convKernel[T]) dims() ([]int, int) {
+	switch k.mode {
+	case convAdjGrad:
+		return []int{4, 4, 4}, 4
+	case convFusedFilt:
+		return []int{4}, 4
+	}
+	return []int{4, 4}, 4
+}
 
 func (k *convKernel[T]) imageShape(b int) tensor.Shape { return tensor.Shape{b, k.g.C, k.g.H, k.g.W} }
 func (k *convKernel[T]) outSide(b int) tensor.Shape    { return tensor.Shape{b, k.o, k.g.Ho, k.g.Wo} }
@@ -60,8 +77,14 @@ func (k *convKernel[T]) filterShape() tensor.Shape {
 }
 
 func (k *convKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
-	if len(in) != 2 || len(in[0]) != 4 || len(in[1]) != 4 {
-		return nil, fmt.Errorf("graph: %v: want two 4-d inputs, got %v", k, in)
+	want, _ := k.dims()
+	if len(in) != len(want) {
+		return nil, fmt.Errorf("graph: %v: want %d inputs, got %v", k, len(want), in)
+	}
+	for _, s := range in {
+		if len(s) != 4 {
+			return nil, fmt.Errorf("graph: %v: want 4-d inputs, got %v", k, in)
+		}
 	}
 	b := in[0][0]
 	check := func(got, want tensor.Shape, what string) error {
@@ -81,6 +104,16 @@ func (k *convKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
 			return nil, err
 		}
 		return k.imageShape(b), check(in[1], k.filterShape(), "filter")
+	case convAdjGrad:
+		if err := check(in[0], k.imageShape(b), "output gradient"); err != nil {
+			return nil, err
+		}
+		if err := check(in[1], k.filterShape(), "filter"); err != nil {
+			return nil, err
+		}
+		return k.outSide(b), check(in[2], k.outSide(b), "layer input")
+	case convFusedFilt:
+		return k.filterShape(), check(in[0], k.outSide(b), "input gradient")
 	default:
 		if err := check(in[0], k.imageShape(b), "image"); err != nil {
 			return nil, err
@@ -96,11 +129,27 @@ func (k *convKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error 
 	}
 	switch k.mode {
 	case convFwd:
-		convForward(k.g, k.o, b, k.cols.get(k.g, b, in[0]), in[1], out)
+		if k.keepCols {
+			convForward(k.g, k.o, b, k.cols.get(k.g, b, in[0]), in[1], out, k.sc)
+		} else {
+			convFromImage(k.g, k.o, b, in[0], in[1], out, k.sc)
+		}
 	case convAdj:
 		convBackwardData(k.g, k.o, b, in[0], in[1], out, k.sc)
-	default:
-		convBackwardFilter(k.g, k.o, b, k.cols.get(k.g, b, in[0]), in[1], out, k.part)
+	case convFilt:
+		if k.keepCols {
+			convBackwardFilter(k.g, k.o, b, k.cols.get(k.g, b, in[0]), in[1], out, k.part)
+		} else {
+			convGrads(k.g, k.o, b, in[0], nil, in[1], nil, out, k.sc, k.part)
+		}
+	case convAdjGrad:
+		if len(*k.fused) != k.o*k.g.colRows {
+			*k.fused = make([]T, k.o*k.g.colRows)
+		}
+		convGrads(k.g, k.o, b, in[0], in[1], in[2], out, *k.fused, k.sc, k.part)
+	case convFusedFilt:
+		// Its input is convAdjGrad's output, so that kernel has run in this run.
+		copy(out, *k.fused)
 	}
 	return nil
 }
@@ -111,6 +160,9 @@ func (k *convKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.No
 	var err error
 	switch k.mode {
 	case convFwd:
+		if need[1] && k.primary {
+			k.keepCols = true // before with: the filter kernel reads the same columns
+		}
 		if need[0] {
 			if out[0], err = apply[T](k.with(convAdj), nil, grad, w); err != nil {
 				return nil, err
@@ -120,12 +172,15 @@ func (k *convKernel[T]) diff(inputs G.Nodes, _, grad *G.Node, need []bool) (G.No
 			out[1], err = apply[T](k.with(convFilt), nil, x, grad)
 		}
 	case convAdj:
-		if need[0] {
-			if out[0], err = apply[T](k.with(convFwd), nil, grad, w); err != nil {
+		switch {
+		case need[0] && need[1]:
+			if out[0], err = apply[T](k.with(convAdjGrad), nil, grad, w, x); err != nil {
 				return nil, err
 			}
-		}
-		if need[1] {
+			out[1], err = apply[T](k.with(convFusedFilt), nil, out[0])
+		case need[0]:
+			out[0], err = apply[T](k.with(convFwd), nil, grad, w)
+		case need[1]:
 			out[1], err = apply[T](k.with(convFilt), nil, grad, x)
 		}
 	default:
@@ -209,14 +264,11 @@ func (k actKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	return in[0].Clone(), nil
 }
 func (k actKernel[T]) forward(in [][]T, _ []tensor.Shape, out []T) error {
-	s := T(k.slope)
+	f := leakyFactors[T](k.slope)
 	parallelLarge(len(out), func(lo, hi int) {
+		o := out[lo:hi]
 		for i, v := range in[0][lo:hi] {
-			if v > 0 {
-				out[lo+i] = v
-			} else {
-				out[lo+i] = s * v
-			}
+			o[i] = v * f[positive(v)]
 		}
 	})
 	return nil
@@ -237,15 +289,12 @@ func (k actGradKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	return in[0].Clone(), nil
 }
 func (k actGradKernel[T]) forward(in [][]T, _ []tensor.Shape, out []T) error {
-	s := T(k.slope)
+	f := leakyFactors[T](k.slope)
 	x, dy := in[0], in[1]
 	parallelLarge(len(out), func(lo, hi int) {
+		o, g := out[lo:hi], dy[lo:hi]
 		for i, v := range x[lo:hi] {
-			if v > 0 {
-				out[lo+i] = dy[lo+i]
-			} else {
-				out[lo+i] = s * dy[lo+i]
-			}
+			o[i] = g[i] * f[positive(v)]
 		}
 	})
 	return nil
@@ -297,27 +346,42 @@ func (k *bnKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
 	n := b * hw
 	perChannel(len(x), c, func(ch int) {
 		if k.train {
-			var s float64
+			// One pass for both moments, in float64 and shifted by the channel's
+			// first value so that a mean far from zero costs no precision.
+			// Each row (one image's channel) is summed in T with two accumulators
+			// each, the rows' sums in float64.
+			shiftT := x[ch*hw]
+			shift := float64(shiftT)
+			var s, ss float64
 			for i := 0; i < b; i++ {
-				for _, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					s += float64(v)
+				row := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
+				var s0, s1, q0, q1 T
+				j := 0
+				for ; j+1 < len(row); j += 2 {
+					d0, d1 := row[j]-shiftT, row[j+1]-shiftT
+					s0 += d0
+					s1 += d1
+					q0 += d0 * d0
+					q1 += d1 * d1
 				}
-			}
-			mean := s / float64(n)
-			var ss float64
-			for i := 0; i < b; i++ {
-				for _, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					d := float64(v) - mean
-					ss += d * d
+				if j < len(row) {
+					d := row[j] - shiftT
+					s0 += d
+					q0 += d * d
 				}
+				s += float64(s0 + s1)
+				ss += float64(q0 + q1)
 			}
-			vr := ss / float64(n)
+			md := s / float64(n)
+			mean := shift + md
+			ssd := max(ss-s*md, 0) // sum of squared deviations from the mean
+			vr := ssd / float64(n)
 			k.mean[ch] = T(mean)
 			k.invStd[ch] = T(1 / math.Sqrt(vr+bnEpsilon))
 			if k.update != nil && *k.update {
 				unbiased := vr
 				if n > 1 {
-					unbiased = ss / float64(n-1)
+					unbiased = ssd / float64(n-1)
 				}
 				k.runMean[ch] = T((1-bnMomentum)*float64(k.runMean[ch]) + bnMomentum*mean)
 				k.runVar[ch] = T((1-bnMomentum)*float64(k.runVar[ch]) + bnMomentum*unbiased)
@@ -328,15 +392,14 @@ func (k *bnKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
 		}
 		sc := gamma[ch] * k.invStd[ch]
 		sh := beta[ch] - k.mean[ch]*sc
-		slope := T(k.slope)
+		f := leakyFactors[T](k.slope)
 		for i := 0; i < b; i++ {
+			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
 			o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			for j, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+			o = o[:len(xs)]
+			for j, v := range xs {
 				y := v*sc + sh
-				if y <= 0 {
-					y *= slope
-				}
-				o[j] = y
+				o[j] = y * f[positive(y)]
 			}
 		}
 	})
@@ -358,102 +421,157 @@ func perChannel(size, channels int, f func(ch int)) {
 	})
 }
 
+// The gradient kernels of a BatchNorm fold in the activation's gradient: its mask is
+// the sign of the fused output, which is the sign of the pre-activation for any slope
+// >= 0, so no separate pass (and no activation-sized tensor) is spent on it. In
+// training, one pass computes both per-channel sums that the three gradients need
+// (bnSumsKernel), and the input gradient reads them instead of summing again.
 func (k *bnKernel[T]) diff(inputs G.Nodes, output, grad *G.Node, need []bool) (G.Nodes, error) {
 	x, gamma := inputs[0], inputs[1]
 	out := make(G.Nodes, 3)
-	// The activation's gradient first: its mask is the sign of the fused output,
-	// which is the sign of the pre-activation for any slope >= 0.
-	grad, err := apply[T](actGradKernel[T]{k.slope, 4}, nil, output, grad)
-	if err != nil {
-		return nil, err
+	var sums *G.Node
+	var err error
+	if need[1] || need[2] || (need[0] && k.train) {
+		if sums, err = apply[T](bnSumsKernel[T]{k}, nil, x, output, grad); err != nil {
+			return nil, err
+		}
 	}
 	if need[0] {
-		if out[0], err = apply[T](bnGradXKernel[T]{k}, nil, x, gamma, grad); err != nil {
+		args := G.Nodes{x, gamma, output, grad}
+		if k.train {
+			args = append(args, sums)
+		}
+		if out[0], err = apply[T](bnGradXKernel[T]{k}, nil, args...); err != nil {
 			return nil, err
 		}
 	}
 	if need[1] {
-		if out[1], err = apply[T](bnGradGammaKernel[T]{k}, nil, x, grad); err != nil {
+		if out[1], err = apply[T](partKernel[T]{"dgamma", 0, k.channels}, nil, sums); err != nil {
 			return nil, err
 		}
 	}
 	if need[2] {
-		if out[2], err = apply[T](chanSumKernel[T]{4}, nil, grad); err != nil {
+		if out[2], err = apply[T](partKernel[T]{"dbeta", k.channels, k.channels}, nil, sums); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// bnGradXKernel is the input-gradient of a BatchNorm: in training
-// dx = gamma*invStd*(dy - mean(dy) - xhat*mean(dy*xhat)), in evaluation gamma*invStd*dy.
-type bnGradXKernel[T float32 | float64] struct{ bn *bnKernel[T] }
+// leakyFactors are a LeakyReLU's factors indexed by positive: the slope, then 1.
+// Activations' signs are close to random, so the branch of an if costs a
+// misprediction about every other element; a table lookup is 5-10 times faster.
+func leakyFactors[T float32 | float64](slope float64) [2]T { return [2]T{T(slope), 1} }
 
-func (k bnGradXKernel[T]) String() string     { return k.bn.String() + ".GradX" }
-func (k bnGradXKernel[T]) dims() ([]int, int) { return []int{4, 1, 4}, 4 }
-func (k bnGradXKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
-	return in[0].Clone(), nil
+// positive is 1 if v > 0, else 0 (a conditional move, not a branch).
+func positive[T float32 | float64](v T) int {
+	i := 0
+	if v > 0 {
+		i = 1
+	}
+	return i
 }
-func (k bnGradXKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
-	x, gamma, dy := in[0], in[1], in[2]
+
+// bnSumsKernel computes, per channel, sum(g*xhat) (the gradient of gamma) and sum(g)
+// (the gradient of beta) where g is the output gradient through the activation; the
+// output is (2*C): the first C values, then the second.
+type bnSumsKernel[T float32 | float64] struct{ bn *bnKernel[T] }
+
+func (k bnSumsKernel[T]) String() string     { return k.bn.String() + ".GradSums" }
+func (k bnSumsKernel[T]) dims() ([]int, int) { return []int{4, 4, 4}, 1 }
+func (k bnSumsKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return tensor.Shape{2 * in[0][1]}, nil
+}
+func (k bnSumsKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, y, dy := in[0], in[1], in[2]
 	b, c := shapes[0][0], shapes[0][1]
 	hw := shapes[0].TotalSize() / (b * c)
-	n := float64(b * hw)
+	f := leakyFactors[T](k.bn.slope)
 	perChannel(len(x), c, func(ch int) {
 		mean, inv := k.bn.mean[ch], k.bn.invStd[ch]
-		scale := gamma[ch] * inv
-		if !k.bn.train {
-			for i := 0; i < b; i++ {
-				o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
-				for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					o[j] = g * scale
-				}
-			}
-			return
-		}
 		var sdy, sdyx float64
 		for i := 0; i < b; i++ {
-			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-				sdy += float64(g)
-				sdyx += float64(g) * float64((xs[j]-mean)*inv)
+			lo, hi := (i*c+ch)*hw, (i*c+ch+1)*hw
+			xs, ys, gs := x[lo:hi], y[lo:hi], dy[lo:hi]
+			ys, gs = ys[:len(xs)], gs[:len(xs)]
+			var s, sx T // per row in T: at most H*W terms
+			for j, v := range xs {
+				g := gs[j] * f[positive(ys[j])]
+				s += g
+				sx += g * (v - mean)
 			}
+			sdy += float64(s)
+			sdyx += float64(sx)
 		}
-		mdy, mdyx := T(sdy/n), T(sdyx/n)
-		for i := 0; i < b; i++ {
-			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-				o[j] = scale * (g - mdy - (xs[j]-mean)*inv*mdyx)
-			}
-		}
+		out[ch] = T(sdyx * float64(inv))
+		out[c+ch] = T(sdy)
 	})
 	return nil
 }
 
-// bnGradGammaKernel is sum(dy * xhat) per channel.
-type bnGradGammaKernel[T float32 | float64] struct{ bn *bnKernel[T] }
-
-func (k bnGradGammaKernel[T]) String() string     { return k.bn.String() + ".GradGamma" }
-func (k bnGradGammaKernel[T]) dims() ([]int, int) { return []int{4, 4}, 1 }
-func (k bnGradGammaKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
-	return tensor.Shape{in[0][1]}, nil
+// partKernel copies n values from offset off of a vector.
+type partKernel[T float32 | float64] struct {
+	name   string
+	off, n int
 }
-func (k bnGradGammaKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
-	x, dy := in[0], in[1]
+
+func (k partKernel[T]) String() string {
+	return fmt.Sprintf("Part(%s, %d:%d)", k.name, k.off, k.off+k.n)
+}
+func (k partKernel[T]) dims() ([]int, int) { return []int{1}, 1 }
+func (k partKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	if in[0][0] < k.off+k.n {
+		return nil, fmt.Errorf("graph: %v of a vector of %d", k, in[0][0])
+	}
+	return tensor.Shape{k.n}, nil
+}
+func (k partKernel[T]) forward(in [][]T, _ []tensor.Shape, out []T) error {
+	copy(out, in[0][k.off:k.off+k.n])
+	return nil
+}
+
+// bnGradXKernel is the input-gradient of a BatchNorm: with g the output gradient
+// through the activation, in training
+// dx = gamma*invStd*(g - mean(g) - xhat*mean(g*xhat)), in evaluation gamma*invStd*g.
+// Inputs: x, gamma, the fused output, its gradient, and in training bnSumsKernel's sums.
+type bnGradXKernel[T float32 | float64] struct{ bn *bnKernel[T] }
+
+func (k bnGradXKernel[T]) String() string { return k.bn.String() + ".GradX" }
+func (k bnGradXKernel[T]) dims() ([]int, int) {
+	if k.bn.train {
+		return []int{4, 1, 4, 4, 1}, 4
+	}
+	return []int{4, 1, 4, 4}, 4
+}
+func (k bnGradXKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return in[0].Clone(), nil
+}
+func (k bnGradXKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, gamma, y, dy := in[0], in[1], in[2], in[3]
 	b, c := shapes[0][0], shapes[0][1]
 	hw := shapes[0].TotalSize() / (b * c)
-	for ch := 0; ch < c; ch++ {
+	n := float64(b * hw)
+	f := leakyFactors[T](k.bn.slope)
+	perChannel(len(x), c, func(ch int) {
 		mean, inv := k.bn.mean[ch], k.bn.invStd[ch]
-		var s T
+		scale := gamma[ch] * inv
+		var mdy, mdyx T
+		if k.bn.train {
+			sums := in[4]
+			// sums[ch] is sum(g*xhat) = sum(g*(x-mean))*inv.
+			mdy, mdyx = T(float64(sums[c+ch])/n), T(float64(sums[ch])/n)
+		}
+		// dx = scale*(g - mdy - (x-mean)*inv*mdyx) = scale*g + a*(x-mean) + d
+		a, d := -scale*inv*mdyx, -scale*mdy
 		for i := 0; i < b; i++ {
-			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			for j, g := range dy[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-				s += g * (xs[j] - mean) * inv
+			lo, hi := (i*c+ch)*hw, (i*c+ch+1)*hw
+			xs, ys, gs, o := x[lo:hi], y[lo:hi], dy[lo:hi], out[lo:hi]
+			ys, gs, o = ys[:len(xs)], gs[:len(xs)], o[:len(xs)]
+			for j, v := range xs {
+				o[j] = scale*gs[j]*f[positive(ys[j])] + a*(v-mean) + d
 			}
 		}
-		out[ch] = s
-	}
+	})
 	return nil
 }
 

@@ -8,7 +8,10 @@
 #                                                      reference graph's ~10 minutes)
 #
 # Environment: TORCH_REF (default ../shared/bench/torch_ref.py), BENCH_QUICK=1 runs the
-# inference benchmarks with 10 instead of 50 Adam steps (both sides).
+# inference benchmarks with 10 instead of 50 Adam steps (both sides), BENCH_BEFORE=COMMIT
+# also runs the training benchmarks of that commit (built from git archive with this
+# tree's train/bench_test.go, so both sides use one harness), each right before this
+# tree's, as train-64-before and train-512-before: before and after from one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -20,6 +23,10 @@ esac
 torch_ref=${TORCH_REF:-../shared/bench/torch_ref.py}
 steps=50
 [ "${BENCH_QUICK:-}" = 1 ] && steps=10
+before=${BENCH_BEFORE:-}
+if [ -n "$before" ]; then
+	before=$(git rev-parse --verify "$before^{commit}") || { echo "bench: BENCH_BEFORE=$BENCH_BEFORE is not a commit" >&2; exit 2; }
+fi
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 	echo "bench: installing Debian's python3-torch for the yardstick" >&2
 	sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_=sudo
@@ -35,6 +42,7 @@ dirty=$([ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && e
 	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 	echo "go: $(go version)"
 	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	if [ -n "$before" ]; then echo "before: $before (train-*-before rows)"; fi
 } >"$out/machine.txt"
 
 # run NAME CMD...: run CMD under /usr/bin/time -v, keep stdout and the peak RSS.
@@ -52,9 +60,23 @@ gobench() { # gobench NAME PKG PATTERN BENCHTIME
 	run "$1" env EABS_BENCH_STEPS=$steps "$out/$2.test" -test.run '^$' -test.bench "^$3\$" -test.benchtime "$4"
 }
 
+# gobefore NAME PATTERN BENCHTIME: the training benchmark of commit $before.
+gobefore() {
+	[ -n "$before" ] || return 0
+	if [ ! -x "$out/train-before.test" ]; then
+		mkdir -p "$out/before-src"
+		git archive "$before" | tar -x -C "$out/before-src"
+		cp train/bench_test.go "$out/before-src/train/"
+		(cd "$out/before-src" && go test -c -o "$OLDPWD/$out/train-before.test" ./train)
+	fi
+	run "$1" env EABS_BENCH_STEPS=$steps "$out/train-before.test" -test.run '^$' -test.bench "^$2\$" -test.benchtime "$3"
+}
+
 if [ "$what" = train ] || [ "$what" = all ]; then
+	gobefore go-train-64-before BenchmarkTrainStepMNIST64 10x
 	gobench go-train-64 train BenchmarkTrainStepMNIST64 10x
 	run torch-train-64 /usr/bin/python3 "$torch_ref" train --batch 64 --iters 10
+	gobefore go-train-512-before BenchmarkTrainStepMNIST512 3x
 	gobench go-train-512 train BenchmarkTrainStepMNIST512 3x
 	run torch-train-512 /usr/bin/python3 "$torch_ref" train --batch 512 --iters 3
 fi
@@ -72,5 +94,5 @@ if [ "$what" = infer ] || [ "$what" = all ]; then
 		gobench go-infer-ref-$b infer BenchmarkInferRef$b 1x
 	done
 fi
-rm -f "$out"/*.test
+rm -rf "$out"/*.test "$out/before-src"
 go run ./scripts/benchsummary "$out" | tee "$out/summary.md"

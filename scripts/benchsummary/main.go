@@ -20,6 +20,7 @@ type entry struct {
 	TorchImages float64 `json:"torch_images_per_s,omitempty"`
 	Ratio       float64 `json:"ratio,omitempty"`
 	GoRSSMiB    float64 `json:"eabs_peak_rss_mib"`
+	GoCPUms     float64 `json:"eabs_cpu_ms_per_image,omitempty"`
 	TorchRSSMiB float64 `json:"torch_peak_rss_mib,omitempty"`
 	SearchS     float64 `json:"search_s_per_batch,omitempty"`
 	OptimiseS   float64 `json:"optimise_s_per_batch,omitempty"`
@@ -61,6 +62,8 @@ func main() {
 				switch m[2] {
 				case "images/s":
 					e.GoImagesS = v
+				case "cpu-ms/image":
+					e.GoCPUms = v
 				case "search-s/op":
 					e.SearchS = v
 				case "optimise-s/op":
@@ -68,7 +71,8 @@ func main() {
 				}
 			}
 		}
-		tname := "torch-" + strings.NewReplacer("infer-ort-workers-", "infer-", "infer-ort-", "infer-", "infer-ref-", "infer-").Replace(name)
+		// a BENCH_BEFORE row is compared with the same PyTorch run as this tree's
+		tname := "torch-" + strings.NewReplacer("-before", "", "infer-ort-workers-", "infer-", "infer-ort-", "infer-", "infer-ref-", "infer-").Replace(name)
 		if m := torchRe.FindStringSubmatch(read(dir, tname+".out")); m != nil {
 			e.TorchImages, _ = strconv.ParseFloat(m[1], 64)
 			e.TorchRSSMiB = rss(dir, tname)
@@ -79,8 +83,8 @@ func main() {
 		es = append(es, e)
 	}
 	fmt.Printf("# Benchmarks (%s)\n\n```\n%s```\n\n", dir, read(dir, "machine.txt"))
-	fmt.Println("| benchmark | eabs images/s | PyTorch images/s | eabs / PyTorch | eabs peak RSS MiB | PyTorch peak RSS MiB | search s/batch | optimise s/batch |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| benchmark | eabs images/s | PyTorch images/s | eabs / PyTorch | eabs peak RSS MiB | PyTorch peak RSS MiB | eabs CPU ms/image | search s/batch | optimise s/batch |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	f := func(v float64) string {
 		if v == 0 {
 			return "-"
@@ -88,7 +92,7 @@ func main() {
 		return strconv.FormatFloat(v, 'g', 4, 64)
 	}
 	for _, e := range es {
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", e.Name, f(e.GoImagesS), f(e.TorchImages), f(e.Ratio), f(e.GoRSSMiB), f(e.TorchRSSMiB), f(e.SearchS), f(e.OptimiseS))
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", e.Name, f(e.GoImagesS), f(e.TorchImages), f(e.Ratio), f(e.GoRSSMiB), f(e.TorchRSSMiB), f(e.GoCPUms), f(e.SearchS), f(e.OptimiseS))
 	}
 	b, _ := json.MarshalIndent(es, "", "  ")
 	os.WriteFile(filepath.Join(dir, "summary.json"), append(b, '\n'), 0o644)
