@@ -7,7 +7,7 @@
 # Budget: the paper's 80 PGD steps, but 1 restart instead of 5 (2-core CPU budget).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${N:-100}
+n=${N:-48}
 out=results/mnist
 final=$out/mnist-eabs-all.json
 mkdir -p "$out"
@@ -18,7 +18,7 @@ for i in 0 1; do
 	[ -f "$out/mnist-eabs-all.part-$i-of-2.json" ] && continue
 	bin/eabs attack zoo:mnist-eabs --dataset mnist --n "$n" --sample-seed 1 --seed 1 --shard "$i/2" \
 		--attacks pgd-linf,pgd-l2,ddn,lda --pgd-restarts 1 --eot 5 --verdict-eot 5 --warm-steps 1 \
-		--workers 1 --sweep-n 10 --out "$out/mnist-eabs-all.part-{shard}.json" 2>"$out/mnist-eabs-all.part-$i-of-2.log" &
+		--workers 1 --batch 8 --sweep-n 8 --out "$out/mnist-eabs-all.part-{shard}.json" 2>"$out/mnist-eabs-all.part-$i-of-2.log" &
 	pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done
