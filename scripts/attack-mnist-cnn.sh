@@ -8,6 +8,7 @@
 #   results/mnist/MODEL-all.json       every attack in order, each on the samples still
 #                                      robust in its norm: "All" is the per-sample worst
 #                                      case; gradient-free attacks at --queries 5000
+# SETS (default "gradient all") picks which of the two files to make.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:?usage: $0 MODEL (a zoo CNN, e.g. mnist-cnn)}
@@ -31,5 +32,6 @@ run() { # name, then attack flags
 	bin/eabs report --merge "$out/$model-$name".part-*-of-2.json --out "$final"
 	rm -f "$out/$model-$name".part-*-of-2.json
 }
-run gradient --attack-all --attacks pgd-l2,apgd-ce-l2,apgd-dlr-l2,pgd-linf,apgd-ce-linf,apgd-dlr-linf
-run all --queries 5000 --attacks pgd-linf,apgd-ce-linf,apgd-dlr-linf,deepfool-linf,noise-linf,square-linf,nes-linf,spsa-linf,hsj-linf,pgd-l2,apgd-ce-l2,apgd-dlr-l2,ddn,cw-l2,deepfool-l2,noise-l2,square-l2,nes-l2,spsa-l2,hsj-l2,boundary-l2
+sets=${SETS:-gradient all}
+[[ " $sets " == *" gradient "* ]] && run gradient --attack-all --attacks pgd-l2,apgd-ce-l2,apgd-dlr-l2,pgd-linf,apgd-ce-linf,apgd-dlr-linf
+[[ " $sets " == *" all "* ]] && run all --queries 5000 --attacks pgd-linf,apgd-ce-linf,apgd-dlr-linf,deepfool-linf,noise-linf,square-linf,nes-linf,spsa-linf,hsj-linf,pgd-l2,apgd-ce-l2,apgd-dlr-l2,ddn,cw-l2,deepfool-l2,noise-l2,square-l2,nes-l2,spsa-l2,hsj-l2,boundary-l2
