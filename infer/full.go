@@ -360,27 +360,8 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 	}
 	// Samples are points of the objective only when the prior is a function of z.
 	samplesCount := best && s.HasDiscriminator()
-	opt := newLatentAdam(e.opt.LR, len(mu))
-	eps := make([]float32, batch*K*M)
-	for step := 0; step < e.opt.Steps; step++ {
-		if variational {
-			for b := 0; b < batch; b++ {
-				for i := b * K * M; i < (b+1)*K*M; i++ {
-					eps[i] = float32(rngs[b].NormFloat64())
-				}
-			}
-		}
-		st, err := e.m.LatentStep(x, mu, lv, eps, batch)
-		if err != nil {
-			return nil, err
-		}
-		if samplesCount {
-			bt.update(st, mu, lv, eps)
-		}
-		opt.step(mu, st.GradMu, 0)
-		if variational {
-			opt.step(lv, st.GradLogvar, 1)
-		}
+	if err := e.adam(x, batch, mu, lv, e.opt.Steps, variational, rngs, bt, samplesCount); err != nil {
+		return nil, err
 	}
 	final, err := e.m.LatentStep(x, mu, lv, zero, batch)
 	if err != nil {
@@ -399,6 +380,36 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 		}
 	}
 	return out, nil
+}
+
+// adam runs steps of the latent Adam on mu (and, for variational inference, lv) from
+// one reparameterised sample per step (image b's noise from rngs[b]); with track, every
+// sample evaluated is offered to bt (a point of the objective: see LossAtBest).
+func (e *Engine) adam(x []float32, batch int, mu, lv []float32, steps int, variational bool, rngs []*rand.Rand, bt *tracker, track bool) error {
+	KM := len(mu) / batch
+	opt := newLatentAdam(e.opt.LR, len(mu))
+	eps := make([]float32, len(mu))
+	for step := 0; step < steps; step++ {
+		if variational {
+			for b := 0; b < batch; b++ {
+				for i := b * KM; i < (b+1)*KM; i++ {
+					eps[i] = float32(rngs[b].NormFloat64())
+				}
+			}
+		}
+		st, err := e.m.LatentStep(x, mu, lv, eps, batch)
+		if err != nil {
+			return err
+		}
+		if track {
+			bt.update(st, mu, lv, eps)
+		}
+		opt.step(mu, st.GradMu, 0)
+		if variational {
+			opt.step(lv, st.GradLogvar, 1)
+		}
+	}
+	return nil
 }
 
 // tracker keeps, per image and class, the lowest loss evaluated so far and the point

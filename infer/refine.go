@@ -75,27 +75,8 @@ func (e *Engine) Refine(x []float32, batch int, mu, logvar []float32, steps int,
 		bt = newTracker(st, mu, lv, M, P)
 	}
 	samplesCount := best && s.HasDiscriminator()
-	opt := newLatentAdam(e.opt.LR, len(mu))
-	eps := make([]float32, batch*K*M)
-	for step := 0; step < steps; step++ {
-		if variational {
-			for b := 0; b < batch; b++ {
-				for i := b * K * M; i < (b+1)*K*M; i++ {
-					eps[i] = float32(rngs[b].NormFloat64())
-				}
-			}
-		}
-		st, err := e.m.LatentStep(x, mu, lv, eps, batch)
-		if err != nil {
-			return nil, err
-		}
-		if samplesCount {
-			bt.update(st, mu, lv, eps)
-		}
-		opt.step(mu, st.GradMu, 0)
-		if variational {
-			opt.step(lv, st.GradLogvar, 1)
-		}
+	if err := e.adam(x, batch, mu, lv, steps, variational, rngs, bt, samplesCount); err != nil {
+		return nil, err
 	}
 	if best && steps == 0 {
 		// The start at its mean is the only point evaluated.
