@@ -2,6 +2,7 @@ package certify
 
 import (
 	"math"
+	"reflect"
 	"testing"
 
 	"github.com/eabs/eabs/shard"
@@ -96,5 +97,36 @@ func TestMerge(t *testing.T) {
 	}
 	if _, _, _, err := Merge([]shard.Part[Result]{part(0, 0, 2)}, nil); err == nil {
 		t.Error("a missing part was accepted")
+	}
+}
+
+// TestMergeCounts: for 1 to 5 shards, the merged parts of a run of 7 certificates give
+// the records and the summary of the unsharded run exactly.
+func TestMergeCounts(t *testing.T) {
+	h := shard.Header{Kind: "certify", ModelSHA256: "m", DataFingerprint: "d", Dataset: "mnist", Split: "test", SampleSeed: 1, SampleN: 7, Config: "c"}
+	var whole []Result
+	for q := 0; q < 7; q++ {
+		r := Result{Pos: q, Index: 100 + q, Label: q % 3, Pred: q % 3, Eps: 0.3 * float64(q), Valid: true}
+		if q == 4 {
+			r.Pred, r.Eps, r.Valid = 1, 0, false // misclassified
+		}
+		whole = append(whole, r)
+	}
+	want := Summarise(whole, Levels)
+	for count := 1; count <= 5; count++ {
+		var parts []shard.Part[Result]
+		for i := count - 1; i >= 0; i-- { // parts in reverse order: Merge sorts
+			sp := shard.Spec{Index: i, Count: count}
+			hh := h
+			hh.Shard = sp
+			parts = append(parts, shard.Part[Result]{Name: sp.String(), Header: hh, Samples: shard.Pick(sp, whole)})
+		}
+		_, got, s, err := Merge(parts, Levels)
+		if err != nil {
+			t.Fatalf("%d shards: %v", count, err)
+		}
+		if !reflect.DeepEqual(got, whole) || !reflect.DeepEqual(s, want) {
+			t.Errorf("%d shards: merged %+v / %+v, want %+v / %+v", count, got, s, whole, want)
+		}
 	}
 }
