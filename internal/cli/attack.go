@@ -296,9 +296,14 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	} else {
 		state = partPath(state, sp)
 	}
-	name := w.Spec.Name()
-	if onnxFile {
-		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	// The model is named by what the user called it: a zoo name, or the file's base
+	// name (a training run's directory name for its model.eabs).
+	name := strings.TrimPrefix(args[0], "zoo:")
+	if !strings.HasPrefix(args[0], "zoo:") {
+		name = strings.TrimSuffix(filepath.Base(args[0]), filepath.Ext(args[0]))
+		if name == "model" {
+			name = filepath.Base(filepath.Dir(args[0]))
+		}
 	}
 	cfg := suite.Config{Header: h, Model: name, Attacks: entries, Sweep: sweep, SweepN: o.sweepN, Seed: o.seed,
 		Batch: o.batch, AttackBatch: o.attackBatch, AttackAll: o.attackAll, Keep: o.keep, State: state}

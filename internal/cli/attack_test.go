@@ -52,10 +52,16 @@ func TestAttackShardsMergeCLI(t *testing.T) {
 		t.Errorf("merge without shard 1: %v\n%s", err, out)
 	}
 	out, err = run(t, "report", merged, "--out-dir", filepath.Join(dir, "rep"))
-	if err != nil || !strings.Contains(out, "| cnn | 7 |") {
+	if err != nil || !strings.Contains(out, "| mnist-cnn | 7 |") {
 		t.Errorf("report: %v\n%s", err, out)
 	}
-	for _, f := range []string{"table.md", "table.csv", "table.tex", "mcnemar.csv", "curve-l2.png", "curve-linf.svg", "grid-cnn-l2.png"} {
+	if out, err := run(t, "report", merged, "--names", "CNN (zoo)"); err != nil || !strings.Contains(out, "| CNN (zoo) | 7 |") {
+		t.Errorf("report --names: %v\n%s", err, out)
+	}
+	if _, err := run(t, "report", merged, "--names", "a,b"); err == nil || !strings.Contains(err.Error(), "2 names for 1 result files") {
+		t.Errorf("report --names with two names for one file: %v", err)
+	}
+	for _, f := range []string{"table.md", "table.csv", "table.tex", "mcnemar.csv", "curve-l2.png", "curve-linf.svg", "grid-mnist-cnn-l2.png"} {
 		if _, err := os.Stat(filepath.Join(dir, "rep", f)); err != nil {
 			t.Errorf("report wrote no %s", f)
 		}

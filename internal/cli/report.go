@@ -25,6 +25,7 @@ type reportOptions struct {
 	scale  int
 	points int
 	paper  bool
+	names  string
 }
 
 func newReportCmd() *cobra.Command {
@@ -69,6 +70,7 @@ list, configuration) and that none is missing or repeated, naming the culprits.`
 	f.IntVar(&o.gridN, "grid-n", 10, "samples per adversarial grid")
 	f.IntVar(&o.scale, "scale", 2, "pixels per image pixel in the grids")
 	f.IntVar(&o.points, "points", 61, "points per accuracy-vs-eps curve")
+	f.StringVar(&o.names, "names", "", "comma-separated row labels, one per result file in order (default: each file's model name)")
 	f.BoolVar(&o.paper, "paper", true, "add the paper's published rows for the results' dataset (marked (paper), no intervals)")
 	return cmd
 }
@@ -136,6 +138,17 @@ func runReport(cmd *cobra.Command, o *reportOptions, args []string) error {
 			return fmt.Errorf("%w (eabs report reads eabs attack results)", err)
 		}
 		rs = append(rs, r)
+	}
+	if o.names != "" {
+		names := strings.Split(o.names, ",")
+		if len(names) != len(rs) {
+			return fmt.Errorf("--names gives %d names for %d result files", len(names), len(rs))
+		}
+		for i, n := range names {
+			if n = strings.TrimSpace(n); n != "" {
+				rs[i].Model = n
+			}
+		}
 	}
 	t, err := report.Build(rs, args)
 	if err != nil {
