@@ -6,8 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x bin/eabs ] || go build -o bin/eabs ./cmd/eabs
-files=()
-for f in results/mnist/mnist-eabs-all.json results/mnist/mnist-cnn-all.json results/mnist/mnist-adv-l2-all.json results/mnist/mnist-cnn-gradient.json results/mnist/mnist-adv-l2-gradient.json; do
-	[ -f "$f" ] && files+=("$f")
+# Row labels: the file's model and which attack set it holds.
+files=() names=()
+for pair in mnist-eabs-all:"E-ABS (zoo), all attacks" mnist-cnn-all:"CNN (zoo), all attacks" \
+	mnist-cnn-gradient:"CNN (zoo), PGD/APGD each" mnist-adv-l2-gradient:"Adv-L2 CNN (zoo), PGD/APGD each"; do
+	f=results/mnist/${pair%%:*}.json
+	[ -f "$f" ] || continue
+	files+=("$f")
+	names+=("${pair#*:}")
 done
-bin/eabs report "${files[@]}" --out-dir results/mnist | tee results/mnist/table-stdout.md
+label=$(IFS=,; echo "${names[*]}")
+bin/eabs report "${files[@]}" --names "$label" --out-dir results/mnist | tee results/mnist/table-stdout.md
