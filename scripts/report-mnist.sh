@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 [ -x bin/eabs ] || go build -o bin/eabs ./cmd/eabs
 # Row labels: the file's model and which attack set it holds.
 files=() names=()
-for pair in mnist-eabs-all:"E-ABS (zoo), all attacks" mnist-cnn-all:"CNN (zoo), all attacks" \
-	mnist-cnn-gradient:"CNN (zoo), PGD/APGD each" mnist-adv-l2-gradient:"Adv-L2 CNN (zoo), PGD/APGD each"; do
+for pair in mnist-eabs-all:"E-ABS zoo (all attacks)" mnist-cnn-all:"CNN zoo (all attacks)" \
+	mnist-cnn-gradient:"CNN zoo (PGD+APGD each)" mnist-adv-l2-gradient:"Adv-L2 CNN zoo (PGD+APGD each)"; do
 	f=results/mnist/${pair%%:*}.json
 	[ -f "$f" ] || continue
 	files+=("$f")
