@@ -39,22 +39,48 @@ func (c *gradCount) add(g []float32, batch int) {
 
 // wrap returns m with every gradient it hands out counted in c. The wrapper has
 // exactly the capabilities of m (Classifier, and Differentiable and/or the
-// cross-entropy attack.Model when m has them), so an attack's capability check sees
-// the model it would have seen unwrapped.
+// cross-entropy attack.Model when m has them, Reconstructor with both as E-ABS has,
+// Parallel for a gradient-free classifier), so an attack's capability check sees the
+// model it would have seen unwrapped.
 func wrap(m attack.Classifier, c *gradCount) attack.Classifier {
 	base := counted{m, c}
 	d, isD := m.(attack.Differentiable)
 	l, isL := m.(attack.Model)
+	r, isR := m.(attack.Reconstructor)
+	p, isP := m.(attack.Parallel)
 	switch {
+	case isD && isL && isR:
+		// E-ABS's Adaptive: the Latent Descent Attack needs its reconstructions.
+		return countedRec{countedBoth{countedVJP{base, d}, countedCE{base, l}}, r}
 	case isD && isL:
 		return countedBoth{countedVJP{base, d}, countedCE{base, l}}
 	case isD:
 		return countedVJP{base, d}
 	case isL:
 		return countedCE{base, l}
+	case isP:
+		// A classifier on ONNX Runtime: the gradient-free attacks' oracle batches
+		// across its workers.
+		return countedPar{base, p}
 	}
 	return base
 }
+
+type countedRec struct {
+	countedBoth
+	r attack.Reconstructor
+}
+
+func (w countedRec) Reconstruct(x []float32, batch int) ([]float32, []float32, error) {
+	return w.r.Reconstruct(x, batch)
+}
+
+type countedPar struct {
+	counted
+	p attack.Parallel
+}
+
+func (w countedPar) Parallelism() (workers, maxBatch int) { return w.p.Parallelism() }
 
 type counted struct {
 	m attack.Classifier
