@@ -412,7 +412,7 @@ func runValidation(cmd *cobra.Command, cf *certifyFlags, arg string, w *models.W
 	cf.val.Targets = []string{"exact", "deployed"}
 	steps, restarts := cf.val.Steps, cf.val.Restarts
 	attacks := []certify.Budgeted{{Name: "pgd-l2", New: func(eps float64) attack.Attack {
-		return certify.PGDL2{Eps: eps, Steps: steps, Restarts: restarts}
+		return attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: steps, Restarts: restarts}
 	}}}
 	// DDN and the Latent Descent Attack plug in here as further certify.Budgeted
 	// entries once they implement attack.Attack.
@@ -602,16 +602,15 @@ func runSmoothing(cmd *cobra.Command, cf *certifyFlags, arg string) error {
 }
 
 // openClassifier opens a CNN as an attack.Classifier: its ONNX export on ONNX Runtime
-// (--runtime ort) or the reference graph (ref).
+// (--runtime ort, through ort.OpenClassifier) or the reference graph (ref).
 func openClassifier(cmd *cobra.Command, rf runtimeFlags, w *models.Weights) (attack.Classifier, func(), error) {
-	K := w.Spec.Arch.Classes
 	switch rf.engine {
 	case "ref":
 		c, err := ref.NewClassifier(w)
 		if err != nil {
 			return nil, nil, err
 		}
-		return logitsFunc{K, c.Logits}, func() { c.Close() }, nil
+		return c, func() { c.Close() }, nil
 	case "ort":
 		if err := initORT(cmd); err != nil {
 			return nil, nil, err
@@ -625,32 +624,15 @@ func openClassifier(cmd *cobra.Command, rf runtimeFlags, w *models.Weights) (att
 			os.RemoveAll(dir)
 			return nil, nil, fmt.Errorf("exporting the classifier: %v (%d files)", err, len(paths))
 		}
-		s, err := ort.Open(paths[0], ort.Options{IntraOpThreads: rf.threads, InputNames: []string{"x"}, OutputNames: []string{"logits"}})
+		c, err := ort.OpenClassifier(paths[0], ort.ClassifierOptions{Options: ort.Options{IntraOpThreads: rf.threads}})
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, nil, err
 		}
-		a := w.Spec.Arch
-		run := func(x []float32, batch int) ([]float32, error) {
-			out, err := s.Run([]ort.Tensor{{Shape: []int64{int64(batch), int64(a.InC), int64(a.InH), int64(a.InW)}, Data: x}})
-			if err != nil {
-				return nil, err
-			}
-			return out[0].Data, nil
-		}
-		return logitsFunc{K, run}, func() { s.Close(); os.RemoveAll(dir) }, nil
+		return c, func() { c.Close(); os.RemoveAll(dir) }, nil
 	}
 	return nil, nil, fmt.Errorf("unknown --runtime %q (want ort or ref)", rf.engine)
 }
-
-// logitsFunc is an attack.Classifier from a logits function.
-type logitsFunc struct {
-	k int
-	f func(x []float32, batch int) ([]float32, error)
-}
-
-func (l logitsFunc) Classes() int                                     { return l.k }
-func (l logitsFunc) Logits(x []float32, batch int) ([]float32, error) { return l.f(x, batch) }
 
 // runValidateFrom validates the certificates of an earlier eabs certify report: the
 // exact and deployed engines need one start bank (the report's first seed), not the
