@@ -142,7 +142,9 @@ func TestValidateFindsOverclaims(t *testing.T) {
 		{Index: 7, Label: 0, Pred: 0, Eps: 0.45}, // overclaims: the boundary is at 0.3
 		{Index: 8, Label: 0, Pred: 0, Eps: 0.25}, // holds
 	}
-	atk := []Budgeted{{Name: "pgd-l2", New: func(eps float64) attack.Attack { return attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: 20, Restarts: 1} }}}
+	atk := []Budgeted{{Name: "pgd-l2", New: func(eps float64) attack.Attack {
+		return attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: 20, Restarts: 1}
+	}}}
 	err := Validate(context.Background(), rs, x, []Target{{Name: "exact", Model: lc}}, atk, rand.New(rand.NewPCG(1, 1)), nil)
 	if err != nil {
 		t.Fatal(err)

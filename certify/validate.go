@@ -204,4 +204,3 @@ func (e *EngineClassifier) LogitsVJP(x []float32, batch int, cot func(logits []f
 	}
 	return logits, grad, nil
 }
-
