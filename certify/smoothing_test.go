@@ -133,30 +133,92 @@ func TestClopperPearsonLower(t *testing.T) {
 }
 
 // TestValidateFindsOverclaims: on a linear classifier whose true radius is known, a
-// certificate claiming more is broken by the validation and one claiming less is not.
+// certificate claiming more is broken by the validation and one claiming less is not,
+// by a bounded attack (PGD-L2, budget capped at eps*) and by a minimum-norm one (DDN,
+// which ignores the budget: its result is judged against eps*), on any number of
+// workers with the same outcome.
 func TestValidateFindsOverclaims(t *testing.T) {
 	lc := linearClassifier{w: []float64{0.5, -1, 2, 0.25, 1, -0.5}, b: 0.3}
 	base := []float64{0.5, 0.5, 0.5, 0.5, 0.5, 0.5}
-	x := append(lc.at(0.3, base), lc.at(0.3, base)...)
-	rs := []Result{
-		{Index: 7, Label: 0, Pred: 0, Eps: 0.45}, // overclaims: the boundary is at 0.3
-		{Index: 8, Label: 0, Pred: 0, Eps: 0.25}, // holds
+	for _, c := range []struct {
+		name string
+		atk  Budgeted
+	}{
+		{"pgd-l2", Budgeted{Name: "pgd-l2", New: func(eps float64) attack.Attack {
+			return attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: 20, Restarts: 1}
+		}}},
+		{"ddn", Budgeted{Name: "ddn", New: func(float64) attack.Attack { return attack.DDN{Steps: 80} }}},
+	} {
+		var first []Result
+		for _, workers := range []int{1, 3} {
+			x := append(lc.at(0.3, base), lc.at(0.3, base)...)
+			x = append(x, lc.at(0.3, base)...)
+			rs := []Result{
+				{Index: 7, Label: 0, Pred: 0, Eps: 0.45}, // overclaims: the boundary is at 0.3
+				{Index: 8, Label: 0, Pred: 0, Eps: 0.25}, // holds
+				{Index: 9, Label: 0, Pred: 0, Eps: 0.31}, // overclaims by 0.01
+			}
+			targets := func(Result) ([]Target, error) { return []Target{{Name: "exact", Model: lc}}, nil }
+			err := Validate(context.Background(), rs, x, targets, []Budgeted{c.atk}, ValidateOptions{Workers: workers, Seed: 1}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c0, c1, c2 := rs[0].Validation.Checks[0], rs[1].Validation.Checks[0], rs[2].Validation.Checks[0]
+			if !c0.Violated || c0.Pred != 1 || !(c0.L2 < 0.45) || c0.L2 < 0.3-1e-4 || len(c0.Adv) != 6 {
+				t.Errorf("%s, %d workers: overclaim not caught: %+v", c.name, workers, c0)
+			}
+			if !c2.Violated || !(c2.L2 < 0.31) {
+				t.Errorf("%s, %d workers: overclaim by 0.01 not caught: %+v", c.name, workers, c2)
+			}
+			if c1.Violated {
+				t.Errorf("%s, %d workers: a valid certificate reported violated: %+v", c.name, workers, c1)
+			}
+			if s := Summarise(rs, nil); s.Violations["exact"] != 2 || s.Validated != 3 {
+				t.Errorf("%s, %d workers: summary %+v", c.name, workers, s)
+			}
+			if first == nil {
+				first = rs
+				continue
+			}
+			for i := range rs {
+				a, b := rs[i].Validation.Checks[0], first[i].Validation.Checks[0]
+				if a.Violated != b.Violated || a.L2 != b.L2 || a.Closest != b.Closest {
+					t.Errorf("%s image %d: %d workers %+v, 1 worker %+v", c.name, rs[i].Index, workers, a, b)
+				}
+			}
+		}
 	}
-	atk := []Budgeted{{Name: "pgd-l2", New: func(eps float64) attack.Attack {
-		return attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: 20, Restarts: 1}
-	}}}
-	err := Validate(context.Background(), rs, x, []Target{{Name: "exact", Model: lc}}, atk, rand.New(rand.NewPCG(1, 1)), nil)
-	if err != nil {
+}
+
+// liar claims every image is of class 1 (an attacked view that is wrong).
+type liar struct{ linearClassifier }
+
+func (liar) Logits(x []float32, batch int) ([]float32, error) {
+	out := make([]float32, 2*batch)
+	for b := 0; b < batch; b++ {
+		out[2*b+1] = 1
+	}
+	return out, nil
+}
+
+// TestValidateVerdictIsTheTargets: the attacks run on Attacked, but only Model's
+// prediction makes a violation. An attacked view that calls everything adversarial
+// (so the attack stops at once, believing it won) yields no violation of a valid
+// certificate; and an overclaim is still caught when the attacks run on a faithful
+// view.
+func TestValidateVerdictIsTheTargets(t *testing.T) {
+	lc := linearClassifier{w: []float64{0.5, -1, 2, 0.25, 1, -0.5}, b: 0.3}
+	base := []float64{0.5, 0.5, 0.5, 0.5, 0.5, 0.5}
+	x := lc.at(0.3, base)
+	rs := []Result{{Index: 1, Label: 0, Pred: 0, Eps: 0.25}}
+	noise := []Budgeted{{Name: "noise-l2", New: func(float64) attack.Attack { return attack.Noise{Lp: attack.L2} }}}
+	targets := func(Result) ([]Target, error) {
+		return []Target{{Name: "exact", Model: lc, Attacked: liar{lc}}}, nil
+	}
+	if err := Validate(context.Background(), rs, x, targets, noise, ValidateOptions{Seed: 1}, nil); err != nil {
 		t.Fatal(err)
 	}
-	c0, c1 := rs[0].Validation.Checks[0], rs[1].Validation.Checks[0]
-	if !c0.Violated || c0.Pred != 1 || !(c0.L2 < 0.45) || c0.L2 < 0.3-1e-4 || len(c0.Adv) != 6 {
-		t.Errorf("overclaim not caught: %+v", c0)
-	}
-	if c1.Violated {
-		t.Errorf("a valid certificate reported violated: %+v", c1)
-	}
-	if s := Summarise(rs, nil); s.Violations["exact"] != 1 || s.Validated != 2 {
-		t.Errorf("summary %+v", s)
+	if ch := rs[0].Validation.Checks[0]; ch.Violated {
+		t.Errorf("the attacked view's belief made a violation: %+v", ch)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 
 	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/infer"
@@ -23,8 +25,29 @@ type Budgeted struct {
 type Target struct {
 	// Name is "exact" for the exact-inference classifier the bound is about and
 	// "deployed" for the randomised model users run.
-	Name  string
+	Name string
+	// Model gives the verdict: its prediction on an attack's final image decides
+	// whether the certificate was violated (an attack's own belief never does).
 	Model attack.Classifier
+	// Attacked is the view of the model the attacks run on, nil for Model itself. For
+	// E-ABS it is a warm-started attack.Adaptive over the same engine: its gradient
+	// costs a few latent steps instead of a full inference, and only the attacker uses
+	// it, so a cheaper inference can weaken the attack but never fake a violation.
+	Attacked attack.Classifier
+}
+
+// Targets builds the targets of one certificate. Validate calls it once per sample,
+// possibly from several goroutines at once, so every call must return models of its
+// own; seeding their noise from the sample (r.Index) keeps a validation independent
+// of the number of workers.
+type Targets func(r Result) ([]Target, error)
+
+// ValidateOptions are the validation's knobs that are not attacks.
+type ValidateOptions struct {
+	// Workers is the number of samples attacked at once (0 means 1).
+	Workers int
+	// Seed seeds the attacks: sample r uses the stream (Seed, r.Index).
+	Seed uint64
 }
 
 // Validation is the attack check of one certificate.
@@ -49,6 +72,10 @@ type Check struct {
 	Attack string  `json:"attack,omitempty"`
 	L2     float64 `json:"l2,omitempty"`
 	Pred   int     `json:"pred"`
+	// Closest is the smallest distance of an image inside the certified ball that an
+	// attack believed adversarial but the verdict did not (0 when none): how near the
+	// attacks came.
+	Closest float64 `json:"closest,omitempty"`
 	// Adv is the adversarial image of a violation (saved by the CLI as PNG and raw).
 	Adv []float32 `json:"-"`
 }
@@ -56,14 +83,19 @@ type Check struct {
 // budgetShrink keeps an attack's ball strictly inside the certified radius.
 const budgetShrink = 1e-4
 
-// Validate attacks every certified sample of rs (Eps > 0) with each attack, budget
-// capped at its eps*, against each target, and records the outcome in rs[i].Validation.
-// x holds the images of rs in order. The verdict is the target's own prediction on the
-// attack's final image (an attack's own belief is never the verdict); a sample is
-// violated when that prediction differs from the label and the image lies strictly
-// inside eps*. Each sample is attacked alone (its budget is its own). tick reports the
-// samples done.
-func Validate(ctx context.Context, rs []Result, x []float32, targets []Target, attacks []Budgeted, rng *rand.Rand, tick func(done, total int)) error {
+// resetter is an attacked model with per-sample state to forget between samples
+// (attack.Adaptive's warm start).
+type resetter interface{ Reset() }
+
+// Validate attacks every certified sample of rs (Eps > 0, correctly classified) with
+// each attack, budget capped at its eps*, against each target, and records the outcome
+// in rs[i].Validation. x holds the images of rs in order. The verdict is the target's
+// own prediction on the attack's final image; a sample is violated when that
+// prediction differs from the label and the image lies strictly inside eps*. Each
+// sample is attacked alone (its budget is its own), opt.Workers samples at a time.
+// tick reports the samples done. On an error or a cancelled ctx, samples already
+// validated keep their result.
+func Validate(ctx context.Context, rs []Result, x []float32, targets Targets, attacks []Budgeted, opt ValidateOptions, tick func(done, total int)) error {
 	if len(rs) == 0 {
 		return nil
 	}
@@ -71,48 +103,99 @@ func Validate(ctx context.Context, rs []Result, x []float32, targets []Target, a
 	if P*len(rs) != len(x) {
 		return fmt.Errorf("certify: %d values for %d certificates", len(x), len(rs))
 	}
-	for i := range rs {
-		r := &rs[i]
-		if r.Eps <= 0 || r.Pred != r.Label {
-			continue
-		}
-		budget := r.Eps * (1 - budgetShrink)
-		v := &Validation{Budget: budget}
-		xi := x[i*P : (i+1)*P]
-		for _, t := range targets {
-			ch := Check{Target: t.Name, Pred: r.Label}
-			for _, b := range attacks {
-				if err := ctx.Err(); err != nil {
-					return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next, done atomic.Int64
+		mu         sync.Mutex
+		firstErr   error
+		wg         sync.WaitGroup
+	)
+	for w := 0; w < max(opt.Workers, 1); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(rs) || ctx.Err() != nil {
+					return
 				}
-				a := b.New(budget)
-				ch.Attacks = append(ch.Attacks, a.Name())
-				f, err := a.Run(ctx, t.Model, xi, []int{r.Label}, 1, rng)
+				v, err := validateOne(ctx, rs[i], x[i*P:(i+1)*P], targets, attacks, opt.Seed)
+				mu.Lock()
 				if err != nil {
-					return fmt.Errorf("certify: validating image %d with %s on %s: %w", r.Index, a.Name(), t.Name, err)
+					if firstErr == nil {
+						firstErr = err
+					}
+					cancel()
+				} else {
+					rs[i].Validation = v
 				}
-				d := l2(f.Adv, xi)
-				if !(d < r.Eps) {
-					continue // outside the certified ball: not a counterexample
-				}
-				logits, err := t.Model.Logits(f.Adv, 1)
-				if err != nil {
-					return err
-				}
-				if p := argmax(logits); p != r.Label {
-					ch.Violated, ch.Attack, ch.L2, ch.Pred = true, a.Name(), d, p
-					ch.Adv = append([]float32(nil), f.Adv...)
-					break
+				mu.Unlock()
+				d := int(done.Add(1))
+				if tick != nil && err == nil {
+					tick(d, len(rs))
 				}
 			}
-			v.Checks = append(v.Checks, ch)
-		}
-		r.Validation = v
-		if tick != nil {
-			tick(i+1, len(rs))
-		}
+		}()
 	}
-	return nil
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// validateOne attacks one certificate; nil when it certifies nothing.
+func validateOne(ctx context.Context, r Result, xi []float32, targets Targets, attacks []Budgeted, seed uint64) (*Validation, error) {
+	if r.Eps <= 0 || r.Pred != r.Label {
+		return nil, nil
+	}
+	ts, err := targets(r)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, uint64(r.Index)))
+	budget := r.Eps * (1 - budgetShrink)
+	v := &Validation{Budget: budget}
+	for _, t := range ts {
+		am := t.Attacked
+		if am == nil {
+			am = t.Model
+		}
+		ch := Check{Target: t.Name, Pred: r.Label}
+		for _, b := range attacks {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if rs, ok := am.(resetter); ok {
+				rs.Reset()
+			}
+			a := b.New(budget)
+			ch.Attacks = append(ch.Attacks, a.Name())
+			f, err := a.Run(ctx, am, xi, []int{r.Label}, 1, rng)
+			if err != nil {
+				return nil, fmt.Errorf("certify: validating image %d with %s on %s: %w", r.Index, a.Name(), t.Name, err)
+			}
+			d := l2(f.Adv, xi)
+			if !(d < r.Eps) {
+				continue // outside the certified ball: not a counterexample
+			}
+			logits, err := t.Model.Logits(f.Adv, 1)
+			if err != nil {
+				return nil, err
+			}
+			if p := argmax(logits); p != r.Label {
+				ch.Violated, ch.Attack, ch.L2, ch.Pred = true, a.Name(), d, p
+				ch.Adv = append([]float32(nil), f.Adv...)
+				break
+			}
+			if len(f.Ok) > 0 && f.Ok[0] && (ch.Closest == 0 || d < ch.Closest) {
+				ch.Closest = d
+			}
+		}
+		v.Checks = append(v.Checks, ch)
+	}
+	return v, nil
 }
 
 func l2(a, b []float32) float64 {

@@ -15,8 +15,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eabs/eabs/attack"
@@ -71,15 +73,38 @@ type SmoothReport struct {
 	Results    []certify.SmoothResult `json:"results"`
 }
 
+// validateConfig is the validation's budget, recorded in every report next to the
+// certificates it checked.
 type validateConfig struct {
-	Attacks  []string `json:"attacks"`
-	Steps    int      `json:"pgd_steps"`
-	Restarts int      `json:"pgd_restarts"`
-	Seed     uint64   `json:"seed"`
-	Runtime  string   `json:"runtime"`
-	Targets  []string `json:"targets"`
+	Attacks []string `json:"attacks"`
+	// Steps are PGD-L2's and DDN's steps (the paper's budget for both is 80),
+	// Restarts PGD-L2's random restarts.
+	Steps    int    `json:"pgd_steps"`
+	Restarts int    `json:"pgd_restarts"`
+	Seed     uint64 `json:"seed"`
+	Runtime  string `json:"runtime"`
+	// Warm is the attacker's warm start (Adam steps per gradient from the previous
+	// iterate's z*; -1: full inference for every gradient), EOT the inference runs the
+	// attacker averages on the deployed model, VerdictEOT the runs the deployed
+	// model's verdict averages (the exact model needs one).
+	Warm       int      `json:"warm_steps"`
+	EOT        int      `json:"eot"`
+	VerdictEOT int      `json:"verdict_eot"`
+	Targets    []string `json:"targets"`
 	// N is how many images (the first in sample order) were validated; 0: all.
 	N int `json:"n"`
+	// Workers is not part of the result (validation does not depend on it).
+	Workers int `json:"-"`
+}
+
+// label says what the validation ran, for stdout and plot titles.
+func (v *validateConfig) label() string {
+	warm := "full inference per gradient"
+	if v.Warm >= 0 {
+		warm = fmt.Sprintf("warm start %d step(s)", v.Warm)
+	}
+	return fmt.Sprintf("%s inside eps* (PGD-L2 %d steps x %d restarts, DDN %d steps; attacker %s, EOT %d on the deployed model; verdict EOT %d)",
+		strings.Join(v.Attacks, ", "), v.Steps, v.Restarts, v.Steps, warm, v.EOT, v.VerdictEOT)
 }
 
 type certifyFlags struct {
@@ -143,6 +168,11 @@ merge with eabs report --merge.`,
 			if cf.smoothing != 0 {
 				return runSmoothing(cmd, cf, args[0])
 			}
+			if cf.validate || cf.validateFrom != "" {
+				if _, err := validationAttacks(&cf.val); err != nil {
+					return err // before hours of certification
+				}
+			}
 			if cf.validateFrom != "" {
 				return runValidateFrom(cmd, cf, args[0])
 			}
@@ -166,8 +196,13 @@ merge with eabs report --merge.`,
 	f.Int64Var(&cf.memLimitMiB, "mem-limit", 1536, "soft limit of the Go heap in MiB (runtime/debug.SetMemoryLimit): the garbage collector works harder near it instead of letting the heap double; 0 leaves Go's default")
 	f.IntVar(&o.Chunk, "chunk", o.Chunk, "start-bank means decoded per call (bounds the reference graph's memory)")
 	f.BoolVar(&cf.validate, "validate", false, "attack every certified image inside its radius (exact and deployed model)")
-	f.IntVar(&cf.val.Steps, "validate-steps", 40, "PGD-L2 steps of the validation")
-	f.IntVar(&cf.val.Restarts, "validate-restarts", 2, "PGD-L2 restarts of the validation")
+	f.StringSliceVar(&cf.val.Attacks, "validate-attacks", []string{"pgd-l2", "ddn", "lda"}, "L2 attacks of the validation, in order (pgd-l2, ddn, lda, cw-l2, deepfool-l2)")
+	f.IntVar(&cf.val.Steps, "validate-steps", 80, "steps of the validation's PGD-L2 and DDN (the paper's budget)")
+	f.IntVar(&cf.val.Restarts, "validate-restarts", 2, "PGD-L2 random restarts of the validation")
+	f.IntVar(&cf.val.Warm, "validate-warm", 1, "Adam steps of the attacker's warm-started inference per gradient (-1: full inference for every gradient, ~20x slower)")
+	f.IntVar(&cf.val.EOT, "validate-eot", 1, "inference runs the attacker averages per gradient on the deployed model")
+	f.IntVar(&cf.val.VerdictEOT, "validate-verdict-eot", 5, "inference runs (fresh noise) the deployed model's verdict averages")
+	f.IntVar(&cf.val.Workers, "validate-workers", goruntime.NumCPU(), "certificates validated at once")
 	f.Uint64Var(&cf.val.Seed, "validate-seed", 1, "seed of the validation's attacks and the deployed model's noise")
 	f.StringVar(&cf.validateFrom, "validate-from", "", "validate the certificates of this eabs certify --json report (same model) instead of computing them")
 	f.IntVar(&cf.val.N, "validate-n", 0, "validate only the first N images of the sample (0: all; the attacks cost many inferences per image)")
@@ -238,7 +273,7 @@ func runCertify(cmd *cobra.Command, cf *certifyFlags, arg string) error {
 	label := cf.opt.Label()
 	config := fmt.Sprintf("%s; starts %d lr %g bank-seed %d loss-at %s; runtime %s", label, cf.opt.Infer.Starts, cf.opt.Infer.LR, cf.opt.Infer.BankSeed, cf.opt.Infer.LossAt, cf.rf.engine)
 	if cf.validate {
-		config += fmt.Sprintf("; validate pgd-l2 %d steps x %d restarts seed %d first %d", cf.val.Steps, cf.val.Restarts, cf.val.Seed, cf.val.N)
+		config += fmt.Sprintf("; validate %s seed %d first %d", cf.val.label(), cf.val.Seed, cf.val.N)
 	}
 	set, pos, idx, header, err := cf.sample(cmd, w, "certify", config)
 	if err != nil {
@@ -287,7 +322,7 @@ func runCertify(cmd *cobra.Command, cf *certifyFlags, arg string) error {
 		fmt.Fprintf(stdout, "  certified accuracy at L2 %.2f: %.3f (%d images)%s\n", l.Eps, l.Accuracy, l.Count, violationText(cf.validate, l.Violations))
 	}
 	if cf.validate {
-		fmt.Fprintf(stdout, "  validation (PGD-L2 %d steps x %d restarts inside eps*) on %d certified images:%s\n", cf.val.Steps, cf.val.Restarts, s.Validated, violationText(true, s.Violations))
+		fmt.Fprintf(stdout, "  validation by %s on %d certified images:%s\n", cf.val.label(), s.Validated, violationText(true, s.Violations))
 		if err := saveViolations(stderr, cf, set, results); err != nil {
 			return err
 		}
@@ -405,20 +440,27 @@ func runValidation(cmd *cobra.Command, cf *certifyFlags, arg string, w *models.W
 	if err != nil {
 		return err
 	}
-	targets := []certify.Target{
-		{Name: "exact", Model: &certify.EngineClassifier{Engine: ee}},
-		{Name: "deployed", Model: &certify.EngineClassifier{Engine: de, Seed: cf.val.Seed}},
-	}
 	cf.val.Targets = []string{"exact", "deployed"}
-	steps, restarts := cf.val.Steps, cf.val.Restarts
-	attacks := []certify.Budgeted{{Name: "pgd-l2", New: func(eps float64) attack.Attack {
-		return attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: steps, Restarts: restarts}
-	}}}
-	// DDN and the Latent Descent Attack plug in here as further certify.Budgeted
-	// entries once they implement attack.Attack.
-	cf.val.Attacks = nil
-	for _, a := range attacks {
-		cf.val.Attacks = append(cf.val.Attacks, a.Name)
+	attacks, err := validationAttacks(&cf.val)
+	if err != nil {
+		return err
+	}
+	v := cf.val
+	targets := func(r certify.Result) ([]certify.Target, error) {
+		// Each certificate gets its own models, seeded from its image, so the
+		// validation does not depend on --validate-workers.
+		seed := rand.New(rand.NewPCG(v.Seed, uint64(r.Index))).Uint64()
+		attacker := func(e *infer.Engine, eot int) *attack.Adaptive {
+			a := &attack.Adaptive{Engine: e, EOT: eot, Seed: seed, Workers: 1}
+			if v.Warm >= 0 {
+				a.Warm = &attack.WarmStart{Steps: v.Warm}
+			}
+			return a
+		}
+		return []certify.Target{
+			{Name: "exact", Model: &certify.EngineClassifier{Engine: ee}, Attacked: attacker(ee, 1)},
+			{Name: "deployed", Model: attack.NewVerdict(de, v.VerdictEOT, seed^0x7E4D1C7, 1), Attacked: attacker(de, v.EOT)},
+		}, nil
 	}
 	vr, vx := rs, set.Images
 	if cf.val.N > 0 {
@@ -442,9 +484,39 @@ func runValidation(cmd *cobra.Command, cf *certifyFlags, arg string, w *models.W
 		}()
 	}
 	bar := newProgress(cmd.ErrOrStderr(), len(vr), fmt.Sprintf("validate (%s)", engine))
-	err = certify.Validate(context.Background(), vr, vx, targets, attacks, rand.New(rand.NewPCG(cf.val.Seed, 0xCE27)), func(d, _ int) { bar.Set(d) })
+	err = certify.Validate(context.Background(), vr, vx, targets, attacks, certify.ValidateOptions{Workers: cf.val.Workers, Seed: cf.val.Seed}, func(d, _ int) { bar.Set(d) })
 	bar.Finish()
 	return err
+}
+
+// validationAttacks builds the --validate-attacks, each with its budget capped at a
+// certificate's eps* where the attack has one.
+func validationAttacks(v *validateConfig) ([]certify.Budgeted, error) {
+	var out []certify.Budgeted
+	for _, name := range v.Attacks {
+		var mk func(eps float64) attack.Attack
+		switch name {
+		case "pgd-l2":
+			mk = func(eps float64) attack.Attack {
+				return attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: v.Steps, Restarts: v.Restarts}
+			}
+		case "ddn":
+			mk = func(float64) attack.Attack { return attack.DDN{Steps: v.Steps} }
+		case "lda":
+			mk = func(float64) attack.Attack { return attack.LDA{} }
+		case "cw-l2":
+			mk = func(float64) attack.Attack { return attack.CW{} }
+		case "deepfool-l2":
+			mk = func(float64) attack.Attack { return attack.DeepFool{Lp: attack.L2} }
+		default:
+			return nil, fmt.Errorf("--validate-attacks: unknown attack %q (want pgd-l2, ddn, lda, cw-l2 or deepfool-l2)", name)
+		}
+		out = append(out, certify.Budgeted{Name: name, New: mk})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--validate-attacks: no attack given")
+	}
+	return out, nil
 }
 
 // saveViolations writes every violation's adversarial image as PNG and raw float32
@@ -698,8 +770,8 @@ func runValidateFrom(cmd *cobra.Command, cf *certifyFlags, arg string) error {
 	rep := &CertifyReport{provenance: provenance{Command: os.Args, Build: buildinfo.Collect(), Time: time.Now().UTC().Format(time.RFC3339)},
 		Header: src.Header, Label: src.Label, Model: path, WeightsSHA: src.WeightsSHA, Dataset: src.Dataset, Split: src.Split, Runtime: src.Runtime,
 		Options: src.Options, Validation: &cf.val, Summary: s, Seconds: time.Since(start).Seconds(), PerImage: time.Since(start).Seconds() / float64(len(rs)), Results: rs}
-	fmt.Fprintf(stdout, "validation of %d certificates from %s (%s): PGD-L2 %d steps x %d restarts inside eps*, on %s:%s\n",
-		s.Validated, cf.validateFrom, src.Label, cf.val.Steps, cf.val.Restarts, cf.val.Runtime, violationText(true, s.Violations))
+	fmt.Fprintf(stdout, "validation of %d certificates from %s (%s): %s, on %s:%s\n",
+		s.Validated, cf.validateFrom, src.Label, cf.val.label(), cf.val.Runtime, violationText(true, s.Violations))
 	for _, l := range s.Certified {
 		fmt.Fprintf(stdout, "  certified at L2 %.2f: %d images%s\n", l.Eps, l.Count, violationText(true, l.Violations))
 	}

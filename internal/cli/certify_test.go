@@ -127,6 +127,48 @@ func TestCertifySmoothingCLI(t *testing.T) {
 	}
 }
 
+// TestCertifyValidateCLI: --validate runs every --validate-attacks on both targets of
+// every certified image and records the budget it ran with.
+func TestCertifyValidateCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the MNIST model")
+	}
+	p := filepath.Join(t.TempDir(), "v.json")
+	out, err := run(t, "certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "2", "--starts", "20", "--steps", "2", "--restarts", "1",
+		"--validate", "--validate-attacks", "pgd-l2,ddn,lda", "--validate-steps", "3", "--validate-restarts", "1", "--validate-verdict-eot", "2", "--json", p)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "pgd-l2, ddn, lda inside eps* (PGD-L2 3 steps x 1 restarts, DDN 3 steps; attacker warm start 1 step(s), EOT 1 on the deployed model; verdict EOT 2)") {
+		t.Errorf("stdout does not say what validated:\n%s", out)
+	}
+	rep := readCertify(t, p)
+	if v := rep.Validation; v == nil || strings.Join(v.Attacks, ",") != "pgd-l2,ddn,lda" || v.Steps != 3 || v.Warm != 1 || v.VerdictEOT != 2 {
+		t.Fatalf("validation config %+v", rep.Validation)
+	}
+	validated := 0
+	for _, r := range rep.Results {
+		if r.Eps <= 0 {
+			if r.Validation != nil {
+				t.Errorf("image %d certifies nothing but was validated", r.Index)
+			}
+			continue
+		}
+		validated++
+		if r.Validation == nil || len(r.Validation.Checks) != 2 {
+			t.Fatalf("image %d: validation %+v", r.Index, r.Validation)
+		}
+		for i, ch := range r.Validation.Checks {
+			if ch.Target != []string{"exact", "deployed"}[i] || (!ch.Violated && strings.Join(ch.Attacks, ",") != "pgd-l2,ddn,lda") {
+				t.Errorf("image %d check %d: %+v", r.Index, i, ch)
+			}
+		}
+	}
+	if validated == 0 || rep.Summary.Validated != validated {
+		t.Errorf("%d certified images, summary says %d validated", validated, rep.Summary.Validated)
+	}
+}
+
 func TestCertifyErrors(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -137,6 +179,8 @@ func TestCertifyErrors(t *testing.T) {
 		{[]string{"certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "1", "--restarts", "0", "--starts", "2"}, "restarts"},
 		{[]string{"certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "1", "--shard", "3/2"}, "shard"},
 		{[]string{"certify", "--smoothing", "-1", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "1"}, "--smoothing -1"},
+		{[]string{"certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "1", "--validate", "--validate-attacks", "pgd-l2,fgsm"}, `unknown attack "fgsm"`},
+		{[]string{"certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "1", "--validate", "--validate-warm", "-2"}, "--validate-warm"},
 	}
 	for _, c := range cases {
 		out, err := run(t, c.args...)

@@ -238,17 +238,21 @@ var flagRules = map[string]flagRule{
 	"sample-seed":  anyValue,
 	"shard-count":  intRule(0, inf), // 0: not given
 	// certify
-	"chunk":             intRule(1, inf),
-	"mem-limit":         intRule(0, inf), // MiB; 0: Go's default
-	"validate-n":        intRule(0, inf), // 0: every certified image
-	"validate-steps":    intRule(1, inf),
-	"validate-restarts": intRule(1, inf),
-	"validate-seed":     anyValue,
-	"smoothing":         floatRule(0, math.Inf(1), false), // 0: off (the Appendix-A bound)
-	"n0":                intRule(1, inf),
-	"samples":           intRule(1, inf),
-	"alpha":             floatRule(0, 0.5, true),
-	"smooth-batch":      intRule(1, inf),
+	"chunk":                intRule(1, inf),
+	"mem-limit":            intRule(0, inf), // MiB; 0: Go's default
+	"validate-n":           intRule(0, inf), // 0: every certified image
+	"validate-steps":       intRule(1, inf),
+	"validate-restarts":    intRule(1, inf),
+	"validate-warm":        intRule(-1, inf), // -1: full inference per gradient
+	"validate-eot":         intRule(1, inf),
+	"validate-verdict-eot": intRule(1, inf),
+	"validate-workers":     intRule(1, 1024),
+	"validate-seed":        anyValue,
+	"smoothing":            floatRule(0, math.Inf(1), false), // 0: off (the Appendix-A bound)
+	"n0":                   intRule(1, inf),
+	"samples":              intRule(1, inf),
+	"alpha":                floatRule(0, 0.5, true),
+	"smooth-batch":         intRule(1, inf),
 	// report
 	"grid-n":    intRule(0, inf),
 	"points":    intRule(2, inf),
