@@ -331,3 +331,52 @@ func asUnsupported(err error, target **attack.UnsupportedError) bool {
 	}
 	return ok
 }
+
+// TestPGDFullBudget: with FullBudget a sample the model already misclassifies keeps
+// stepping, and the candidate returned is the most confidently adversarial iterate. On
+// a binary linear model from x with w.x + b > 0 (class 1) that is the closed form
+// x - eps w/||w|| (the L2 ball's point of least w.x), reached exactly; the early-stopping
+// default returns the first misclassified iterate, nearer than eps. Both spend exactly
+// the queries they should.
+func TestPGDFullBudget(t *testing.T) {
+	w := []float64{0.6, -0.3, 0.2, 0.5, -0.4, 0.1}
+	l := attacktest.Binary(w, 0)
+	x := []float32{0.5, 0.5, 0.45, 0.5, 0.5, 0.5} // w.x = 0.34: class 1
+	var wn float64
+	for _, v := range w {
+		wn += v * v
+	}
+	wn = math.Sqrt(wn)
+	const eps, steps, restarts = 0.4, 40, 2 // the boundary at 0.34 / ||w|| = 0.356 < eps
+	want := make([]float64, len(x))
+	for i := range x {
+		want[i] = float64(x[i]) - eps*w[i]/wn
+	}
+	full := attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: steps, Restarts: restarts, ZeroStart: true, FullBudget: true}
+	f, err := full.Run(context.Background(), l, x, []int{1}, 1, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Ok[0] || f.Queries[0] != restarts*(steps+1) {
+		t.Fatalf("full budget: Ok %v, %d queries, want true and %d", f.Ok[0], f.Queries[0], restarts*(steps+1))
+	}
+	for i := range want {
+		if d := math.Abs(float64(f.Adv[i]) - want[i]); d > 1e-5 {
+			t.Errorf("full budget: pixel %d = %.6f, closed form %.6f", i, f.Adv[i], want[i])
+		}
+	}
+	early := full
+	early.FullBudget = false
+	e, err := early.Run(context.Background(), l, x, []int{1}, 1, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d2 float64
+	for i := range x {
+		d2 += math.Pow(float64(e.Adv[i]-x[i]), 2)
+	}
+	// The first iterate past the boundary at 0.34/||w|| lies within one step of it.
+	if step := 2.5 * eps / steps; !e.Ok[0] || math.Sqrt(d2) > 0.34/wn+step+1e-6 || e.Queries[0] >= steps+1 {
+		t.Errorf("early stop: Ok %v at distance %.4f after %d queries, want the first crossing (%.4f + one step %.4f)", e.Ok[0], math.Sqrt(d2), e.Queries[0], 0.34/wn, step)
+	}
+}
