@@ -35,6 +35,8 @@ type eabsReport struct {
 	Seconds  float64          `json:"seconds"`
 	PerImage float64          `json:"seconds_per_image"`
 	Results  []certify.Result `json:"results"`
+	// Validation is the budget of an eabs certify --validate run (its JSON as written).
+	Validation json.RawMessage `json:"validation,omitempty"`
 }
 
 type smoothReport struct {
@@ -264,8 +266,15 @@ type eabsSummary struct {
 	SecondsPerImg  float64            `json:"seconds_per_image"`
 	Runtime        string             `json:"note"`
 	Quantiles      map[string]float64 `json:"eps_quantiles"`
-	Validation     *certify.Summary   `json:"validation_run,omitempty"`
-	ValidationNote string             `json:"validation_note,omitempty"`
+	Validations    []validationRun    `json:"validation_runs,omitempty"`
+}
+
+// validationRun is one eabs certify --validate report: its budget and its counts.
+type validationRun struct {
+	File    string          `json:"file"`
+	Images  int             `json:"images"`
+	Budget  json.RawMessage `json:"budget"`
+	Summary certify.Summary `json:"summary"`
 }
 
 type smoothSummary struct {
@@ -306,7 +315,8 @@ func compare(args []string) error {
 	fs := flag.NewFlagSet("compare", flag.ExitOnError)
 	out := fs.String("out", ".", "output directory")
 	eabs := fs.String("eabs", "", "comma-separated eabs certify parts of one run")
-	val := fs.String("validate", "", "eabs certify --validate report")
+	var val multiFlag
+	fs.Var(&val, "validate", "eabs certify --validate report of images of the same sample (repeatable: e.g. cheap attacks on all, costly ones on the first N)")
 	var smooth multiFlag
 	fs.Var(&smooth, "smooth", "eabs certify --smoothing report (repeatable)")
 	fs.Parse(args)
@@ -348,14 +358,13 @@ func compare(args []string) error {
 			es.Quantiles[fmt.Sprintf("p%02.0f", 100*q)] = sorted[int(math.Round(q*float64(len(sorted)-1)))]
 		}
 		name := fmt.Sprintf("E-ABS eps* (%d images): %s", len(rs), r.Label)
-		if *val != "" {
+		for _, f := range val {
 			var v eabsReport
-			if err := read(*val, &v); err != nil {
+			if err := read(f, &v); err != nil {
 				return err
 			}
 			vs := certify.Summarise(v.Results, certify.Levels)
-			es.Validation = &vs
-			es.ValidationNote = fmt.Sprintf("validation run on the first %d images of the same sample, same effort; PGD-L2 inside eps*", len(v.Results))
+			es.Validations = append(es.Validations, validationRun{File: filepath.Base(f), Images: len(v.Results), Budget: v.Validation, Summary: vs})
 			name += fmt.Sprintf("; validated on %d: violations exact %d, deployed %d", vs.Validated, vs.Violations["exact"], vs.Violations["deployed"])
 		}
 		if err := curve(p, name, radii, correct, plotColor(0), false); err != nil {
