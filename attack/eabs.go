@@ -20,7 +20,7 @@ import (
 // Without Warm every evaluation runs the model's full inference (the start-bank search
 // and the Adam steps of infer.Options). With Warm the attacker's inference is
 // warm-started from the previous call's z*_k (see WarmStart): much cheaper, and only the
-// attacker's; a candidate's verdict must come from a classifier built by NewVerdict.
+// attacker's; a candidate's verdict must come from a Verdict.
 //
 // An Adaptive is safe for concurrent use, but calls are serialised (the batch inside
 // a call is what runs in parallel).
@@ -117,16 +117,6 @@ type warmRun struct {
 	z, lv []float32 // z*_k and log-variance (K*M)
 	pred  int
 	since int // warm-started evaluations since the last full search
-}
-
-// NewVerdict returns the classifier that judges adversarial candidates: the model's
-// own full inference with fresh noise on every call, logits averaged over eot runs
-// (0 means the paper's 5), never warm-started.
-func NewVerdict(e *infer.Engine, eot int, seed uint64, workers int) *Adaptive {
-	if eot <= 0 {
-		eot = 5
-	}
-	return &Adaptive{Engine: e, EOT: eot, Seed: seed, Workers: workers}
 }
 
 // Reset forgets the warm-start state, so the next evaluation runs the full search for

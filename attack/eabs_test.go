@@ -404,8 +404,8 @@ func TestAdaptiveBadInput(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if v := NewVerdict(e, 0, 1, 0); v.EOT != 5 || v.Warm != nil {
-		t.Errorf("NewVerdict(e, 0, ...) has EOT %d and warm %v, want the paper's 5 and full inference", v.EOT, v.Warm)
+	if v := NewVerdict(e, 0, 1, 0); v.EOT != 5 {
+		t.Errorf("NewVerdict(e, 0, ...) has EOT %d, want the paper's 5", v.EOT)
 	}
 }
 
@@ -459,4 +459,54 @@ func margin(l []float32, y int) float32 {
 		}
 	}
 	return l[y] - best
+}
+
+// TestVerdictKeyed: a keyed verdict's row depends on its image and key only, whatever
+// the batch around it and the number of workers, and it is the negated mean of the
+// per-run losses of EOT separate inferences with noise NoiseFor(key, r, 0) (replayed
+// here one image and one run at a time, summed in float64).
+func TestVerdictKeyed(t *testing.T) {
+	e := tinyEngine(t)
+	K, P := e.Model().Spec().Arch.Classes, e.Model().Spec().Arch.Pixels()
+	const batch, eot = 3, 3
+	x := randImages(batch*P, 21)
+	keys := []uint64{11, 99, 12345}
+	want := make([]float64, batch*K)
+	for b := 0; b < batch; b++ {
+		for r := 0; r < eot; r++ {
+			o, err := e.Classify(x[b*P:(b+1)*P], 1, []*rand.Rand{infer.NoiseFor(keys[b], r, 0)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := 0; k < K; k++ {
+				want[b*K+k] -= float64(o.Loss[k]) / eot
+			}
+		}
+	}
+	for _, workers := range []int{1, 2, 3} {
+		v := &Verdict{Engine: e, EOT: eot, Workers: workers}
+		got, err := v.LogitsKeyed(x, batch, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if math.Abs(float64(got[i])-want[i]) > 1e-5*(1+math.Abs(want[i])) {
+				t.Errorf("%d workers: logit %d = %v, replay %v", workers, i, got[i], want[i])
+			}
+		}
+	}
+	// One row alone, with its key, gives the same row.
+	v := NewVerdict(e, eot, 0, 1)
+	one, err := v.LogitsKeyed(x[P:2*P], 1, keys[1:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < K; k++ {
+		if math.Abs(float64(one[k])-want[K+k]) > 1e-5*(1+math.Abs(want[K+k])) {
+			t.Errorf("row alone: logit %d = %v, in a batch %v", k, one[k], want[K+k])
+		}
+	}
+	if _, err := v.LogitsKeyed(x, batch, keys[:2]); err == nil {
+		t.Error("2 keys for 3 images: no error")
+	}
 }

@@ -294,7 +294,7 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 			adaptive.Warm = &ws
 		}
 		model = adaptive
-		verdict = &eabsVerdict{e: e, eot: o.verdictEOT, workers: o.rf.workers, seed: o.seed}
+		verdict = &attack.Verdict{Engine: e, EOT: o.verdictEOT, Workers: o.rf.workers, Seed: o.seed}
 		h.Config = fmt.Sprintf("e-abs adaptive gradient (eq. 8) EOT %d warm steps %d, verdict full inference EOT %d, runtime %s, inference %+v", o.eot, o.warmSteps, o.verdictEOT, o.rf.engine, o.infer)
 	}
 	out := partPath(o.out, sp)

@@ -2,12 +2,9 @@ package cli
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"strings"
-	"sync"
 
 	"github.com/eabs/eabs/attack"
-	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/suite"
 )
 
@@ -85,82 +82,4 @@ func buildAttacks(list string, eps map[attack.Norm]float64, o attackOptions, fac
 		return nil, nil, fmt.Errorf("--attacks: no attack given (known: %s)", attackNames())
 	}
 	return entries, sweep, nil
-}
-
-// eabsVerdict judges candidates with E-ABS's full inference, averaging the per-class
-// losses over EOT runs with independent noise; with keys (suite.Keyed) row i's noise
-// in run r is a function of (keys[i], r) alone, so a verdict does not depend on the
-// batch or shard the image is in. Rows are split over workers concurrent inferences.
-type eabsVerdict struct {
-	e       *infer.Engine
-	eot     int
-	workers int
-	seed    uint64
-
-	mu    sync.Mutex
-	calls uint64
-}
-
-func (v *eabsVerdict) Classes() int { return v.e.Model().Spec().Arch.Classes }
-
-// Logits draws fresh keys from a call counter.
-func (v *eabsVerdict) Logits(x []float32, batch int) ([]float32, error) {
-	v.mu.Lock()
-	v.calls++
-	c := v.calls
-	v.mu.Unlock()
-	keys := make([]uint64, batch)
-	for i := range keys {
-		keys[i] = v.seed ^ (c << 32) ^ uint64(i)
-	}
-	return v.LogitsKeyed(x, batch, keys)
-}
-
-func (v *eabsVerdict) LogitsKeyed(x []float32, batch int, keys []uint64) ([]float32, error) {
-	K := v.Classes()
-	if batch <= 0 || len(x)%batch != 0 || len(keys) != batch {
-		return nil, fmt.Errorf("verdict: %d values and %d keys for %d images", len(x), len(keys), batch)
-	}
-	P := len(x) / batch
-	out := make([]float32, batch*K)
-	w := max(1, min(v.workers, batch))
-	per := (batch + w - 1) / w
-	errs := make([]error, w)
-	var wg sync.WaitGroup
-	for j := 0; j < w; j++ {
-		lo, hi := j*per, min((j+1)*per, batch)
-		if lo >= hi {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sum := make([]float64, (hi-lo)*K)
-			eot := max(v.eot, 1)
-			for r := 0; r < eot; r++ {
-				rs := make([]*rand.Rand, hi-lo)
-				for i := range rs {
-					rs[i] = infer.NoiseFor(keys[lo+i], r, 0)
-				}
-				o, err := v.e.Classify(x[lo*P:hi*P], hi-lo, rs)
-				if err != nil {
-					errs[j] = err
-					return
-				}
-				for i, l := range o.Loss {
-					sum[i] += float64(l)
-				}
-			}
-			for i, s := range sum {
-				out[lo*K+i] = float32(-s / float64(eot))
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }

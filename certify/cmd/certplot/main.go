@@ -260,13 +260,13 @@ type Summary struct {
 }
 
 type eabsSummary struct {
-	Label          string             `json:"label"`
-	N              int                `json:"n"`
-	Summary        certify.Summary    `json:"summary"`
-	SecondsPerImg  float64            `json:"seconds_per_image"`
-	Runtime        string             `json:"note"`
-	Quantiles      map[string]float64 `json:"eps_quantiles"`
-	Validations    []validationRun    `json:"validation_runs,omitempty"`
+	Label         string             `json:"label"`
+	N             int                `json:"n"`
+	Summary       certify.Summary    `json:"summary"`
+	SecondsPerImg float64            `json:"seconds_per_image"`
+	Runtime       string             `json:"note"`
+	Quantiles     map[string]float64 `json:"eps_quantiles"`
+	Validations   []validationRun    `json:"validation_runs,omitempty"`
 }
 
 // validationRun is one eabs certify --validate report: its budget and its counts.
