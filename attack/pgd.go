@@ -170,15 +170,16 @@ type PGDAttack struct {
 	// ZeroStart starts every restart at x itself instead of a random point (for tests
 	// and for a deterministic first look).
 	ZeroStart bool
-	// FullBudget spends every step of every restart even on a sample the model already
-	// misclassifies, and returns, of the iterates the model misclassified, the one of
-	// highest loss (the most confidently adversarial; of the others, the highest loss
-	// as usual). Without it a sample stops at its first misclassified iterate, which is
-	// right for a deterministic model. On a randomised one (E-ABS) that first iterate
-	// is often fooled by one draw of noise only, the verdict's fresh noise overturns it,
-	// and the attack has already stopped: the zoo E-ABS survived PGD-L2 at eps 6 that
-	// way after 7 queries (results/mnist/mnist-eabs-all-48.json's sweep).
-	FullBudget bool
+	// KeepGoing steps on to the end of the restart after the model is fooled, and
+	// returns, of the iterates the model misclassified, the one of highest loss (the
+	// most confidently adversarial; of the others, the highest loss as usual); later
+	// restarts still run only for samples never fooled. Without it a sample stops at
+	// its first misclassified iterate, which is right for a deterministic model. On a
+	// randomised one (E-ABS) that first iterate is often fooled by one draw of noise
+	// only, the verdict's fresh noise overturns it, and the attack has already stopped:
+	// the zoo E-ABS survived PGD-L2 at eps 6 that way after 7 queries
+	// (results/mnist/mnist-eabs-all-48.json's sweep).
+	KeepGoing bool
 }
 
 // DefaultRestarts is the paper's number of PGD random starts: 5 on 28x28 data (MNIST,
@@ -241,7 +242,7 @@ func (p PGDAttack) Run(ctx context.Context, m Classifier, x []float32, y []int, 
 	for r := 0; r < restarts; r++ {
 		var idx []int
 		for i := 0; i < batch; i++ {
-			if !f.Ok[i] || p.FullBudget {
+			if !f.Ok[i] {
 				idx = append(idx, i)
 			}
 		}
@@ -273,7 +274,7 @@ func (p PGDAttack) Run(ctx context.Context, m Classifier, x []float32, y []int, 
 			for j, i := range idx {
 				c := cur[j*n : (j+1)*n]
 				fooled := argmax(logits[j*s.k:(j+1)*s.k]) != y[i]
-				if p.FullBudget {
+				if p.KeepGoing {
 					// Misclassified beats classified; within each, higher loss wins.
 					if (fooled && !f.Ok[i]) || (fooled == f.Ok[i] && losses[j] > best[i]) {
 						f.Ok[i], best[i] = fooled, losses[j]

@@ -332,13 +332,14 @@ func asUnsupported(err error, target **attack.UnsupportedError) bool {
 	return ok
 }
 
-// TestPGDFullBudget: with FullBudget a sample the model already misclassifies keeps
-// stepping, and the candidate returned is the most confidently adversarial iterate. On
-// a binary linear model from x with w.x + b > 0 (class 1) that is the closed form
-// x - eps w/||w|| (the L2 ball's point of least w.x), reached exactly; the early-stopping
-// default returns the first misclassified iterate, nearer than eps. Both spend exactly
-// the queries they should.
-func TestPGDFullBudget(t *testing.T) {
+// TestPGDKeepGoing: with KeepGoing a sample the model already misclassifies steps on to
+// the end of its restart, and the candidate returned is the most confidently
+// adversarial iterate. On a binary linear model from x with w.x + b > 0 (class 1) that
+// is the closed form x - eps w/||w|| (the L2 ball's point of least w.x), reached
+// exactly, after exactly one restart's steps + 1 queries (no second restart for a
+// fooled sample); the early-stopping default returns the first misclassified iterate,
+// nearer than eps.
+func TestPGDKeepGoing(t *testing.T) {
 	w := []float64{0.6, -0.3, 0.2, 0.5, -0.4, 0.1}
 	l := attacktest.Binary(w, 0)
 	x := []float32{0.5, 0.5, 0.45, 0.5, 0.5, 0.5} // w.x = 0.34: class 1
@@ -352,21 +353,21 @@ func TestPGDFullBudget(t *testing.T) {
 	for i := range x {
 		want[i] = float64(x[i]) - eps*w[i]/wn
 	}
-	full := attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: steps, Restarts: restarts, ZeroStart: true, FullBudget: true}
+	full := attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: steps, Restarts: restarts, ZeroStart: true, KeepGoing: true}
 	f, err := full.Run(context.Background(), l, x, []int{1}, 1, rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !f.Ok[0] || f.Queries[0] != restarts*(steps+1) {
-		t.Fatalf("full budget: Ok %v, %d queries, want true and %d", f.Ok[0], f.Queries[0], restarts*(steps+1))
+	if !f.Ok[0] || f.Queries[0] != steps+1 {
+		t.Fatalf("keep going: Ok %v, %d queries, want true and %d", f.Ok[0], f.Queries[0], steps+1)
 	}
 	for i := range want {
 		if d := math.Abs(float64(f.Adv[i]) - want[i]); d > 1e-5 {
-			t.Errorf("full budget: pixel %d = %.6f, closed form %.6f", i, f.Adv[i], want[i])
+			t.Errorf("keep going: pixel %d = %.6f, closed form %.6f", i, f.Adv[i], want[i])
 		}
 	}
 	early := full
-	early.FullBudget = false
+	early.KeepGoing = false
 	e, err := early.Run(context.Background(), l, x, []int{1}, 1, rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
 		t.Fatal(err)

@@ -8,14 +8,24 @@
 #   results/mnist/MODEL-all.json       every attack in order, each on the samples still
 #                                      robust in its norm: "All" is the per-sample worst
 #                                      case; gradient-free attacks at --queries 5000
-# SETS (default "gradient all") picks which of the two files to make.
+#   results/mnist/MODEL-pgd.json       PGD-L2 and PGD-Linf only, each on every correctly
+#                                      classified sample
+# SETS (default "gradient all"; or "pgd") picks which files to make. DATASET (default
+# mnist) attacks a zoo CNN of another dataset at the paper's budgets for it (L2 1.5;
+# Linf 0.1 on fashion-mnist, 8/255 on gtsrb-10; 20 PGD restarts on 32x32 images), writing
+# under results/DATASET/:
+#   DATASET=fashion-mnist SETS=pgd scripts/attack-mnist-cnn.sh fashion-mnist-cnn
 set -euo pipefail
 cd "$(dirname "$0")/.."
+: "${EABS_DATA_DIR:=/work/shared/data}"
+export EABS_DATA_DIR
 model=${1:?usage: $0 MODEL (a zoo CNN, e.g. mnist-cnn)}
 n=${N:-500}
-out=results/mnist
+dataset=${DATASET:-mnist}
+out=results/$dataset
 mkdir -p "$out"
-[ -x bin/eabs ] || go build -o bin/eabs ./cmd/eabs
+E=${EABS_BIN:-bin/eabs}
+[ -x "$E" ] || go build -o "$E" ./cmd/eabs
 run() { # name, then attack flags
 	local name=$1
 	shift
@@ -24,14 +34,15 @@ run() { # name, then attack flags
 	local pids=()
 	for i in 0 1; do
 		[ -f "$out/$model-$name.part-$i-of-2.json" ] && continue
-		bin/eabs attack "zoo:$model" --dataset mnist --n "$n" --sample-seed 1 --seed 1 --shard "$i/2" \
+		"$E" attack "zoo:$model" --dataset "$dataset" --n "$n" --sample-seed 1 --seed 1 --shard "$i/2" \
 			--out "$out/$model-$name.part-{shard}.json" "$@" 2>"$out/$model-$name.part-$i-of-2.log" &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p"; done
-	bin/eabs report --merge "$out/$model-$name".part-*-of-2.json --out "$final"
+	"$E" report --merge "$out/$model-$name".part-*-of-2.json --out "$final"
 	rm -f "$out/$model-$name".part-*-of-2.json
 }
 sets=${SETS:-gradient all}
-[[ " $sets " == *" gradient "* ]] && run gradient --attack-all --attacks pgd-l2,apgd-ce-l2,apgd-dlr-l2,pgd-linf,apgd-ce-linf,apgd-dlr-linf
-[[ " $sets " == *" all "* ]] && run all --queries 5000 --attacks pgd-linf,apgd-ce-linf,apgd-dlr-linf,deepfool-linf,noise-linf,square-linf,nes-linf,spsa-linf,hsj-linf,pgd-l2,apgd-ce-l2,apgd-dlr-l2,ddn,cw-l2,deepfool-l2,noise-l2,square-l2,nes-l2,spsa-l2,hsj-l2,boundary-l2
+if [[ " $sets " == *" gradient "* ]]; then run gradient --attack-all --attacks pgd-l2,apgd-ce-l2,apgd-dlr-l2,pgd-linf,apgd-ce-linf,apgd-dlr-linf; fi
+if [[ " $sets " == *" pgd "* ]]; then run pgd --attack-all --attacks pgd-l2,pgd-linf; fi
+if [[ " $sets " == *" all "* ]]; then run all --queries 5000 --attacks pgd-linf,apgd-ce-linf,apgd-dlr-linf,deepfool-linf,noise-linf,square-linf,nes-linf,spsa-linf,hsj-linf,pgd-l2,apgd-ce-l2,apgd-dlr-l2,ddn,cw-l2,deepfool-l2,noise-l2,square-l2,nes-l2,spsa-l2,hsj-l2,boundary-l2; fi

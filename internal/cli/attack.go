@@ -45,7 +45,7 @@ type attackCmdOptions struct {
 	keep, sweepN       int
 	sweepFactors       string
 	ao                 attackOptions
-	pgdFullBudget      string
+	pgdKeepGoing       string
 	warmSteps          int
 	infer              infer.Options
 }
@@ -109,7 +109,7 @@ Linf 0.3 MNIST, 0.1 Fashion-MNIST, 8/255 otherwise).`,
 	f.IntVar(&o.ao.pgdSteps, "pgd-steps", 80, "PGD steps (the paper's 80)")
 	f.IntVar(&o.warmSteps, "warm-steps", 1, "E-ABS attacker: warm-start each gradient's latent optimisation from the previous iterate's z* with this many Adam steps (full search when the prediction changes; chosen by measurement: results/mnist-eabs/warmstart-vs-full.md); -1: full inference for every gradient")
 	f.IntVar(&o.ao.queries, "queries", 0, "per-sample query budget of the gradient-free attacks (default: each attack's: square/nes/spsa ~5000, hsj ~36,000, boundary 25,000 steps)")
-	f.StringVar(&o.pgdFullBudget, "pgd-full-budget", "auto", "PGD keeps stepping after the model is fooled and returns the most confidently adversarial iterate: on, off, or auto (on for E-ABS, whose randomised verdict overturns barely-fooled candidates; off for deterministic classifiers, where stopping early is only faster)")
+	f.StringVar(&o.pgdKeepGoing, "pgd-keep-going", "auto", "PGD steps on to the end of the restart after the model is fooled and returns the most confidently adversarial iterate: on, off, or auto (on for E-ABS, whose randomised verdict overturns barely-fooled candidates; off for deterministic classifiers, where stopping early is only faster)")
 	f.IntVar(&o.ao.pgdRestarts, "pgd-restarts", 0, "PGD random restarts (default: the paper's, 5 on MNIST and Fashion-MNIST, 20 otherwise)")
 	f.IntVar(&o.infer.Starts, "starts", o.infer.Starts, "E-ABS inference: random starts")
 	f.IntVar(&o.infer.Steps, "infer-steps", o.infer.Steps, "E-ABS inference: Adam steps")
@@ -211,11 +211,11 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	// (the paper's Boundary attack start), once the data is loaded.
 	var starts func([]float32, int) ([]float32, bool)
 	o.ao.starts = func(x []float32, y int) ([]float32, bool) { return starts(x, y) }
-	switch o.pgdFullBudget {
+	switch o.pgdKeepGoing {
 	case "on":
-		o.ao.pgdFullBudget = true
+		o.ao.pgdKeepGoing = true
 	case "auto":
-		o.ao.pgdFullBudget = w != nil && w.Spec.Kind == models.Generative
+		o.ao.pgdKeepGoing = w != nil && w.Spec.Kind == models.Generative
 	}
 	entries, sweep, err := buildAttacks(o.attacks, eps, o.ao, factors)
 	if err != nil {

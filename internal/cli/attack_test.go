@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -156,6 +157,38 @@ func TestPartPath(t *testing.T) {
 	for _, tt := range tests {
 		if got := partPath(tt.out, tt.sp); got != tt.want {
 			t.Errorf("partPath(%q, %s) = %q, want %q", tt.out, tt.sp, got, tt.want)
+		}
+	}
+}
+
+// TestPGDKeepGoingAuto: --pgd-keep-going auto turns PGD's KeepGoing on for E-ABS (a
+// randomised model) and off for a CNN, and the choice is recorded in the results file.
+func TestPGDKeepGoingAuto(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the MNIST E-ABS")
+	}
+	dir := t.TempDir()
+	for _, c := range []struct {
+		model, flag string
+		want        bool
+	}{
+		{"zoo:mnist-eabs", "auto", true},
+		{"zoo:mnist-cnn", "auto", false},
+		{"zoo:mnist-cnn", "on", true},
+	} {
+		out := filepath.Join(dir, strings.ReplaceAll(c.model, ":", "-")+"-"+c.flag+".json")
+		args := []string{"attack", c.model, "--dataset", "mnist-sample", "--n", "1", "--attacks", "pgd-l2", "--pgd-steps", "1", "--pgd-restarts", "1",
+			"--sweep-n", "0", "--eot", "1", "--verdict-eot", "1", "--starts", "20", "--infer-steps", "2", "--pgd-keep-going", c.flag, "--out", out}
+		if o, err := run(t, args...); err != nil {
+			t.Fatalf("%s --pgd-keep-going %s: %v\n%s", c.model, c.flag, err, o)
+		}
+		r, err := suite.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(`"KeepGoing":%v`, c.want)
+		if got := r.Settings.Attacks[0].Options; !strings.Contains(got, want) {
+			t.Errorf("%s --pgd-keep-going %s: options %s, want %s", c.model, c.flag, got, want)
 		}
 	}
 }

@@ -13,9 +13,9 @@ type attackOptions struct {
 	// PGD: steps and random restarts per sample (the paper's 80 and 5 on MNIST and
 	// Fashion-MNIST, 20 restarts on the 32x32 sets).
 	pgdSteps, pgdRestarts int
-	// pgdFullBudget: PGD spends its whole budget and keeps the most confidently
-	// adversarial iterate (attack.PGDAttack.FullBudget), set for randomised models.
-	pgdFullBudget bool
+	// pgdKeepGoing: PGD steps on to the end of a restart once fooled and keeps the most
+	// confidently adversarial iterate (attack.PGDAttack.KeepGoing), for randomised models.
+	pgdKeepGoing bool
 	// queries is the per-sample budget of the gradient-free attacks (0: their defaults).
 	queries int
 	// starts feeds the decision-based attacks (boundary-l2, hsj-*): the nearest test
@@ -40,7 +40,7 @@ func buildAttack(name string, eps map[attack.Norm]float64, o attackOptions) (sui
 		return suite.Entry{}, fmt.Errorf("--attacks: %w", err)
 	}
 	if p, ok := a.(attack.PGDAttack); ok {
-		p.Steps, p.FullBudget = o.pgdSteps, o.pgdFullBudget
+		p.Steps, p.KeepGoing = o.pgdSteps, o.pgdKeepGoing
 		a = p
 	}
 	return suite.Entry{Attack: a, Eps: e, Bounded: bounded}, nil

@@ -498,7 +498,7 @@ func validationAttacks(v *validateConfig) ([]certify.Budgeted, error) {
 		switch name {
 		case "pgd-l2":
 			mk = func(eps float64) attack.Attack {
-				return attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: v.Steps, Restarts: v.Restarts, FullBudget: true}
+				return attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: v.Steps, Restarts: v.Restarts, KeepGoing: true}
 			}
 		case "ddn":
 			mk = func(float64) attack.Attack { return attack.DDN{Steps: v.Steps} }
