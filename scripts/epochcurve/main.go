@@ -1,0 +1,271 @@
+// Command epochcurve draws where the zoo MNIST E-ABS stands against its training epochs
+// (issue 14's alternative to the 0.990 bar): the encoder-shortcut validation accuracy
+// of every epoch from the run's metrics.csv, the full-inference validation accuracy
+// (eabs classify --json on 2000 validation images) of the epochs measured, each with
+// its 95% Clopper-Pearson interval, the full-inference test accuracy of the zoo model,
+// the 0.990 bar and the paper's 99.4% after 500 epochs. It writes a PNG and a Markdown
+// table made only from those files.
+//
+//	go run ./scripts/epochcurve -metrics results/mnist-eabs/selection/metrics-epochs1-31.csv \
+//		-test results/mnist-eabs/test-full-ort.json -test-epoch 20 -out results/mnist-eabs/selection \
+//		results/mnist-eabs/selection/val2000-full-ep*.json
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image/color"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/stats"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// classified is the part of an eabs classify --json report used here.
+type classified struct {
+	Model    string  `json:"model"`
+	Split    string  `json:"split"`
+	N        int     `json:"n"`
+	Correct  int     `json:"correct"`
+	Accuracy float64 `json:"accuracy"`
+	Mode     string  `json:"mode"`
+}
+
+type point struct {
+	epoch          int
+	acc, lo, hi    float64
+	n, correct     int
+	file, model    string
+	split, measure string
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "epochcurve:", err)
+		os.Exit(1)
+	}
+}
+
+var epochRe = regexp.MustCompile(`ep(?:och-?)?(\d+)`)
+
+func run() error {
+	metrics := flag.String("metrics", "", "training metrics.csv (epoch, val_acc_amortized columns)")
+	test := flag.String("test", "", "eabs classify --json report of the zoo model on the whole test set (full inference)")
+	testEpoch := flag.Int("test-epoch", 0, "epoch of the -test model")
+	out := flag.String("out", ".", "output directory")
+	flag.Parse()
+	var shortcut []point
+	if *metrics != "" {
+		var err error
+		if shortcut, err = readMetrics(*metrics); err != nil {
+			return err
+		}
+	}
+	var full []point
+	for _, f := range flag.Args() {
+		m := epochRe.FindStringSubmatch(filepath.Base(f))
+		if m == nil {
+			return fmt.Errorf("%s: no epoch in the file name (want ...epNN...)", f)
+		}
+		ep, _ := strconv.Atoi(m[1])
+		p, err := readClassified(f, ep)
+		if err != nil {
+			return err
+		}
+		full = append(full, p)
+	}
+	sort.Slice(full, func(i, j int) bool { return full[i].epoch < full[j].epoch })
+	var tp *point
+	if *test != "" {
+		p, err := readClassified(*test, *testEpoch)
+		if err != nil {
+			return err
+		}
+		tp = &p
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	if err := plotCurve(filepath.Join(*out, "accuracy-vs-epoch.png"), shortcut, full, tp); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(*out, "accuracy-vs-epoch.md"), func(w io.Writer) error { return table(w, shortcut, full, tp) })
+}
+
+func readMetrics(path string) ([]point, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(rows) < 2 {
+		return nil, fmt.Errorf("%s: no epochs", path)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	ei, ok1 := col["epoch"]
+	vi, ok2 := col["val_acc_amortized"]
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("%s: want columns epoch and val_acc_amortized, have %v", path, rows[0])
+	}
+	var out []point
+	for _, r := range rows[1:] {
+		ep, err1 := strconv.Atoi(r[ei])
+		acc, err2 := strconv.ParseFloat(r[vi], 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%s: bad row %v", path, r)
+		}
+		out = append(out, point{epoch: ep, acc: acc, file: filepath.Base(path), measure: "encoder shortcut"})
+	}
+	return out, nil
+}
+
+func readClassified(path string, epoch int) (point, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return point{}, err
+	}
+	var c classified
+	if err := json.Unmarshal(b, &c); err != nil {
+		return point{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if c.N <= 0 || c.Correct < 0 || c.Correct > c.N {
+		return point{}, fmt.Errorf("%s: %d correct of %d is not an accuracy", path, c.Correct, c.N)
+	}
+	if c.Mode != "full" {
+		return point{}, fmt.Errorf("%s: mode %q, want full inference", path, c.Mode)
+	}
+	lo, hi, err := stats.ClopperPearson(c.Correct, c.N, 0.05)
+	if err != nil {
+		return point{}, err
+	}
+	return point{epoch: epoch, acc: float64(c.Correct) / float64(c.N), lo: lo, hi: hi, n: c.N, correct: c.Correct,
+		file: filepath.Base(path), model: c.Model, split: c.Split, measure: "full inference"}, nil
+}
+
+func plotCurve(path string, shortcut, full []point, tp *point) error {
+	p := plot.New()
+	p.Title.Text = "zoo:mnist-eabs: accuracy against training epochs"
+	p.X.Label.Text = "epoch"
+	p.Y.Label.Text = "accuracy"
+	p.Y.Min, p.Y.Max = 0.97, 1.0
+	p.Add(plotter.NewGrid())
+	blue, red, green, grey := color.RGBA{0, 90, 181, 255}, color.RGBA{220, 50, 32, 255}, color.RGBA{0, 150, 60, 255}, color.RGBA{90, 90, 90, 255}
+	if len(shortcut) > 0 {
+		xy := make(plotter.XYs, 0, len(shortcut))
+		for _, s := range shortcut {
+			if s.acc >= p.Y.Min {
+				xy = append(xy, plotter.XY{X: float64(s.epoch), Y: s.acc})
+			}
+		}
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return err
+		}
+		l.Color, l.Width = blue, vg.Points(1.5)
+		p.Add(l)
+		p.Legend.Add("validation, encoder shortcut (all 6,000, every epoch)", l)
+	}
+	if len(full) > 0 {
+		if err := withBars(p, full, red, draw.CircleGlyph{}, fmt.Sprintf("validation, full inference (%d images), 95%% CI", full[0].n)); err != nil {
+			return err
+		}
+	}
+	if tp != nil {
+		if err := withBars(p, []point{*tp}, green, draw.BoxGlyph{}, fmt.Sprintf("test, full inference (all %d), 95%% CI", tp.n)); err != nil {
+			return err
+		}
+	}
+	last := 31.0
+	if len(shortcut) > 0 {
+		last = float64(shortcut[len(shortcut)-1].epoch)
+	}
+	for _, h := range []struct {
+		y    float64
+		name string
+		col  color.Color
+	}{{0.990, "issue 14's bar, 0.990", grey}, {0.994, "paper: 99.4% after 500 epochs", red}} {
+		l, err := plotter.NewLine(plotter.XYs{{X: 0, Y: h.y}, {X: last + 1, Y: h.y}})
+		if err != nil {
+			return err
+		}
+		l.Color, l.Dashes = h.col, []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(l)
+		p.Legend.Add(h.name, l)
+	}
+	p.Legend.Left, p.Legend.Top = false, false
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
+	wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err })
+}
+
+func withBars(p *plot.Plot, pts []point, col color.Color, glyph draw.GlyphDrawer, name string) error {
+	xy := make(plotter.XYs, len(pts))
+	errs := make(plotter.YErrors, len(pts))
+	for i, q := range pts {
+		xy[i] = plotter.XY{X: float64(q.epoch), Y: q.acc}
+		errs[i].Low, errs[i].High = q.acc-q.lo, q.hi-q.acc
+	}
+	s, err := plotter.NewScatter(xy)
+	if err != nil {
+		return err
+	}
+	s.Color, s.Shape, s.Radius = col, glyph, vg.Points(3.5)
+	bars, err := plotter.NewYErrorBars(struct {
+		plotter.XYer
+		plotter.YErrorer
+	}{xy, errs})
+	if err != nil {
+		return err
+	}
+	bars.Color = col
+	p.Add(s, bars)
+	p.Legend.Add(name, s)
+	return nil
+}
+
+func table(w io.Writer, shortcut, full []point, tp *point) error {
+	fmt.Fprintln(w, "# zoo:mnist-eabs: accuracy against training epochs")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Made by `go run ./scripts/epochcurve` (command in its doc comment) from the files named below; plot: `accuracy-vs-epoch.png`.\n\n")
+	fmt.Fprintln(w, "| epoch | measure | split | correct / n | accuracy | 95% CI | file |")
+	fmt.Fprintln(w, "|---:|---|---|---:|---:|---|---|")
+	for _, q := range full {
+		fmt.Fprintf(w, "| %d | %s | %s | %d / %d | %.4f | [%.4f, %.4f] | `%s` |\n", q.epoch, q.measure, q.split, q.correct, q.n, q.acc, q.lo, q.hi, q.file)
+	}
+	if tp != nil {
+		fmt.Fprintf(w, "| %d | %s | %s | %d / %d | **%.4f** | [%.4f, %.4f] | `%s` |\n", tp.epoch, tp.measure, tp.split, tp.correct, tp.n, tp.acc, tp.lo, tp.hi, tp.file)
+	}
+	if len(shortcut) > 0 {
+		var b strings.Builder
+		for i, s := range shortcut {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%d: %.4f", s.epoch, s.acc)
+		}
+		fmt.Fprintf(w, "\nEncoder-shortcut validation accuracy per epoch (`%s`): %s.\n", shortcut[0].file, b.String())
+	}
+	return nil
+}
