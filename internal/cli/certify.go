@@ -145,10 +145,14 @@ default, 3 restarts x 100 steps, comes from results/mnist-eabs/certify/convergen
 (--runtime ref, float64) is the source of truth; --runtime ort runs the same
 computation on ONNX Runtime.
 
---validate attacks every certified image with PGD-L2 (random start, restarts), budget
-just below its eps*, against (a) the exact-inference classifier the bound is about and
-(b) the deployed randomised model; a violation (a misclassified image strictly inside
-eps*) is counted, reported, and its image saved (--adv-dir, PNG and raw float32).
+--validate attacks every certified image with --validate-attacks (default PGD-L2 with
+random restarts, DDN and ABS's Latent Descent Attack), budget just below its eps*,
+against (a) the exact-inference classifier the bound is about and (b) the deployed
+randomised model. The attacks run on a warm-started view of each model (its gradient
+costs one latent Adam step, --validate-warm); the verdict on their final image is the
+target's own full inference (EOT --validate-verdict-eot on the deployed model). A
+violation (a misclassified image strictly inside eps*) is counted, reported, and its
+image saved (--adv-dir, PNG and raw float32).
 
 --smoothing SIGMA certifies a classifier (a CNN) by randomized smoothing instead
 (Cohen et al. 2019, CERTIFY: n0 = 100, n = 100,000, alpha = 0.001, Clopper-Pearson
