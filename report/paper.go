@@ -12,8 +12,9 @@ import (
 
 // paperCSV holds the paper's headline accuracies (Table 2 and the SVHN rows, as
 // /work/shared/paper/METHOD.md lists them: 1000 random test samples each), keyed by the
-// table's column keys. SuperTraffic-10 is left out: eabs's gtsrb-10 is not that
-// dataset.
+// table's column keys. eabs's gtsrb-10 is a stand-in for the paper's SuperTraffic-10
+// (GTSRB alone, not GTSRB + DFG + BelgiumTS), so its rows say which dataset they are
+// from: "E-ABS on SuperTraffic-10 (paper)".
 //
 //go:embed paper.csv
 var paperCSV string

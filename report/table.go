@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -111,7 +112,7 @@ func Build(results []*suite.Result, sources []string) (*Table, error) {
 			k := attackKey(a)
 			if !has[k] {
 				has[k] = true
-				t.Columns = append(t.Columns, Column{Key: k, Label: fmt.Sprintf("%s (%g)", a.Name, a.Eps), Norm: a.Norm, Eps: a.Eps})
+				t.Columns = append(t.Columns, Column{Key: k, Label: fmt.Sprintf("%s (%s)", a.Name, EpsLabel(a.Eps)), Norm: a.Norm, Eps: a.Eps})
 			}
 			row.Cells[k] = &Cell{Rate: s.Attacks[j].Robust, Cumulative: s.Attacks[j].Skipped > 0}
 		}
@@ -119,7 +120,7 @@ func Build(results []*suite.Result, sources []string) (*Table, error) {
 			k := allKey(a.Norm, a.Eps)
 			if !has[k] {
 				has[k] = true
-				alls = append(alls, Column{Key: k, Label: fmt.Sprintf("All %s (%g)", normName(a.Norm), a.Eps), Norm: a.Norm, Eps: a.Eps})
+				alls = append(alls, Column{Key: k, Label: fmt.Sprintf("All %s (%s)", normName(a.Norm), EpsLabel(a.Eps)), Norm: a.Norm, Eps: a.Eps})
 			}
 			row.Cells[k] = &Cell{Rate: a.Robust}
 		}
@@ -335,4 +336,14 @@ func (t *Table) WriteLaTeX(w io.Writer) error {
 	b.WriteString("\\bottomrule\n\\end{tabular}\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// EpsLabel writes a budget for people: n/255 when it is a whole number of 8-bit grey
+// levels that %g would print with many digits (8/255, not 0.03137254901960784), else %g.
+func EpsLabel(eps float64) string {
+	g := strconv.FormatFloat(eps, 'g', -1, 64)
+	if n := math.Round(eps * 255); len(g) > 6 && n >= 1 && math.Abs(eps*255-n) < 1e-9 {
+		return fmt.Sprintf("%.0f/255", n)
+	}
+	return g
 }

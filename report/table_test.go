@@ -233,3 +233,14 @@ func TestAdversarialGrid(t *testing.T) {
 		t.Error("a short image accepted")
 	}
 }
+
+func TestEpsLabel(t *testing.T) {
+	for _, c := range []struct {
+		eps  float64
+		want string
+	}{{8.0 / 255, "8/255"}, {1.5, "1.5"}, {0.3, "0.3"}, {0.1, "0.1"}, {2.0 / 255, "2/255"}, {0.0314, "0.0314"}, {1, "1"}} {
+		if got := EpsLabel(c.eps); got != c.want {
+			t.Errorf("EpsLabel(%v) = %q, want %q", c.eps, got, c.want)
+		}
+	}
+}
