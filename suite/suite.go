@@ -99,6 +99,16 @@ type Config struct {
 	Keep int
 	// State is the state file ("" for none): saved after every batch, resumed from.
 	State string
+	// After continues a complete earlier run of the same model on the same samples
+	// (its records must cover this shard's): its records are kept, and Attacks run after
+	// its attacks, each only on the samples still robust in its norm (or on all, with
+	// AttackAll), as if one run had listed them all. The result is that run: the same
+	// settings, configuration hash and records, so attacks can be added to a costly run
+	// (E-ABS) without repeating it. Seed, Batch, AttackBatch, AttackAll, Keep, SweepN
+	// and the caller's model settings must equal the earlier run's; its sweep is kept,
+	// and Sweep may only add norms it did not sweep (the whole run's sweep of a norm
+	// uses the norm's first bounded attack).
+	After *Result
 }
 
 // AttackSpec is how an attack appears in the results.
@@ -379,6 +389,11 @@ func prepare(cfg Config, set *data.Set, model, verdict attack.Classifier) (*Resu
 	}
 	st := Settings{Attacks: as, Sweep: ss, SweepN: cfg.SweepN, Seed: cfg.Seed, Batch: cfg.Batch, AttackBatch: cfg.AttackBatch,
 		AttackAll: cfg.AttackAll, Keep: cfg.Keep, Model: h.Config}
+	if cfg.After != nil {
+		if st, err = after(cfg.After, h, st); err != nil {
+			return nil, nil, err
+		}
+	}
 	h.Kind = Kind
 	h.Config = configHash(st)
 	idx := data.SampleIndices(set.N, h.SampleN, h.SampleSeed)
@@ -389,7 +404,67 @@ func prepare(cfg Config, set *data.Set, model, verdict attack.Classifier) (*Resu
 	if len(pos) == 0 {
 		return nil, nil, fmt.Errorf("suite: shard %s of %d samples is empty; use at most %d shards", h.Shard, h.SampleN, h.SampleN)
 	}
+	if cfg.After != nil {
+		have := map[int]int{}
+		for _, rec := range cfg.After.Records {
+			have[rec.Pos] = rec.Index
+		}
+		for _, p := range pos {
+			if idx, ok := have[p.pos]; !ok || idx != p.index {
+				return nil, nil, fmt.Errorf("suite: the run to continue has no record of sample %d (image %d): continue a complete, merged run", p.pos, p.index)
+			}
+		}
+	}
 	return &Result{Header: h, Model: cfg.Model, Settings: st, Shape: [3]int{set.C, set.H, set.W}, Classes: verdict.Classes()}, pos, nil
+}
+
+// after checks that prev can be continued by a run with header h and settings st
+// (which hold only the new attacks) and returns the settings of the combined run.
+func after(prev *Result, h shard.Header, st Settings) (Settings, error) {
+	ph := prev.Header
+	if !prev.Complete {
+		return st, fmt.Errorf("suite: the run to continue is not complete (a state file or an unfinished shard?)")
+	}
+	if ph.Kind != Kind {
+		return st, fmt.Errorf("suite: the run to continue is a %q result, not an attack result", ph.Kind)
+	}
+	ps := prev.Settings
+	for _, d := range []struct {
+		name string
+		a, b any
+	}{
+		{"model", ph.ModelSHA256, h.ModelSHA256}, {"data", ph.DataFingerprint, h.DataFingerprint},
+		{"dataset", ph.Dataset, h.Dataset}, {"split", ph.Split, h.Split},
+		{"sample seed", ph.SampleSeed, h.SampleSeed}, {"sample size", ph.SampleN, h.SampleN},
+		{"model settings", ps.Model, st.Model}, {"seed", ps.Seed, st.Seed}, {"batch", ps.Batch, st.Batch},
+		{"attack batch", ps.AttackBatch, st.AttackBatch}, {"attack-all", ps.AttackAll, st.AttackAll},
+		{"kept images", ps.Keep, st.Keep}, {"sweep samples", ps.SweepN, st.SweepN},
+	} {
+		if d.a != d.b {
+			return st, fmt.Errorf("suite: the run to continue differs in %s: %v there, %v here", d.name, d.a, d.b)
+		}
+	}
+	swept := map[attack.Norm]bool{}
+	for _, a := range ps.Sweep {
+		swept[a.Norm] = true
+	}
+	for _, a := range st.Sweep {
+		if swept[a.Norm] {
+			return st, fmt.Errorf("suite: the run to continue has its %s sweep already; sweep only norms it did not", a.Norm)
+		}
+	}
+	seen := map[string]bool{}
+	for _, a := range ps.Attacks {
+		seen[fmt.Sprintf("%s@%g", a.Name, a.Eps)] = true
+	}
+	for _, a := range st.Attacks {
+		if seen[fmt.Sprintf("%s@%g", a.Name, a.Eps)] {
+			return st, fmt.Errorf("suite: %s at %g already ran in the run to continue", a.Name, a.Eps)
+		}
+	}
+	st.Attacks = append(slices.Clone(ps.Attacks), st.Attacks...)
+	st.Sweep = append(slices.Clone(ps.Sweep), st.Sweep...)
+	return st, nil
 }
 
 // readState returns the unfinished run saved at path (nil when there is none) after
@@ -537,22 +612,45 @@ func (r *runner) batch(ctx context.Context, ss []sample, size int) ([]Record, er
 			recs[i].Clean = slices.Clone(r.set.Image(s.index))
 		}
 	}
-	pred, l1, err := r.judge(x, pos, purposeClean)
-	if err != nil {
-		return nil, err
-	}
-	_, l2, err := r.judge(x, pos, purposeClean2)
-	if err != nil {
-		return nil, err
-	}
-	K := r.verdict.Classes()
-	for i := range recs {
-		recs[i].CleanPred = pred[i]
-		recs[i].CleanCorrect = pred[i] == recs[i].Label
-		recs[i].Randomised = !slices.Equal(l1[i*K:(i+1)*K], l2[i*K:(i+1)*K])
-	}
 	broken := map[attack.Norm][]bool{}
-	for ai, e := range r.cfg.Attacks {
+	off := 0 // attacks of the run continued
+	if p := r.cfg.After; p != nil {
+		off = len(p.Settings.Attacks)
+		byPos := map[int]*Record{}
+		for i := range p.Records {
+			byPos[p.Records[i].Pos] = &p.Records[i]
+		}
+		for i := range recs {
+			old := byPos[recs[i].Pos] // prepare checked that every position is there
+			recs[i] = *old
+			recs[i].Attacks, recs[i].Sweep = slices.Clone(old.Attacks), slices.Clone(old.Sweep)
+			for ai, a := range p.Settings.Attacks {
+				if broken[a.Norm] == nil {
+					broken[a.Norm] = make([]bool, n)
+				}
+				if ar := old.Attacks[ai]; ar.Ran && !ar.Robust {
+					broken[a.Norm][i] = true
+				}
+			}
+		}
+	} else {
+		pred, l1, err := r.judge(x, pos, purposeClean)
+		if err != nil {
+			return nil, err
+		}
+		_, l2, err := r.judge(x, pos, purposeClean2)
+		if err != nil {
+			return nil, err
+		}
+		K := r.verdict.Classes()
+		for i := range recs {
+			recs[i].CleanPred = pred[i]
+			recs[i].CleanCorrect = pred[i] == recs[i].Label
+			recs[i].Randomised = !slices.Equal(l1[i*K:(i+1)*K], l2[i*K:(i+1)*K])
+		}
+	}
+	for j, e := range r.cfg.Attacks {
+		ai := off + j
 		norm := e.Attack.Norm()
 		if broken[norm] == nil {
 			broken[norm] = make([]bool, n)
@@ -586,7 +684,12 @@ func (r *runner) batch(ctx context.Context, ss []sample, size int) ([]Record, er
 			}
 		}
 	}
-	for si, e := range r.cfg.Sweep {
+	soff := 0 // sweeps of the run continued
+	if r.cfg.After != nil {
+		soff = len(r.cfg.After.Settings.Sweep)
+	}
+	for sj, e := range r.cfg.Sweep {
+		si := soff + sj
 		var active []int
 		for i := range recs {
 			if recs[i].Pos < r.cfg.SweepN {

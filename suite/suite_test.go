@@ -618,3 +618,70 @@ func TestClassifyShardsMerge(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterContinuesARun: a run of the first attack, continued (Config.After) by a run
+// of the other two, is exactly the run of all three: the same header (configuration
+// hash), settings and records, also when the continuation is sharded and merged. A
+// continuation that differs in a setting, repeats an attack, adds a sweep, or starts
+// from an unfinished run is refused, naming what is wrong. (A continuation that sweeps
+// a new norm is TestAttackAfterCLI's.)
+func TestAfterContinuesARun(t *testing.T) {
+	set := testSet(40)
+	const n = 23
+	whole := mustRun(t, baseConfig(n, shard.Whole), set)
+	first := baseConfig(n, shard.Whole)
+	first.Attacks = first.Attacks[:1]
+	prev := mustRun(t, first, set)
+	prev.Summary = Summarize(prev)
+	next := func(sp shard.Spec) Config {
+		c := baseConfig(n, sp)
+		c.Attacks, c.Sweep, c.After = c.Attacks[1:], nil, prev
+		return c
+	}
+	cont := mustRun(t, next(shard.Whole), set)
+	wb, _ := json.Marshal(whole.Records)
+	cb, _ := json.Marshal(cont.Records)
+	if cont.Header != whole.Header || !reflect.DeepEqual(cont.Settings, whole.Settings) || string(cb) != string(wb) {
+		t.Fatalf("the continued run differs from the whole run:\nheader %+v\nwant   %+v\nsettings equal %v, records equal %v",
+			cont.Header, whole.Header, reflect.DeepEqual(cont.Settings, whole.Settings), string(cb) == string(wb))
+	}
+	var parts []Part
+	for i := 0; i < 3; i++ {
+		r := mustRun(t, next(shard.Spec{Index: i, Count: 3}), set)
+		parts = append(parts, Part{Name: fmt.Sprintf("part%d.json", i), Data: roundTrip(t, r)})
+	}
+	_, m, err := Merge(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb, _ := json.Marshal(m.(*Result).Records); string(mb) != string(wb) {
+		t.Error("the sharded continuation, merged, differs from the whole run")
+	}
+	// The prefix of attacks was not re-run: a continuation whose first attack would
+	// now break everything leaves the earlier records as they were.
+	for i, rec := range cont.Records {
+		if !reflect.DeepEqual(rec.Attacks[0], prev.Records[i].Attacks[0]) {
+			t.Fatalf("sample %d: the continued run changed the earlier attack's record", rec.Pos)
+		}
+	}
+	bad := []struct {
+		name string
+		edit func(c *Config)
+		want string
+	}{
+		{"seed", func(c *Config) { c.Seed++ }, "seed"},
+		{"model settings", func(c *Config) { c.Header.Config = "other" }, "model settings"},
+		{"sample size", func(c *Config) { c.Header.SampleN = n - 1 }, "sample size"},
+		{"repeated attack", func(c *Config) { c.Attacks = append(c.Attacks, baseConfig(n, shard.Whole).Attacks[0]) }, "already ran"},
+		{"sweep", func(c *Config) { c.Sweep = baseConfig(n, shard.Whole).Sweep }, "l2 sweep already"},
+		{"unfinished", func(c *Config) { p := *prev; p.Complete = false; c.After = &p }, "not complete"},
+		{"missing samples", func(c *Config) { p := *prev; p.Records = p.Records[:5]; c.After = &p }, "no record of sample"},
+	}
+	for _, b := range bad {
+		c := next(shard.Whole)
+		b.edit(&c)
+		if _, err := Run(context.Background(), c, set, linear{}, linear{}, nil); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%s: err = %v, want one mentioning %q", b.name, err, b.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,7 @@ type attackCmdOptions struct {
 	sweepFactors       string
 	ao                 attackOptions
 	pgdKeepGoing       string
+	after              string
 	warmSteps          int
 	infer              infer.Options
 }
@@ -109,6 +111,7 @@ Linf 0.3 MNIST, 0.1 Fashion-MNIST, 8/255 otherwise).`,
 	f.IntVar(&o.ao.pgdSteps, "pgd-steps", 80, "PGD steps (the paper's 80)")
 	f.IntVar(&o.warmSteps, "warm-steps", 1, "E-ABS attacker: warm-start each gradient's latent optimisation from the previous iterate's z* with this many Adam steps (full search when the prediction changes; chosen by measurement: results/mnist-eabs/warmstart-vs-full.md); -1: full inference for every gradient")
 	f.IntVar(&o.ao.queries, "queries", 0, "per-sample query budget of the gradient-free attacks (default: each attack's: square/nes/spsa ~5000, hsj ~36,000, boundary 25,000 steps)")
+	f.StringVar(&o.after, "after", "", "continue this complete results file of the same model: keep its records and run --attacks after its attacks, on the samples still robust, as if one run had listed them all (sample, seeds, batches, kept images and sweep come from it)")
 	f.StringVar(&o.pgdKeepGoing, "pgd-keep-going", "auto", "PGD steps on to the end of the restart after the model is fooled and returns the most confidently adversarial iterate: on, off, or auto (on for E-ABS, whose randomised verdict overturns barely-fooled candidates; off for deterministic classifiers, where stopping early is only faster)")
 	f.IntVar(&o.ao.pgdRestarts, "pgd-restarts", 0, "PGD random restarts (default: the paper's, 5 on MNIST and Fashion-MNIST, 20 otherwise)")
 	f.IntVar(&o.infer.Starts, "starts", o.infer.Starts, "E-ABS inference: random starts")
@@ -178,6 +181,29 @@ func (o *attackCmdOptions) check(dataset string) (map[attack.Norm]float64, error
 	return eps, nil
 }
 
+// takeFrom sets the run settings --after's results file fixes (sample, seeds, batches,
+// kept images, sweep size, dataset) from it, unless the user gave them; the suite
+// refuses a continuation whose settings differ, naming the difference.
+func (o *attackCmdOptions) takeFrom(cmd *cobra.Command, prev *suite.Result) {
+	f := cmd.Flags()
+	set := func(name string, apply func()) {
+		if !f.Changed(name) {
+			apply()
+		}
+	}
+	ps := prev.Settings
+	set("dataset", func() { o.sf.dataset = prev.Header.Dataset })
+	set("split", func() { o.sf.split = prev.Header.Split })
+	set("n", func() { o.sf.n = prev.Header.SampleN })
+	set("sample-seed", func() { o.sampleSeed = prev.Header.SampleSeed })
+	set("seed", func() { o.seed = ps.Seed })
+	set("batch", func() { o.batch = ps.Batch })
+	set("attack-batch", func() { o.attackBatch = ps.AttackBatch })
+	set("attack-all", func() { o.attackAll = ps.AttackAll })
+	set("keep", func() { o.keep = ps.Keep })
+	set("sweep-n", func() { o.sweepN = ps.SweepN })
+}
+
 func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if o.out == "" {
@@ -186,6 +212,13 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	sp, err := o.sh.parse()
 	if err != nil {
 		return err
+	}
+	var prev *suite.Result
+	if o.after != "" {
+		if prev, err = suite.ReadFile(o.after); err != nil {
+			return fmt.Errorf("--after: %w", err)
+		}
+		o.takeFrom(cmd, prev)
 	}
 	// A plain .onnx classifier (one image input, one logits output) runs on ONNX
 	// Runtime; everything else is an eabs model (file, run, export or zoo name).
@@ -313,8 +346,17 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 			name = filepath.Base(filepath.Dir(args[0]))
 		}
 	}
+	if prev != nil {
+		// The continued run's sweep is kept; a norm it did not sweep is swept with its
+		// first bounded attack here, as one run of all the attacks would.
+		swept := map[attack.Norm]bool{}
+		for _, a := range prev.Settings.Sweep {
+			swept[a.Norm] = true
+		}
+		sweep = slices.DeleteFunc(sweep, func(e suite.Entry) bool { return swept[e.Attack.Norm()] })
+	}
 	cfg := suite.Config{Header: h, Model: name, Attacks: entries, Sweep: sweep, SweepN: o.sweepN, Seed: o.seed,
-		Batch: o.batch, AttackBatch: o.attackBatch, AttackAll: o.attackAll, Keep: o.keep, State: state}
+		Batch: o.batch, AttackBatch: o.attackBatch, AttackAll: o.attackAll, Keep: o.keep, State: state, After: prev}
 	ctx, stop := signalContext(cmd)
 	defer stop()
 	total := len(sp.Positions(min(o.sf.n, set.N)))

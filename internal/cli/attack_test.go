@@ -192,3 +192,29 @@ func TestPGDKeepGoingAuto(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackAfterCLI: eabs attack --after A --attacks B gives the file a run of A's
+// attacks and B would (eabs report --same), taking the sample and run settings from A;
+// a continuation with another seed is refused.
+func TestAttackAfterCLI(t *testing.T) {
+	dir := t.TempDir()
+	common := []string{"attack", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "6", "--batch", "3", "--pgd-steps", "3", "--pgd-restarts", "1", "--sweep-n", "2", "--keep", "2"}
+	whole, first, cont := filepath.Join(dir, "whole.json"), filepath.Join(dir, "first.json"), filepath.Join(dir, "cont.json")
+	if out, err := run(t, append(common, "--attacks", "pgd-l2,ddn,pgd-linf", "--out", whole)...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := run(t, append(common, "--attacks", "pgd-l2", "--out", first)...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// Only the model and the new attacks: the rest comes from first.json.
+	if out, err := run(t, "attack", "zoo:mnist-cnn", "--after", first, "--attacks", "ddn,pgd-linf", "--pgd-steps", "3", "--pgd-restarts", "1", "--out", cont); err != nil {
+		t.Fatalf("--after: %v\n%s", err, out)
+	}
+	if out, err := run(t, "report", "--same", whole, cont); err != nil {
+		t.Errorf("the continued run differs from the whole run: %v\n%s", err, out)
+	}
+	_, err := run(t, "attack", "zoo:mnist-cnn", "--after", first, "--attacks", "ddn", "--seed", "9", "--out", filepath.Join(dir, "bad.json"))
+	if err == nil || !strings.Contains(err.Error(), "seed") {
+		t.Errorf("a continuation with another seed: %v, want the seed named", err)
+	}
+}
