@@ -31,7 +31,9 @@ func mnistWeights(b *testing.B) *models.Weights {
 	return w
 }
 
-func openORT(b *testing.B, w *models.Weights, threads int) runtime.Model {
+// openORT exports w and opens it on ONNX Runtime (threads per session, 0: all cores);
+// without the library it skips (testenv.SkipOrFail).
+func openORT(b testing.TB, w *models.Weights, threads int) runtime.Model {
 	lib, err := ort.LibraryPath("")
 	if err != nil {
 		testenv.SkipOrFail(b, "ONNX Runtime: %v", err)

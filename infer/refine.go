@@ -18,8 +18,13 @@ import (
 // little, so a few steps replace the 8000+1-start search and the 50 steps of
 // Classify. The optimiser, tracker and noise use are Classify's, so Refine from the
 // start Classify chose, with Options.Steps steps and the same noise, gives Classify's
-// result. mu and logvar are not modified; logvar may be nil (zero) and is ignored by
-// exact inference. rngs[b] supplies image b's noise as in Classify.
+// result up to float32 rounding of the losses at the means. Refine evaluates the
+// start and the final mean without gradients (meanStep): an attacker calls it for
+// every gradient, and with one Adam step two of its three latent steps computed
+// gradients nobody read. Classify keeps latent steps there, because package
+// crosscheck's wrappers perturb every latent step of full inference. mu and logvar
+// are not modified; logvar may be nil (zero) and is ignored by exact inference.
+// rngs[b] supplies image b's noise as in Classify.
 func (e *Engine) Refine(x []float32, batch int, mu, logvar []float32, steps int, rngs []*rand.Rand) (*Output, error) {
 	s := e.m.Spec()
 	a := s.Arch
@@ -64,11 +69,10 @@ func (e *Engine) Refine(x []float32, batch int, mu, logvar []float32, steps int,
 	}
 	out := &Output{B: batch, K: K, M: M, P: P, FromEncoder: make([]bool, batch*K)}
 	t1 := time.Now()
-	zero := make([]float32, batch*K*M)
 	best := e.opt.LossAt != LossAtFinal
 	var bt *tracker
 	if best {
-		st, err := e.m.LatentStep(x, mu, lv, zero, batch)
+		st, err := meanStep(e.m, x, batch, mu, lv)
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +86,7 @@ func (e *Engine) Refine(x []float32, batch int, mu, logvar []float32, steps int,
 		// The start at its mean is the only point evaluated.
 		out.Loss, out.Rec, out.Z, out.Logvar = bt.loss, bt.rec, bt.z, bt.lv
 	} else {
-		final, err := e.m.LatentStep(x, mu, lv, zero, batch)
+		final, err := meanStep(e.m, x, batch, mu, lv)
 		if err != nil {
 			return nil, err
 		}

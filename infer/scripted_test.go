@@ -277,15 +277,29 @@ func (m *linearModel) replay(x []float64, b, k int, bankZ []float32, opt Options
 		copy(mu, f64(bankZ[bestJ*M:(bestJ+1)*M]))
 		clear(lv)
 	}
+	w := m.replayFrom(x, k, mu, lv, opt, opt.Steps, noise)
+	w.fromEncoder = fromEnc
+	return w
+}
+
+// replayFrom is the optimisation half of replay (what Engine.Refine runs): steps of
+// Adam from mean mu and log-variance lv (zero for exact inference), the result read at
+// the lowest loss of the start, the samples (adversarial models) and the final mean,
+// or at the final mean for LossAtFinal. With LossAtBest and no steps the start is the
+// only point. mu and lv are modified.
+func (m *linearModel) replayFrom(x []float64, k int, mu, lv []float64, opt Options, steps int, noise []float64) expected {
+	M := m.spec.Arch.Latent
+	variational := m.spec.Variational && !opt.Exact
+	zero := make([]float64, M)
 	l0, rec0, _, _ := m.point(x, k, mu, lv, zero)
-	best := expected{loss: l0, z: clone(mu), lv: clone(lv), rec: rec0, fromEncoder: fromEnc, at: "start"}
+	best := expected{loss: l0, z: clone(mu), lv: clone(lv), rec: rec0, at: "start"}
 	record := func(l float64, z, lv, rec []float64, at string) {
 		if l < best.loss {
-			best = expected{loss: l, z: clone(z), lv: clone(lv), rec: rec, fromEncoder: fromEnc, at: at}
+			best = expected{loss: l, z: clone(z), lv: clone(lv), rec: rec, at: at}
 		}
 	}
 	adMu, adLv := &adamOracle{lr: opt.LR}, &adamOracle{lr: opt.LR}
-	for s := 0; s < opt.Steps; s++ {
+	for s := 0; s < steps; s++ {
 		eps := zero
 		if variational {
 			eps = noise[s*M : (s+1)*M]
@@ -303,9 +317,12 @@ func (m *linearModel) replay(x []float64, b, k int, bankZ []float32, opt Options
 			adLv.step(lv, glv)
 		}
 	}
+	if opt.LossAt != LossAtFinal && steps == 0 {
+		return best
+	}
 	lf, recf, _, _ := m.point(x, k, mu, lv, zero)
 	if opt.LossAt == LossAtFinal {
-		return expected{loss: lf, z: mu, lv: lv, rec: recf, fromEncoder: fromEnc, at: "final"}
+		return expected{loss: lf, z: mu, lv: lv, rec: recf, at: "final"}
 	}
 	record(lf, mu, lv, recf, "final")
 	return best
