@@ -69,6 +69,11 @@ step crosscheck && for rt in ref ort; do
 		--json "$C/crosscheck-$rt.json" > "$C/crosscheck-$rt.txt" 2> "$C/crosscheck-$rt.log"
 done
 step crosscheck && go run ./certify/cmd/certplot crosscheck "$C/crosscheck-ref.json" "$C/crosscheck-ort.json" > "$C/crosscheck.txt"
+# And the committed certificates themselves: the first 50 at the default effort on the
+# reference graph against the ONNX Runtime run above (its peak memory in the .log).
+step crosscheck && run $E certify zoo:mnist-eabs --runtime ref --n 50 --restarts 3 --steps 100 \
+	--json "$C/crosscheck-ref-50.json" > "$C/crosscheck-ref-50.txt" 2> "$C/crosscheck-ref-50.log"
+step crosscheck && go run ./certify/cmd/certplot crosscheck "$C/crosscheck-ref-50.json" "$C/certify.json" > "$C/crosscheck-50.txt"
 
 step smoothing && for s in 025 050; do
 	sigma=0.${s:1}

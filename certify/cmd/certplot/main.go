@@ -441,13 +441,22 @@ func crosscheck(args []string) error {
 	if err := read(args[1], &b); err != nil {
 		return err
 	}
-	if len(a.Results) != len(b.Results) {
-		return fmt.Errorf("%d vs %d results", len(a.Results), len(b.Results))
+	// Every image of the first report is looked up by its test-set index in the
+	// second, which may hold more (a cross-check of the first N of a larger run).
+	byIndex := map[int]certify.Result{}
+	for _, y := range b.Results {
+		byIndex[y.Index] = y
+	}
+	if a.Options != b.Options {
+		return fmt.Errorf("the reports ran with other options: %+v vs %+v", a.Options, b.Options)
 	}
 	worst, bad := 0.0, 0
 	fmt.Printf("index  eps*(%s)  eps*(%s)  |diff|  binding\n", filepath.Base(args[0]), filepath.Base(args[1]))
-	for i, x := range a.Results {
-		y := b.Results[i]
+	for _, x := range a.Results {
+		y, ok := byIndex[x.Index]
+		if !ok {
+			return fmt.Errorf("image %d of %s is not in %s", x.Index, args[0], args[1])
+		}
 		d := math.Abs(x.Eps - y.Eps)
 		worst = math.Max(worst, d)
 		if x.Index != y.Index || d > 1e-3 || x.Binding != y.Binding {
