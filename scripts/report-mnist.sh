@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 [ -x bin/eabs ] || go build -o bin/eabs ./cmd/eabs
 # Row labels: the file's model and which attack set it holds.
 files=() names=()
-# The E-ABS run on the most images made (48 when that run finished, else 16).
+# The E-ABS run on the most images made: the 100-image run at the paper's 5 restarts
+# once it has finished (scripts/attack-mnist-eabs.sh, resumable), else the 48-image run
+# (1 restart), else the first 16.
 eabs=mnist-eabs-all
 [ -f results/mnist/mnist-eabs-all-48.json ] && eabs=mnist-eabs-all-48
+[ -f results/mnist/mnist-eabs-100.json ] && eabs=mnist-eabs-100
 for pair in $eabs:"E-ABS zoo (PGD+LDA)" mnist-cnn-all:"CNN zoo (all attacks)" \
 	mnist-cnn-gradient:"CNN zoo (PGD+APGD each)" mnist-adv-l2-gradient:"Adv-L2 CNN zoo (PGD+APGD each)" \
 	mnist-adv-linf-gradient:"Adv-Linf CNN zoo (PGD+APGD each)"; do
