@@ -50,24 +50,12 @@ func (CW) Norm() Norm { return L2 }
 // Run implements Attack.
 func (a CW) Run(ctx context.Context, m Classifier, x []float32, y []int, batch int, _ *rand.Rand) (*Found, error) {
 	name := a.Name()
-	d, err := differentiable(name, m)
+	g, err := startGrad(name, m, x, y, batch, a.Steps, 100, a.EOT)
 	if err != nil {
 		return nil, err
 	}
-	K := d.Classes()
-	n, err := checkRun(name, x, y, batch, K)
-	if err != nil {
-		return nil, err
-	}
+	d, K, n, steps, eot := g.d, g.k, g.n, g.steps, g.eot
 	bsteps, err := orDefault(name, "binary search steps", a.BinarySteps, 5)
-	if err != nil {
-		return nil, err
-	}
-	steps, err := orDefault(name, "steps", a.Steps, 100)
-	if err != nil {
-		return nil, err
-	}
-	eot, err := orDefault(name, "eot", a.EOT, 1)
 	if err != nil {
 		return nil, err
 	}

@@ -45,23 +45,11 @@ func (DDN) Norm() Norm { return L2 }
 // Run implements Attack.
 func (a DDN) Run(ctx context.Context, m Classifier, x []float32, y []int, batch int, _ *rand.Rand) (*Found, error) {
 	name := a.Name()
-	d, err := differentiable(name, m)
+	g, err := startGrad(name, m, x, y, batch, a.Steps, 80, a.EOT)
 	if err != nil {
 		return nil, err
 	}
-	K := d.Classes()
-	n, err := checkRun(name, x, y, batch, K)
-	if err != nil {
-		return nil, err
-	}
-	steps, err := orDefault(name, "steps", a.Steps, 80)
-	if err != nil {
-		return nil, err
-	}
-	eot, err := orDefault(name, "eot", a.EOT, 1)
-	if err != nil {
-		return nil, err
-	}
+	d, K, n, steps, eot := g.d, g.k, g.n, g.steps, g.eot
 	gamma, init := a.Gamma, a.InitNorm
 	if gamma == 0 {
 		gamma = 0.05

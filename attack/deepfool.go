@@ -56,23 +56,11 @@ func (a DeepFool) Run(ctx context.Context, m Classifier, x []float32, y []int, b
 	if err := checkNorm(name, a.Lp); err != nil {
 		return nil, err
 	}
-	d, err := differentiable(name, m)
+	g, err := startGrad(name, m, x, y, batch, a.Steps, 100, a.EOT)
 	if err != nil {
 		return nil, err
 	}
-	K := d.Classes()
-	n, err := checkRun(name, x, y, batch, K)
-	if err != nil {
-		return nil, err
-	}
-	steps, err := orDefault(name, "steps", a.Steps, 100)
-	if err != nil {
-		return nil, err
-	}
-	eot, err := orDefault(name, "eot", a.EOT, 1)
-	if err != nil {
-		return nil, err
-	}
+	d, K, n, steps, eot := g.d, g.k, g.n, g.steps, g.eot
 	cands, err := orDefault(name, "candidates", a.Candidates, K)
 	if err != nil {
 		return nil, err

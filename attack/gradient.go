@@ -62,6 +62,32 @@ func orDefault(name, opt string, v, def int) (int, error) {
 	return v, nil
 }
 
+// gradRun is what every gradient attack's Run checks first: the model's gradients,
+// the classes K, the pixels per image n, and the steps and EOT options with their
+// defaults.
+type gradRun struct {
+	d          Differentiable
+	k, n       int
+	steps, eot int
+}
+
+func startGrad(name string, m Classifier, x []float32, y []int, batch, steps, defSteps, eot int) (gradRun, error) {
+	var g gradRun
+	var err error
+	if g.d, err = differentiable(name, m); err != nil {
+		return g, err
+	}
+	g.k = g.d.Classes()
+	if g.n, err = checkRun(name, x, y, batch, g.k); err != nil {
+		return g, err
+	}
+	if g.steps, err = orDefault(name, "steps", steps, defSteps); err != nil {
+		return g, err
+	}
+	g.eot, err = orDefault(name, "eot", eot, 1)
+	return g, err
+}
+
 // EOTVJP is the expectation over transformation of a randomised model's logits and
 // gradient (Athalye et al. 2018): it evaluates m n times on x, each time with the
 // cotangent cot computed from that evaluation's logits, and returns the mean logits and
