@@ -11,6 +11,9 @@
 # PGD attack here, so 500 images is ~4 CPU-hours, resumable per batch of 8 and shardable
 # on Slurm with deploy/slurm/submit.sh). ATTACKS (default pgd-linf,pgd-l2,lda) picks the
 # attacks; the minimum-norm ones (ddn, cw-l2, deepfool-l2) cost 20-60 CPU-s per image.
+# REUSE=results/mnist/mnist-eabs-100.json grows that finished run of the same attacks
+# (eabs attack --reuse): its 100 images are the first of the N, so only the rest are
+# attacked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${EABS_DATA_DIR:=/work/shared/data}"
@@ -22,6 +25,8 @@ out=results/mnist
 name=${NAME:-mnist-eabs-$n}
 final=$out/$name.json
 E=${EABS_BIN:-bin/eabs}
+reuse=()
+[ -n "${REUSE:-}" ] && reuse=(--reuse "$REUSE")
 mkdir -p "$out"
 [ -x "$E" ] || go build -o "$E" ./cmd/eabs
 [ -f "$final" ] && { echo "keeping $final"; exit 0; }
@@ -30,7 +35,7 @@ for i in 0 1; do
 	[ -f "$out/$name.part-$i-of-2.json" ] && continue
 	"$E" attack zoo:mnist-eabs --dataset mnist --n "$n" --sample-seed 1 --seed 1 --shard "$i/2" \
 		--attacks "$attacks" --pgd-restarts "$restarts" --eot 5 --verdict-eot 5 --warm-steps 1 \
-		--workers 1 --batch 8 --sweep-n 2 --out "$out/$name.part-{shard}.json" 2>"$out/$name.part-$i-of-2.log" &
+		--workers 1 --batch 8 --sweep-n 2 "${reuse[@]}" --out "$out/$name.part-{shard}.json" 2>"$out/$name.part-$i-of-2.log" &
 	pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done

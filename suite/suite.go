@@ -109,6 +109,14 @@ type Config struct {
 	// and Sweep may only add norms it did not sweep (the whole run's sweep of a norm
 	// uses the norm's first bounded attack).
 	After *Result
+	// Reuse grows a run to more samples: a complete earlier run of the same model,
+	// data, sample seed and configuration (the same Header.Config hash) on another
+	// sample size. data.SampleIndices draws a prefix-stable sample, so its samples are
+	// this run's first ones, and with AttackBatch 1 a sample's record depends only on
+	// its position, its image and the configuration (keyed verdicts, a random stream
+	// per sample): its records are copied and only the samples it did not cover are
+	// attacked. The result equals a run without Reuse. Not with After.
+	Reuse *Result
 }
 
 // AttackSpec is how an attack appears in the results.
@@ -312,16 +320,23 @@ func Run(ctx context.Context, cfg Config, set *data.Set, model, verdict attack.C
 			r.Records = prev.Records
 		}
 	}
+	if cfg.Reuse != nil && len(r.Records) == 0 {
+		if r.Records, err = reuse(cfg.Reuse, r, pos); err != nil {
+			return nil, err
+		}
+	}
 	run := &runner{cfg: cfg, set: set, model: model, verdict: verdict, res: r}
 	size := set.ImageSize()
 	if tick != nil {
 		tick(len(r.Records), len(pos))
 	}
-	for lo := len(r.Records); lo < len(pos); lo += cfg.Batch {
+	// Batches sit on the grid of multiples of Batch in the shard's list, also after
+	// reused records that end between two (resumable relies on it).
+	for lo, hi := len(r.Records), 0; lo < len(pos); lo = hi {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("suite: %w after %d of %d samples (%v); rerun to resume from %s", ErrInterrupted, lo, len(pos), err, stateName(cfg.State))
 		}
-		hi := min(lo+cfg.Batch, len(pos))
+		hi = min((lo/cfg.Batch+1)*cfg.Batch, len(pos))
 		recs, err := run.batch(ctx, pos[lo:hi], size)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -389,6 +404,9 @@ func prepare(cfg Config, set *data.Set, model, verdict attack.Classifier) (*Resu
 	}
 	st := Settings{Attacks: as, Sweep: ss, SweepN: cfg.SweepN, Seed: cfg.Seed, Batch: cfg.Batch, AttackBatch: cfg.AttackBatch,
 		AttackAll: cfg.AttackAll, Keep: cfg.Keep, Model: h.Config}
+	if cfg.After != nil && cfg.Reuse != nil {
+		return nil, nil, fmt.Errorf("suite: a run either continues another (After) or grows one (Reuse), not both")
+	}
 	if cfg.After != nil {
 		if st, err = after(cfg.After, h, st); err != nil {
 			return nil, nil, err
@@ -465,6 +483,61 @@ func after(prev *Result, h shard.Header, st Settings) (Settings, error) {
 	st.Attacks = append(slices.Clone(ps.Attacks), st.Attacks...)
 	st.Sweep = append(slices.Clone(ps.Sweep), st.Sweep...)
 	return st, nil
+}
+
+// reuse returns the records prev (Config.Reuse) holds of the first samples of this
+// shard's list pos, after checking that prev is a complete run that r's run would
+// repeat on them.
+func reuse(prev *Result, r *Result, pos []sample) ([]Record, error) {
+	ph, h := prev.Header, r.Header
+	switch {
+	case !prev.Complete:
+		return nil, fmt.Errorf("suite: the run to reuse is not complete (a state file or an unfinished shard?)")
+	case ph.Kind != Kind:
+		return nil, fmt.Errorf("suite: the run to reuse is a %q result, not an attack result", ph.Kind)
+	case ph.Shard.Count > 1:
+		return nil, fmt.Errorf("suite: the run to reuse is shard %s; merge its parts first (eabs report --merge)", ph.Shard)
+	case r.Settings.AttackBatch != 1:
+		return nil, fmt.Errorf("suite: reusing a run needs an attack batch of 1 (with %d a sample's random stream depends on the samples beside it)", r.Settings.AttackBatch)
+	}
+	ps, st := prev.Settings, r.Settings
+	for _, d := range []struct {
+		name string
+		a, b any
+	}{
+		{"model", ph.ModelSHA256, h.ModelSHA256}, {"data", ph.DataFingerprint, h.DataFingerprint},
+		{"dataset", ph.Dataset, h.Dataset}, {"split", ph.Split, h.Split}, {"sample seed", ph.SampleSeed, h.SampleSeed},
+		{"model settings", ps.Model, st.Model}, {"seed", ps.Seed, st.Seed}, {"batch", ps.Batch, st.Batch},
+		{"attack batch", ps.AttackBatch, st.AttackBatch}, {"attack-all", ps.AttackAll, st.AttackAll},
+		{"kept images", ps.Keep, st.Keep}, {"sweep samples", ps.SweepN, st.SweepN},
+		{"attacks", fmt.Sprint(ps.Attacks), fmt.Sprint(st.Attacks)}, {"sweep", fmt.Sprint(ps.Sweep), fmt.Sprint(st.Sweep)},
+		{"configuration", ph.Config, h.Config},
+	} {
+		if d.a != d.b {
+			return nil, fmt.Errorf("suite: the run to reuse differs in %s: %v there, %v here", d.name, d.a, d.b)
+		}
+	}
+	byPos := map[int]*Record{}
+	for i := range prev.Records {
+		byPos[prev.Records[i].Pos] = &prev.Records[i]
+	}
+	var out []Record
+	for _, p := range pos {
+		if p.pos >= ph.SampleN {
+			break
+		}
+		old, ok := byPos[p.pos]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("suite: the run to reuse has no record of sample %d; reuse a complete, merged run", p.pos)
+		case old.Index != p.index:
+			return nil, fmt.Errorf("suite: the run to reuse has image %d at sample %d, this run image %d", old.Index, p.pos, p.index)
+		}
+		rec := *old
+		rec.Attacks, rec.Sweep = slices.Clone(old.Attacks), slices.Clone(old.Sweep)
+		out = append(out, rec)
+	}
+	return out, nil
 }
 
 // readState returns the unfinished run saved at path (nil when there is none) after

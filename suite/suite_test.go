@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -679,6 +680,113 @@ func TestAfterContinuesARun(t *testing.T) {
 	}
 	for _, b := range bad {
 		c := next(shard.Whole)
+		b.edit(&c)
+		if _, err := Run(context.Background(), c, set, linear{}, linear{}, nil); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%s: err = %v, want one mentioning %q", b.name, err, b.want)
+		}
+	}
+}
+
+// TestReuseGrowsARun: a run on 9 samples, grown (Config.Reuse) to 23, is exactly the
+// run on 23, also sharded and merged and after a kill; the reused samples are copied,
+// not attacked again; a run to reuse of another configuration, an unfinished or
+// unmerged one, an attack batch above 1 and Reuse with After are refused, naming why.
+func TestReuseGrowsARun(t *testing.T) {
+	set := testSet(40)
+	const small, n = 9, 23
+	whole := mustRun(t, baseConfig(n, shard.Whole), set)
+	prev := mustRun(t, baseConfig(small, shard.Whole), set)
+	grow := func(sp shard.Spec) Config {
+		c := baseConfig(n, sp)
+		c.Reuse = prev
+		return c
+	}
+	wb, _ := json.Marshal(whole.Records)
+	got := mustRun(t, grow(shard.Whole), set)
+	gb, _ := json.Marshal(got.Records)
+	if got.Header != whole.Header || !reflect.DeepEqual(got.Settings, whole.Settings) || string(gb) != string(wb) {
+		t.Fatalf("the grown run differs from the whole run: header %+v, want %+v; records equal %v", got.Header, whole.Header, string(gb) == string(wb))
+	}
+	var parts []Part
+	for i := 0; i < 3; i++ {
+		r := mustRun(t, grow(shard.Spec{Index: i, Count: 3}), set)
+		parts = append(parts, Part{Name: fmt.Sprintf("part%d.json", i), Data: roundTrip(t, r)})
+	}
+	_, m, err := Merge(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb, _ := json.Marshal(m.(*Result).Records); string(mb) != string(wb) {
+		t.Error("the sharded growth, merged, differs from the whole run")
+	}
+
+	// Copied, not recomputed: a mark in a reused record survives, and the scripted
+	// attack sees only the new samples it would attack.
+	marked := *prev
+	marked.Records = slices.Clone(prev.Records)
+	marked.Records[2].Attacks = slices.Clone(prev.Records[2].Attacks)
+	marked.Records[2].Attacks[0].Queries = 999
+	c := grow(shard.Whole)
+	c.Reuse = &marked
+	calls := 0
+	c.Attacks = slices.Clone(c.Attacks)
+	c.Attacks[1].Attack = scripted{name: "script-a", norm: attack.L2, lo: 0, hi: 0.5, calls: &calls}
+	r := mustRun(t, c, set)
+	if r.Records[2].Attacks[0].Queries != 999 {
+		t.Error("the grown run recomputed a reused record")
+	}
+	want := 0
+	for _, rec := range whole.Records[small:] {
+		if rec.Attacks[1].Ran {
+			want++
+		}
+	}
+	if calls != want {
+		t.Errorf("the grown run attacked %d samples with script-a, want the %d new ones it runs on", calls, want)
+	}
+
+	// Killed after its first batch (which ends on the batch grid: samples 9-11), then
+	// resumed from the state: the same records.
+	c = grow(shard.Whole)
+	c.State = filepath.Join(t.TempDir(), "state.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err = Run(ctx, c, set, linear{}, linear{}, func(done, total int) {
+		if done > small {
+			cancel()
+		}
+	})
+	cancel()
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("error %v, want an interruption", err)
+	}
+	if st, err := ReadFile(c.State); err != nil || len(st.Records) != 12 {
+		t.Fatalf("state after the first new batch: %v records, err %v; want 12", len(st.Records), err)
+	}
+	res, err := Run(context.Background(), c, set, linear{}, linear{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb, _ := json.Marshal(res.Records); string(rb) != string(wb) {
+		t.Error("the resumed growth differs from the whole run")
+	}
+
+	bad := []struct {
+		name string
+		edit func(c *Config)
+		want string
+	}{
+		{"seed", func(c *Config) { c.Seed++ }, "differs in seed"},
+		{"model settings", func(c *Config) { c.Header.Config = "other" }, "differs in model settings"},
+		{"attacks", func(c *Config) { c.Attacks = c.Attacks[:2] }, "differs in attacks"},
+		{"sample seed", func(c *Config) { c.Header.SampleSeed++ }, "differs in sample seed"},
+		{"attack batch", func(c *Config) { c.AttackBatch = 2 }, "attack batch of 1"},
+		{"unfinished", func(c *Config) { p := *prev; p.Complete = false; c.Reuse = &p }, "not complete"},
+		{"a shard", func(c *Config) { p := *prev; p.Header.Shard = shard.Spec{Index: 0, Count: 2}; c.Reuse = &p }, "merge its parts"},
+		{"missing samples", func(c *Config) { p := *prev; p.Records = p.Records[:5]; c.Reuse = &p }, "no record of sample 5"},
+		{"with After", func(c *Config) { c.After = prev }, "not both"},
+	}
+	for _, b := range bad {
+		c := grow(shard.Whole)
 		b.edit(&c)
 		if _, err := Run(context.Background(), c, set, linear{}, linear{}, nil); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("%s: err = %v, want one mentioning %q", b.name, err, b.want)

@@ -47,7 +47,7 @@ type attackCmdOptions struct {
 	sweepFactors       string
 	ao                 attackOptions
 	pgdKeepGoing       string
-	after              string
+	after, reuse       string
 	warmSteps          int
 	infer              infer.Options
 }
@@ -112,6 +112,7 @@ Linf 0.3 MNIST, 0.1 Fashion-MNIST, 8/255 otherwise).`,
 	f.IntVar(&o.warmSteps, "warm-steps", 1, "E-ABS attacker: warm-start each gradient's latent optimisation from the previous iterate's z* with this many Adam steps (full search when the prediction changes; chosen by measurement: results/mnist-eabs/warmstart-vs-full.md); -1: full inference for every gradient")
 	f.IntVar(&o.ao.queries, "queries", 0, "per-sample query budget of the gradient-free attacks (default: each attack's: square/nes/spsa ~5000, hsj ~36,000, boundary 25,000 steps)")
 	f.StringVar(&o.after, "after", "", "continue this complete results file of the same model: keep its records and run --attacks after its attacks, on the samples still robust, as if one run had listed them all (sample, seeds, batches, kept images and sweep come from it)")
+	f.StringVar(&o.reuse, "reuse", "", "grow this complete results file of the same model and configuration to --n samples: its samples are the first of the larger seeded sample, so their records are copied and only the new samples are attacked (seeds, batches, kept images, sweep and dataset come from it; needs --attack-batch 1)")
 	f.StringVar(&o.pgdKeepGoing, "pgd-keep-going", "auto", "PGD steps on to the end of the restart after the model is fooled and returns the most confidently adversarial iterate: on, off, or auto (on for E-ABS, whose randomised verdict overturns barely-fooled candidates; off for deterministic classifiers, where stopping early is only faster)")
 	f.IntVar(&o.ao.pgdRestarts, "pgd-restarts", 0, "PGD random restarts (default: the paper's, 5 on MNIST and Fashion-MNIST, 20 otherwise)")
 	f.IntVar(&o.infer.Starts, "starts", o.infer.Starts, "E-ABS inference: random starts")
@@ -181,10 +182,11 @@ func (o *attackCmdOptions) check(dataset string) (map[attack.Norm]float64, error
 	return eps, nil
 }
 
-// takeFrom sets the run settings --after's results file fixes (sample, seeds, batches,
-// kept images, sweep size, dataset) from it, unless the user gave them; the suite
-// refuses a continuation whose settings differ, naming the difference.
-func (o *attackCmdOptions) takeFrom(cmd *cobra.Command, prev *suite.Result) {
+// takeFrom sets the run settings --after's (or --reuse's) results file fixes (sample,
+// seeds, batches, kept images, sweep size, dataset) from it, unless the user gave them;
+// the suite refuses a continuation whose settings differ, naming the difference. A
+// run grown with --reuse keeps its own --n.
+func (o *attackCmdOptions) takeFrom(cmd *cobra.Command, prev *suite.Result, grow bool) {
 	f := cmd.Flags()
 	set := func(name string, apply func()) {
 		if !f.Changed(name) {
@@ -194,7 +196,9 @@ func (o *attackCmdOptions) takeFrom(cmd *cobra.Command, prev *suite.Result) {
 	ps := prev.Settings
 	set("dataset", func() { o.sf.dataset = prev.Header.Dataset })
 	set("split", func() { o.sf.split = prev.Header.Split })
-	set("n", func() { o.sf.n = prev.Header.SampleN })
+	if !grow {
+		set("n", func() { o.sf.n = prev.Header.SampleN })
+	}
 	set("sample-seed", func() { o.sampleSeed = prev.Header.SampleSeed })
 	set("seed", func() { o.seed = ps.Seed })
 	set("batch", func() { o.batch = ps.Batch })
@@ -218,7 +222,17 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 		if prev, err = suite.ReadFile(o.after); err != nil {
 			return fmt.Errorf("--after: %w", err)
 		}
-		o.takeFrom(cmd, prev)
+		o.takeFrom(cmd, prev, false)
+	}
+	var grown *suite.Result
+	if o.reuse != "" {
+		if o.after != "" {
+			return fmt.Errorf("--after and --reuse: a run either continues another or grows one, not both")
+		}
+		if grown, err = suite.ReadFile(o.reuse); err != nil {
+			return fmt.Errorf("--reuse: %w", err)
+		}
+		o.takeFrom(cmd, grown, true)
 	}
 	// A plain .onnx classifier (one image input, one logits output) runs on ONNX
 	// Runtime; everything else is an eabs model (file, run, export or zoo name).
@@ -356,7 +370,7 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 		sweep = slices.DeleteFunc(sweep, func(e suite.Entry) bool { return swept[e.Attack.Norm()] })
 	}
 	cfg := suite.Config{Header: h, Model: name, Attacks: entries, Sweep: sweep, SweepN: o.sweepN, Seed: o.seed,
-		Batch: o.batch, AttackBatch: o.attackBatch, AttackAll: o.attackAll, Keep: o.keep, State: state, After: prev}
+		Batch: o.batch, AttackBatch: o.attackBatch, AttackAll: o.attackAll, Keep: o.keep, State: state, After: prev, Reuse: grown}
 	ctx, stop := signalContext(cmd)
 	defer stop()
 	total := len(sp.Positions(min(o.sf.n, set.N)))
@@ -375,11 +389,26 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 		}
 		return err
 	}
+	// A continued (--after) or grown (--reuse) run keeps the provenance of the records
+	// it took over.
+	type source struct {
+		File       string `json:"file"`
+		Provenance any    `json:"provenance"`
+	}
+	var after, reused *source
+	if prev != nil {
+		after = &source{o.after, prev.Provenance}
+	}
+	if grown != nil {
+		reused = &source{o.reuse, grown.Provenance}
+	}
 	r.Provenance = struct {
 		provenance
 		Model   string  `json:"model_path"`
 		Seconds float64 `json:"seconds"`
-	}{newProvenance(), path, time.Since(start).Seconds()}
+		After   *source `json:"after,omitempty"`
+		Reuse   *source `json:"reuse,omitempty"`
+	}{newProvenance(), path, time.Since(start).Seconds(), after, reused}
 	if err := suite.WriteFile(out, r); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -190,6 +191,38 @@ func TestPGDKeepGoingAuto(t *testing.T) {
 		if got := r.Settings.Attacks[0].Options; !strings.Contains(got, want) {
 			t.Errorf("%s --pgd-keep-going %s: options %s, want %s", c.model, c.flag, got, want)
 		}
+	}
+}
+
+// TestAttackReuseCLI: eabs attack --reuse SMALL --n N gives the file a fresh run on N
+// samples would (eabs report --same), taking the other settings from SMALL; a run to
+// reuse of another configuration is refused, naming it.
+func TestAttackReuseCLI(t *testing.T) {
+	dir := t.TempDir()
+	common := []string{"attack", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--batch", "2", "--pgd-steps", "3", "--pgd-restarts", "1", "--sweep-n", "2", "--keep", "2", "--attacks", "pgd-l2,pgd-linf"}
+	whole, small, grown := filepath.Join(dir, "whole.json"), filepath.Join(dir, "small.json"), filepath.Join(dir, "grown.json")
+	if out, err := run(t, append(common, "--n", "7", "--out", whole)...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := run(t, append(common, "--n", "3", "--out", small)...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := run(t, "attack", "zoo:mnist-cnn", "--reuse", small, "--n", "7", "--attacks", "pgd-l2,pgd-linf", "--pgd-steps", "3", "--pgd-restarts", "1", "--out", grown); err != nil {
+		t.Fatalf("--reuse: %v\n%s", err, out)
+	}
+	if out, err := run(t, "report", "--same", whole, grown); err != nil {
+		t.Errorf("the grown run differs from the whole run: %v\n%s", err, out)
+	}
+	g, err := suite.ReadFile(grown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pb, _ := json.Marshal(g.Provenance); !strings.Contains(string(pb), `"reuse":{"file":"`+small+`","provenance":{`) {
+		t.Errorf("the grown run's provenance does not name the run it reused: %s", pb)
+	}
+	_, err = run(t, "attack", "zoo:mnist-cnn", "--reuse", small, "--n", "7", "--attacks", "pgd-l2,pgd-linf", "--pgd-steps", "4", "--pgd-restarts", "1", "--out", filepath.Join(dir, "bad.json"))
+	if err == nil || !strings.Contains(err.Error(), "differs in attacks") {
+		t.Errorf("growing a run of other PGD steps: %v, want the attacks named", err)
 	}
 }
 

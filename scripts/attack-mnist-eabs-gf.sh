@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# attack-mnist-eabs-gf.sh: the gradient-free attacks on the zoo E-ABS, continuing the
+# gradient run results/mnist/$BASE.json (default mnist-eabs-100: PGD-Linf, PGD-L2 and LDA
+# on the 100 seeded images, --sample-seed 1) with eabs attack --after, so they run only on
+# the samples the gradient attacks left robust and "All" per norm is the worst case over
+# both. Every query is one full randomised inference (8000+1 starts, 50 Adam steps) on
+# ONNX Runtime, ~0.3 CPU-s on these 2 cores, so the query budgets are small and stated:
+#   stage 1, Linf: square-linf, hsj-linf, nes-linf, spsa-linf with Q_LINF queries per
+#     sample (default 500);
+#   stage 2, L2: square-l2, hsj-l2, boundary-l2, nes-l2 with Q_L2 queries per sample
+#     (default 100; SPSA is left out of L2 for CPU: it is NES's estimator with Rademacher
+#     directions).
+# Two shards side by side (one core each), merged; resumable (rerun to continue).
+# Output: results/mnist/$BASE-gf.json (stage 1 alone: $BASE-gf-linf.json).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${EABS_DATA_DIR:=/work/shared/data}"
+export EABS_DATA_DIR
+base=${BASE:-mnist-eabs-100}
+qlinf=${Q_LINF:-500}
+ql2=${Q_L2:-100}
+out=results/mnist
+E=${EABS_BIN:-bin/eabs}
+[ -x "$E" ] || go build -o "$E" ./cmd/eabs
+[ -f "$out/$base.json" ] || { echo "missing $out/$base.json: run scripts/attack-mnist-eabs.sh first" >&2; exit 1; }
+
+# stage AFTER NAME ATTACKS QUERIES
+stage() {
+	local after=$1 name=$2 attacks=$3 q=$4
+	[ -f "$out/$name.json" ] && { echo "keeping $out/$name.json"; return; }
+	local pids=()
+	for i in 0 1; do
+		[ -f "$out/$name.part-$i-of-2.json" ] && continue
+		"$E" attack zoo:mnist-eabs --after "$after" --shard "$i/2" --attacks "$attacks" \
+			--queries "$q" --verdict-eot 5 --workers 1 \
+			--out "$out/$name.part-{shard}.json" 2>"$out/$name.part-$i-of-2.log" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p"; done
+	"$E" report --merge "$out/$name".part-*-of-2.json --out "$out/$name.json"
+	rm -f "$out/$name".part-*-of-2.json
+}
+stage "$out/$base.json" "$base-gf-linf" square-linf,hsj-linf,nes-linf,spsa-linf "$qlinf"
+stage "$out/$base-gf-linf.json" "$base-gf" square-l2,hsj-l2,boundary-l2,nes-l2 "$ql2"
