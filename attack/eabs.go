@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	goruntime "runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,7 +70,8 @@ var (
 // costs time, not correctness. The full search is re-run for a slot every FullEvery
 // evaluations and whenever the warm-started prediction differs from the slot's
 // previous one (the class ranking changed, and the other classes' optima may have
-// jumped to another mode).
+// jumped to another mode), unless Restart or Changed answer those cases with more
+// Adam steps instead.
 type WarmStart struct {
 	// Steps of Adam per warm-started evaluation (0 re-reads the previous optimum at
 	// the new image).
@@ -80,6 +82,18 @@ type WarmStart struct {
 	// MaxMove is the L2 distance beyond which a slot's image counts as new (0 means 1,
 	// about twenty PGD-L2 steps at the paper's step size).
 	MaxMove float64 `json:"max_move,omitempty"`
+	// Restart, when positive, answers an image that moved farther than MaxMove with
+	// this many Adam steps from the optimum of the slot's first full search instead of
+	// a new full search: a random restart of the same sample (the runner reseeds, and
+	// so forgets the state, before every new sample) lands elsewhere in the eps-ball
+	// around the clean image, where the optimum found at the first restart's start is
+	// a near start. 0: full search (a forgotten Reset then costs strength, not only
+	// time, so only callers that reset per sample should set it).
+	Restart int `json:"restart,omitempty"`
+	// Changed, when positive, answers a warm-started prediction that differs from the
+	// slot's previous one with this many further Adam steps from the refined optimum
+	// instead of the full search, and takes their result. 0: full search.
+	Changed int `json:"changed,omitempty"`
 }
 
 // DefaultWarmStart is the warm start chosen by measurement
@@ -101,6 +115,12 @@ type AdaptiveStats struct {
 	Full   int `json:"full"`
 	Warm   int `json:"warm"`
 	Forced int `json:"forced"`
+	// Restarted counts image-runs warm-started from the slot's first optimum after a
+	// far move (WarmStart.Restart, counted in Warm too); Changed the changed
+	// predictions answered by WarmStart.Changed further steps instead of Forced's
+	// full search.
+	Restarted int `json:"restarted,omitempty"`
+	Changed   int `json:"changed,omitempty"`
 	// Search and Optimise are the time inside full inference (start search, then
 	// latent steps); Refine the time inside warm-started refinement. Summed over
 	// workers, so they can exceed the wall-clock time.
@@ -118,6 +138,11 @@ type warmRun struct {
 	z, lv []float32 // z*_k and log-variance (K*M)
 	pred  int
 	since int // warm-started evaluations since the last full search
+	// az, alv are the optimum of the slot's first full search (WarmStart.Restart's
+	// start); far marks a slot whose image moved farther than MaxMove, to be
+	// warm-started from them.
+	az, alv []float32
+	far     bool
 }
 
 // Reset forgets the warm-start state, so the next evaluation runs the full search for
@@ -302,8 +327,9 @@ func (a *Adaptive) evaluate(x []float32, batch int) (*evaluation, error) {
 		workers = goruntime.NumCPU()
 	}
 	if a.Warm != nil {
-		if a.Warm.Steps < 0 || a.Warm.FullEvery < 0 || a.Warm.MaxMove < 0 {
-			return nil, fmt.Errorf("attack: warm start steps %d, full-every %d and max-move %g must not be negative", a.Warm.Steps, a.Warm.FullEvery, a.Warm.MaxMove)
+		if a.Warm.Steps < 0 || a.Warm.FullEvery < 0 || a.Warm.MaxMove < 0 || a.Warm.Restart < 0 || a.Warm.Changed < 0 {
+			return nil, fmt.Errorf("attack: warm start steps %d, full-every %d, max-move %g, restart %d and changed %d must not be negative",
+				a.Warm.Steps, a.Warm.FullEvery, a.Warm.MaxMove, a.Warm.Restart, a.Warm.Changed)
 		}
 		if len(a.slots) != batch {
 			a.slots = make([]warmSlot, batch)
@@ -316,7 +342,19 @@ func (a *Adaptive) evaluate(x []float32, batch int) (*evaluation, error) {
 			sl := &a.slots[b]
 			xb := x[b*P : (b+1)*P]
 			if sl.x != nil && l2dist(xb, sl.x) > maxMove {
-				sl.runs = nil
+				if a.Warm.Restart > 0 && len(sl.runs) == eot {
+					for r := range sl.runs {
+						w := &sl.runs[r]
+						if w.az == nil {
+							*w = warmRun{}
+							continue
+						}
+						w.z, w.lv = append(w.z[:0], w.az...), append(w.lv[:0], w.alv...)
+						w.far, w.since = true, 0
+					}
+				} else {
+					sl.runs = nil
+				}
 			}
 			if len(sl.runs) != eot {
 				sl.runs = make([]warmRun, eot)
@@ -349,6 +387,8 @@ func (a *Adaptive) evaluate(x []float32, batch int) (*evaluation, error) {
 				a.stats.Full += st.Full
 				a.stats.Warm += st.Warm
 				a.stats.Forced += st.Forced
+				a.stats.Restarted += st.Restarted
+				a.stats.Changed += st.Changed
 				a.stats.Search += st.Search
 				a.stats.Optimise += st.Optimise
 				a.stats.Refine += st.Refine
@@ -417,6 +457,9 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 			for j, b := range idx {
 				w := &a.slots[b].runs[r]
 				w.pred, w.since = argmaxNeg(o.Loss[j*K:(j+1)*K]), 0
+				if w.az == nil {
+					w.az, w.alv = slices.Clone(w.z), slices.Clone(w.lv)
+				}
 			}
 		}
 		return nil
@@ -428,55 +471,113 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 		}
 		return st, full(idx)
 	}
-	var fresh, warm []int
+	var fresh, warm, far []int
 	for b := lo; b < hi; b++ {
 		w := &a.slots[b].runs[r]
-		if w.z == nil || (a.Warm.FullEvery > 0 && w.since >= a.Warm.FullEvery) {
+		switch {
+		case w.z == nil || (a.Warm.FullEvery > 0 && w.since >= a.Warm.FullEvery):
 			fresh = append(fresh, b)
-		} else {
+		case w.far:
+			far = append(far, b)
+		default:
 			warm = append(warm, b)
 		}
 	}
 	if err := full(fresh); err != nil {
 		return st, err
 	}
+	// refine runs steps Adam steps from the slots' z*, and returns the result.
+	refine := func(idx []int, steps int) (*infer.Output, error) {
+		xs, rs := gather(idx)
+		mu := make([]float32, 0, len(idx)*K*M)
+		lv := make([]float32, 0, len(idx)*K*M)
+		for _, b := range idx {
+			w := &a.slots[b].runs[r]
+			mu = append(mu, w.z...)
+			lv = append(lv, w.lv...)
+		}
+		o, err := a.Engine.Refine(xs, len(idx), mu, lv, steps, rs)
+		if err != nil {
+			return nil, err
+		}
+		st.Refine += o.Optimise
+		return o, nil
+	}
+	// take stores a refinement's result for the slots idx (rows rows of o).
+	take := func(o *infer.Output, idx, rows []int) {
+		for n, b := range idx {
+			j := rows[n]
+			copy(ev.loss[r][b*K:(b+1)*K], o.Loss[j*K:(j+1)*K])
+			copy(ev.rec[r][b*K*P:(b+1)*K*P], o.Rec[j*K*P:(j+1)*K*P])
+			w := &a.slots[b].runs[r]
+			w.z = append(w.z[:0], o.Z[j*K*M:(j+1)*K*M]...)
+			w.lv = append(w.lv[:0], o.Logvar[j*K*M:(j+1)*K*M]...)
+			w.since++
+		}
+	}
+	identity := func(n int) []int {
+		rows := make([]int, n)
+		for j := range rows {
+			rows[j] = j
+		}
+		return rows
+	}
+	// A far-moved slot (a random restart): Restart steps from its first optimum, and
+	// its prediction is whatever they give.
+	if len(far) > 0 {
+		o, err := refine(far, a.Warm.Restart)
+		if err != nil {
+			return st, err
+		}
+		st.Warm += len(far)
+		st.Restarted += len(far)
+		take(o, far, identity(len(far)))
+		for j, b := range far {
+			w := &a.slots[b].runs[r]
+			w.far, w.pred = false, argmaxNeg(o.Loss[j*K:(j+1)*K])
+		}
+	}
 	if len(warm) == 0 {
 		return st, nil
 	}
-	xs, rs := gather(warm)
-	mu := make([]float32, 0, len(warm)*K*M)
-	lv := make([]float32, 0, len(warm)*K*M)
-	for _, b := range warm {
-		w := &a.slots[b].runs[r]
-		mu = append(mu, w.z...)
-		lv = append(lv, w.lv...)
-	}
-	o, err := a.Engine.Refine(xs, len(warm), mu, lv, a.Warm.Steps, rs)
+	o, err := refine(warm, a.Warm.Steps)
 	if err != nil {
 		return st, err
 	}
 	st.Warm += len(warm)
-	st.Refine += o.Optimise
-	var moved, kept []int
-	var keptJ []int
+	var moved, movedJ, kept, keptJ []int
 	for j, b := range warm {
 		if argmaxNeg(o.Loss[j*K:(j+1)*K]) != a.slots[b].runs[r].pred {
-			moved = append(moved, b)
+			moved, movedJ = append(moved, b), append(movedJ, j)
 		} else {
 			kept, keptJ = append(kept, b), append(keptJ, j)
 		}
 	}
-	for n, b := range kept {
-		j := keptJ[n]
-		copy(ev.loss[r][b*K:(b+1)*K], o.Loss[j*K:(j+1)*K])
-		copy(ev.rec[r][b*K*P:(b+1)*K*P], o.Rec[j*K*P:(j+1)*K*P])
-		w := &a.slots[b].runs[r]
+	take(o, kept, keptJ)
+	if len(moved) == 0 {
+		return st, nil
+	}
+	if a.Warm.Changed == 0 {
+		st.Forced += len(moved)
+		return st, full(moved)
+	}
+	// A changed prediction: Changed more steps from the refined optimum, taken as
+	// they come.
+	for n, b := range moved {
+		j, w := movedJ[n], &a.slots[b].runs[r]
 		w.z = append(w.z[:0], o.Z[j*K*M:(j+1)*K*M]...)
 		w.lv = append(w.lv[:0], o.Logvar[j*K*M:(j+1)*K*M]...)
-		w.since++
 	}
-	st.Forced += len(moved)
-	return st, full(moved)
+	o, err = refine(moved, a.Warm.Changed)
+	if err != nil {
+		return st, err
+	}
+	st.Changed += len(moved)
+	take(o, moved, identity(len(moved)))
+	for j, b := range moved {
+		a.slots[b].runs[r].pred = argmaxNeg(o.Loss[j*K:(j+1)*K])
+	}
+	return st, nil
 }
 
 // argmaxNeg is argmin_k l_k, the prediction from losses.

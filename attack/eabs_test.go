@@ -372,6 +372,95 @@ func TestWarmStartResets(t *testing.T) {
 	check("a far move", want{8, 4})
 }
 
+// TestWarmStartRestartAndChanged: with Restart, a far move is answered by Restart Adam
+// steps from the slot's first full optimum, and with Changed a changed prediction by
+// Changed more steps from the refined optimum; both are replayed here on the engine
+// directly (the same noise streams), and neither runs a full search.
+func TestWarmStartRestartAndChanged(t *testing.T) {
+	e := tinyEngine(t)
+	K, P := e.Model().Spec().Arch.Classes, e.Model().Spec().Arch.Pixels()
+	const seed = 4
+	eval := func(a *Adaptive, x []float32) []float32 {
+		t.Helper()
+		l, err := a.Logits(x, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	same := func(what string, got []float32, o *infer.Output) {
+		t.Helper()
+		for k := 0; k < K; k++ {
+			if got[k] != -o.Loss[k] {
+				t.Fatalf("%s: logit %d = %v, replay %v", what, k, got[k], -o.Loss[k])
+			}
+		}
+	}
+	noise := func(run int) []*rand.Rand { return []*rand.Rand{infer.NoiseFor(seed, run, 0)} }
+
+	// Restart: x, then a far move to y, then a near move back to y.
+	x := randImages(P, 21)
+	y := append([]float32(nil), x...)
+	for i := range y {
+		y[i] = min(max(y[i]+0.2*float32(i%3-1), 0), 1)
+	}
+	a := &Adaptive{Engine: e, Seed: seed, Workers: 1, Warm: &WarmStart{Steps: 1, MaxMove: 0.5, Restart: 4}}
+	first, err := e.Classify(x, 1, noise(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("first (full) evaluation", eval(a, x), first)
+	far, err := e.Refine(y, 1, first.Z, first.Logvar, 4, noise(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("far move (Restart 4 steps from the first optimum)", eval(a, y), far)
+	near, err := e.Refine(y, 1, far.Z, far.Logvar, 1, noise(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := eval(a, y)
+	if argmaxNeg(near.Loss) == argmaxNeg(far.Loss) {
+		same("the next, near, evaluation (Steps 1)", got, near)
+	}
+	if st := a.Stats(); st.Full-st.Forced != 1 || st.Restarted != 1 || st.Changed != 0 {
+		t.Errorf("restart: stats %+v, want 1 unforced full search and 1 restarted image-run", st)
+	}
+
+	// Changed: find an image pair whose warm-started prediction changes (MaxMove
+	// large, so any move is warm-started).
+	for try := uint64(0); try < 50; try++ {
+		x, y := randImages(P, 100+2*try), randImages(P, 101+2*try)
+		c0, err := e.Classify(x, 1, noise(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w1, err := e.Refine(y, 1, c0.Z, c0.Logvar, 1, noise(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if argmaxNeg(w1.Loss) == argmaxNeg(c0.Loss) {
+			continue
+		}
+		r := noise(1) // the changed slot continues its run's stream
+		if _, err := e.Refine(y, 1, c0.Z, c0.Logvar, 1, r); err != nil {
+			t.Fatal(err)
+		}
+		w2, err := e.Refine(y, 1, w1.Z, w1.Logvar, 6, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &Adaptive{Engine: e, Seed: seed, Workers: 1, Warm: &WarmStart{Steps: 1, MaxMove: 1e9, Changed: 6}}
+		eval(a, x)
+		same("changed prediction (6 more steps)", eval(a, y), w2)
+		if st := a.Stats(); st.Full != 1 || st.Forced != 0 || st.Changed != 1 || st.Warm != 1 {
+			t.Errorf("changed: stats %+v, want 1 full, 1 warm, 1 changed and no forced search", st)
+		}
+		return
+	}
+	t.Fatal("no image pair of 50 changed the warm-started prediction")
+}
+
 func TestAdaptiveBadInput(t *testing.T) {
 	e := tinyEngine(t)
 	K, P := e.Model().Spec().Arch.Classes, e.Model().Spec().Arch.Pixels()

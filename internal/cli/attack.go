@@ -49,6 +49,8 @@ type attackCmdOptions struct {
 	pgdKeepGoing       string
 	after, reuse       string
 	warmSteps          int
+	warmRestart        int
+	warmChanged        int
 	infer              infer.Options
 }
 
@@ -112,6 +114,8 @@ Linf 0.3 MNIST, 0.1 Fashion-MNIST, 8/255 otherwise).`,
 	f.IntVar(&o.warmSteps, "warm-steps", 1, "E-ABS attacker: warm-start each gradient's latent optimisation from the previous iterate's z* with this many Adam steps (full search when the prediction changes; chosen by measurement: results/mnist-eabs/warmstart-vs-full.md); -1: full inference for every gradient")
 	f.IntVar(&o.ao.queries, "queries", 0, "per-sample query budget of the gradient-free attacks (default: each attack's: square/nes/spsa ~5000, hsj ~36,000, boundary 25,000 steps)")
 	f.StringVar(&o.after, "after", "", "continue this complete results file of the same model: keep its records and run --attacks after its attacks, on the samples still robust, as if one run had listed them all (sample, seeds, batches, kept images and sweep come from it)")
+	f.IntVar(&o.warmRestart, "warm-restart", 0, "E-ABS attacker, with --warm-steps: answer a random restart (the image moved farther than the warm start's MaxMove) with this many Adam steps from the sample's first optimum instead of the full search; 0: full search")
+	f.IntVar(&o.warmChanged, "warm-changed", 0, "E-ABS attacker, with --warm-steps: answer a changed warm-started prediction with this many more Adam steps instead of the full search; 0: full search")
 	f.StringVar(&o.reuse, "reuse", "", "grow this complete results file of the same model and configuration to --n samples: its samples are the first of the larger seeded sample, so their records are copied and only the new samples are attacked (seeds, batches, kept images, sweep and dataset come from it; needs --attack-batch 1)")
 	f.StringVar(&o.pgdKeepGoing, "pgd-keep-going", "auto", "PGD steps on to the end of the restart after the model is fooled and returns the most confidently adversarial iterate: on, off, or auto (on for E-ABS, whose randomised verdict overturns barely-fooled candidates; off for deterministic classifiers, where stopping early is only faster)")
 	f.IntVar(&o.ao.pgdRestarts, "pgd-restarts", 0, "PGD random restarts (default: the paper's, 5 on MNIST and Fashion-MNIST, 20 otherwise)")
@@ -335,14 +339,23 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 			return err
 		}
 		adaptive := &attack.Adaptive{Engine: e, EOT: o.eot, Workers: o.rf.workers}
+		warm := fmt.Sprintf("warm steps %d", o.warmSteps)
 		if o.warmSteps >= 0 {
 			ws := attack.DefaultWarmStart()
-			ws.Steps = o.warmSteps
+			ws.Steps, ws.Restart, ws.Changed = o.warmSteps, o.warmRestart, o.warmChanged
 			adaptive.Warm = &ws
+			// Named only when set, so runs from before these options keep their
+			// configuration (what they did is what 0 does).
+			if ws.Restart > 0 {
+				warm += fmt.Sprintf(" restart %d", ws.Restart)
+			}
+			if ws.Changed > 0 {
+				warm += fmt.Sprintf(" changed %d", ws.Changed)
+			}
 		}
 		model = adaptive
 		verdict = &attack.Verdict{Engine: e, EOT: o.verdictEOT, Workers: o.rf.workers, Seed: o.seed}
-		h.Config = fmt.Sprintf("e-abs adaptive gradient (eq. 8) EOT %d warm steps %d, verdict full inference EOT %d, runtime %s, inference %+v", o.eot, o.warmSteps, o.verdictEOT, o.rf.engine, o.infer)
+		h.Config = fmt.Sprintf("e-abs adaptive gradient (eq. 8) EOT %d %s, verdict full inference EOT %d, runtime %s, inference %+v", o.eot, warm, o.verdictEOT, o.rf.engine, o.infer)
 	}
 	out := partPath(o.out, sp)
 	state := o.state

@@ -231,6 +231,8 @@ var flagRules = map[string]flagRule{
 	"attack-batch":   intRule(1, inf),
 	"queries":        intRule(0, inf),  // 0: each gradient-free attack's default
 	"warm-steps":     intRule(-1, inf), // -1: no warm start
+	"warm-restart":   intRule(0, inf),  // 0: full search at a restart
+	"warm-changed":   intRule(0, inf),  // 0: full search at a changed prediction
 	"attack-steps":   intRule(1, inf),
 	"attack-n":       intRule(0, 100), // demo: embedded test images to attack (0: skip)
 	"verdict-eot":    intRule(1, inf),
