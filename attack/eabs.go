@@ -575,7 +575,7 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 	st.Changed += len(moved)
 	take(o, moved, identity(len(moved)))
 	for j, b := range moved {
-		a.slots[b].runs[r].pred = argmaxNeg(o.Loss[j*K:(j+1)*K])
+		a.slots[b].runs[r].pred = argmaxNeg(o.Loss[j*K : (j+1)*K])
 	}
 	return st, nil
 }

@@ -81,6 +81,18 @@ var registry = struct {
 	"boundary-l2": {L2, false, minNorm(func(s Settings) Attack { return Boundary{Eps: s.Eps, Starts: s.Starts, Queries: s.Queries} })},
 }}
 
+// queryOnly names the attacks that see nothing of the model but its answers through
+// the query-counting Oracle (score- or decision-based): the gradient-masking check.
+var queryOnly = map[string]bool{
+	"square-linf": true, "square-l2": true, "nes-linf": true, "nes-l2": true, "spsa-linf": true, "spsa-l2": true,
+	"hsj-l2": true, "hsj-linf": true, "boundary-l2": true,
+}
+
+// QueryOnly reports whether the registered attack name is gradient-free: it asks the
+// model only for scores or decisions (square, nes, spsa, hsj, boundary). The others
+// use gradients (pgd, apgd, deepfool, ddn, cw), reconstructions (lda) or random noise.
+func QueryOnly(name string) bool { return queryOnly[name] }
+
 func checkSettings(s Settings) error {
 	if s.Restarts < 0 || s.EOT < 0 || s.Queries < 0 {
 		return fmt.Errorf("attack: restarts %d, EOT %d and queries %d must not be negative", s.Restarts, s.EOT, s.Queries)

@@ -1,8 +1,11 @@
 package attack_test
 
 import (
+	"context"
+	"errors"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/eabs/eabs/attack"
@@ -85,5 +88,37 @@ func TestRegistry(t *testing.T) {
 	}
 	if _, _, err := attack.Kind("fgsm"); err == nil {
 		t.Error("Kind accepted an unknown name")
+	}
+}
+
+// TestQueryOnly: the attacks QueryOnly calls gradient-free run on a model that answers
+// nothing but logits; every other registered attack but noise (random draws, no
+// model internals, yet not a query attack of the gradient-masking check) refuses it,
+// needing gradients or reconstructions.
+func TestQueryOnly(t *testing.T) {
+	m := models(1)["mlp"]
+	const n, batch = 16, 2
+	x, y := problem(t, m, n, batch, 2)
+	var query []string
+	for _, name := range attack.Names() {
+		a, err := attack.New(name, attack.Settings{Eps: 0.5, Restarts: 1, EOT: 1, Queries: 40})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = a.Run(context.Background(), logitsOnly{m}, x, y, batch, rand.New(rand.NewPCG(1, 2)))
+		var unsup *attack.UnsupportedError
+		switch {
+		case attack.QueryOnly(name):
+			query = append(query, name)
+			if err != nil {
+				t.Errorf("%s is query-only but fails on a logits-only model: %v", name, err)
+			}
+		case strings.HasPrefix(name, "noise-"):
+		case !errors.As(err, &unsup):
+			t.Errorf("%s is not query-only but on a logits-only model gives %v, want an UnsupportedError", name, err)
+		}
+	}
+	if len(query) != 9 {
+		t.Errorf("query-only attacks %v, want square, nes and spsa (2 norms each), hsj (2) and boundary", query)
 	}
 }

@@ -66,6 +66,82 @@ type Table struct {
 	Columns     []Column
 	Rows        []Row
 	Comparisons []Comparison
+	// QueryChecks is the gradient-masking check, per model and norm with gradient-free
+	// attacks.
+	QueryChecks []QueryCheck
+}
+
+// QueryCheck compares one model's gradient-free attacks (attack.QueryOnly) of a norm
+// with its other attacks of that norm: a sample only a gradient-free attack broke is
+// where the gradients (or reconstructions) misled the others, the sign of gradient
+// masking; in a cumulative run the gradient-free attacks run only on samples the
+// others left robust, so every sample they break is one.
+type QueryCheck struct {
+	Model string
+	Norm  attack.Norm
+	Eps   float64
+	// Attacks are the gradient-free attacks of the norm, Others the rest.
+	Attacks, Others []string
+	// Ran counts the samples a gradient-free attack ran on.
+	Ran int
+	// Beaten lists the samples a gradient-free attack broke and no other attack did.
+	Beaten []Beaten
+}
+
+// Beaten is one sample of QueryCheck.Beaten: the first gradient-free attack that broke
+// it, at what distance, with how many queries.
+type Beaten struct {
+	Pos, Index, Label int
+	By                string
+	Dist              float64
+	Pred, Queries     int
+}
+
+// queryChecks makes r's QueryChecks.
+func queryChecks(r *suite.Result, model string) []QueryCheck {
+	var out []QueryCheck
+	for _, a := range suite.Summarize(r).All {
+		c := QueryCheck{Model: model, Norm: a.Norm, Eps: a.Eps}
+		var query, others []int
+		for i, s := range r.Settings.Attacks {
+			switch {
+			case s.Norm != a.Norm:
+			case attack.QueryOnly(s.Name):
+				query, c.Attacks = append(query, i), append(c.Attacks, s.Name)
+			default:
+				others, c.Others = append(others, i), append(c.Others, s.Name)
+			}
+		}
+		if len(query) == 0 {
+			continue
+		}
+		broke := func(ar suite.AttackRecord) bool { return ar.Ran && !ar.Robust }
+		for _, rec := range r.Records {
+			ran, by, other := false, -1, false
+			for _, i := range query {
+				ran = ran || rec.Attacks[i].Ran
+				if by < 0 && broke(rec.Attacks[i]) {
+					by = i
+				}
+			}
+			for _, i := range others {
+				other = other || broke(rec.Attacks[i])
+			}
+			if ran {
+				c.Ran++
+			}
+			if by >= 0 && !other {
+				ar := rec.Attacks[by]
+				b := Beaten{Pos: rec.Pos, Index: rec.Index, Label: rec.Label, By: ar.Name, Pred: ar.Pred, Queries: ar.Queries, Dist: math.NaN()}
+				if ar.Dist != nil {
+					b.Dist = *ar.Dist
+				}
+				c.Beaten = append(c.Beaten, b)
+			}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func attackKey(a suite.AttackSpec) string { return fmt.Sprintf("%s@%g", a.Name, a.Eps) }
@@ -125,6 +201,7 @@ func Build(results []*suite.Result, sources []string) (*Table, error) {
 			row.Cells[k] = &Cell{Rate: a.Robust}
 		}
 		t.Rows = append(t.Rows, row)
+		t.QueryChecks = append(t.QueryChecks, queryChecks(r, row.Model)...)
 	}
 	t.Columns = append(t.Columns, alls...)
 	for i := range results {
@@ -253,6 +330,20 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 	b.WriteString("\nAccuracy in % with the 95% Clopper-Pearson interval; an attack counts only candidates the model's own verdict misclassifies within the budget; All: robust against every attack of the norm (per-sample worst case).\n")
 	if cum {
 		b.WriteString("\n\\* cumulative: the attack ran only on samples earlier attacks of its norm left robust, so the value is the accuracy after it and every earlier attack of its norm.\n")
+	}
+	if len(t.QueryChecks) > 0 {
+		b.WriteString("\nGradient-free attacks against the model's other attacks of the norm (gradient masking shows as samples only a gradient-free attack broke):\n\n| Model | Norm | gradient-free attacks | samples they ran on | broken by them only |\n|---|---|---|---:|---|\n")
+		for _, c := range t.QueryChecks {
+			var beaten []string
+			for _, x := range c.Beaten {
+				beaten = append(beaten, fmt.Sprintf("image %d (sample %d, label %d) by %s at %.3g -> %d, %d queries", x.Index, x.Pos, x.Label, x.By, x.Dist, x.Pred, x.Queries))
+			}
+			list := "none"
+			if len(beaten) > 0 {
+				list = fmt.Sprintf("%d: %s", len(beaten), strings.Join(beaten, "; "))
+			}
+			fmt.Fprintf(&b, "| %s | %s (%s) | %s | %d | %s |\n", c.Model, normName(c.Norm), EpsLabel(c.Eps), strings.Join(c.Attacks, ", "), c.Ran, list)
+		}
 	}
 	if len(t.Comparisons) > 0 {
 		fmt.Fprintf(&b, "\nMcNemar's exact test on the shared test images (alpha %g):\n\n| A | B | Column | shared | only A right | only B right | p | different |\n|---|---|---|---:|---:|---:|---:|---|\n", McNemarAlpha)

@@ -244,3 +244,58 @@ func TestEpsLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryChecks: the gradient-masking check counts the samples gradient-free
+// attacks ran on and lists those only they broke, worked out by hand on five samples.
+func TestQueryChecks(t *testing.T) {
+	r := &suite.Result{
+		Header: shard.Header{Kind: suite.Kind, ModelSHA256: "m", DataFingerprint: "d", Dataset: "mnist", Split: "test", SampleSeed: 1, SampleN: 5, Config: "c", Shard: shard.Whole},
+		Model:  "m", Complete: true, Shape: [3]int{1, 2, 2}, Classes: 10,
+		Settings: suite.Settings{Attacks: []suite.AttackSpec{
+			{Name: "pgd-l2", Norm: attack.L2, Eps: 1.5, Bounded: true},
+			{Name: "square-l2", Norm: attack.L2, Eps: 1.5, Bounded: true},
+			{Name: "hsj-l2", Norm: attack.L2, Eps: 1.5},
+			{Name: "pgd-linf", Norm: attack.Linf, Eps: 0.3, Bounded: true},
+		}},
+	}
+	ar := func(name string, ran, broke bool, d float64) suite.AttackRecord {
+		a := suite.AttackRecord{Name: name, Ran: ran, Robust: ran && !broke, Pred: -1, Queries: 7}
+		if broke {
+			a.Dist, a.Pred = f64(d), 3
+		}
+		return a
+	}
+	// 0: pgd breaks it, the rest do not run; 1: only square breaks it; 2: robust to
+	// all; 3: misclassified; 4: pgd and square both break it (an attack-all run).
+	rows := [][3]suite.AttackRecord{
+		{ar("pgd-l2", true, true, 1), ar("square-l2", false, false, 0), ar("hsj-l2", false, false, 0)},
+		{ar("pgd-l2", true, false, 0), ar("square-l2", true, true, 1.25), ar("hsj-l2", false, false, 0)},
+		{ar("pgd-l2", true, false, 0), ar("square-l2", true, false, 0), ar("hsj-l2", true, false, 0)},
+		{ar("pgd-l2", false, false, 0), ar("square-l2", false, false, 0), ar("hsj-l2", false, false, 0)},
+		{ar("pgd-l2", true, true, 1), ar("square-l2", true, true, 1.4), ar("hsj-l2", true, false, 0)},
+	}
+	for i, row := range rows {
+		rec := suite.Record{Pos: i, Index: 100 + i, Label: 1, CleanCorrect: i != 3}
+		rec.Attacks = append(row[:], ar("pgd-linf", i != 3, true, 0.3))
+		r.Records = append(r.Records, rec)
+	}
+	tb, err := Build([]*suite.Result{r}, []string{"m.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tb.QueryChecks) != 1 {
+		t.Fatalf("%d query checks, want 1 (L2 only: no gradient-free Linf attack)", len(tb.QueryChecks))
+	}
+	c := tb.QueryChecks[0]
+	want := Beaten{Pos: 1, Index: 101, Label: 1, By: "square-l2", Dist: 1.25, Pred: 3, Queries: 7}
+	if c.Norm != attack.L2 || c.Ran != 3 || len(c.Beaten) != 1 || c.Beaten[0] != want {
+		t.Fatalf("check %+v, want L2, ran on 3 samples (1, 2, 4), beaten only sample 1: %+v", c, want)
+	}
+	var b bytes.Buffer
+	if err := tb.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	if line := "| m | L2 (1.5) | square-l2, hsj-l2 | 3 | 1: image 101 (sample 1, label 1) by square-l2 at 1.25 -> 3, 7 queries |"; !strings.Contains(b.String(), line) {
+		t.Errorf("Markdown lacks the line\n%s\nin\n%s", line, b.String())
+	}
+}
