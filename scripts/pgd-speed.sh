@@ -4,7 +4,8 @@
 # extrapolated: eabs attack --attacks pgd-l2 on the first N (default 16) of the seeded
 # test images (--sample-seed 1), two shards side by side (one core each), under
 # /usr/bin/time, once per attacker configuration ARMS (default: the default warm start,
-# and restart/changed answered by 5 Adam steps). Output in results/bench/pgd-l2-speed/:
+# restart/changed answered by 5 Adam steps, and that with 0 steps per warm evaluation,
+# re-reading z* at the new image). Output in results/bench/pgd-l2-speed/:
 # ARM.json (the attack result) and ARM.shard-i.time (GNU time -v of each shard).
 # GROW=M then grows each arm's run to M images with --reuse (strength on more images).
 set -euo pipefail
@@ -19,8 +20,9 @@ mkdir -p "$out"
 declare -A arms=(
 	[warm1]="--warm-steps 1"
 	[warm1-restart5-changed5]="--warm-steps 1 --warm-restart 5 --warm-changed 5"
+	[warm0-restart5-changed5]="--warm-steps 0 --warm-restart 5 --warm-changed 5"
 )
-for arm in ${ARMS:-warm1 warm1-restart5-changed5}; do
+for arm in ${ARMS:-warm1 warm1-restart5-changed5 warm0-restart5-changed5}; do
 	flags=${arms[$arm]}
 	run() { # NAME N [extra flags]
 		local name=$1 size=$2

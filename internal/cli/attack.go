@@ -315,6 +315,7 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	h := shard.Header{ModelSHA256: modelSHA, DataFingerprint: fp, Dataset: o.sf.dataset, Split: o.sf.split,
 		SampleSeed: o.sampleSeed, SampleN: o.sf.n, Shard: sp}
 	var model, verdict attack.Classifier
+	var attacker *attack.Adaptive // E-ABS: its inference counts go into the provenance
 	switch {
 	case onnxFile:
 		model, verdict = oc, oc
@@ -354,6 +355,7 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 			}
 		}
 		model = adaptive
+		attacker = adaptive
 		verdict = &attack.Verdict{Engine: e, EOT: o.verdictEOT, Workers: o.rf.workers, Seed: o.seed}
 		h.Config = fmt.Sprintf("e-abs adaptive gradient (eq. 8) EOT %d %s, verdict full inference EOT %d, runtime %s, inference %+v", o.eot, warm, o.verdictEOT, o.rf.engine, o.infer)
 	}
@@ -415,13 +417,21 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	if grown != nil {
 		reused = &source{o.reuse, grown.Provenance}
 	}
+	// Where an E-ABS attacker's inference went (full searches, warm refinements and
+	// their CPU time), for the cost reports.
+	var stats *attack.AdaptiveStats
+	if attacker != nil {
+		st := attacker.Stats()
+		stats = &st
+	}
 	r.Provenance = struct {
 		provenance
-		Model   string  `json:"model_path"`
-		Seconds float64 `json:"seconds"`
-		After   *source `json:"after,omitempty"`
-		Reuse   *source `json:"reuse,omitempty"`
-	}{newProvenance(), path, time.Since(start).Seconds(), after, reused}
+		Model    string                `json:"model_path"`
+		Seconds  float64               `json:"seconds"`
+		After    *source               `json:"after,omitempty"`
+		Reuse    *source               `json:"reuse,omitempty"`
+		Attacker *attack.AdaptiveStats `json:"attacker_inference,omitempty"`
+	}{newProvenance(), path, time.Since(start).Seconds(), after, reused, stats}
 	if err := suite.WriteFile(out, r); err != nil {
 		return err
 	}

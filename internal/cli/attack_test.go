@@ -191,6 +191,14 @@ func TestPGDKeepGoingAuto(t *testing.T) {
 		if got := r.Settings.Attacks[0].Options; !strings.Contains(got, want) {
 			t.Errorf("%s --pgd-keep-going %s: options %s, want %s", c.model, c.flag, got, want)
 		}
+		// The E-ABS attacker's inference counts are in the provenance: two full
+		// searches on the one image, EOT 1 (the gradient at the random start, and the
+		// evaluation after the one step of 2.5 x 1.5, farther than the warm start's
+		// MaxMove), none forced.
+		pb, _ := json.Marshal(r.Provenance)
+		if has := strings.Contains(string(pb), `"attacker_inference":{"forced":0,"full":2,`); has != (c.model == "zoo:mnist-eabs") {
+			t.Errorf("%s: provenance %s; want the attacker's inference counts (2 full searches) for E-ABS only", c.model, pb)
+		}
 	}
 }
 
