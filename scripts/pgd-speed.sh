@@ -3,9 +3,11 @@
 # restarts, EOT 5, verdict EOT 5) on the zoo E-ABS through ONNX Runtime, measured, not
 # extrapolated: eabs attack --attacks pgd-l2 on the first N (default 16) of the seeded
 # test images (--sample-seed 1), two shards side by side (one core each), under
-# /usr/bin/time, once per attacker configuration ARMS (default: the default warm start,
-# restart/changed answered by 5 Adam steps, and that with 0 steps per warm evaluation,
-# re-reading z* at the new image). Output in results/bench/pgd-l2-speed/:
+# /usr/bin/time, once per attacker configuration ARMS (warm1: 1 Adam step per warm
+# evaluation and the full search at every restart and changed prediction, the default
+# until 2026-11-29; warm1-restart5-changed5: those two answered by 5 Adam steps;
+# warm0-restart5-changed5: that with 0 steps per warm evaluation, re-reading z* at the
+# new image, the default since). Output in results/bench/pgd-l2-speed/:
 # ARM.json (the attack result) and ARM.shard-i.time (GNU time -v of each shard).
 # GROW=M then grows each arm's run to M images with --reuse (strength on more images).
 set -euo pipefail
@@ -18,7 +20,7 @@ out=results/bench/pgd-l2-speed
 mkdir -p "$out"
 [ -x "$E" ] || go build -o "$E" ./cmd/eabs
 declare -A arms=(
-	[warm1]="--warm-steps 1"
+	[warm1]="--warm-steps 1 --warm-restart 0 --warm-changed 0"
 	[warm1-restart5-changed5]="--warm-steps 1 --warm-restart 5 --warm-changed 5"
 	[warm0-restart5-changed5]="--warm-steps 0 --warm-restart 5 --warm-changed 5"
 )
