@@ -99,12 +99,13 @@ type Config struct {
 	Keep int
 	// State is the state file ("" for none): saved after every batch, resumed from.
 	State string
-	// After continues a complete earlier run of the same model on the same samples
-	// (its records must cover this shard's): its records are kept, and Attacks run after
+	// After continues a complete earlier run of the same model on the same samples, or
+	// on the first of them (a smaller sample size: the seeded sample is prefix-stable),
+	// whose records must cover this shard's: its records are kept, and Attacks run after
 	// its attacks, each only on the samples still robust in its norm (or on all, with
 	// AttackAll), as if one run had listed them all. The result is that run: the same
 	// settings, configuration hash and records, so attacks can be added to a costly run
-	// (E-ABS) without repeating it. Seed, Batch, AttackBatch, AttackAll, Keep, SweepN
+	// (E-ABS) without repeating it, also to a part of it. Seed, Batch, AttackBatch, AttackAll, Keep, SweepN
 	// and the caller's model settings must equal the earlier run's; its sweep is kept,
 	// and Sweep may only add norms it did not sweep (the whole run's sweep of a norm
 	// uses the norm's first bounded attack).
@@ -453,7 +454,7 @@ func after(prev *Result, h shard.Header, st Settings) (Settings, error) {
 	}{
 		{"model", ph.ModelSHA256, h.ModelSHA256}, {"data", ph.DataFingerprint, h.DataFingerprint},
 		{"dataset", ph.Dataset, h.Dataset}, {"split", ph.Split, h.Split},
-		{"sample seed", ph.SampleSeed, h.SampleSeed}, {"sample size", ph.SampleN, h.SampleN},
+		{"sample seed", ph.SampleSeed, h.SampleSeed},
 		{"model settings", ps.Model, st.Model}, {"seed", ps.Seed, st.Seed}, {"batch", ps.Batch, st.Batch},
 		{"attack batch", ps.AttackBatch, st.AttackBatch}, {"attack-all", ps.AttackAll, st.AttackAll},
 		{"kept images", ps.Keep, st.Keep}, {"sweep samples", ps.SweepN, st.SweepN},
@@ -461,6 +462,12 @@ func after(prev *Result, h shard.Header, st Settings) (Settings, error) {
 		if d.a != d.b {
 			return st, fmt.Errorf("suite: the run to continue differs in %s: %v there, %v here", d.name, d.a, d.b)
 		}
+	}
+	if h.SampleN > ph.SampleN {
+		return st, fmt.Errorf("suite: the run to continue has %d samples, fewer than this run's %d (grow it first with Reuse)", ph.SampleN, h.SampleN)
+	}
+	if h.SampleN < ph.SampleN && st.AttackBatch != 1 {
+		return st, fmt.Errorf("suite: continuing the first %d of %d samples needs an attack batch of 1", h.SampleN, ph.SampleN)
 	}
 	swept := map[attack.Norm]bool{}
 	for _, a := range ps.Sweep {

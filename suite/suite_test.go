@@ -658,6 +658,15 @@ func TestAfterContinuesARun(t *testing.T) {
 	if mb, _ := json.Marshal(m.(*Result).Records); string(mb) != string(wb) {
 		t.Error("the sharded continuation, merged, differs from the whole run")
 	}
+	// Continuing only the first 15 samples is the run of all attacks on 15.
+	part := next(shard.Whole)
+	part.Header.SampleN = 15
+	want15 := mustRun(t, baseConfig(15, shard.Whole), set)
+	got15 := mustRun(t, part, set)
+	gb15, _ := json.Marshal(got15.Records)
+	if wb15, _ := json.Marshal(want15.Records); got15.Header != want15.Header || string(gb15) != string(wb15) {
+		t.Error("continuing the first 15 samples differs from the run of all attacks on 15")
+	}
 	// The prefix of attacks was not re-run: a continuation whose first attack would
 	// now break everything leaves the earlier records as they were.
 	for i, rec := range cont.Records {
@@ -672,7 +681,16 @@ func TestAfterContinuesARun(t *testing.T) {
 	}{
 		{"seed", func(c *Config) { c.Seed++ }, "seed"},
 		{"model settings", func(c *Config) { c.Header.Config = "other" }, "model settings"},
-		{"sample size", func(c *Config) { c.Header.SampleN = n - 1 }, "sample size"},
+		{"more samples", func(c *Config) { c.Header.SampleN = n + 1 }, "fewer than this run's"},
+		{"a part with attack batch 2", func(c *Config) {
+			f := first
+			f.AttackBatch = 2
+			p, err := Run(context.Background(), f, set, linear{}, linear{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.After, c.Header.SampleN, c.AttackBatch = p, n-1, 2
+		}, "attack batch of 1"},
 		{"repeated attack", func(c *Config) { c.Attacks = append(c.Attacks, baseConfig(n, shard.Whole).Attacks[0]) }, "already ran"},
 		{"sweep", func(c *Config) { c.Sweep = baseConfig(n, shard.Whole).Sweep }, "l2 sweep already"},
 		{"unfinished", func(c *Config) { p := *prev; p.Complete = false; c.After = &p }, "not complete"},

@@ -255,6 +255,17 @@ func TestAttackAfterCLI(t *testing.T) {
 	if out, err := run(t, "report", "--same", whole, cont); err != nil {
 		t.Errorf("the continued run differs from the whole run: %v\n%s", err, out)
 	}
+	// --n 4: the continuation of the first 4 samples is the whole run on 4.
+	whole4, cont4 := filepath.Join(dir, "whole4.json"), filepath.Join(dir, "cont4.json")
+	if out, err := run(t, append(append([]string{}, common...), "--n", "4", "--attacks", "pgd-l2,ddn,pgd-linf", "--out", whole4)...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := run(t, "attack", "zoo:mnist-cnn", "--after", first, "--n", "4", "--attacks", "ddn,pgd-linf", "--pgd-steps", "3", "--pgd-restarts", "1", "--out", cont4); err != nil {
+		t.Fatalf("--after --n 4: %v\n%s", err, out)
+	}
+	if out, err := run(t, "report", "--same", whole4, cont4); err != nil {
+		t.Errorf("the continuation of the first 4 samples differs from the whole run on 4: %v\n%s", err, out)
+	}
 	_, err := run(t, "attack", "zoo:mnist-cnn", "--after", first, "--attacks", "ddn", "--seed", "9", "--out", filepath.Join(dir, "bad.json"))
 	if err == nil || !strings.Contains(err.Error(), "seed") {
 		t.Errorf("a continuation with another seed: %v, want the seed named", err)
