@@ -404,3 +404,37 @@ func TestGFCancelled(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestNESFitsItsBudget: with default samples and steps, NES and SPSA size their
+// estimates to a small budget and spend it on a model that never changes its answer
+// (the sizes worked out by hand from the documented rule).
+func TestNESFitsItsBudget(t *testing.T) {
+	x, _ := gfImages(newGFLinear(3, gfP, 1), 1, gfP, 52)
+	for _, c := range []struct {
+		budget, samples, steps, spent int
+	}{
+		{100, 2, 33, 1 + 33*3},      // 99/50 - 1 = 0 probes fit 50 steps: 2 probes, 99/3 steps
+		{20, 2, 6, 1 + 6*3},         // 19/3 = 6 steps
+		{1000, 18, 50, 1 + 50*19},   // 999/50 - 1 = 18 probes
+		{7000, 100, 50, 1 + 50*101}, // the defaults fit
+	} {
+		for _, spsa := range []bool{false, true} {
+			a := NES{Lp: L2, Eps: 1.5, SPSA: spsa, Queries: c.budget}
+			d := a.withDefaults()
+			if d.Samples != c.samples || d.Steps != c.steps {
+				t.Errorf("%s budget %d: %d samples x %d steps, want %d x %d", a.Name(), c.budget, d.Samples, d.Steps, c.samples, c.steps)
+			}
+			f, err := a.Run(context.Background(), gfConstant{3}, x, []int{0}, 1, rand.New(rand.NewPCG(1, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Queries[0] != c.spent || f.Ok[0] {
+				t.Errorf("%s budget %d: spent %d queries (ok %v), want %d", a.Name(), c.budget, f.Queries[0], f.Ok[0], c.spent)
+			}
+		}
+	}
+	// Explicit samples are kept.
+	if d := (NES{Lp: L2, Eps: 1, Samples: 10, Queries: 100}).withDefaults(); d.Samples != 10 || d.Steps != 50 {
+		t.Errorf("explicit samples: %d x %d, want 10 x 50", d.Samples, d.Steps)
+	}
+}

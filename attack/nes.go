@@ -41,7 +41,37 @@ type NES struct {
 	// Queries is the per-sample budget; 0 means what the attack can use,
 	// 1 + Steps*(Samples+1): the clean image, then per step one estimate and one check
 	// of the new iterate. A sample stops when it is misclassified or out of queries.
+	// A budget smaller than the defaults need is fitted (see fit): with Samples and
+	// Steps left 0, the estimate shrinks to the probes that fit 50 steps (at least
+	// one antithetic pair), and then the steps to what the budget pays for, so the
+	// attack spends its budget instead of stopping before its first estimate.
 	Queries int
+}
+
+// fit sizes a default (0) Samples and Steps to a given budget q: the paper's 50 steps
+// with as many probes per estimate as fit (at most 100, even, at least 2), and when
+// even 2 do not fit 50 steps, 2 probes and (q-1)/3 steps. Explicit values are kept.
+func (a NES) fit() NES {
+	if a.Queries <= 0 || a.Samples != 0 {
+		return a
+	}
+	steps := a.Steps
+	if steps == 0 {
+		steps = 50
+	}
+	fit := (a.Queries-1)/steps - 1
+	switch {
+	case fit >= 100:
+		return a
+	case fit >= 2:
+		a.Samples = fit - fit%2
+	default:
+		a.Samples = 2
+		if a.Steps == 0 {
+			a.Steps = max(1, (a.Queries-1)/3)
+		}
+	}
+	return a
 }
 
 // Name implements Attack.
@@ -56,6 +86,7 @@ func (a NES) Name() string {
 func (a NES) Norm() Norm { return a.Lp }
 
 func (a NES) withDefaults() NES {
+	a = a.fit()
 	if a.Steps == 0 {
 		a.Steps = 50
 	}

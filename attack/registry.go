@@ -133,6 +133,7 @@ func minNorm(f func(Settings) Attack) Constructor {
 //	noise-l2, noise-linf        additive Gaussian noise: 100 sizes x 10 draws
 //	square-linf, square-l2      Square Attack: 5000 queries, p_init 0.8
 //	nes-*, spsa-*               PGD on NES / SPSA gradient estimates: 50 steps x 100 samples
+//	                            (fewer samples, then steps, to fit a smaller Queries)
 //	hsj-l2, hsj-linf            HopSkipJump: 64 steps, 100..10,000 estimation queries
 //	boundary-l2                 Boundary attack: 25,000 steps (the paper: 100,000)
 //	lda                         Latent Descent Attack (ABS): toward the nearest other
