@@ -8,10 +8,16 @@
 #   stage 1, Linf: square-linf, hsj-linf, nes-linf, spsa-linf with Q_LINF queries per
 #     sample (default 500);
 #   stage 2, L2: square-l2, hsj-l2, boundary-l2, nes-l2 with Q_L2 queries per sample
-#     (default 100; SPSA is left out of L2 for CPU: it is NES's estimator with Rademacher
-#     directions).
+#     (default 100);
+#   stage 3, L2: spsa-l2 with Q_L2 queries. (Stage 2's nes-l2 ran before NES fitted its
+#     estimate to a small budget: its 100-probe estimate did not fit 100 queries, so it
+#     stopped after the first; SPSA, the same PGD with Rademacher probes, now spends
+#     the budget: 33 steps of one antithetic pair.)
+# WARM must repeat the base run's attacker flags (they are part of its configuration;
+# the gradient-free attacks do not use them): default the 100-image run's.
 # Two shards side by side (one core each), merged; resumable (rerun to continue).
-# Output: results/mnist/$BASE-gf.json (stage 1 alone: $BASE-gf-linf.json).
+# Output: results/mnist/$BASE-gf-spsa.json, holding every attack (stage 1 alone:
+# $BASE-gf-linf.json, stages 1-2: $BASE-gf.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${EABS_DATA_DIR:=/work/shared/data}"
@@ -32,7 +38,7 @@ stage() {
 	for i in 0 1; do
 		[ -f "$out/$name.part-$i-of-2.json" ] && continue
 		"$E" attack zoo:mnist-eabs --after "$after" --shard "$i/2" --attacks "$attacks" \
-			--queries "$q" --verdict-eot 5 --workers 1 \
+			--queries "$q" --verdict-eot 5 --workers 1 ${WARM:---warm-steps 1 --warm-restart 0 --warm-changed 0} \
 			--out "$out/$name.part-{shard}.json" 2>"$out/$name.part-$i-of-2.log" &
 		pids+=($!)
 	done
@@ -42,3 +48,4 @@ stage() {
 }
 stage "$out/$base.json" "$base-gf-linf" square-linf,hsj-linf,nes-linf,spsa-linf "$qlinf"
 stage "$out/$base-gf-linf.json" "$base-gf" square-l2,hsj-l2,boundary-l2,nes-l2 "$ql2"
+stage "$out/$base-gf.json" "$base-gf-spsa" spsa-l2 "$ql2"
