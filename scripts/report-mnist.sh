@@ -8,13 +8,21 @@ cd "$(dirname "$0")/.."
 [ -x bin/eabs ] || go build -o bin/eabs ./cmd/eabs
 # Row labels: the file's model and which attack set it holds.
 files=() names=()
-# The E-ABS run on the most images made: the 100-image run at the paper's 5 restarts
-# once it has finished (scripts/attack-mnist-eabs.sh, resumable), else the 48-image run
-# (1 restart), else the first 16.
+# The E-ABS rows: the 500-image gradient run once it has finished
+# (N=500 ATTACKS=pgd-linf,apgd-ce-linf,apgd-dlr-linf,pgd-l2,apgd-ce-l2,apgd-dlr-l2,lda
+# scripts/attack-mnist-eabs.sh), and the 100-image run at the paper's 5 restarts with
+# the gradient-free attacks after it (scripts/attack-mnist-eabs-gf.sh; its latest
+# stage), else without them, else the earlier 48- and 16-image runs.
 eabs=mnist-eabs-all
-[ -f results/mnist/mnist-eabs-all-48.json ] && eabs=mnist-eabs-all-48
-[ -f results/mnist/mnist-eabs-100.json ] && eabs=mnist-eabs-100
-for pair in $eabs:"E-ABS zoo (PGD+LDA)" mnist-cnn-all:"CNN zoo (all attacks)" \
+for f in mnist-eabs-all-48 mnist-eabs-100 mnist-eabs-100-gf-linf mnist-eabs-100-gf mnist-eabs-100-gf-spsa; do
+	[ -f results/mnist/$f.json ] && eabs=$f
+done
+label="E-ABS zoo (PGD+LDA)"
+case $eabs in mnist-eabs-100-gf*) label="E-ABS zoo (PGD+LDA then gradient-free)" ;; esac
+rows=()
+[ -f results/mnist/mnist-eabs-500.json ] && rows+=(mnist-eabs-500:"E-ABS zoo (PGD+APGD+LDA)")
+rows+=("$eabs:$label")
+for pair in "${rows[@]}" mnist-cnn-all:"CNN zoo (all attacks)" \
 	mnist-cnn-gradient:"CNN zoo (PGD+APGD each)" mnist-adv-l2-gradient:"Adv-L2 CNN zoo (PGD+APGD each)" \
 	mnist-adv-linf-gradient:"Adv-Linf CNN zoo (PGD+APGD each)"; do
 	f=results/mnist/${pair%%:*}.json
