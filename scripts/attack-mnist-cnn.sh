@@ -26,21 +26,11 @@ out=results/$dataset
 mkdir -p "$out"
 E=${EABS_BIN:-bin/eabs}
 [ -x "$E" ] || go build -o "$E" ./cmd/eabs
+. scripts/lib/sharded.sh
 run() { # name, then attack flags
 	local name=$1
 	shift
-	local final=$out/$model-$name.json
-	[ -f "$final" ] && { echo "keeping $final"; return; }
-	local pids=()
-	for i in 0 1; do
-		[ -f "$out/$model-$name.part-$i-of-2.json" ] && continue
-		"$E" attack "zoo:$model" --dataset "$dataset" --n "$n" --sample-seed 1 --seed 1 --shard "$i/2" \
-			--out "$out/$model-$name.part-{shard}.json" "$@" 2>"$out/$model-$name.part-$i-of-2.log" &
-		pids+=($!)
-	done
-	for p in "${pids[@]}"; do wait "$p"; done
-	"$E" report --merge "$out/$model-$name".part-*-of-2.json --out "$final"
-	rm -f "$out/$model-$name".part-*-of-2.json
+	sharded "$out" "$model-$name" "zoo:$model" --dataset "$dataset" --n "$n" --sample-seed 1 --seed 1 "$@"
 }
 sets=${SETS:-gradient all}
 if [[ " $sets " == *" gradient "* ]]; then run gradient --attack-all --attacks pgd-l2,apgd-ce-l2,apgd-dlr-l2,pgd-linf,apgd-ce-linf,apgd-dlr-linf; fi

@@ -29,22 +29,12 @@ out=results/mnist
 E=${EABS_BIN:-bin/eabs}
 [ -x "$E" ] || go build -o "$E" ./cmd/eabs
 [ -f "$out/$base.json" ] || { echo "missing $out/$base.json: run scripts/attack-mnist-eabs.sh first" >&2; exit 1; }
+. scripts/lib/sharded.sh
 
 # stage AFTER NAME ATTACKS QUERIES
 stage() {
-	local after=$1 name=$2 attacks=$3 q=$4
-	[ -f "$out/$name.json" ] && { echo "keeping $out/$name.json"; return; }
-	local pids=()
-	for i in 0 1; do
-		[ -f "$out/$name.part-$i-of-2.json" ] && continue
-		"$E" attack zoo:mnist-eabs --after "$after" --shard "$i/2" --attacks "$attacks" \
-			--queries "$q" --verdict-eot 5 --workers 1 ${WARM:---warm-steps 1 --warm-restart 0 --warm-changed 0} \
-			--out "$out/$name.part-{shard}.json" 2>"$out/$name.part-$i-of-2.log" &
-		pids+=($!)
-	done
-	for p in "${pids[@]}"; do wait "$p"; done
-	"$E" report --merge "$out/$name".part-*-of-2.json --out "$out/$name.json"
-	rm -f "$out/$name".part-*-of-2.json
+	sharded "$out" "$2" zoo:mnist-eabs --after "$1" --attacks "$3" --queries "$4" --verdict-eot 5 --workers 1 \
+		${WARM:---warm-steps 1 --warm-restart 0 --warm-changed 0}
 }
 stage "$out/$base.json" "$base-gf-linf" square-linf,hsj-linf,nes-linf,spsa-linf "$qlinf"
 stage "$out/$base-gf-linf.json" "$base-gf" square-l2,hsj-l2,boundary-l2,nes-l2 "$ql2"

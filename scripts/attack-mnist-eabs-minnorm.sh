@@ -23,15 +23,6 @@ name=$base-first$n-minnorm
 E=${EABS_BIN:-bin/eabs}
 [ -x "$E" ] || go build -o "$E" ./cmd/eabs
 [ -f "$out/$base.json" ] || { echo "missing $out/$base.json: run scripts/attack-mnist-eabs.sh with N=500 first" >&2; exit 1; }
-[ -f "$out/$name.json" ] && { echo "keeping $out/$name.json"; exit 0; }
-pids=()
-for i in 0 1; do
-	[ -f "$out/$name.part-$i-of-2.json" ] && continue
-	"$E" attack zoo:mnist-eabs --after "$out/$base.json" --n "$n" --shard "$i/2" --attacks "$attacks" \
-		--eot 5 --verdict-eot 5 --workers 1 ${WARM:-} \
-		--out "$out/$name.part-{shard}.json" 2>"$out/$name.part-$i-of-2.log" &
-	pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p"; done
-"$E" report --merge "$out/$name".part-*-of-2.json --out "$out/$name.json"
-rm -f "$out/$name".part-*-of-2.json
+. scripts/lib/sharded.sh
+sharded "$out" "$name" zoo:mnist-eabs --after "$out/$base.json" --n "$n" --attacks "$attacks" \
+	--eot 5 --verdict-eot 5 --workers 1 ${WARM:-}

@@ -25,21 +25,12 @@ restarts=${RESTARTS:-5}
 attacks=${ATTACKS:-pgd-linf,pgd-l2,lda}
 out=results/mnist
 name=${NAME:-mnist-eabs-$n}
-final=$out/$name.json
 E=${EABS_BIN:-bin/eabs}
 reuse=()
 [ -n "${REUSE:-}" ] && reuse=(--reuse "$REUSE")
 mkdir -p "$out"
 [ -x "$E" ] || go build -o "$E" ./cmd/eabs
-[ -f "$final" ] && { echo "keeping $final"; exit 0; }
-pids=()
-for i in 0 1; do
-	[ -f "$out/$name.part-$i-of-2.json" ] && continue
-	"$E" attack zoo:mnist-eabs --dataset mnist --n "$n" --sample-seed 1 --seed 1 --shard "$i/2" \
-		--attacks "$attacks" --pgd-restarts "$restarts" --eot 5 --verdict-eot 5 ${WARM:-} \
-		--workers 1 --batch 8 --sweep-n 2 "${reuse[@]}" --out "$out/$name.part-{shard}.json" 2>"$out/$name.part-$i-of-2.log" &
-	pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p"; done
-"$E" report --merge "$out/$name".part-*-of-2.json --out "$final"
-rm -f "$out/$name".part-*-of-2.json
+. scripts/lib/sharded.sh
+sharded "$out" "$name" zoo:mnist-eabs --dataset mnist --n "$n" --sample-seed 1 --seed 1 \
+	--attacks "$attacks" --pgd-restarts "$restarts" --eot 5 --verdict-eot 5 ${WARM:-} \
+	--workers 1 --batch 8 --sweep-n 2 "${reuse[@]}"
