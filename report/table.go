@@ -97,10 +97,10 @@ type Beaten struct {
 	Pred, Queries     int
 }
 
-// queryChecks makes r's QueryChecks.
-func queryChecks(r *suite.Result, model string) []QueryCheck {
+// queryChecks makes r's QueryChecks, one per norm of its summary's "All" columns.
+func queryChecks(r *suite.Result, all []suite.NormSummary, model string) []QueryCheck {
 	var out []QueryCheck
-	for _, a := range suite.Summarize(r).All {
+	for _, a := range all {
 		c := QueryCheck{Model: model, Norm: a.Norm, Eps: a.Eps}
 		var query, others []int
 		for i, s := range r.Settings.Attacks {
@@ -201,7 +201,7 @@ func Build(results []*suite.Result, sources []string) (*Table, error) {
 			row.Cells[k] = &Cell{Rate: a.Robust}
 		}
 		t.Rows = append(t.Rows, row)
-		t.QueryChecks = append(t.QueryChecks, queryChecks(r, row.Model)...)
+		t.QueryChecks = append(t.QueryChecks, queryChecks(r, s.All, row.Model)...)
 	}
 	t.Columns = append(t.Columns, alls...)
 	for i := range results {

@@ -437,32 +437,42 @@ func prepare(cfg Config, set *data.Set, model, verdict attack.Classifier) (*Resu
 	return &Result{Header: h, Model: cfg.Model, Settings: st, Shape: [3]int{set.C, set.H, set.W}, Classes: verdict.Classes()}, pos, nil
 }
 
-// after checks that prev can be continued by a run with header h and settings st
-// (which hold only the new attacks) and returns the settings of the combined run.
-func after(prev *Result, h shard.Header, st Settings) (Settings, error) {
-	ph := prev.Header
+// sameRun checks that prev, the run to continue or reuse (what), is a complete attack
+// run of the model, data, sample seed and run settings of header h and settings st,
+// naming the first difference.
+func sameRun(what string, prev *Result, h shard.Header, st Settings) error {
+	ph, ps := prev.Header, prev.Settings
 	if !prev.Complete {
-		return st, fmt.Errorf("suite: the run to continue is not complete (a state file or an unfinished shard?)")
+		return fmt.Errorf("suite: the run to %s is not complete (a state file or an unfinished shard?)", what)
 	}
 	if ph.Kind != Kind {
-		return st, fmt.Errorf("suite: the run to continue is a %q result, not an attack result", ph.Kind)
+		return fmt.Errorf("suite: the run to %s is a %q result, not an attack result", what, ph.Kind)
 	}
-	ps := prev.Settings
 	for _, d := range []struct {
 		name string
 		a, b any
 	}{
 		{"model", ph.ModelSHA256, h.ModelSHA256}, {"data", ph.DataFingerprint, h.DataFingerprint},
-		{"dataset", ph.Dataset, h.Dataset}, {"split", ph.Split, h.Split},
-		{"sample seed", ph.SampleSeed, h.SampleSeed},
+		{"dataset", ph.Dataset, h.Dataset}, {"split", ph.Split, h.Split}, {"sample seed", ph.SampleSeed, h.SampleSeed},
 		{"model settings", ps.Model, st.Model}, {"seed", ps.Seed, st.Seed}, {"batch", ps.Batch, st.Batch},
 		{"attack batch", ps.AttackBatch, st.AttackBatch}, {"attack-all", ps.AttackAll, st.AttackAll},
 		{"kept images", ps.Keep, st.Keep}, {"sweep samples", ps.SweepN, st.SweepN},
 	} {
 		if d.a != d.b {
-			return st, fmt.Errorf("suite: the run to continue differs in %s: %v there, %v here", d.name, d.a, d.b)
+			return fmt.Errorf("suite: the run to %s differs in %s: %v there, %v here", what, d.name, d.a, d.b)
 		}
 	}
+	return nil
+}
+
+// after checks that prev can be continued by a run with header h and settings st
+// (which hold only the new attacks) and returns the settings of the combined run.
+func after(prev *Result, h shard.Header, st Settings) (Settings, error) {
+	ph := prev.Header
+	if err := sameRun("continue", prev, h, st); err != nil {
+		return st, err
+	}
+	ps := prev.Settings
 	if h.SampleN > ph.SampleN {
 		return st, fmt.Errorf("suite: the run to continue has %d samples, fewer than this run's %d (grow it first with Reuse)", ph.SampleN, h.SampleN)
 	}
@@ -498,25 +508,19 @@ func after(prev *Result, h shard.Header, st Settings) (Settings, error) {
 func reuse(prev *Result, r *Result, pos []sample) ([]Record, error) {
 	ph, h := prev.Header, r.Header
 	switch {
-	case !prev.Complete:
-		return nil, fmt.Errorf("suite: the run to reuse is not complete (a state file or an unfinished shard?)")
-	case ph.Kind != Kind:
-		return nil, fmt.Errorf("suite: the run to reuse is a %q result, not an attack result", ph.Kind)
 	case ph.Shard.Count > 1:
 		return nil, fmt.Errorf("suite: the run to reuse is shard %s; merge its parts first (eabs report --merge)", ph.Shard)
 	case r.Settings.AttackBatch != 1:
 		return nil, fmt.Errorf("suite: reusing a run needs an attack batch of 1 (with %d a sample's random stream depends on the samples beside it)", r.Settings.AttackBatch)
+	}
+	if err := sameRun("reuse", prev, h, r.Settings); err != nil {
+		return nil, err
 	}
 	ps, st := prev.Settings, r.Settings
 	for _, d := range []struct {
 		name string
 		a, b any
 	}{
-		{"model", ph.ModelSHA256, h.ModelSHA256}, {"data", ph.DataFingerprint, h.DataFingerprint},
-		{"dataset", ph.Dataset, h.Dataset}, {"split", ph.Split, h.Split}, {"sample seed", ph.SampleSeed, h.SampleSeed},
-		{"model settings", ps.Model, st.Model}, {"seed", ps.Seed, st.Seed}, {"batch", ps.Batch, st.Batch},
-		{"attack batch", ps.AttackBatch, st.AttackBatch}, {"attack-all", ps.AttackAll, st.AttackAll},
-		{"kept images", ps.Keep, st.Keep}, {"sweep samples", ps.SweepN, st.SweepN},
 		{"attacks", fmt.Sprint(ps.Attacks), fmt.Sprint(st.Attacks)}, {"sweep", fmt.Sprint(ps.Sweep), fmt.Sprint(st.Sweep)},
 		{"configuration", ph.Config, h.Config},
 	} {
