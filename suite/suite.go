@@ -110,6 +110,16 @@ type Config struct {
 	// and Sweep may only add norms it did not sweep (the whole run's sweep of a norm
 	// uses the norm's first bounded attack).
 	After *Result
+	// Retries attacks a sample again, with fresh random streams, when the attacker's
+	// own inference believed its candidate adversarial and the verdict overturned it,
+	// up to Retries times per attack. On a randomised model (E-ABS) that is how an
+	// attack that stops early loses a sample it nearly had: PGD skips its remaining
+	// restarts once it believes it won (results/mnist: test image 6962 survived
+	// PGD-Linf so, then fell to Square Attack's 4th query). Each retry is one more
+	// candidate judged by a verdict with fresh noise, like one more attack in "All";
+	// its queries add to the record's. 0 (the default) keeps earlier runs' results
+	// and configuration hashes; it is recorded per attack (AttackSpec.Retries).
+	Retries int
 	// Reuse grows a run to more samples: a complete earlier run of the same model,
 	// data, sample seed and configuration (the same Header.Config hash) on another
 	// sample size. data.SampleIndices draws a prefix-stable sample, so its samples are
@@ -127,6 +137,8 @@ type AttackSpec struct {
 	Eps     float64     `json:"eps"`
 	Bounded bool        `json:"bounded"`
 	Options string      `json:"options"`
+	// Retries is Config.Retries of the run that made the attack's records.
+	Retries int `json:"retries,omitempty"`
 }
 
 // Settings are the run's own settings as recorded in the results.
@@ -187,6 +199,14 @@ type AttackRecord struct {
 	GradRows int `json:"grad_rows"`
 	GradZero int `json:"grad_zero"`
 	GradNaN  int `json:"grad_nan"`
+	// Retries is the number of times the attack ran again after the verdict
+	// overturned its candidate (Config.Retries); Queries and the gradient counts
+	// include theirs, and the record's candidate is the last attempt's.
+	Retries int `json:"retries,omitempty"`
+	// Overturned counts the attempts whose candidate the attacker's own inference
+	// called adversarial and the verdict did not: how often a randomised model's noise
+	// misled the attacker (the case Config.Retries answers).
+	Overturned int `json:"overturned,omitempty"`
 	// Rejected says why the candidate was not judged (outside [0,1], NaN, beyond a
 	// bounded attack's budget): an attack bug, counted in the checks.
 	Rejected string `json:"rejected,omitempty"`
@@ -243,7 +263,7 @@ func describe(a attack.Attack) string {
 	return string(b)
 }
 
-func specs(es []Entry) ([]AttackSpec, error) {
+func specs(es []Entry, retries int) ([]AttackSpec, error) {
 	out := make([]AttackSpec, len(es))
 	seen := map[string]bool{}
 	for i, e := range es {
@@ -256,7 +276,7 @@ func specs(es []Entry) ([]AttackSpec, error) {
 		if n := e.Attack.Norm(); n != attack.L2 && n != attack.Linf {
 			return nil, fmt.Errorf("suite: attack %s: unknown norm %q", e.Attack.Name(), n)
 		}
-		out[i] = AttackSpec{Name: e.Attack.Name(), Norm: e.Attack.Norm(), Eps: e.Eps, Bounded: e.Bounded, Options: describe(e.Attack)}
+		out[i] = AttackSpec{Name: e.Attack.Name(), Norm: e.Attack.Norm(), Eps: e.Eps, Bounded: e.Bounded, Options: describe(e.Attack), Retries: retries}
 		key := fmt.Sprintf("%s@%g", out[i].Name, e.Eps)
 		if seen[key] {
 			return nil, fmt.Errorf("suite: attack %s listed twice", out[i].Name)
@@ -395,11 +415,14 @@ func prepare(cfg Config, set *data.Set, model, verdict attack.Classifier) (*Resu
 	if err := h.Shard.Valid(); err != nil {
 		return nil, nil, err
 	}
-	as, err := specs(cfg.Attacks)
+	if cfg.Retries < 0 {
+		return nil, nil, fmt.Errorf("suite: %d verdict retries: want 0 or more", cfg.Retries)
+	}
+	as, err := specs(cfg.Attacks, cfg.Retries)
 	if err != nil {
 		return nil, nil, err
 	}
-	ss, err := specs(cfg.Sweep)
+	ss, err := specs(cfg.Sweep, cfg.Retries)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -797,14 +820,86 @@ func (r *runner) batch(ctx context.Context, ss []sample, size int) ([]Record, er
 }
 
 // attack runs e on the samples active (indices into recs and x's rows), chunk
-// samples per call, and judges its candidates.
+// samples per call, and judges its candidates; a candidate the attacker believed
+// adversarial and the verdict overturned is attacked again, up to Config.Retries times.
 func (r *runner) attack(ctx context.Context, e Entry, active []int, x []float32, recs []Record, size int, purpose uint64, chunk int) ([]AttackRecord, error) {
 	out := make([]AttackRecord, len(active))
 	if len(active) == 0 {
 		return out, nil
 	}
-	adv := make([]float32, 0, len(active)*size)
+	adv, claimed, err := r.try(ctx, e, active, x, recs, size, purpose, chunk, 0, out)
+	if err != nil {
+		return nil, err
+	}
 	pos := make([]int, len(active))
+	for j, i := range active {
+		pos[j] = recs[i].Pos
+	}
+	pred, _, err := r.judge(adv, pos, purpose)
+	if err != nil {
+		return nil, err
+	}
+	// overturned: the attacker's own inference called its candidate adversarial, the
+	// verdict did not.
+	overturned := func(o *AttackRecord, claimed bool, label int) bool {
+		return claimed && o.Pred == label && o.Rejected == ""
+	}
+	for j, i := range active {
+		r.verdictOn(e, &out[j], adv[j*size:(j+1)*size], x[i*size:(i+1)*size], pred[j], recs[i])
+		if overturned(&out[j], claimed[j], recs[i].Label) {
+			out[j].Overturned = 1
+		}
+	}
+	for t := 1; t <= r.cfg.Retries; t++ {
+		var again, at []int
+		for j, i := range active {
+			if overturned(&out[j], claimed[j], recs[i].Label) {
+				again, at = append(again, i), append(at, j)
+			}
+		}
+		if len(again) == 0 {
+			break
+		}
+		try := make([]AttackRecord, len(again))
+		adv2, claimed2, err := r.try(ctx, e, again, x, recs, size, purpose, chunk, t, try)
+		if err != nil {
+			return nil, err
+		}
+		pos2 := make([]int, len(again))
+		for n, i := range again {
+			pos2[n] = recs[i].Pos
+		}
+		pred2, _, err := r.judge(adv2, pos2, purpose|uint64(t)<<32)
+		if err != nil {
+			return nil, err
+		}
+		for n, i := range again {
+			o := &out[at[n]]
+			o.Retries = t
+			o.Queries += try[n].Queries
+			o.GradRows, o.GradZero, o.GradNaN = o.GradRows+try[n].GradRows, o.GradZero+try[n].GradZero, o.GradNaN+try[n].GradNaN
+			// The retry's candidate replaces the overturned one; its claim decides
+			// whether another retry follows.
+			retried := AttackRecord{Name: o.Name, Ran: true, Queries: o.Queries, Retries: t, Overturned: o.Overturned,
+				GradRows: o.GradRows, GradZero: o.GradZero, GradNaN: o.GradNaN}
+			r.verdictOn(e, &retried, adv2[n*size:(n+1)*size], x[i*size:(i+1)*size], pred2[n], recs[i])
+			if overturned(&retried, claimed2[n], recs[i].Label) {
+				retried.Overturned++
+			}
+			*o = retried
+			claimed[at[n]] = claimed2[n]
+		}
+	}
+	return out, nil
+}
+
+// try runs attempt t of attack e on the samples active, chunk samples per call,
+// filling out's Ran, Queries and gradient counts, and returns the candidates and the
+// attacker's own belief in them. Attempt 0's random streams are the run's; a retry's
+// are drawn afresh from (purpose, first position, t).
+func (r *runner) try(ctx context.Context, e Entry, active []int, x []float32, recs []Record, size int, purpose uint64, chunk, t int, out []AttackRecord) ([]float32, []bool, error) {
+	adv := make([]float32, 0, len(active)*size)
+	claimed := make([]bool, 0, len(active))
 	for lo := 0; lo < len(active); lo += chunk {
 		hi := min(lo+chunk, len(active))
 		idx := active[lo:hi]
@@ -814,61 +909,64 @@ func (r *runner) attack(ctx context.Context, e Entry, active []int, x []float32,
 		for j, i := range idx {
 			xs = append(xs, x[i*size:(i+1)*size]...)
 			ys[j] = recs[i].Label
-			pos[lo+j] = recs[i].Pos
 		}
 		first := uint64(recs[idx[0]].Pos)
-		if rs, ok := r.model.(Reseeder); ok {
-			rs.Reseed(mix(r.cfg.Seed, purpose, first, 1))
+		var reseed, s1, s2 uint64
+		if t == 0 {
+			reseed, s1, s2 = mix(r.cfg.Seed, purpose, first, 1), mix(r.cfg.Seed, purpose, first), mix(r.cfg.Seed, purpose, first, 2)
+		} else {
+			tt := uint64(t)
+			reseed, s1, s2 = mix(r.cfg.Seed, purpose, first, 1, tt), mix(r.cfg.Seed, purpose, first, 3, tt), mix(r.cfg.Seed, purpose, first, 4, tt)
 		}
-		rng := rand.New(rand.NewPCG(mix(r.cfg.Seed, purpose, first), mix(r.cfg.Seed, purpose, first, 2)))
+		if rs, ok := r.model.(Reseeder); ok {
+			rs.Reseed(reseed)
+		}
+		rng := rand.New(rand.NewPCG(s1, s2))
 		var gc gradCount
 		f, err := e.Attack.Run(ctx, wrap(r.model, &gc), xs, ys, b, rng)
 		if err != nil {
-			return nil, fmt.Errorf("suite: attack %s on samples %d..: %w", e.Attack.Name(), first, err)
+			return nil, nil, fmt.Errorf("suite: attack %s on samples %d..: %w", e.Attack.Name(), first, err)
 		}
-		if f == nil || len(f.Adv) != len(xs) || len(f.Queries) != b {
-			return nil, fmt.Errorf("suite: attack %s returned a malformed answer for %d samples", e.Attack.Name(), b)
+		if f == nil || len(f.Adv) != len(xs) || len(f.Queries) != b || len(f.Ok) != b {
+			return nil, nil, fmt.Errorf("suite: attack %s returned a malformed answer for %d samples", e.Attack.Name(), b)
 		}
 		adv = append(adv, f.Adv...)
+		claimed = append(claimed, f.Ok...)
 		for j := range idx {
 			out[lo+j].Ran = true
 			out[lo+j].Queries = f.Queries[j]
 		}
 		out[lo].GradRows, out[lo].GradZero, out[lo].GradNaN = gc.rows, gc.zero, gc.nan
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	pred, _, err := r.judge(adv, pos, purpose)
-	if err != nil {
-		return nil, err
+	return adv, claimed, nil
+}
+
+// verdictOn fills o from the verdict pred on candidate a of clean image c: rejected,
+// adversarial (with its distances), robust.
+func (r *runner) verdictOn(e Entry, o *AttackRecord, a, c []float32, pred int, rec Record) {
+	o.Pred = pred
+	l2, linf, bad := distances(a, c)
+	d := l2
+	if e.Attack.Norm() == attack.Linf {
+		d = linf
 	}
-	bounded := e.Bounded
-	for j, i := range active {
-		o := &out[j]
-		o.Pred = pred[j]
-		a, c := adv[j*size:(j+1)*size], x[i*size:(i+1)*size]
-		l2, linf, bad := distances(a, c)
-		d := l2
-		if e.Attack.Norm() == attack.Linf {
-			d = linf
-		}
-		switch {
-		case bad != "":
-			o.Rejected = bad
-		case bounded && !within(d, e.Eps):
-			o.Rejected = fmt.Sprintf("%s distance %.6g beyond its budget %g", e.Attack.Norm(), d, e.Eps)
-		}
-		adversarial := o.Rejected == "" && pred[j] != recs[i].Label
-		if adversarial {
-			o.Dist, o.L2, o.Linf = &d, &l2, &linf
-			if recs[i].Pos < r.cfg.Keep {
-				o.Adv = slices.Clone(a)
-			}
-		}
-		o.Robust = !(adversarial && within(d, e.Eps))
+	switch {
+	case bad != "":
+		o.Rejected = bad
+	case e.Bounded && !within(d, e.Eps):
+		o.Rejected = fmt.Sprintf("%s distance %.6g beyond its budget %g", e.Attack.Norm(), d, e.Eps)
 	}
-	return out, nil
+	adversarial := o.Rejected == "" && pred != rec.Label
+	if adversarial {
+		o.Dist, o.L2, o.Linf = &d, &l2, &linf
+		if rec.Pos < r.cfg.Keep {
+			o.Adv = slices.Clone(a)
+		}
+	}
+	o.Robust = !(adversarial && within(d, e.Eps))
 }
 
 // distances measures a candidate against its clean image in float64; bad says why a

@@ -811,3 +811,107 @@ func TestReuseGrowsARun(t *testing.T) {
 		}
 	}
 }
+
+// stubborn claims success on every sample whose image index is not a multiple of 5,
+// but its candidate is adversarial (0.1 moved from the label's pixel to the next
+// class's, as scripted) only on its (k+1)th call for the sample, k = index % 4; until
+// then it returns the clean image. calls counts the calls per image index (read from
+// the tag pixel).
+type stubborn struct {
+	n     int
+	calls map[int]int
+}
+
+func (stubborn) Name() string      { return "stubborn" }
+func (stubborn) Norm() attack.Norm { return attack.L2 }
+func (s stubborn) Run(ctx context.Context, m attack.Classifier, x []float32, y []int, batch int, rng *rand.Rand) (*attack.Found, error) {
+	f := &attack.Found{Adv: append([]float32(nil), x...), Ok: make([]bool, batch), Queries: make([]int, batch)}
+	for b := 0; b < batch; b++ {
+		a := f.Adv[b*tSize : (b+1)*tSize]
+		idx := int(math.Round(float64(a[3]) * float64(s.n)))
+		s.calls[idx]++
+		f.Ok[b] = idx%5 != 0
+		if s.calls[idx] == idx%4+1 {
+			a[y[b]] -= 0.1
+			a[(y[b]+1)%tK] += 0.1
+		}
+		f.Queries[b] = 10
+	}
+	return f, nil
+}
+
+// TestRetriesAttackOverturnedClaimsAgain: with Config.Retries R, a sample whose
+// candidate the attacker believed adversarial and the verdict overturned is attacked
+// again, up to R times: stubborn's sample breaks exactly when its k = index % 4 is at
+// most R, after k retries (queries 10 per attempt); samples it does not claim are
+// attacked once; Overturned counts the attempts the verdict overturned. Retries 0 leaves the settings (and so the configuration hash) as
+// they were before retries existed.
+func TestRetriesAttackOverturnedClaimsAgain(t *testing.T) {
+	const n, N = 40, 30
+	set := testSet(n)
+	cfg := func(retries int) (Config, stubborn) {
+		s := stubborn{n: n, calls: map[int]int{}}
+		c := Config{Header: header(N, shard.Whole), Model: "linear", Attacks: []Entry{{Attack: s, Eps: 0.5}},
+			Seed: 3, Batch: 4, AttackBatch: 1, Retries: retries}
+		return c, s
+	}
+	c0, _ := cfg(0)
+	r0 := mustRun(t, c0, set)
+	// Without retries the settings, hashed into the configuration, are what they were
+	// before retries existed: earlier runs still resume and continue.
+	if b, _ := json.Marshal(r0.Settings); strings.Contains(string(b), "retries") {
+		t.Errorf("settings without retries name them: %s", b)
+	}
+	for _, R := range []int{0, 1, 2, 3} {
+		c, s := cfg(R)
+		r := mustRun(t, c, set)
+		if R > 0 && r.Header.Config == r0.Header.Config {
+			t.Errorf("retries %d kept the hash of a run without them", R)
+		}
+		if got := r.Settings.Attacks[0].Retries; got != R {
+			t.Errorf("retries %d: the attack's spec records %d", R, got)
+		}
+		ran, over := 0, 0
+		for _, rec := range r.Records {
+			a := rec.Attacks[0]
+			if !rec.CleanCorrect {
+				if a.Ran || s.calls[rec.Index] != 0 {
+					t.Errorf("R=%d: misclassified sample %d attacked", R, rec.Pos)
+				}
+				continue
+			}
+			ran++
+			k := rec.Index % 4
+			claims := rec.Index%5 != 0
+			wantRetries, wantBroken, wantOver := 0, k == 0, 0
+			if claims {
+				wantRetries, wantBroken = min(k, R), k <= R
+				// Every attempt before the (k+1)th is overturned.
+				wantOver = min(k, R+1)
+			}
+			if a.Overturned != wantOver {
+				t.Errorf("R=%d: image %d (k %d, claims %v): %d attempts overturned, want %d", R, rec.Index, k, claims, a.Overturned, wantOver)
+			}
+			if a.Overturned > 0 {
+				over++
+			}
+			if a.Retries != wantRetries || a.Robust == wantBroken || a.Queries != 10*(wantRetries+1) || s.calls[rec.Index] != wantRetries+1 {
+				t.Errorf("R=%d: image %d (k %d, claims %v): retries %d, robust %v, queries %d, calls %d; want %d, %v, %d, %d",
+					R, rec.Index, k, claims, a.Retries, a.Robust, a.Queries, s.calls[rec.Index], wantRetries, !wantBroken, 10*(wantRetries+1), wantRetries+1)
+			}
+			if wantBroken && (a.Dist == nil || math.Abs(*a.Dist-0.1*math.Sqrt2) > 1e-6 || a.Pred != (rec.Label+1)%tK) {
+				t.Errorf("R=%d: image %d broken with dist %v pred %d, want %.4f and %d", R, rec.Index, a.Dist, a.Pred, 0.1*math.Sqrt2, (rec.Label+1)%tK)
+			}
+		}
+		if ran < 20 || over == 0 {
+			t.Fatalf("only %d samples attacked, %d overturned", ran, over)
+		}
+		if got := Summarize(r).Attacks[0].Overturned; got != over {
+			t.Errorf("R=%d: the summary counts %d samples overturned, the records %d", R, got, over)
+		}
+	}
+	bad, _ := cfg(-1)
+	if _, err := Run(context.Background(), bad, set, linear{}, linear{}, nil); err == nil || !strings.Contains(err.Error(), "retries") {
+		t.Errorf("retries -1: err = %v, want one naming the retries", err)
+	}
+}

@@ -55,6 +55,9 @@ type AttackSummary struct {
 	MedianDist *float64 `json:"median_dist,omitempty"`
 	Queries    float64  `json:"mean_queries"`
 	Rejected   int      `json:"rejected"`
+	// Overturned counts the samples on which the verdict overturned at least one
+	// candidate the attacker believed adversarial (AttackRecord.Overturned).
+	Overturned int `json:"overturned,omitempty"`
 }
 
 // NormSummary is the "All" column of a norm: robust against every attack of the norm.
@@ -187,6 +190,9 @@ func Summarize(r *Result) *Summary {
 			}
 			if ar.Rejected != "" {
 				as.Rejected++
+			}
+			if ar.Overturned > 0 {
+				as.Overturned++
 			}
 			s.Checks.GradRows += ar.GradRows
 			s.Checks.GradZero += ar.GradZero

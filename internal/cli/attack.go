@@ -43,6 +43,7 @@ type attackCmdOptions struct {
 	batch, attackBatch int
 	attackAll          bool
 	eot, verdictEOT    int
+	verdictRetries     int
 	keep, sweepN       int
 	sweepFactors       string
 	ao                 attackOptions
@@ -107,6 +108,7 @@ Linf 0.3 MNIST, 0.1 Fashion-MNIST, 8/255 otherwise).`,
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the attacks' randomness and the verdict's noise")
 	f.IntVar(&o.eot, "eot", 5, "E-ABS: inference runs averaged per attack gradient (the paper's 5)")
 	f.IntVar(&o.verdictEOT, "verdict-eot", 5, "E-ABS: inference runs averaged per verdict, with fresh noise")
+	f.IntVar(&o.verdictRetries, "verdict-retries", 0, "attack a sample again (fresh random streams), up to this many times, when the attacker's own inference called its candidate adversarial and the verdict overturned it (a randomised model: PGD skips its remaining restarts once it believes it won); each retry is one more candidate judged with fresh noise, its queries counted. 0 keeps the results and configuration of runs made before the flag")
 	f.IntVar(&o.keep, "keep", 10, "store clean and adversarial images of the first K samples (figures)")
 	f.IntVar(&o.sweepN, "sweep-n", 20, "samples of the accuracy-vs-eps sweep (0: no sweep)")
 	f.StringVar(&o.sweepFactors, "sweep-factors", "2,4", "sweep budgets as multiples of each norm's budget (each > 1)")
@@ -156,6 +158,7 @@ func (o *attackCmdOptions) check(dataset string) (map[attack.Norm]float64, error
 		{"--attack-batch", o.attackBatch < 1, "at least 1", o.attackBatch},
 		{"--eot", o.eot < 1, "at least 1", o.eot},
 		{"--verdict-eot", o.verdictEOT < 1, "at least 1", o.verdictEOT},
+		{"--verdict-retries", o.verdictRetries < 0, "0 or more", o.verdictRetries},
 		{"--keep", o.keep < 0, "0 or more", o.keep},
 		{"--sweep-n", o.sweepN < 0, "0 or more", o.sweepN},
 		{"--pgd-steps", o.ao.pgdSteps < 1, "at least 1", o.ao.pgdSteps},
@@ -386,7 +389,8 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 		sweep = slices.DeleteFunc(sweep, func(e suite.Entry) bool { return swept[e.Attack.Norm()] })
 	}
 	cfg := suite.Config{Header: h, Model: name, Attacks: entries, Sweep: sweep, SweepN: o.sweepN, Seed: o.seed,
-		Batch: o.batch, AttackBatch: o.attackBatch, AttackAll: o.attackAll, Keep: o.keep, State: state, After: prev, Reuse: grown}
+		Batch: o.batch, AttackBatch: o.attackBatch, AttackAll: o.attackAll, Keep: o.keep, State: state, After: prev, Reuse: grown,
+		Retries: o.verdictRetries}
 	ctx, stop := signalContext(cmd)
 	defer stop()
 	total := len(sp.Positions(min(o.sf.n, set.N)))
@@ -452,6 +456,9 @@ func printSummary(w io.Writer, r *suite.Result) {
 		note := ""
 		if a.Skipped > 0 {
 			note = fmt.Sprintf(" (cumulative: %d samples broken earlier were not attacked)", a.Skipped)
+		}
+		if a.Overturned > 0 {
+			note += fmt.Sprintf(" (the verdict overturned the attacker's claimed adversarial on %d samples)", a.Overturned)
 		}
 		fmt.Fprintf(w, "  %-12s %-4s eps %-7g robust %5.1f%% [%.1f, %.1f]%s\n", a.Name, a.Norm, a.Eps, 100*a.Robust.Acc, 100*a.Robust.Lo, 100*a.Robust.Hi, note)
 	}

@@ -163,7 +163,8 @@ func TestPartPath(t *testing.T) {
 }
 
 // TestPGDKeepGoingAuto: --pgd-keep-going auto turns PGD's KeepGoing on for E-ABS (a
-// randomised model) and off for a CNN, and the choice is recorded in the results file.
+// randomised model) and off for a CNN, and the choice is recorded in the results file;
+// so is --verdict-retries, per attack.
 func TestPGDKeepGoingAuto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the MNIST E-ABS")
@@ -172,14 +173,16 @@ func TestPGDKeepGoingAuto(t *testing.T) {
 	for _, c := range []struct {
 		model, flag string
 		want        bool
+		retries     int
 	}{
-		{"zoo:mnist-eabs", "auto", true},
-		{"zoo:mnist-cnn", "auto", false},
-		{"zoo:mnist-cnn", "on", true},
+		{"zoo:mnist-eabs", "auto", true, 0},
+		{"zoo:mnist-cnn", "auto", false, 0},
+		{"zoo:mnist-cnn", "on", true, 2},
 	} {
 		out := filepath.Join(dir, strings.ReplaceAll(c.model, ":", "-")+"-"+c.flag+".json")
 		args := []string{"attack", c.model, "--dataset", "mnist-sample", "--n", "1", "--attacks", "pgd-l2", "--pgd-steps", "1", "--pgd-restarts", "1",
-			"--sweep-n", "0", "--eot", "1", "--verdict-eot", "1", "--starts", "20", "--infer-steps", "2", "--pgd-keep-going", c.flag, "--out", out}
+			"--sweep-n", "0", "--eot", "1", "--verdict-eot", "1", "--starts", "20", "--infer-steps", "2", "--pgd-keep-going", c.flag, "--out", out,
+			"--verdict-retries", fmt.Sprint(c.retries)}
 		if o, err := run(t, args...); err != nil {
 			t.Fatalf("%s --pgd-keep-going %s: %v\n%s", c.model, c.flag, err, o)
 		}
@@ -190,6 +193,9 @@ func TestPGDKeepGoingAuto(t *testing.T) {
 		want := fmt.Sprintf(`"KeepGoing":%v`, c.want)
 		if got := r.Settings.Attacks[0].Options; !strings.Contains(got, want) {
 			t.Errorf("%s --pgd-keep-going %s: options %s, want %s", c.model, c.flag, got, want)
+		}
+		if got := r.Settings.Attacks[0].Retries; got != c.retries {
+			t.Errorf("%s --verdict-retries %d: the results record %d", c.model, c.retries, got)
 		}
 		// The E-ABS attacker's inference counts are in the provenance: on the one
 		// image, EOT 1, one full search (the gradient at the random start) and one

@@ -221,25 +221,26 @@ var flagRules = map[string]flagRule{
 	"bank-seed":   anyValue,
 	"seed":        anyValue,
 	// attacks
-	"attack/steps":   intRule(1, inf),
-	"restarts":       intRule(1, inf),
-	"eps":            floatRule(0, math.Inf(1), false), // 0: the paper's budget
-	"eps-l2":         floatRule(0, math.Inf(1), false), // 0: the paper's budget
-	"eps-linf":       floatRule(0, 1, false),           // pixels are in [0,1]; 0: the paper's
-	"pgd-keep-going": oneOf("auto", "on", "off"),
-	"pgd-restarts":   intRule(0, inf), // 0: the paper's for the dataset
-	"attack-batch":   intRule(1, inf),
-	"queries":        intRule(0, inf),  // 0: each gradient-free attack's default
-	"warm-steps":     intRule(-1, inf), // -1: no warm start
-	"warm-restart":   intRule(0, inf),  // 0: full search at a restart
-	"warm-changed":   intRule(0, inf),  // 0: full search at a changed prediction
-	"attack-steps":   intRule(1, inf),
-	"attack-n":       intRule(0, 100), // demo: embedded test images to attack (0: skip)
-	"verdict-eot":    intRule(1, inf),
-	"keep":           intRule(0, inf),
-	"sweep-n":        intRule(0, inf),
-	"sample-seed":    anyValue,
-	"shard-count":    intRule(0, inf), // 0: not given
+	"attack/steps":    intRule(1, inf),
+	"restarts":        intRule(1, inf),
+	"eps":             floatRule(0, math.Inf(1), false), // 0: the paper's budget
+	"eps-l2":          floatRule(0, math.Inf(1), false), // 0: the paper's budget
+	"eps-linf":        floatRule(0, 1, false),           // pixels are in [0,1]; 0: the paper's
+	"pgd-keep-going":  oneOf("auto", "on", "off"),
+	"pgd-restarts":    intRule(0, inf), // 0: the paper's for the dataset
+	"attack-batch":    intRule(1, inf),
+	"queries":         intRule(0, inf),  // 0: each gradient-free attack's default
+	"warm-steps":      intRule(-1, inf), // -1: no warm start
+	"warm-restart":    intRule(0, inf),  // 0: full search at a restart
+	"warm-changed":    intRule(0, inf),  // 0: full search at a changed prediction
+	"attack-steps":    intRule(1, inf),
+	"attack-n":        intRule(0, 100), // demo: embedded test images to attack (0: skip)
+	"verdict-eot":     intRule(1, inf),
+	"verdict-retries": intRule(0, inf),
+	"keep":            intRule(0, inf),
+	"sweep-n":         intRule(0, inf),
+	"sample-seed":     anyValue,
+	"shard-count":     intRule(0, inf), // 0: not given
 	// certify
 	"chunk":                intRule(1, inf),
 	"mem-limit":            intRule(0, inf), // MiB; 0: Go's default
