@@ -255,3 +255,37 @@ func TestNoiseGrowsTheStd(t *testing.T) {
 		t.Errorf("one pixel: ok %v, distance %.4f, want the closest draw beyond 0.2 (within 0.01)", f.Ok[0], got)
 	}
 }
+
+// TestNoiseFitsItsQueryBudget: built by name with a query budget below the default's
+// 100 sizes x 10 draws, the noise attack shrinks both (draws round(sqrt(Q/10)), sizes
+// Q/draws) and, on a model it cannot fool, spends exactly sizes x draws queries; at or
+// above 1000 it keeps the default (zero) options.
+func TestNoiseFitsItsQueryBudget(t *testing.T) {
+	_, x, _, _ := binaryProblem(3, 10, 0.3)
+	c := attacktest.Binary(make([]float64, 10), -1)
+	for _, tt := range []struct {
+		q, sizes, draws, spent int
+	}{
+		{100, 33, 3, 99},
+		{40, 20, 2, 40},
+		{10, 10, 1, 10},
+		{1, 1, 1, 1},
+		{999, 99, 10, 990},
+		{1000, 0, 0, 1000},
+		{5000, 0, 0, 1000},
+		{0, 0, 0, 1000},
+	} {
+		a, err := attack.New("noise-l2", attack.Settings{Queries: tt.q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := a.(attack.Noise)
+		if n.Sizes != tt.sizes || n.Draws != tt.draws {
+			t.Errorf("queries %d: %d sizes x %d draws, want %d x %d", tt.q, n.Sizes, n.Draws, tt.sizes, tt.draws)
+		}
+		f, _ := runChecked(t, a, c, x, []int{0}, 1, 0, 1)
+		if f.Ok[0] || f.Queries[0] != tt.spent {
+			t.Errorf("queries %d: ok %v after %d queries, want false after %d", tt.q, f.Ok[0], f.Queries[0], tt.spent)
+		}
+	}
+}

@@ -39,6 +39,24 @@ type Noise struct {
 	EOT int
 }
 
+// noiseFor is the registry's noise attack in norm: with a per-sample query budget
+// Settings.Queries below the default's 100 sizes x 10 draws, both shrink in that
+// proportion (draws ~ sqrt(Q/10), sizes Q/draws, over the same MaxStd: a coarser grid
+// of standard deviations, so the distance it finds is coarser too). On E-ABS every
+// query is a full inference: 100 queries (33 sizes x 3 draws) instead of 1000 is what
+// a run on hundreds of samples affords. A budget at or above the default leaves the
+// options zero (the defaults), so runs made before the budget applied keep their
+// configuration.
+func noiseFor(norm Norm, s Settings) Noise {
+	a := Noise{Lp: norm, EOT: s.EOT}
+	if q := s.Queries / max(s.EOT, 1); s.Queries > 0 && q < 100*10 {
+		q = max(q, 1)
+		a.Draws = max(1, int(math.Round(math.Sqrt(float64(q)/10))))
+		a.Sizes = max(1, q/a.Draws)
+	}
+	return a
+}
+
 // Name implements Attack: "noise-l2" or "noise-linf".
 func (a Noise) Name() string { return "noise-" + string(a.Norm()) }
 

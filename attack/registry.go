@@ -22,8 +22,8 @@ type Settings struct {
 	// EOT is the number of calls every gradient and evaluation averages over (0: 1;
 	// set 5, the paper's value, for a randomised model such as E-ABS).
 	EOT int
-	// Queries is the per-sample query budget of the gradient-free attacks (0: each
-	// attack's documented default).
+	// Queries is the per-sample query budget of the gradient-free attacks, the noise
+	// attacks included (0: each attack's documented default).
 	Queries int
 	// Starts gives the decision-based attacks (boundary-l2, hsj-*) a starting image for x
 	// of label y: the paper starts from a correctly classified test image of another
@@ -61,8 +61,8 @@ var registry = struct {
 	"deepfool-l2":   {L2, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: L2, EOT: s.EOT} })},
 	"ddn":           {L2, false, minNorm(func(s Settings) Attack { return DDN{EOT: s.EOT} })},
 	"cw-l2":         {L2, false, minNorm(func(s Settings) Attack { return CW{EOT: s.EOT} })},
-	"noise-l2":      {L2, false, minNorm(func(s Settings) Attack { return Noise{Lp: L2, EOT: s.EOT} })},
-	"noise-linf":    {Linf, false, minNorm(func(s Settings) Attack { return Noise{Lp: Linf, EOT: s.EOT} })},
+	"noise-l2":      {L2, false, minNorm(func(s Settings) Attack { return noiseFor(L2, s) })},
+	"noise-linf":    {Linf, false, minNorm(func(s Settings) Attack { return noiseFor(Linf, s) })},
 	// Gradient-free (score- and decision-based), through the query-counting Oracle.
 	"square-linf": {Linf, true, bounded(func(s Settings) Attack { return Square{Lp: Linf, Eps: s.Eps, Queries: s.Queries} })},
 	"square-l2":   {L2, true, bounded(func(s Settings) Attack { return Square{Lp: L2, Eps: s.Eps, Queries: s.Queries} })},
@@ -130,7 +130,8 @@ func minNorm(f func(Settings) Attack) Constructor {
 //	deepfool-linf, deepfool-l2  DeepFool: 100 steps, overshoot 0.02, all classes
 //	ddn                         DDN (L2): 80 steps, gamma 0.05
 //	cw-l2                       Carlini-Wagner L2: 5 x 100 steps, lr 0.01
-//	noise-l2, noise-linf        additive Gaussian noise: 100 sizes x 10 draws
+//	noise-l2, noise-linf        additive Gaussian noise: 100 sizes x 10 draws (fewer
+//	                            of both, in that proportion, to fit a smaller Queries)
 //	square-linf, square-l2      Square Attack: 5000 queries, p_init 0.8
 //	nes-*, spsa-*               PGD on NES / SPSA gradient estimates: 50 steps x 100 samples
 //	                            (fewer samples, then steps, to fit a smaller Queries)
