@@ -69,6 +69,44 @@ func BenchmarkAdaptiveGradientWarm(b *testing.B) {
 	}
 }
 
+// BenchmarkRefineBatch times one warm-started refinement (infer.Engine.Refine from the
+// full inference's optimum, 0 and 5 Adam steps) of B image-runs in one ONNX Runtime
+// call, B = 1, 5 (one sample's EOT runs) and 8, on one single-threaded session, in
+// process CPU milliseconds per image-run: whether batching a sample's EOT runs into one
+// call would make the attacker's inference cheaper per image-run.
+//
+//	go test ./attack -run '^$' -bench RefineBatch -benchtime 40x
+func BenchmarkRefineBatch(b *testing.B) {
+	e, set := benchSetup(b)
+	const n = 8
+	K, M, P := 10, e.Model().Spec().Arch.Latent, set.ImageSize()
+	x := set.Images[:n*P]
+	rs := make([]*rand.Rand, n)
+	for i := range rs {
+		rs[i] = infer.NoiseFor(1, 0, i)
+	}
+	o, err := e.Classify(x, n, rs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, steps := range []int{0, 5} {
+		for _, bs := range []int{1, 5, 8} {
+			b.Run(fmt.Sprintf("steps=%d/batch=%d", steps, bs), func(b *testing.B) {
+				cpu0 := cpuSeconds()
+				for i := 0; i < b.N; i++ {
+					for j := range rs {
+						rs[j] = infer.NoiseFor(2, i, j)
+					}
+					if _, err := e.Refine(x[:bs*P], bs, o.Z[:bs*K*M], o.Logvar[:bs*K*M], steps, rs[:bs]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(1000*(cpuSeconds()-cpu0)/float64(b.N*bs), "cpu-ms/image-run")
+			})
+		}
+	}
+}
+
 // benchSetup opens zoo:mnist-eabs on ONNX Runtime with the paper's inference and loads
 // the benchmark's 16 MNIST test images.
 func benchSetup(b *testing.B) (*infer.Engine, *data.Set) {
