@@ -315,7 +315,8 @@ const (
 	purposeSweep  = 10000
 )
 
-// Progress reports samples done out of the run's (or shard's) total.
+// Progress reports samples done out of the run's (or shard's) total. Run calls it
+// first with the samples resumed from the state (or reused), before any new work.
 type Progress func(done, total int)
 
 // ErrInterrupted wraps the context's error when a run stops early with its state

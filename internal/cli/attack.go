@@ -401,7 +401,7 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	fmt.Fprintf(stderr, "attack %s (%s) shard %s: %s on %d of %d samples; state %s\n", name, path, sp, strings.Join(names, ", "), total, o.sf.n, state)
 	bar := newProgress(stderr, total, "attack "+sp.String())
 	start := time.Now()
-	r, err := suite.Run(ctx, cfg, set, model, verdict, func(done, _ int) { bar.Set(done) })
+	r, err := suite.Run(ctx, cfg, set, model, verdict, bar.resumable())
 	bar.Finish()
 	if err != nil {
 		if errors.Is(err, suite.ErrInterrupted) {

@@ -24,7 +24,10 @@ type progress struct {
 	desc        string
 	start, last time.Time
 	done        int
-	finished    bool
+	// base units were done before this process began (Resumed): the rate and the
+	// time left count only the rest.
+	base     int
+	finished bool
 }
 
 func newProgress(w io.Writer, n int, desc string) *progress {
@@ -53,6 +56,33 @@ func (p *progress) Set(done int) error {
 	return nil
 }
 
+// Resumed records that done units were finished before this process began (a run
+// resumed from its state): the rate and the time left count only the units done from
+// now on, not the resumed ones in the time since start-up.
+func (p *progress) Resumed(done int) error {
+	if p.bar != nil {
+		return p.bar.Set(done)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.base, p.done, p.start = done, done, time.Now()
+	return nil
+}
+
+// resumable returns a progress callback for suite.Run, whose first call reports the
+// samples resumed from the run's state (Resumed).
+func (p *progress) resumable() func(done, total int) {
+	first := true
+	return func(done, _ int) {
+		if first {
+			first = false
+			p.Resumed(done)
+			return
+		}
+		p.Set(done)
+	}
+}
+
 // Finish ends the report.
 func (p *progress) Finish() error {
 	if p.bar != nil {
@@ -70,8 +100,8 @@ func (p *progress) Finish() error {
 func (p *progress) line(now time.Time) {
 	el := now.Sub(p.start)
 	s := fmt.Sprintf("%s %s: %d/%d", now.UTC().Format("15:04:05"), p.desc, p.done, p.n)
-	if p.done > 0 && el > 0 {
-		rate := float64(p.done) / el.Seconds()
+	if p.done > p.base && el > 0 {
+		rate := float64(p.done-p.base) / el.Seconds()
 		s += fmt.Sprintf(" (%.3g/s", rate)
 		if p.done < p.n {
 			s += fmt.Sprintf(", %s left", time.Duration(float64(p.n-p.done)/rate*float64(time.Second)).Round(time.Second))

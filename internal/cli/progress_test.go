@@ -37,3 +37,30 @@ func TestProgressLogsWhenNotATerminal(t *testing.T) {
 		t.Fatalf("reports %q, want 1/4 and 2/4 with time left, then 4/4", lines)
 	}
 }
+
+// TestProgressResumedCountsOnlyNewWork: a run resumed with 40 of 100 done that then
+// does 10 in 10 s reports 1/s and 50 s left, not 5/s.
+func TestProgressResumedCountsOnlyNewWork(t *testing.T) {
+	defer func(d time.Duration) { logEvery = d }(logEvery)
+	logEvery = time.Hour
+	var buf bytes.Buffer
+	p := newProgress(&buf, 100, "attack")
+	tick := p.resumable()
+	tick(40, 100)
+	p.mu.Lock()
+	p.start = p.start.Add(-10 * time.Second)
+	p.done = 50
+	p.line(p.start.Add(10 * time.Second))
+	p.mu.Unlock()
+	if got := buf.String(); !strings.Contains(got, "attack: 50/100 (1/s, 50s left)") {
+		t.Errorf("resumed at 40, 10 more in 10 s: %q, want 1/s and 50s left", got)
+	}
+	// Without Resumed the same state reads 50 done since the start.
+	buf.Reset()
+	q := newProgress(&buf, 100, "attack")
+	q.done = 50
+	q.line(q.start.Add(10 * time.Second))
+	if got := buf.String(); !strings.Contains(got, "(5/s, 10s left)") {
+		t.Errorf("fresh run, 50 in 10 s: %q, want 5/s and 10s left", got)
+	}
+}
