@@ -1,0 +1,1 @@
+/usr/bin/python3 /work/shared/bench/torch_ref.py train --batch 512 --iters 3
