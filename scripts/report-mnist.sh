@@ -21,6 +21,10 @@ label="E-ABS zoo (PGD+LDA)"
 case $eabs in mnist-eabs-100-gf*) label="E-ABS zoo (PGD+LDA then gradient-free)" ;; esac
 rows=()
 [ -f results/mnist/mnist-eabs-500.json ] && rows+=(mnist-eabs-500:"E-ABS zoo (PGD+APGD+LDA)")
+# Its first 200 images continued with the minimum-norm attacks
+# (scripts/attack-mnist-eabs-minnorm.sh).
+[ -f results/mnist/mnist-eabs-500-first200-minnorm.json ] &&
+	rows+=(mnist-eabs-500-first200-minnorm:"E-ABS zoo (PGD+APGD+LDA then DeepFool+DDN+CW+noise)")
 rows+=("$eabs:$label")
 for pair in "${rows[@]}" mnist-cnn-all:"CNN zoo (all attacks)" \
 	mnist-cnn-gradient:"CNN zoo (PGD+APGD each)" mnist-adv-l2-gradient:"Adv-L2 CNN zoo (PGD+APGD each)" \
