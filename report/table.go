@@ -291,6 +291,21 @@ func compare(a, b *suite.Result, an, bn string, cols []Column) ([]Comparison, er
 	return out, nil
 }
 
+// Headline returns the table cut to the paper's headline columns, the ones its Table 2
+// and METHOD.md give for every model: clean, PGD per norm and "All" per norm (every
+// other attack stays in the full table). The rows are t's (their cells shared), without
+// the comparisons and gradient-masking checks: a table narrow enough to read beside the
+// paper's rows.
+func (t *Table) Headline() *Table {
+	h := &Table{Rows: t.Rows}
+	for _, c := range t.Columns {
+		if c.Key == "clean" || strings.HasPrefix(c.Key, "pgd-") || strings.HasPrefix(c.Key, "all-") {
+			h.Columns = append(h.Columns, c)
+		}
+	}
+	return h
+}
+
 func pct(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) }
 
 // WriteMarkdown writes the table (accuracy % with the 95% Clopper-Pearson interval)

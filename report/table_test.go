@@ -93,6 +93,14 @@ func TestTableGolden(t *testing.T) {
 	if c := tb.Rows[2].Cells["all-l2@1.5"]; tb.Rows[2].Model != "E-ABS (paper)" || c == nil || math.Abs(c.Rate.Acc-0.904) > 1e-12 {
 		t.Errorf("paper row %+v", tb.Rows[2])
 	}
+	// The headline table keeps clean, PGD and All per norm, and drops ddn.
+	var keys []string
+	for _, c := range tb.Headline().Columns {
+		keys = append(keys, c.Key)
+	}
+	if got, want := strings.Join(keys, " "), "clean pgd-l2@1.5 pgd-linf@0.3 all-l2@1.5 all-linf@0.3"; got != want {
+		t.Errorf("headline columns %q, want %q", got, want)
+	}
 	for _, f := range []struct {
 		name  string
 		write func(*bytes.Buffer) error
@@ -101,6 +109,7 @@ func TestTableGolden(t *testing.T) {
 		{"table.csv", func(b *bytes.Buffer) error { return tb.WriteCSV(b) }},
 		{"table.tex", func(b *bytes.Buffer) error { return tb.WriteLaTeX(b) }},
 		{"mcnemar.csv", func(b *bytes.Buffer) error { return tb.WriteMcNemarCSV(b) }},
+		{"table-headline.md", func(b *bytes.Buffer) error { return tb.Headline().WriteMarkdown(b) }},
 	} {
 		var b bytes.Buffer
 		if err := f.write(&b); err != nil {

@@ -37,7 +37,8 @@ func newReportCmd() *cobra.Command {
 else: accuracy per attack and "All" per norm with 95% Clopper-Pearson intervals, McNemar's
 exact test between every pair of models on the test images they share (alpha 0.01), the
 table (rows models; columns clean, each attack, All per norm) in Markdown on stdout and,
-with --out-dir, as table.md, table.csv, table.tex and mcnemar.csv; accuracy-vs-eps curves
+with --out-dir, as table.md, table.csv, table.tex and mcnemar.csv, and table-headline.md
+with the paper's headline columns only (clean, PGD and All per norm); accuracy-vs-eps curves
 per norm (curve-NORM.png and .svg, from the smallest verified adversarial distances, with
 the self-check sweep's points); and per model and norm a grid of clean images above
 their smallest adversarial example and the perturbation, with the predicted class
@@ -188,7 +189,8 @@ func runReport(cmd *cobra.Command, o *reportOptions, args []string) error {
 	for _, x := range []struct {
 		name string
 		f    func(io.Writer) error
-	}{{"table.md", t.WriteMarkdown}, {"table.csv", t.WriteCSV}, {"table.tex", t.WriteLaTeX}, {"mcnemar.csv", t.WriteMcNemarCSV}} {
+	}{{"table.md", t.WriteMarkdown}, {"table.csv", t.WriteCSV}, {"table.tex", t.WriteLaTeX}, {"mcnemar.csv", t.WriteMcNemarCSV},
+		{"table-headline.md", t.Headline().WriteMarkdown}} {
 		if err := write(x.name, x.f); err != nil {
 			return err
 		}
