@@ -69,6 +69,18 @@ type Table struct {
 	// QueryChecks is the gradient-masking check, per model and norm with gradient-free
 	// attacks.
 	QueryChecks []QueryCheck
+	// Overturned lists, per model and attack, the samples on which the verdict
+	// overturned a candidate the attacker's own inference called adversarial
+	// (suite.AttackRecord.Overturned): on a randomised model, how often the attacks'
+	// belief and the model's answer part ways. Only attacks with some are listed.
+	Overturned []Overturned
+}
+
+// Overturned is one attack of one model with claims the verdict overturned.
+type Overturned struct {
+	Model, Attack string
+	// Samples had an overturned claim, of Ran attacked.
+	Samples, Ran int
 }
 
 // QueryCheck compares one model's gradient-free attacks (attack.QueryOnly) of a norm
@@ -202,6 +214,11 @@ func Build(results []*suite.Result, sources []string) (*Table, error) {
 		}
 		t.Rows = append(t.Rows, row)
 		t.QueryChecks = append(t.QueryChecks, queryChecks(r, s.All, row.Model)...)
+		for _, a := range s.Attacks {
+			if a.Overturned > 0 {
+				t.Overturned = append(t.Overturned, Overturned{Model: row.Model, Attack: fmt.Sprintf("%s (%s)", a.Name, EpsLabel(a.Eps)), Samples: a.Overturned, Ran: a.Ran})
+			}
+		}
 	}
 	t.Columns = append(t.Columns, alls...)
 	for i := range results {
@@ -358,6 +375,12 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 				list = fmt.Sprintf("%d: %s", len(beaten), strings.Join(beaten, "; "))
 			}
 			fmt.Fprintf(&b, "| %s | %s (%s) | %s | %d | %s |\n", c.Model, normName(c.Norm), EpsLabel(c.Eps), strings.Join(c.Attacks, ", "), c.Ran, list)
+		}
+	}
+	if len(t.Overturned) > 0 {
+		b.WriteString("\nCandidates the attacker's own inference called adversarial and the model's verdict (fresh noise) did not:\n\n| Model | Attack | samples | of attacked |\n|---|---|---:|---:|\n")
+		for _, o := range t.Overturned {
+			fmt.Fprintf(&b, "| %s | %s | %d | %d |\n", o.Model, o.Attack, o.Samples, o.Ran)
 		}
 	}
 	if len(t.Comparisons) > 0 {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -161,6 +162,32 @@ func TestTableValues(t *testing.T) {
 	}
 	if !found {
 		t.Error("no All L2 comparison")
+	}
+}
+
+// TestOverturnedListed: samples whose attack record counts overturned claims are
+// listed per model and attack, with the samples attacked, and shown in Markdown; a
+// model without any lists nothing.
+func TestOverturnedListed(t *testing.T) {
+	rs := fixtures()
+	// e-abs: pgd-l2 (ran on the 9 correct samples) had claims overturned on samples 2
+	// and 4 (twice on 4: still one sample).
+	rs[0].Records[2].Attacks[0].Overturned = 1
+	rs[0].Records[4].Attacks[0].Overturned = 2
+	tb, err := Build(rs, []string{"a.json", "b.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Overturned{{Model: "e-abs", Attack: "pgd-l2 (1.5)", Samples: 2, Ran: 9}}
+	if !reflect.DeepEqual(tb.Overturned, want) {
+		t.Errorf("overturned %+v, want %+v", tb.Overturned, want)
+	}
+	var b bytes.Buffer
+	if err := tb.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "| e-abs | pgd-l2 (1.5) | 2 | 9 |") {
+		t.Errorf("markdown lacks the overturned line:\n%s", b.String())
 	}
 }
 
