@@ -8,7 +8,7 @@
 # WARM="--warm-steps 1 --warm-restart 0 --warm-changed 0"); PGD steps on to the end of a
 # restart once fooled (--pgd-keep-going auto); every verdict is the model's own full
 # inference with fresh noise, EOT 5.
-# Budget: the paper's 80 PGD steps x RESTARTS (default the paper's 5) random restarts, on
+# Budget: the paper's 80 PGD steps x RESTARTS (default the paper's: 5 on 28x28) random restarts, on
 # N images (default 100; PGD-L2 costs ~8 CPU-s per image with the default WARM, ~23 with
 # the former 1-step one: results/bench/pgd-l2-speed/README.md; resumable per batch of 8
 # and shardable on Slurm with deploy/slurm/submit.sh). ATTACKS (default pgd-linf,pgd-l2,
@@ -16,21 +16,28 @@
 # REUSE=results/mnist/mnist-eabs-100.json grows that finished run of the same attacks
 # (eabs attack --reuse): its 100 images are the first of the N, so only the rest are
 # attacked.
+# DATASET (default mnist) and MODEL (default DATASET-eabs) attack another zoo E-ABS at
+# the paper's budgets for its dataset (L2 1.5; Linf 0.1 on fashion-mnist, 8/255 on
+# gtsrb-10; 20 PGD restarts on 32x32 images unless RESTARTS), into results/DATASET/:
+#   DATASET=fashion-mnist N=200 ATTACKS=pgd-linf,pgd-l2 scripts/attack-mnist-eabs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${EABS_DATA_DIR:=/work/shared/data}"
 export EABS_DATA_DIR
 n=${N:-100}
-restarts=${RESTARTS:-5}
+dataset=${DATASET:-mnist}
+model=${MODEL:-$dataset-eabs}
+restarts=()
+[ -n "${RESTARTS:-}" ] && restarts=(--pgd-restarts "$RESTARTS")
 attacks=${ATTACKS:-pgd-linf,pgd-l2,lda}
-out=results/mnist
-name=${NAME:-mnist-eabs-$n}
+out=results/$dataset
+name=${NAME:-$model-$n}
 E=${EABS_BIN:-bin/eabs}
 reuse=()
 [ -n "${REUSE:-}" ] && reuse=(--reuse "$REUSE")
 mkdir -p "$out"
 [ -x "$E" ] || go build -o "$E" ./cmd/eabs
 . scripts/lib/sharded.sh
-sharded "$out" "$name" zoo:mnist-eabs --dataset mnist --n "$n" --sample-seed 1 --seed 1 \
-	--attacks "$attacks" --pgd-restarts "$restarts" --eot 5 --verdict-eot 5 ${WARM:-} \
+sharded "$out" "$name" "zoo:$model" --dataset "$dataset" --n "$n" --sample-seed 1 --seed 1 \
+	--attacks "$attacks" "${restarts[@]}" --eot 5 --verdict-eot 5 ${WARM:-} \
 	--workers 1 --batch 8 --sweep-n 2 "${reuse[@]}"
