@@ -50,4 +50,3 @@ func BenchmarkIm2col(b *testing.B) {
 		})
 	}
 }
-
