@@ -151,6 +151,21 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	stepPCG := rand.NewPCG(cfg.Seed, streamSteps)
 	st := progressState{Format: stateFormat, Data: opt.DataFingerprint}
 	perClass := spec.Kind == models.Generative && !spec.Discriminative
+	if perClass {
+		// Each class's encoder and decoder learn from single-class batches only: a class
+		// with fewer training images than a batch would never be trained, and the run
+		// would report epochs of nothing (NaN losses, a chance-level model).
+		counts := make([]int, trainSet.Classes)
+		for _, y := range trainSet.Labels {
+			counts[y]++
+		}
+		for k, n := range counts {
+			if n < cfg.Batch {
+				return nil, fmt.Errorf("train: model %s trains each class on batches of that class alone, and class %d has %d training images, fewer than one batch of %d (use a smaller --batch or more images)",
+					cfg.Model, k, n, cfg.Batch)
+			}
+		}
+	}
 	if opt.Force && !opt.Resume {
 		// A new run replaces the old one at once: the old checkpoint must not
 		// survive a kill before the new run's first save (--resume would continue

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,6 +95,33 @@ func metricsColumns(t *testing.T, dir string) string {
 		out = append(out, strings.Join(f[:7], ","))
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRunRefusesClassesSmallerThanABatch: a model trained on single-class batches
+// (ABS) with a class holding fewer training images than a batch is refused, naming
+// the class, instead of training nothing (it ran zero steps and reported NaN losses).
+func TestRunRefusesClassesSmallerThanABatch(t *testing.T) {
+	ds := tinyDataset(t)
+	counts := make([]int, 3)
+	for _, y := range ds.Train.Labels {
+		counts[y]++
+	}
+	cfg := tinyConfig("abs")
+	cfg.ValFrac = 0
+	cfg.Batch = slices.Min(counts) + 1
+	if cfg.Batch > ds.Train.N {
+		t.Fatalf("batch %d beyond the %d images", cfg.Batch, ds.Train.N)
+	}
+	_, err := Run(context.Background(), cfg, ds, Options{Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("has %d training images, fewer than one batch of %d", slices.Min(counts), cfg.Batch)) {
+		t.Errorf("abs, batch %d (classes %v): err = %v, want a refusal naming the small class", cfg.Batch, counts, err)
+	}
+	// E-ABS trains on mixed batches: the same batch is fine.
+	e := tinyConfig("eabs")
+	e.ValFrac, e.Batch, e.Epochs = 0, cfg.Batch, 1
+	if _, err := Run(context.Background(), e, ds, Options{Dir: t.TempDir()}); err != nil {
+		t.Errorf("eabs, batch %d: %v", e.Batch, err)
+	}
 }
 
 func TestRunRefusesToOverwrite(t *testing.T) {
