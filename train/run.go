@@ -298,12 +298,12 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			st.DiscSum += ss.discLoss
 			st.Correct += ss.correct
 			st.Seen += ss.n
-			bar.Describe(fmt.Sprintf("epoch %d/%d loss %.3f acc %.3f %.0f img/s", st.Epoch+1, cfg.Epochs,
-				st.LossSum/float64(st.Step+1), ratio(st.Correct, st.Seen), float64(images)/time.Since(start).Seconds()))
+			bar.Describe(fmt.Sprintf("epoch %d/%d loss %.3f acc %s %.0f img/s", st.Epoch+1, cfg.Epochs,
+				st.LossSum/float64(st.Step+1), accText(st.Correct, st.Seen), float64(images)/time.Since(start).Seconds()))
 			bar.Add(1)
 			if opt.Progress == nil && opt.Log != nil && opt.LogEvery > 0 && (st.Step+1)%opt.LogEvery == 0 {
-				fmt.Fprintf(opt.Log, "%s epoch %d/%d step %d/%d: loss %.4f acc %.4f %.1f img/s\n", time.Now().Format(time.TimeOnly), st.Epoch+1, cfg.Epochs,
-					st.Step+1, len(plan), st.LossSum/float64(st.Step+1), ratio(st.Correct, st.Seen), float64(images)/time.Since(start).Seconds())
+				fmt.Fprintf(opt.Log, "%s epoch %d/%d step %d/%d: loss %.4f acc %s %.1f img/s\n", time.Now().Format(time.TimeOnly), st.Epoch+1, cfg.Epochs,
+					st.Step+1, len(plan), st.LossSum/float64(st.Step+1), accText(st.Correct, st.Seen), float64(images)/time.Since(start).Seconds())
 			}
 			if cfg.CheckpointSteps > 0 && (st.Step+1)%cfg.CheckpointSteps == 0 {
 				st.Step++
@@ -330,8 +330,8 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			return nil, err
 		}
 		if opt.Log != nil {
-			fmt.Fprintf(opt.Log, "epoch %d/%d: loss %.4f disc %.4f train acc %.4f val acc %.4f (%.0f img/s, lr %g)\n",
-				row.Epoch, cfg.Epochs, row.Loss, row.DiscLoss, row.TrainAcc, row.ValAcc, row.ImagesPerSec, lr)
+			fmt.Fprintf(opt.Log, "epoch %d/%d: loss %.4f disc %.4f train acc %s val acc %.4f (%.0f img/s, lr %g)\n",
+				row.Epoch, cfg.Epochs, row.Loss, row.DiscLoss, accText(st.Correct, st.Seen), row.ValAcc, row.ImagesPerSec, lr)
 		}
 		// The epoch is complete: the checkpoint says so (Epoch moves on before it is
 		// written), so a kill after it resumes at the next epoch instead of training
@@ -448,6 +448,16 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// accText is a training accuracy for the log: "-" where the steps classify nothing
+// (ABS-style single-class batches train autoencoders, not a classifier; metrics.csv
+// then records 0).
+func accText(correct, seen int) string {
+	if seen == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.4f", ratio(correct, seen))
 }
 
 func ratio(a, b int) float64 {
