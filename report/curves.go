@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 
@@ -74,11 +75,13 @@ func PlotCurves(path, format string, norm attack.Norm, curves []Curve) error {
 	p.Y.Label.Text = "accuracy"
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Add(plotter.NewGrid())
-	xmax := 0.0
-	for i, c := range curves {
+	xmax, sweeps := 0.0, false
+	i := -1 // the curve's index among this norm's: its colour
+	for _, c := range curves {
 		if c.Norm != norm {
 			continue
 		}
+		i++
 		pts := make(plotter.XYs, len(c.Eps))
 		for j := range c.Eps {
 			pts[j] = plotter.XY{X: c.Eps[j], Y: c.Acc[j]}
@@ -88,7 +91,8 @@ func PlotCurves(path, format string, norm attack.Norm, curves []Curve) error {
 		if err != nil {
 			return err
 		}
-		l.Color = plotutil.Color(i)
+		l.Color = plotutil.DarkColors[i%len(plotutil.DarkColors)]
+		l.Dashes = plotutil.Dashes(i / len(plotutil.DarkColors))
 		l.Width = vg.Points(1.5)
 		p.Add(l)
 		p.Legend.Add(c.Model, l)
@@ -102,18 +106,34 @@ func PlotCurves(path, format string, norm attack.Norm, curves []Curve) error {
 			if err != nil {
 				return err
 			}
-			s.Color = plotutil.Color(i)
+			s.Color = l.Color
 			s.Shape = plotutil.Shape(1)
 			p.Add(s)
-			p.Legend.Add(c.Model+" (sweep)", s)
+			sweeps = true
 		}
+	}
+	if sweeps {
+		// One legend entry for every model's sweep markers: a legend line per model
+		// and per sweep covered the curves once a table had a few models.
+		// (A legend thumbnail only: the scatter is not added to the plot.)
+		key, err := plotter.NewScatter(plotter.XYs{{}})
+		if err != nil {
+			return err
+		}
+		key.Color = color.Gray{Y: 96}
+		key.Shape = plotutil.Shape(1)
+		p.Legend.Add("sweep: the model's colour, larger budgets", key)
 	}
 	if xmax == 0 {
 		return fmt.Errorf("report: no %s curve to plot", norm)
 	}
 	p.X.Min, p.X.Max = 0, xmax
-	p.Legend.Top = true
-	wt, err := p.WriterTo(5*vg.Inch, 3.5*vg.Inch, format)
+	// Accuracy is high at small budgets and falls near the largest: the lower left is
+	// where the curves are not.
+	p.Legend.Top, p.Legend.Left = false, true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), vg.Points(8)
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
+	wt, err := p.WriterTo(6*vg.Inch, 4.5*vg.Inch, format)
 	if err != nil {
 		return err
 	}
