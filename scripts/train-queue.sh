@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # train-queue.sh: the zoo's background trainings, one after another, each resumable.
 # Rerunning the script continues every unfinished run from its checkpoint
-# (runs/<name>/checkpoint.eabs) and skips finished ones (runs/<name>/done).
+# (runs/<name>/checkpoint.eabs) and skips finished ones (runs/<name>/done, or a model
+# already in zoo/<name>/). A checkpoint committed in checkpoints/<name>/ (a run begun
+# on another machine: runs/ is not in git) seeds runs/<name> on a machine without one,
+# so a fresh clone continues where the last one stopped.
 # Runs at nice 19 so interactive work keeps the cores. Log: runs/<name>.log.
 #
 #   nohup ./scripts/train-queue.sh > runs/queue.log 2>&1 &
@@ -15,9 +18,13 @@ run() { # name, then eabs train flags
 	local name=$1
 	shift
 	local dir=runs/$name
-	if [ -f "$dir/done" ]; then
+	if [ -f "$dir/done" ] || [ -f "zoo/$name/model.eabs" ]; then
 		echo "$(date -u +%FT%TZ) $name: done already"
 		return
+	fi
+	if [ ! -f "$dir/checkpoint.eabs" ] && [ -f "checkpoints/$name/checkpoint.eabs" ]; then
+		echo "$(date -u +%FT%TZ) $name: continuing the committed checkpoints/$name"
+		mkdir -p "$dir" && cp "checkpoints/$name"/* "$dir/"
 	fi
 	local resume=()
 	[ -f "$dir/checkpoint.eabs" ] && resume=(--resume)
