@@ -164,7 +164,7 @@ func TestPartPath(t *testing.T) {
 
 // TestPGDKeepGoingAuto: --pgd-keep-going auto turns PGD's KeepGoing on for E-ABS (a
 // randomised model) and off for a CNN, and the choice is recorded in the results file;
-// so is --verdict-retries, per attack.
+// so is --verdict-retries, per attack (auto: 3 for E-ABS, 0 for a CNN).
 func TestPGDKeepGoingAuto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the MNIST E-ABS")
@@ -175,8 +175,8 @@ func TestPGDKeepGoingAuto(t *testing.T) {
 		want        bool
 		retries     int
 	}{
-		{"zoo:mnist-eabs", "auto", true, 0},
-		{"zoo:mnist-cnn", "auto", false, 0},
+		{"zoo:mnist-eabs", "auto", true, -1},
+		{"zoo:mnist-cnn", "auto", false, -1},
 		{"zoo:mnist-cnn", "on", true, 2},
 	} {
 		out := filepath.Join(dir, strings.ReplaceAll(c.model, ":", "-")+"-"+c.flag+".json")
@@ -194,8 +194,16 @@ func TestPGDKeepGoingAuto(t *testing.T) {
 		if got := r.Settings.Attacks[0].Options; !strings.Contains(got, want) {
 			t.Errorf("%s --pgd-keep-going %s: options %s, want %s", c.model, c.flag, got, want)
 		}
-		if got := r.Settings.Attacks[0].Retries; got != c.retries {
-			t.Errorf("%s --verdict-retries %d: the results record %d", c.model, c.retries, got)
+		// -1 (auto): 3 retries for E-ABS, none for a CNN.
+		wantRetries := c.retries
+		if wantRetries == -1 {
+			wantRetries = 0
+			if c.model == "zoo:mnist-eabs" {
+				wantRetries = 3
+			}
+		}
+		if got := r.Settings.Attacks[0].Retries; got != wantRetries {
+			t.Errorf("%s --verdict-retries %d: the results record %d, want %d", c.model, c.retries, got, wantRetries)
 		}
 		// The E-ABS attacker's inference counts are in the provenance: on the one
 		// image, EOT 1, one full search (the gradient at the random start) and one

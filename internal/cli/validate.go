@@ -236,7 +236,7 @@ var flagRules = map[string]flagRule{
 	"attack-steps":    intRule(1, inf),
 	"attack-n":        intRule(0, 100), // demo: embedded test images to attack (0: skip)
 	"verdict-eot":     intRule(1, inf),
-	"verdict-retries": intRule(0, inf),
+	"verdict-retries": intRule(-1, inf), // -1: auto (3 for generative models, else 0)
 	"keep":            intRule(0, inf),
 	"sweep-n":         intRule(0, inf),
 	"sample-seed":     anyValue,
