@@ -15,7 +15,8 @@
 # lda) picks the attacks; the minimum-norm ones (ddn, cw-l2, deepfool-l2) cost more.
 # REUSE=results/mnist/mnist-eabs-100.json grows that finished run of the same attacks
 # (eabs attack --reuse): its 100 images are the first of the N, so only the rest are
-# attacked.
+# attacked. RETRIES sets --verdict-retries (default: eabs attack's, 3 for E-ABS); the
+# committed runs predate it, so growing or resuming them needs RETRIES=0.
 # DATASET (default mnist) and MODEL (default DATASET-eabs) attack another zoo E-ABS at
 # the paper's budgets for its dataset (L2 1.5; Linf 0.1 on fashion-mnist, 8/255 on
 # gtsrb-10; 20 PGD restarts on 32x32 images unless RESTARTS), into results/DATASET/:
@@ -39,5 +40,5 @@ mkdir -p "$out"
 [ -x "$E" ] || go build -o "$E" ./cmd/eabs
 . scripts/lib/sharded.sh
 sharded "$out" "$name" "zoo:$model" --dataset "$dataset" --n "$n" --sample-seed 1 --seed 1 \
-	--attacks "$attacks" "${restarts[@]}" --eot 5 --verdict-eot 5 ${WARM:-} \
+	--attacks "$attacks" "${restarts[@]}" --eot 5 --verdict-eot 5 --verdict-retries "${RETRIES:--1}" ${WARM:-} \
 	--workers 1 --batch 8 --sweep-n 2 "${reuse[@]}"
