@@ -18,6 +18,7 @@
 # Two shards side by side (one core each), merged; resumable (rerun to continue).
 # Output: results/mnist/$BASE-gf-spsa.json, holding every attack (stage 1 alone:
 # $BASE-gf-linf.json, stages 1-2: $BASE-gf.json).
+# RETRIES (default 0, as the committed results were made) sets --verdict-retries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${EABS_DATA_DIR:=/work/shared/data}"
@@ -33,7 +34,7 @@ E=${EABS_BIN:-bin/eabs}
 
 # stage AFTER NAME ATTACKS QUERIES
 stage() {
-	sharded "$out" "$2" zoo:mnist-eabs --after "$1" --attacks "$3" --queries "$4" --verdict-eot 5 --workers 1 \
+	sharded "$out" "$2" zoo:mnist-eabs --after "$1" --attacks "$3" --queries "$4" --verdict-eot 5 --verdict-retries "${RETRIES:-0}" --workers 1 \
 		${WARM:---warm-steps 1 --warm-restart 0 --warm-changed 0}
 }
 stage "$out/$base.json" "$base-gf-linf" square-linf,hsj-linf,nes-linf,spsa-linf "$qlinf"

@@ -12,6 +12,7 @@
 # attack's 100 x 10 = 1000, stated in the results' options: it stops a sample at its
 # first fooled size, and E-ABS's robust images would otherwise pay up to 1000 attacker
 # inferences each; --queries sets only the gradient-free attacks' budgets, here noise's).
+# RETRIES (default 0, as the committed result was made) sets --verdict-retries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${EABS_DATA_DIR:=/work/shared/data}"
@@ -26,4 +27,4 @@ E=${EABS_BIN:-bin/eabs}
 [ -f "$out/$base.json" ] || { echo "missing $out/$base.json: run scripts/attack-mnist-eabs.sh with N=500 first" >&2; exit 1; }
 . scripts/lib/sharded.sh
 sharded "$out" "$name" zoo:mnist-eabs --after "$out/$base.json" --n "$n" --attacks "$attacks" \
-	--eot 5 --verdict-eot 5 --workers 1 --queries "${Q_NOISE:-100}" ${WARM:-}
+	--eot 5 --verdict-eot 5 --workers 1 --queries "${Q_NOISE:-100}" --verdict-retries "${RETRIES:-0}" ${WARM:-}
