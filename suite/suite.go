@@ -823,73 +823,46 @@ func (r *runner) batch(ctx context.Context, ss []sample, size int) ([]Record, er
 // attack runs e on the samples active (indices into recs and x's rows), chunk
 // samples per call, and judges its candidates; a candidate the attacker believed
 // adversarial and the verdict overturned is attacked again, up to Config.Retries times.
+// Attempt t's record replaces attempt t-1's and adds its queries, gradient counts and
+// overturned claims.
 func (r *runner) attack(ctx context.Context, e Entry, active []int, x []float32, recs []Record, size int, purpose uint64, chunk int) ([]AttackRecord, error) {
 	out := make([]AttackRecord, len(active))
-	if len(active) == 0 {
-		return out, nil
+	at := make([]int, len(active)) // the samples of this attempt, as indices into active
+	for j := range at {
+		at[j] = j
 	}
-	adv, claimed, err := r.try(ctx, e, active, x, recs, size, purpose, chunk, 0, out)
-	if err != nil {
-		return nil, err
-	}
-	pos := make([]int, len(active))
-	for j, i := range active {
-		pos[j] = recs[i].Pos
-	}
-	pred, _, err := r.judge(adv, pos, purpose)
-	if err != nil {
-		return nil, err
-	}
-	// overturned: the attacker's own inference called its candidate adversarial, the
-	// verdict did not.
-	overturned := func(o *AttackRecord, claimed bool, label int) bool {
-		return claimed && o.Pred == label && o.Rejected == ""
-	}
-	for j, i := range active {
-		r.verdictOn(e, &out[j], adv[j*size:(j+1)*size], x[i*size:(i+1)*size], pred[j], recs[i])
-		if overturned(&out[j], claimed[j], recs[i].Label) {
-			out[j].Overturned = 1
+	for t := 0; t <= r.cfg.Retries && len(at) > 0; t++ {
+		idx, pos := make([]int, len(at)), make([]int, len(at))
+		for n, j := range at {
+			idx[n], pos[n] = active[j], recs[active[j]].Pos
 		}
-	}
-	for t := 1; t <= r.cfg.Retries; t++ {
-		var again, at []int
-		for j, i := range active {
-			if overturned(&out[j], claimed[j], recs[i].Label) {
-				again, at = append(again, i), append(at, j)
-			}
-		}
-		if len(again) == 0 {
-			break
-		}
-		try := make([]AttackRecord, len(again))
-		adv2, claimed2, err := r.try(ctx, e, again, x, recs, size, purpose, chunk, t, try)
+		try := make([]AttackRecord, len(at))
+		adv, claimed, err := r.try(ctx, e, idx, x, recs, size, purpose, chunk, t, try)
 		if err != nil {
 			return nil, err
 		}
-		pos2 := make([]int, len(again))
-		for n, i := range again {
-			pos2[n] = recs[i].Pos
-		}
-		pred2, _, err := r.judge(adv2, pos2, purpose|uint64(t)<<32)
+		// Purposes are below 2^32: attempt 0's verdict keys are the run's, a retry's
+		// fresh.
+		pred, _, err := r.judge(adv, pos, purpose|uint64(t)<<32)
 		if err != nil {
 			return nil, err
 		}
-		for n, i := range again {
-			o := &out[at[n]]
-			o.Retries = t
-			o.Queries += try[n].Queries
-			o.GradRows, o.GradZero, o.GradNaN = o.GradRows+try[n].GradRows, o.GradZero+try[n].GradZero, o.GradNaN+try[n].GradNaN
-			// The retry's candidate replaces the overturned one; its claim decides
-			// whether another retry follows.
-			retried := AttackRecord{Name: o.Name, Ran: true, Queries: o.Queries, Retries: t, Overturned: o.Overturned,
-				GradRows: o.GradRows, GradZero: o.GradZero, GradNaN: o.GradNaN}
-			r.verdictOn(e, &retried, adv2[n*size:(n+1)*size], x[i*size:(i+1)*size], pred2[n], recs[i])
-			if overturned(&retried, claimed2[n], recs[i].Label) {
-				retried.Overturned++
+		var next []int
+		for n, j := range at {
+			i, rec, prev := idx[n], try[n], out[j]
+			rec.Retries, rec.Overturned = t, prev.Overturned
+			rec.Queries += prev.Queries
+			rec.GradRows, rec.GradZero, rec.GradNaN = rec.GradRows+prev.GradRows, rec.GradZero+prev.GradZero, rec.GradNaN+prev.GradNaN
+			r.verdictOn(e, &rec, adv[n*size:(n+1)*size], x[i*size:(i+1)*size], pred[n], recs[i])
+			// Overturned: the attacker's own inference called its candidate
+			// adversarial, the verdict did not.
+			if claimed[n] && rec.Pred == recs[i].Label && rec.Rejected == "" {
+				rec.Overturned++
+				next = append(next, j)
 			}
-			*o = retried
-			claimed[at[n]] = claimed2[n]
+			out[j] = rec
 		}
+		at = next
 	}
 	return out, nil
 }
