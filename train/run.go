@@ -155,11 +155,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		// Each class's encoder and decoder learn from single-class batches only: a class
 		// with fewer training images than a batch would never be trained, and the run
 		// would report epochs of nothing (NaN losses, a chance-level model).
-		counts := make([]int, trainSet.Classes)
-		for _, y := range trainSet.Labels {
-			counts[y]++
-		}
-		for k, n := range counts {
+		for k, n := range trainSet.ClassCounts() {
 			if n < cfg.Batch {
 				return nil, fmt.Errorf("train: model %s trains each class on batches of that class alone, and class %d has %d training images, fewer than one batch of %d (use a smaller --batch or more images)",
 					cfg.Model, k, n, cfg.Batch)

@@ -266,15 +266,17 @@ func runAttack(cmd *cobra.Command, o *attackCmdOptions, args []string) error {
 	// (the paper's Boundary attack start), once the data is loaded.
 	var starts func([]float32, int) ([]float32, bool)
 	o.ao.starts = func(x []float32, y int) ([]float32, bool) { return starts(x, y) }
+	// The "auto" settings are for randomised (generative) models.
+	generative := w != nil && w.Spec.Kind == models.Generative
 	switch o.pgdKeepGoing {
 	case "on":
 		o.ao.pgdKeepGoing = true
 	case "auto":
-		o.ao.pgdKeepGoing = w != nil && w.Spec.Kind == models.Generative
+		o.ao.pgdKeepGoing = generative
 	}
 	if o.verdictRetries == -1 {
 		o.verdictRetries = 0
-		if w != nil && w.Spec.Kind == models.Generative {
+		if generative {
 			o.verdictRetries = 3
 		}
 	}
