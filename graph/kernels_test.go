@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-// im2colNaive and col2imNaive are the definitions, one element at a time: column row
+// unfoldPairs is the definition of the unfolding, one element at a time: column row
 // (c, ki, kj), column oy*Wo+ox holds image pixel (c, oy*S-P+ki, ox*S-P+kj), or 0 where
-// that lies in the padding.
-func im2colNaive(g geometry, img []float64) []float64 {
-	cols := make([]float64, g.colRows*g.colCols)
+// that lies in the padding. visit gets each (column index, pixel index) pair that is
+// not padding.
+func unfoldPairs(g geometry, visit func(col, pix int)) {
 	for c := 0; c < g.C; c++ {
 		for ki := 0; ki < g.K; ki++ {
 			for kj := 0; kj < g.K; kj++ {
@@ -18,33 +18,24 @@ func im2colNaive(g geometry, img []float64) []float64 {
 					for ox := 0; ox < g.Wo; ox++ {
 						iy, ix := oy*g.S-g.P+ki, ox*g.S-g.P+kj
 						if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
-							cols[r*g.colCols+oy*g.Wo+ox] = img[(c*g.H+iy)*g.W+ix]
+							visit(r*g.colCols+oy*g.Wo+ox, (c*g.H+iy)*g.W+ix)
 						}
 					}
 				}
 			}
 		}
 	}
+}
+
+func im2colNaive(g geometry, img []float64) []float64 {
+	cols := make([]float64, g.colRows*g.colCols)
+	unfoldPairs(g, func(col, pix int) { cols[col] = img[pix] })
 	return cols
 }
 
 func col2imNaive(g geometry, cols []float64) []float64 {
 	img := make([]float64, g.imageSize)
-	for c := 0; c < g.C; c++ {
-		for ki := 0; ki < g.K; ki++ {
-			for kj := 0; kj < g.K; kj++ {
-				r := (c*g.K+ki)*g.K + kj
-				for oy := 0; oy < g.Ho; oy++ {
-					for ox := 0; ox < g.Wo; ox++ {
-						iy, ix := oy*g.S-g.P+ki, ox*g.S-g.P+kj
-						if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
-							img[(c*g.H+iy)*g.W+ix] += cols[r*g.colCols+oy*g.Wo+ox]
-						}
-					}
-				}
-			}
-		}
-	}
+	unfoldPairs(g, func(col, pix int) { img[pix] += cols[col] })
 	return img
 }
 
