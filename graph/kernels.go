@@ -115,7 +115,10 @@ func col2im[T Float](g geometry, cols, img []T, ld int) {
 					line := dst[iy*g.W+ix0:]
 					iy += g.S
 					if g.S == 1 {
-						add1(line[:w], src)
+						seg := line[:len(src)]
+						for j, v := range src {
+							seg[j] += v
+						}
 						continue
 					}
 					line = line[:(w-1)*g.S+1]
@@ -125,25 +128,6 @@ func col2im[T Float](g geometry, cols, img []T, ld int) {
 				}
 			}
 		}
-	}
-}
-
-// add1 adds src to dst element-wise (len(dst) == len(src)), unrolled by four: col2im's
-// rows are 4 to 28 elements long, so loop overhead per element is much of their cost
-// (BenchmarkCol2im: 0.67 -> 0.51 ns per element on the decoder's stride-1 layer; the
-// same unrolling of the stride-2 loops gained nothing measurable and was not kept).
-func add1[T Float](dst, src []T) {
-	dst = dst[:len(src)]
-	j := 0
-	for ; j+4 <= len(src); j += 4 {
-		d, s := dst[j:j+4:j+4], src[j:j+4:j+4]
-		d[0] += s[0]
-		d[1] += s[1]
-		d[2] += s[2]
-		d[3] += s[3]
-	}
-	for ; j < len(src); j++ {
-		dst[j] += src[j]
 	}
 }
 
