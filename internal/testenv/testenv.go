@@ -7,7 +7,9 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -43,4 +45,30 @@ func SkipOrFail(tb testing.TB, format string, args ...any) {
 		return
 	}
 	tb.Skip(msg)
+}
+
+// checkerPython is the interpreter whose onnx module (Debian's python3-onnx, which
+// scripts/setup.sh installs) the ONNX checker runs in.
+const checkerPython = "/usr/bin/python3"
+
+// OnnxCheck runs the ONNX checker (check_model with full_check, so shape inference
+// too) on every file, and fails the test naming the first file it rejects. Without
+// Python's onnx module it skips or fails as SkipOrFail does.
+func OnnxCheck(tb testing.TB, files []string) {
+	tb.Helper()
+	if err := exec.Command(checkerPython, "-c", "import onnx").Run(); err != nil {
+		SkipOrFail(tb, "the ONNX checker: %s cannot import onnx: %v", checkerPython, err)
+		return
+	}
+	const script = `import onnx, sys
+for p in sys.argv[1:]:
+    onnx.checker.check_model(onnx.load(p), full_check=True)
+    print("ok", p)`
+	out, err := exec.Command(checkerPython, append([]string{"-c", script}, files...)...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("onnx.checker: %v\n%s", err, out)
+	}
+	if got := strings.Count(string(out), "ok "); got != len(files) {
+		tb.Errorf("checker passed %d of %d files:\n%s", got, len(files), out)
+	}
 }
