@@ -336,3 +336,29 @@ func TestEveryFlagHasARule(t *testing.T) {
 	}
 	walk(NewRootCmd())
 }
+
+// TestCrosscheckClassifier: a zoo CNN is cross-checked on its logits and predictions by
+// ONNX Runtime and onnx-go against the reference graph, and the report says so.
+func TestCrosscheckClassifier(t *testing.T) {
+	if err := ort.Init(""); err != nil {
+		testenv.SkipOrFail(t, "ONNX Runtime: %v", err)
+	}
+	js := filepath.Join(t.TempDir(), "cc.json")
+	out, err := run(t, "crosscheck", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "8", "--batch", "3", "--json", js)
+	if err != nil {
+		t.Fatalf("crosscheck: %v\n%s", err, out)
+	}
+	var rep CrosscheckReport
+	b, _ := os.ReadFile(js)
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Pass || len(rep.Runs) != 2 || rep.Inference != nil || rep.Tolerances["cnn.logits"].Rel == 0 {
+		t.Fatalf("report: pass %v, %d runs, inference %v, tolerances %v; want a pass of ort and onnx-go, no inference settings", rep.Pass, len(rep.Runs), rep.Inference, rep.Tolerances)
+	}
+	for _, r := range rep.Runs {
+		if r.Images != 8 || r.PredAgree != 8 || len(r.Rows) != 1 || r.Rows[0].N != 80 {
+			t.Errorf("%s run: %d images, %d predictions agree, rows %+v", r.Other, r.Images, r.PredAgree, r.Rows)
+		}
+	}
+}

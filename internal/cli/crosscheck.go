@@ -6,10 +6,13 @@ import (
 	"time"
 
 	"github.com/eabs/eabs/crosscheck"
+	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/buildinfo"
+	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
 	"github.com/eabs/eabs/runtime"
+	"github.com/eabs/eabs/runtime/onnxgo"
 	"github.com/eabs/eabs/runtime/ref"
 	"github.com/spf13/cobra"
 )
@@ -23,7 +26,7 @@ type CrosscheckReport struct {
 	WeightsSHA string                          `json:"weights_sha256"`
 	Dataset    string                          `json:"dataset"`
 	Seed       uint64                          `json:"seed"`
-	Inference  infer.Options                   `json:"inference"`
+	Inference  *infer.Options                  `json:"inference,omitempty"` // generative models only
 	Tolerances map[string]crosscheck.Tolerance `json:"tolerances"`
 	Runs       []*crosscheck.Report            `json:"runs"`
 	Pass       bool                            `json:"pass"`
@@ -53,7 +56,11 @@ a gradient row is excused when the other runtime's gradient equals the reference
 the latent mean moved by 1e-6 or 1e-5 (a ReLU kink), and an image's final losses when
 one runtime, rerun with float32-rounded latents, reproduces the other's (a chaotic
 optimisation). At most 1% of a tensor's rows may be excused; the table says how many
-were, and names the rows that were not.`,
+were, and names the rows that were not.
+
+A CNN baseline is cross-checked on its logits and predictions (argmax): ONNX Runtime
+and onnx-go (the CNN's whole graph) against the reference graph, on --n images; the
+generative-model flags (--full, --starts, ...) do not apply.`,
 		Example: `  eabs crosscheck zoo/mnist-eabs --dataset mnist --n 1000 --json results/crosscheck-mnist-eabs.json`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -65,6 +72,9 @@ were, and names the rows that were not.`,
 			set, err := sf.images(stderr)
 			if err != nil {
 				return err
+			}
+			if w.Spec.Kind == models.CNN {
+				return crosscheckClassifier(cmd, rf, w, path, sf.dataset, set, batch, seed, jsonOut)
 			}
 			refm, err := ref.New(w)
 			if err != nil {
@@ -79,7 +89,7 @@ were, and names the rows that were not.`,
 			defer cleanup()
 			defer ortm.Close()
 			rep := &CrosscheckReport{provenance: provenance{Command: os.Args, Build: buildinfo.Collect(), Time: time.Now().UTC().Format(time.RFC3339)},
-				Model: path, WeightsSHA: onnx.WeightsSHA256(w), Dataset: sf.dataset, Seed: seed, Inference: opt,
+				Model: path, WeightsSHA: onnx.WeightsSHA256(w), Dataset: sf.dataset, Seed: seed, Inference: &opt,
 				Tolerances: crosscheck.DefaultTolerances(w.Spec.Arch.Latent), Pass: true}
 			others := []struct {
 				name string
@@ -140,4 +150,57 @@ were, and names the rows that were not.`,
 	addLossAt(f, &opt.LossAt)
 	f.StringVar(&jsonOut, "json", "", "write the report as JSON here")
 	return cmd
+}
+
+// crosscheckClassifier cross-checks a CNN: the logits of ONNX Runtime and onnx-go
+// against the reference graph's (crosscheck.RunClassifier), one report each.
+func crosscheckClassifier(cmd *cobra.Command, rf runtimeFlags, w *models.Weights, path, dataset string, set *data.Set, batch int, seed uint64, jsonOut string) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	refc, err := ref.NewClassifier(w)
+	if err != nil {
+		return err
+	}
+	defer refc.Close()
+	rf.engine = "ort"
+	ortc, cleanup, err := openClassifier(cmd, rf, w)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	others := []struct {
+		name string
+		c    crosscheck.Logitser
+	}{{"ort", ortc}}
+	if gc, err := onnxgo.NewClassifier(w); err == nil {
+		defer gc.Close()
+		others = append(others, struct {
+			name string
+			c    crosscheck.Logitser
+		}{"onnx-go", gc})
+	} else {
+		fmt.Fprintf(stderr, "onnx-go: not cross-checked: %v\n", err)
+	}
+	K := w.Spec.Arch.Classes
+	rep := &CrosscheckReport{provenance: provenance{Command: os.Args, Build: buildinfo.Collect(), Time: time.Now().UTC().Format(time.RFC3339)},
+		Model: path, WeightsSHA: onnx.WeightsSHA256(w), Dataset: dataset, Seed: seed,
+		Tolerances: crosscheck.ClassifierTolerances(K), Pass: true}
+	for _, o := range others {
+		bar := newProgress(stderr, set.N, o.name+": logits")
+		r, err := crosscheck.RunClassifier(refc, o.c, K, "ref", o.name, set, crosscheck.Options{Batch: batch,
+			Tick: func(_ string, done, _ int) { bar.Set(done) }})
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.name, err)
+		}
+		fmt.Fprintln(stdout)
+		r.WriteTable(stdout)
+		rep.Runs = append(rep.Runs, r)
+		rep.Pass = rep.Pass && r.Pass
+	}
+	if err := writeReport(stderr, jsonOut, rep); err != nil {
+		return err
+	}
+	if !rep.Pass {
+		return checkFailed{"cross-check failed: a tolerance was broken (see the table)"}
+	}
+	return nil
 }

@@ -16,7 +16,8 @@
 // Decode and LatentStep return a *runtime.NotImplementedError: the decoders are
 // transposed convolutions, and onnx-go's Gorgonia backend has no ConvTranspose; the
 // latent step also needs Greater, Where and ReduceSum, which it lacks too. CNN models
-// are refused (New): they are not runtime.Models.
+// are refused (New): they are not runtime.Models; NewClassifier runs them whole (the
+// same operators as the encoder), as a third engine for the classifier cross-check.
 //
 // # Why the onnx-go forms
 //
@@ -63,6 +64,7 @@ const MaxBatch = 32
 type Model struct {
 	spec      models.Spec
 	enc, disc []byte // ONNX models in the onnx-go forms; disc is nil without a discriminator
+	cnn       []byte // a CNN's whole graph (NewClassifier); enc and disc are then nil
 
 	mu     sync.Mutex
 	progs  map[progKey]*program
@@ -134,6 +136,8 @@ func (m *Model) program(role string, batch int) (*program, error) {
 		p, err = compile(m.enc, []int{batch, a.InC, a.InH, a.InW})
 	case onnx.RoleDiscriminator:
 		p, err = compile(m.disc, []int{batch, a.Latent})
+	case onnx.RoleCNN:
+		p, err = compile(m.cnn, []int{batch, a.InC, a.InH, a.InW})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("onnxgo: %s graph, batch %d: %w", role, batch, err)
