@@ -31,7 +31,13 @@ const (
 	ModelFile      = "model.eabs"
 	MetricsFile    = "metrics.csv"
 	ManifestFile   = "manifest.json"
+	// EpochsDir holds every epoch's model (EpochModel), so that an epoch can be
+	// chosen on the validation split after training instead of taking the last.
+	EpochsDir = "epochs"
 )
+
+// EpochModel is the path, inside a run directory, of the model after epoch e (1-based).
+func EpochModel(e int) string { return filepath.Join(EpochsDir, fmt.Sprintf("model-epoch%03d.eabs", e)) }
 
 // Options controls how a run is carried out, not what it computes.
 type Options struct {
@@ -170,6 +176,9 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			if err := os.Remove(filepath.Join(opt.Dir, f)); err != nil && !os.IsNotExist(err) {
 				return nil, err
 			}
+		}
+		if err := os.RemoveAll(filepath.Join(opt.Dir, EpochsDir)); err != nil {
+			return nil, err
 		}
 	}
 	if _, err := os.Stat(ckPath); err == nil {
@@ -344,6 +353,12 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 		meta := map[string]string{"dataset": cfg.Dataset, "epochs": strconv.Itoa(st.Epoch),
 			"val_acc_amortized": strconv.FormatFloat(st.ValAcc, 'f', 4, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}
 		if err := models.SaveModel(filepath.Join(opt.Dir, ModelFile), w, meta); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Join(opt.Dir, EpochsDir), 0o755); err != nil {
+			return nil, err
+		}
+		if err := models.SaveModel(filepath.Join(opt.Dir, EpochModel(st.Epoch)), w, meta); err != nil {
 			return nil, err
 		}
 		if err := save(); err != nil {

@@ -79,7 +79,39 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 			if ma != mb {
 				t.Errorf("metrics differ:\nuninterrupted\n%s\nresumed\n%s", ma, mb)
 			}
+			checkEpochModels(t, dirA, dirB, cfg.Epochs)
 		})
+	}
+}
+
+// checkEpochModels: every epoch's model is kept, the same bytes in both runs, the
+// last one the run's model.eabs, and the epochs differ from each other.
+func checkEpochModels(t *testing.T, dirA, dirB string, epochs int) {
+	t.Helper()
+	var prev []byte
+	for e := 1; e <= epochs; e++ {
+		a, err := os.ReadFile(filepath.Join(dirA, EpochModel(e)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dirB, EpochModel(e)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("epoch %d: the resumed run's model differs from the uninterrupted one's", e)
+		}
+		if bytes.Equal(a, prev) {
+			t.Errorf("epoch %d's model is the same as epoch %d's", e, e-1)
+		}
+		prev = a
+	}
+	last, err := os.ReadFile(filepath.Join(dirA, ModelFile))
+	if err != nil || !bytes.Equal(last, prev) {
+		t.Errorf("%s is not the last epoch's model (%v)", ModelFile, err)
+	}
+	if _, err := os.Stat(filepath.Join(dirA, EpochModel(epochs+1))); !os.IsNotExist(err) {
+		t.Errorf("a model for epoch %d of %d: %v", epochs+1, epochs, err)
 	}
 }
 
@@ -558,5 +590,26 @@ func TestResumeRefusesFewerEpochs(t *testing.T) {
 	res, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true, Log: &log})
 	if err != nil || res.Epochs != 2 || !strings.Contains(log.String(), "nothing to train") {
 		t.Errorf("resume of a finished run: %v, %d epochs, log %q", err, res.Epochs, log.String())
+	}
+}
+
+// TestForceDropsOldEpochModels: --force starts a run over, and the old run's epoch
+// models must not sit beside the new run's as if it had made them.
+func TestForceDropsOldEpochModels(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("cnn")
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Epochs = 1
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, EpochModel(1))); err != nil {
+		t.Errorf("the new run's epoch 1: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, EpochModel(2))); !os.IsNotExist(err) {
+		t.Errorf("the replaced run's epoch-2 model survived --force (stat: %v)", err)
 	}
 }

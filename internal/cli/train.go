@@ -29,6 +29,8 @@ func newTrainCmd() *cobra.Command {
 		Short: "Train E-ABS, ABS, an ablation variant or the CNN baseline",
 		Long: `Train a model with Gorgonia on the CPU and write, into --out:
   model.eabs       the trained weights (with BatchNorm statistics)
+  epochs/          every epoch's model (model-epoch001.eabs, ...), to choose an
+                   epoch on the validation split rather than take the last
   checkpoint.eabs  weights, optimiser and RNG state, to continue with --resume
   metrics.csv      one row per epoch (loss, train and validation accuracy, images/s)
   manifest.json    flags, seeds, dataset SHA-256, commit, Go and library versions
