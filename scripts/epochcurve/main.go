@@ -1,5 +1,6 @@
-// Command epochcurve draws where the zoo MNIST E-ABS stands against its training epochs
-// (issue 14's alternative to the 0.990 bar): the encoder-shortcut validation accuracy
+// Command epochcurve draws where a zoo model stands against its training epochs (made
+// for the MNIST E-ABS, issue 14's alternative to the 0.990 bar, whose lines are the
+// defaults; -name and -lines draw another): the encoder-shortcut validation accuracy
 // of every epoch from the run's metrics.csv, the full-inference validation accuracy
 // (eabs classify --json on 2000 validation images) of the epochs measured, each with
 // its 95% Clopper-Pearson interval, the full-inference test accuracy of the zoo model,
@@ -9,6 +10,8 @@
 //	go run ./scripts/epochcurve -metrics results/mnist-eabs/selection/metrics-epochs1-31.csv \
 //		-test results/mnist-eabs/test-full-ort.json -test-epoch 20 -out results/mnist-eabs/selection \
 //		results/mnist-eabs/selection/val2000-full-ep*.json
+//
+// -lines lists horizontal reference lines as "value=label" separated by ";".
 package main
 
 import (
@@ -60,15 +63,47 @@ func main() {
 
 var epochRe = regexp.MustCompile(`ep(?:och-?)?(\d+)`)
 
+// name and refLines are the -name and -lines flags.
+var (
+	name     string
+	refLines []refLine
+)
+
+type refLine struct {
+	y     float64
+	label string
+}
+
+func parseLines(s string) ([]refLine, error) {
+	var out []refLine
+	for _, part := range strings.Split(s, ";") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		v, label, ok := strings.Cut(part, "=")
+		y, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if !ok || err != nil || y < 0 || y > 1 {
+			return nil, fmt.Errorf("-lines: %q: want value=label with the value in [0,1]", part)
+		}
+		out = append(out, refLine{y, label})
+	}
+	return out, nil
+}
+
 func run() error {
 	metrics := flag.String("metrics", "", "training metrics.csv (epoch, val_acc_amortized columns)")
 	test := flag.String("test", "", "eabs classify --json report of the zoo model on the whole test set (full inference)")
 	testEpoch := flag.Int("test-epoch", 0, "epoch of the -test model")
 	out := flag.String("out", ".", "output directory")
+	flag.StringVar(&name, "name", "mnist-eabs", "zoo model name, for the title")
+	linesFlag := flag.String("lines", "0.990=issue 14's bar, 0.990;0.994=paper: 99.4% after 500 epochs", `reference lines, "value=label;value=label"`)
 	flag.Parse()
+	var err error
+	if refLines, err = parseLines(*linesFlag); err != nil {
+		return err
+	}
 	var shortcut []point
 	if *metrics != "" {
-		var err error
 		if shortcut, err = readMetrics(*metrics); err != nil {
 			return err
 		}
@@ -163,7 +198,7 @@ func readClassified(path string, epoch int) (point, error) {
 
 func plotCurve(path string, shortcut, full []point, tp *point) error {
 	p := plot.New()
-	p.Title.Text = "zoo:mnist-eabs: accuracy against training epochs"
+	p.Title.Text = "zoo:" + name + ": accuracy against training epochs"
 	p.X.Label.Text = "epoch"
 	p.Y.Label.Text = "accuracy"
 	p.Y.Min, p.Y.Max = 0.97, 1.0
@@ -198,18 +233,14 @@ func plotCurve(path string, shortcut, full []point, tp *point) error {
 	if len(shortcut) > 0 {
 		last = float64(shortcut[len(shortcut)-1].epoch)
 	}
-	for _, h := range []struct {
-		y    float64
-		name string
-		col  color.Color
-	}{{0.990, "issue 14's bar, 0.990", grey}, {0.994, "paper: 99.4% after 500 epochs", red}} {
+	for i, h := range refLines {
 		l, err := plotter.NewLine(plotter.XYs{{X: 0, Y: h.y}, {X: last + 1, Y: h.y}})
 		if err != nil {
 			return err
 		}
-		l.Color, l.Dashes = h.col, []vg.Length{vg.Points(4), vg.Points(3)}
+		l.Color, l.Dashes = []color.Color{grey, red}[i%2], []vg.Length{vg.Points(4), vg.Points(3)}
 		p.Add(l)
-		p.Legend.Add(h.name, l)
+		p.Legend.Add(h.label, l)
 	}
 	p.Legend.Left, p.Legend.Top = false, false
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
@@ -246,7 +277,7 @@ func withBars(p *plot.Plot, pts []point, col color.Color, glyph draw.GlyphDrawer
 }
 
 func table(w io.Writer, shortcut, full []point, tp *point) error {
-	fmt.Fprintln(w, "# zoo:mnist-eabs: accuracy against training epochs")
+	fmt.Fprintf(w, "# zoo:%s: accuracy against training epochs\n", name)
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Made by `go run ./scripts/epochcurve` (command in its doc comment) from the files named below; plot: `accuracy-vs-epoch.png`.\n\n")
 	fmt.Fprintln(w, "| epoch | measure | split | correct / n | accuracy | 95% CI | file |")
