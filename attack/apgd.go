@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // APGD is Auto-PGD, an Attack: PGD with momentum whose step size starts at 2*eps and
@@ -180,7 +182,7 @@ func (a APGD) Run(ctx context.Context, m Classifier, x []float32, y []int, batch
 			done := make([]bool, len(idx))
 			for j, i := range idx {
 				c := cur[j*n : (j+1)*n]
-				if argmax(logits[j*K:(j+1)*K]) != y[i] {
+				if floats.Argmax(logits[j*K:(j+1)*K]) != y[i] {
 					f.Ok[i], done[j] = true, true
 					copy(f.Adv[i*n:(i+1)*n], c)
 					continue

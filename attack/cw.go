@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // CW is the Carlini-Wagner L2 attack, a minimum-norm Attack. In the tanh space
@@ -126,7 +128,7 @@ func (a CW) Run(ctx context.Context, m Classifier, x []float32, y []int, batch i
 			}
 			for i := 0; i < batch; i++ {
 				c, o := cur[i*n:(i+1)*n], x[i*n:(i+1)*n]
-				if argmax(logits[i*K:(i+1)*K]) != y[i] {
+				if floats.Argmax(logits[i*K:(i+1)*K]) != y[i] {
 					found[i] = true
 					if nrm := dist(L2, c, o); nrm < bestNorm[i] {
 						bestNorm[i] = nrm

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // DDN is a minimum-norm L2 Attack that decouples the perturbation's direction from its
@@ -94,7 +96,7 @@ func (a DDN) Run(ctx context.Context, m Classifier, x []float32, y []int, batch 
 		alpha := 0.01 + 0.99*(1+math.Cos(math.Pi*float64(k)/float64(steps)))/2
 		for i := range idx {
 			c, o := cur[i*n:(i+1)*n], x[i*n:(i+1)*n]
-			adv := argmax(logits[i*K:(i+1)*K]) != y[i]
+			adv := floats.Argmax(logits[i*K:(i+1)*K]) != y[i]
 			if adv {
 				if nrm := dist(L2, c, o); nrm < bestNorm[i] {
 					bestNorm[i] = nrm

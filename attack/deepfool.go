@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // DeepFool is a minimum-norm Attack: it linearises the model around the current point
@@ -89,7 +91,7 @@ func (a DeepFool) Run(ctx context.Context, m Classifier, x []float32, y []int, b
 	var idx []int
 	for i := range all {
 		row := z0[i*K : (i+1)*K]
-		if argmax(row) != y[i] {
+		if floats.Argmax(row) != y[i] {
 			f.Ok[i] = true
 			continue
 		}
@@ -106,7 +108,7 @@ func (a DeepFool) Run(ctx context.Context, m Classifier, x []float32, y []int, b
 			}
 			for j, i := range idx {
 				copy(f.Adv[i*n:(i+1)*n], cur[j*n:(j+1)*n])
-				f.Ok[i] = argmax(z[j*K:(j+1)*K]) != y[i]
+				f.Ok[i] = floats.Argmax(z[j*K:(j+1)*K]) != y[i]
 			}
 			break
 		}
@@ -135,7 +137,7 @@ func (a DeepFool) Run(ctx context.Context, m Classifier, x []float32, y []int, b
 				// The first evaluation at x_t also tells whether x_t is adversarial.
 				done := make([]bool, len(idx))
 				for j, i := range idx {
-					if argmax(z[j*K:(j+1)*K]) != y[i] {
+					if floats.Argmax(z[j*K:(j+1)*K]) != y[i] {
 						f.Ok[i], done[j] = true, true
 						copy(f.Adv[i*n:(i+1)*n], cur[j*n:(j+1)*n])
 					}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // Adaptive is an E-ABS (or ABS) classifier as the attacks see it. Its logits are
@@ -457,7 +458,7 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 		if a.Warm != nil {
 			for j, b := range idx {
 				w := &a.slots[b].runs[r]
-				w.pred, w.since = argmaxNeg(o.Loss[j*K:(j+1)*K]), 0
+				w.pred, w.since = floats.Argmin(o.Loss[j*K:(j+1)*K]), 0
 				if w.az == nil {
 					w.az, w.alv = slices.Clone(w.z), slices.Clone(w.lv)
 				}
@@ -535,7 +536,7 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 		take(o, far, identity(len(far)))
 		for j, b := range far {
 			w := &a.slots[b].runs[r]
-			w.far, w.pred = false, argmaxNeg(o.Loss[j*K:(j+1)*K])
+			w.far, w.pred = false, floats.Argmin(o.Loss[j*K:(j+1)*K])
 		}
 	}
 	if len(warm) == 0 {
@@ -548,7 +549,7 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 	st.Warm += len(warm)
 	var moved, movedJ, kept, keptJ []int
 	for j, b := range warm {
-		if argmaxNeg(o.Loss[j*K:(j+1)*K]) != a.slots[b].runs[r].pred {
+		if floats.Argmin(o.Loss[j*K:(j+1)*K]) != a.slots[b].runs[r].pred {
 			moved, movedJ = append(moved, b), append(movedJ, j)
 		} else {
 			kept, keptJ = append(kept, b), append(keptJ, j)
@@ -576,20 +577,9 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 	st.Changed += len(moved)
 	take(o, moved, identity(len(moved)))
 	for j, b := range moved {
-		a.slots[b].runs[r].pred = argmaxNeg(o.Loss[j*K : (j+1)*K])
+		a.slots[b].runs[r].pred = floats.Argmin(o.Loss[j*K : (j+1)*K])
 	}
 	return st, nil
-}
-
-// argmaxNeg is argmin_k l_k, the prediction from losses.
-func argmaxNeg(loss []float32) int {
-	best := 0
-	for k, v := range loss {
-		if v < loss[best] {
-			best = k
-		}
-	}
-	return best
 }
 
 // l2dist is the L2 distance between two images.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/runtime/ref"
 	"github.com/eabs/eabs/runtime/runtimetest"
 )
@@ -420,7 +421,7 @@ func TestWarmStartRestartAndChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := eval(a, y)
-	if argmaxNeg(near.Loss) == argmaxNeg(far.Loss) {
+	if floats.Argmin(near.Loss) == floats.Argmin(far.Loss) {
 		same("the next, near, evaluation (Steps 1)", got, near)
 	}
 	if st := a.Stats(); st.Full-st.Forced != 1 || st.Restarted != 1 || st.Changed != 0 {
@@ -439,7 +440,7 @@ func TestWarmStartRestartAndChanged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if argmaxNeg(w1.Loss) == argmaxNeg(c0.Loss) {
+		if floats.Argmin(w1.Loss) == floats.Argmin(c0.Loss) {
 			continue
 		}
 		r := noise(1) // the changed slot continues its run's stream
@@ -512,7 +513,7 @@ func TestGradientStepsShrinkTheMargin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		y := []int{topClass(l0[:K]), topClass(l0[K:])}
+		y := []int{floats.Argmax(l0[:K]), floats.Argmax(l0[K:])}
 		a := &Adaptive{Engine: e, Seed: 9, EOT: 2, Workers: 2, Warm: warm}
 		adv := append([]float32(nil), x...)
 		for s := 0; s < 5; s++ {

@@ -166,17 +166,6 @@ func finite(what string, v []float32) error {
 	return nil
 }
 
-// argmax of a row; ties go to the lowest index.
-func argmax(z []float32) int {
-	best := 0
-	for j := range z {
-		if z[j] > z[best] {
-			best = j
-		}
-	}
-	return best
-}
-
 // bestOther is the highest-scoring class other than y.
 func bestOther(z []float32, y int) int {
 	best := -1

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // Reconstructor is a classifier that also shows its per-class reconstructions, what
@@ -87,7 +89,7 @@ func (l LDA) Run(ctx context.Context, m Classifier, x []float32, y []int, batch 
 	for b := 0; b < batch; b++ {
 		f.Queries[b]++
 		row := logits[b*K : (b+1)*K]
-		if topClass(row) != y[b] {
+		if floats.Argmax(row) != y[b] {
 			// Already misclassified: x itself is the smallest adversarial.
 			f.Ok[b] = true
 			continue
@@ -123,7 +125,7 @@ func (l LDA) Run(ctx context.Context, m Classifier, x []float32, y []int, batch 
 		adv := make([]bool, len(idx))
 		for j, b := range idx {
 			f.Queries[b]++
-			adv[j] = topClass(l[j*K:(j+1)*K]) != y[b]
+			adv[j] = floats.Argmax(l[j*K:(j+1)*K]) != y[b]
 		}
 		return adv, nil
 	}
@@ -179,15 +181,4 @@ func (l LDA) Run(ctx context.Context, m Classifier, x []float32, y []int, batch 
 		f.Ok[b] = true
 	}
 	return f, nil
-}
-
-// topClass is the argmax of a row of logits (the first on ties).
-func topClass(row []float32) int {
-	best := 0
-	for k, v := range row {
-		if v > row[best] {
-			best = k
-		}
-	}
-	return best
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/runtime/ref"
 	"github.com/eabs/eabs/runtime/runtimetest"
 )
@@ -71,7 +72,7 @@ func TestLDAFindsTheClosedFormBoundary(t *testing.T) {
 	checked := 0
 	for b := 0; b < batch; b++ {
 		xb := x[b*P : (b+1)*P]
-		if topClass(l0[b*K:(b+1)*K]) != y[b] {
+		if floats.Argmax(l0[b*K:(b+1)*K]) != y[b] {
 			t.Fatalf("image %d: the test wants it classified as %d first", b, y[b])
 		}
 		k := -1
@@ -146,7 +147,7 @@ func TestLDAOnTinyEABS(t *testing.T) {
 	}
 	y := make([]int, batch)
 	for b := range y {
-		y[b] = topClass(l0[b*K : (b+1)*K])
+		y[b] = floats.Argmax(l0[b*K : (b+1)*K])
 	}
 	f, err := LDA{}.Run(context.Background(), m, x, y, batch, nil)
 	if err != nil {
@@ -168,7 +169,7 @@ func TestLDAOnTinyEABS(t *testing.T) {
 			continue
 		}
 		found++
-		if p := topClass(l1[b*K : (b+1)*K]); p == y[b] {
+		if p := floats.Argmax(l1[b*K : (b+1)*K]); p == y[b] {
 			t.Errorf("image %d: LDA's adversarial is still classified %d", b, p)
 		}
 		k := -1

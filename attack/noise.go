@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // Noise is a gradient-free minimum-norm Attack, in L2 or Linf (the paper reports it
@@ -129,7 +131,7 @@ func (a Noise) Run(ctx context.Context, m Classifier, x []float32, y []int, batc
 			best := math.Inf(1)
 			for r := 0; r < draws; r++ {
 				row := j*draws + r
-				if argmax(z[row*K:(row+1)*K]) == y[i] {
+				if floats.Argmax(z[row*K:(row+1)*K]) == y[i] {
 					continue
 				}
 				img := imgs[row*n : (row+1)*n]

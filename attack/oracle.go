@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // Parallel is implemented by a Classifier that may be called from several goroutines at
@@ -326,7 +328,7 @@ func (q *SampleOracle) Labels(x []float32) ([]int, error) {
 	k := q.o.k
 	out := make([]int, len(s)/k)
 	for i := range out {
-		out[i] = gfArgmax(s[i*k : (i+1)*k])
+		out[i] = floats.Argmax(s[i*k : (i+1)*k])
 	}
 	return out, nil
 }
@@ -336,16 +338,6 @@ func (q *SampleOracle) Remaining() int { return q.o.Remaining(q.s) }
 
 // Classes is the model's number of classes.
 func (q *SampleOracle) Classes() int { return q.o.k }
-
-func gfArgmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
 
 // The helpers below are shared by the gradient-free attacks (boundary, hopskipjump,
 // square, nes); their gf prefix keeps them apart from the other attacks' helpers.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // gfAffine is a tiny scripted classifier for the gradient-free attacks' tests: scores
@@ -164,7 +166,7 @@ func gfImages(m Classifier, n, p int, seed uint64) ([]float32, []int) {
 	k := m.Classes()
 	y := make([]int, n)
 	for i := range y {
-		y[i] = gfArgmax(z[i*k : (i+1)*k])
+		y[i] = floats.Argmax(z[i*k : (i+1)*k])
 	}
 	return x, y
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // Norm is the threat model of an attack.
@@ -273,7 +275,7 @@ func (p PGDAttack) Run(ctx context.Context, m Classifier, x []float32, y []int, 
 			done := make([]bool, len(idx))
 			for j, i := range idx {
 				c := cur[j*n : (j+1)*n]
-				fooled := argmax(logits[j*s.k:(j+1)*s.k]) != y[i]
+				fooled := floats.Argmax(logits[j*s.k:(j+1)*s.k]) != y[i]
 				if p.KeepGoing {
 					// Misclassified beats classified; within each, higher loss wins.
 					if (fooled && !f.Ok[i]) || (fooled == f.Ok[i] && losses[j] > best[i]) {

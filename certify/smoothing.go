@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/internal/floats"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -128,7 +129,7 @@ func (s Smoothing) counts(m attack.Classifier, x []float32, n int, rng *rand.Ran
 					return nil, fmt.Errorf("certify: the classifier returned NaN logits")
 				}
 			}
-			c[argmax(row)]++
+			c[floats.Argmax(row)]++
 		}
 		done += b
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // Budgeted builds an L2 attack whose budget is eps (for a bounded attack such as PGD
@@ -184,7 +185,7 @@ func validateOne(ctx context.Context, r Result, xi []float32, targets Targets, a
 			if err != nil {
 				return nil, err
 			}
-			if p := argmax(logits); p != r.Label {
+			if p := floats.Argmax(logits); p != r.Label {
 				ch.Violated, ch.Attack, ch.L2, ch.Pred = true, a.Name(), d, p
 				ch.Adv = append([]float32(nil), f.Adv...)
 				break
@@ -205,16 +206,6 @@ func l2(a, b []float32) float64 {
 		s += d * d
 	}
 	return math.Sqrt(s)
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i := range v {
-		if v[i] > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // EngineClassifier exposes an E-ABS inference engine as an attack.Differentiable: its

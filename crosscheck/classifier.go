@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // Logitser is what a classifier cross-check needs of an engine: the reference graph
@@ -67,7 +68,7 @@ func RunClassifier(ref, other Logitser, classes int, refName, otherName string, 
 	rep.Rows = append(rep.Rows, row)
 	for i := 0; i < set.N; i++ {
 		ra, rb := a[i*classes:(i+1)*classes], b[i*classes:(i+1)*classes]
-		if argmax(ra) == argmax(rb) {
+		if floats.Argmax(ra) == floats.Argmax(rb) {
 			rep.PredAgree++
 			continue
 		}
@@ -78,16 +79,6 @@ func RunClassifier(ref, other Logitser, classes int, refName, otherName string, 
 	}
 	rep.Pass = row.Pass && len(rep.PredMismatch) == 0
 	return rep, nil
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func maxAbs(v []float32) float64 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/graph"
+	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/models"
 )
 
@@ -32,16 +33,6 @@ func (r *Result) Accuracy() float64 {
 		}
 	}
 	return float64(ok) / float64(r.N)
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for j := range v {
-		if v[j] > v[best] {
-			best = j
-		}
-	}
-	return best
 }
 
 // Amortized classifies every image of set with the encoder's mean as the latent:
@@ -86,7 +77,7 @@ func Amortized(w *models.Weights, set *data.Set, batch int, tick func(done int))
 			for j := range row {
 				row[j] = sign * v[(i-lo)*K+j]
 			}
-			res.Pred[i] = argmax(row)
+			res.Pred[i] = floats.Argmax(row)
 		}
 		if tick != nil {
 			tick(hi)

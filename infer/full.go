@@ -10,6 +10,7 @@ import (
 
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/internal/blas"
+	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/runtime"
 )
 
@@ -275,7 +276,7 @@ type Output struct {
 func (o *Output) Pred() []int {
 	out := make([]int, o.B)
 	for b := range out {
-		out[b] = argmax(negate(o.Loss[b*o.K : (b+1)*o.K]))
+		out[b] = floats.Argmax(negate(o.Loss[b*o.K : (b+1)*o.K]))
 	}
 	return out
 }
@@ -552,7 +553,7 @@ func (e *Engine) ClassifySet(set *data.Set, batch, workers int, seed uint64, eot
 					for k := range row {
 						row[k] = float32(-sum[(i-lo)*K+k] / float64(eot))
 					}
-					res.Pred[i] = argmax(row)
+					res.Pred[i] = floats.Argmax(row)
 				}
 				tm.Search += local.Search
 				tm.Optimise += local.Optimise

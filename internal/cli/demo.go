@@ -16,6 +16,7 @@ import (
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/buildinfo"
+	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/onnx"
 	"github.com/eabs/eabs/report"
 	"github.com/eabs/eabs/runtime/ref"
@@ -272,7 +273,7 @@ func demoAttack(stdout io.Writer, e *infer.Engine, set *data.Set, steps, workers
 	}
 	cp, ap := make([]int, B), make([]int, B)
 	for b := 0; b < B; b++ {
-		cp[b], ap[b] = demoTop(clean[b*K:(b+1)*K]), demoTop(after[b*K:(b+1)*K])
+		cp[b], ap[b] = floats.Argmax(clean[b*K:(b+1)*K]), floats.Argmax(after[b*K:(b+1)*K])
 		if cp[b] == set.Labels[b] {
 			rep.Clean++
 			if ap[b] == set.Labels[b] {
@@ -301,15 +302,4 @@ func demoCount(v []bool) int {
 		}
 	}
 	return n
-}
-
-// demoTop is the argmax of a row of logits.
-func demoTop(row []float32) int {
-	best := 0
-	for k, v := range row {
-		if v > row[best] {
-			best = k
-		}
-	}
-	return best
 }

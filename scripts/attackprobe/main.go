@@ -23,6 +23,7 @@ import (
 
 	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/runtime/ref"
 	"github.com/eabs/eabs/zoo"
 )
@@ -32,16 +33,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "attackprobe:", err)
 		os.Exit(1)
 	}
-}
-
-func argmax(z []float32) int {
-	best := 0
-	for j := range z {
-		if z[j] > z[best] {
-			best = j
-		}
-	}
-	return best
 }
 
 func run() error {
@@ -70,7 +61,7 @@ func run() error {
 	}
 	var correct []int
 	for i := 0; i < s.N; i++ {
-		if argmax(z[i*K:(i+1)*K]) == s.Labels[i] {
+		if floats.Argmax(z[i*K:(i+1)*K]) == s.Labels[i] {
 			correct = append(correct, i)
 		}
 	}
@@ -100,7 +91,7 @@ func run() error {
 				return err
 			}
 			for b := 0; b < hi-lo; b++ {
-				mis := argmax(za[b*K:(b+1)*K]) != y[b]
+				mis := floats.Argmax(za[b*K:(b+1)*K]) != y[b]
 				if mis != f.Ok[b] {
 					wrong++
 				}

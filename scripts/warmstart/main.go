@@ -32,6 +32,7 @@ import (
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/runtime/ort"
 	"github.com/eabs/eabs/scripts/internal/probe"
 )
@@ -134,7 +135,7 @@ func run() error {
 	}
 	correct := make([]bool, set.N)
 	for b := range correct {
-		correct[b] = argmax(clean[b*10:(b+1)*10]) == set.Labels[b]
+		correct[b] = floats.Argmax(clean[b*10:(b+1)*10]) == set.Labels[b]
 		if correct[b] {
 			rep.Clean++
 		}
@@ -177,7 +178,7 @@ func run() error {
 		}
 		a.RobustFlags, a.L2 = make([]bool, set.N), make([]float64, set.N)
 		for b := 0; b < set.N; b++ {
-			a.RobustFlags[b] = correct[b] && argmax(l[b*10:(b+1)*10]) == set.Labels[b]
+			a.RobustFlags[b] = correct[b] && floats.Argmax(l[b*10:(b+1)*10]) == set.Labels[b]
 			if a.RobustFlags[b] {
 				a.Robust++
 			}
@@ -298,7 +299,7 @@ func pgdL2(m *attack.Adaptive, x []float32, y []int, batch int, eps, step float6
 			return nil, 0, 0, err
 		}
 		for b := 0; b < batch; b++ {
-			if !done[b] && argmax(logits[b*K:(b+1)*K]) != y[b] {
+			if !done[b] && floats.Argmax(logits[b*K:(b+1)*K]) != y[b] {
 				done[b] = true
 			}
 			if done[b] || g == nil {
@@ -349,16 +350,6 @@ func project(adv, x []float32, batch int, eps float64) {
 			d[i] = min(max(d[i], 0), 1)
 		}
 	}
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i := range v {
-		if v[i] > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // binomCDF is P(X <= k) for X ~ Binomial(n, p).
