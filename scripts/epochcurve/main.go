@@ -63,10 +63,11 @@ func main() {
 
 var epochRe = regexp.MustCompile(`ep(?:och-?)?(\d+)`)
 
-// name and refLines are the -name and -lines flags.
+// name, refLines, yMin and yMax are the -name, -lines, -ymin and -ymax flags.
 var (
-	name     string
-	refLines []refLine
+	name       string
+	refLines   []refLine
+	yMin, yMax float64
 )
 
 type refLine struct {
@@ -96,11 +97,16 @@ func run() error {
 	testEpoch := flag.Int("test-epoch", 0, "epoch of the -test model")
 	out := flag.String("out", ".", "output directory")
 	flag.StringVar(&name, "name", "mnist-eabs", "zoo model name, for the title")
+	flag.Float64Var(&yMin, "ymin", 0.97, "lowest accuracy drawn (epochs below it are left out of the curve)")
+	flag.Float64Var(&yMax, "ymax", 1.0, "highest accuracy drawn")
 	linesFlag := flag.String("lines", "0.990=issue 14's bar, 0.990;0.994=paper: 99.4% after 500 epochs", `reference lines, "value=label;value=label"`)
 	flag.Parse()
 	var err error
 	if refLines, err = parseLines(*linesFlag); err != nil {
 		return err
+	}
+	if !(0 <= yMin && yMin < yMax && yMax <= 1) {
+		return fmt.Errorf("-ymin %g, -ymax %g: want 0 <= ymin < ymax <= 1", yMin, yMax)
 	}
 	var shortcut []point
 	if *metrics != "" {
@@ -201,7 +207,7 @@ func plotCurve(path string, shortcut, full []point, tp *point) error {
 	p.Title.Text = "zoo:" + name + ": accuracy against training epochs"
 	p.X.Label.Text = "epoch"
 	p.Y.Label.Text = "accuracy"
-	p.Y.Min, p.Y.Max = 0.97, 1.0
+	p.Y.Min, p.Y.Max = yMin, yMax
 	p.Add(plotter.NewGrid())
 	blue, red, green, grey := color.RGBA{0, 90, 181, 255}, color.RGBA{220, 50, 32, 255}, color.RGBA{0, 150, 60, 255}, color.RGBA{90, 90, 90, 255}
 	if len(shortcut) > 0 {
@@ -279,7 +285,7 @@ func withBars(p *plot.Plot, pts []point, col color.Color, glyph draw.GlyphDrawer
 func table(w io.Writer, shortcut, full []point, tp *point) error {
 	fmt.Fprintf(w, "# zoo:%s: accuracy against training epochs\n", name)
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Made by `go run ./scripts/epochcurve` (command in its doc comment) from the files named below; plot: `accuracy-vs-epoch.png`.\n\n")
+	fmt.Fprintf(w, "Made by `go run ./scripts/epochcurve %s` from the files named below; plot: `accuracy-vs-epoch.png`.\n\n", strings.Join(os.Args[1:], " "))
 	fmt.Fprintln(w, "| epoch | measure | split | correct / n | accuracy | 95% CI | file |")
 	fmt.Fprintln(w, "|---:|---|---|---:|---:|---|---|")
 	for _, q := range full {
