@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# report-dataset.sh: the robustness report of a dataset other than MNIST from the result
+# files in results/DATASET/ and nothing else (MNIST has scripts/report-mnist.sh): the zoo
+# E-ABS (scripts/attack-mnist-eabs.sh with DATASET, N=200 by default) and the zoo CNN
+# (DATASET=... SETS=pgd scripts/attack-mnist-cnn.sh DATASET-cnn), with the paper's rows,
+# 95% Clopper-Pearson intervals, McNemar between the models on their shared test images,
+# curves and grids.
+#
+#   scripts/report-dataset.sh fashion-mnist      (or gtsrb-10)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -eq 1 ] || { echo "usage: $0 DATASET" >&2; exit 2; }
+d=$1
+[ -x bin/eabs ] || go build -o bin/eabs ./cmd/eabs
+files=() names=()
+for pair in "$d-eabs-${N:-200}:E-ABS zoo (PGD each)" "$d-cnn-pgd:CNN zoo (PGD each)"; do
+	f=results/$d/${pair%%:*}.json
+	[ -f "$f" ] || continue
+	files+=("$f")
+	names+=("${pair#*:}")
+done
+[ ${#files[@]} -gt 0 ] || { echo "report-dataset: no result files in results/$d" >&2; exit 1; }
+label=$(IFS=,; echo "${names[*]}")
+bin/eabs report "${files[@]}" --names "$label" --out-dir "results/$d" | tee "results/$d/table-stdout.md"
