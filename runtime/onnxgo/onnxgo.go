@@ -87,7 +87,7 @@ var (
 func New(w *models.Weights) (*Model, error) {
 	s := w.Spec
 	if s.Kind != models.Generative {
-		return nil, fmt.Errorf("onnxgo: %s is not a generative model: onnx-go runs the encoders and discriminators of E-ABS-family models only", s.Name())
+		return nil, fmt.Errorf("onnxgo: %s is not a generative model: New runs the encoders and discriminators of E-ABS-family models (NewClassifier runs CNNs)", s.Name())
 	}
 	m := &Model{spec: s, progs: map[progKey]*program{}}
 	var err error
