@@ -26,6 +26,8 @@ rows=()
 [ -f results/mnist/mnist-eabs-500-first200-minnorm.json ] &&
 	rows+=(mnist-eabs-500-first200-minnorm:"E-ABS zoo (PGD+APGD+LDA then DeepFool+DDN+CW+noise)")
 rows+=("$eabs:$label")
+# The ABS baseline (MODEL=mnist-abs N=200 ATTACKS=pgd-linf,pgd-l2 scripts/attack-mnist-eabs.sh).
+[ -f results/mnist/mnist-abs-200.json ] && rows+=(mnist-abs-200:"ABS zoo (PGD each)")
 for pair in "${rows[@]}" mnist-cnn-all:"CNN zoo (all attacks)" \
 	mnist-cnn-gradient:"CNN zoo (PGD+APGD each)" mnist-adv-l2-gradient:"Adv-L2 CNN zoo (PGD+APGD each)" \
 	mnist-adv-linf-gradient:"Adv-Linf CNN zoo (PGD+APGD each)"; do
