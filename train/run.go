@@ -37,7 +37,9 @@ const (
 )
 
 // EpochModel is the path, inside a run directory, of the model after epoch e (1-based).
-func EpochModel(e int) string { return filepath.Join(EpochsDir, fmt.Sprintf("model-epoch%03d.eabs", e)) }
+func EpochModel(e int) string {
+	return filepath.Join(EpochsDir, fmt.Sprintf("model-epoch%03d.eabs", e))
+}
 
 // Options controls how a run is carried out, not what it computes.
 type Options struct {
