@@ -30,7 +30,9 @@ rows+=("$eabs:$label")
 [ -f results/mnist/mnist-abs-200.json ] && rows+=(mnist-abs-200:"ABS zoo (PGD each)")
 for pair in "${rows[@]}" mnist-cnn-all:"CNN zoo (all attacks)" \
 	mnist-cnn-gradient:"CNN zoo (PGD+APGD each)" mnist-adv-l2-gradient:"Adv-L2 CNN zoo (PGD+APGD each)" \
-	mnist-adv-linf-gradient:"Adv-Linf CNN zoo (PGD+APGD each)"; do
+	mnist-adv-linf-gradient:"Adv-Linf CNN zoo (PGD+APGD each)" \
+	mnist-cnn-smooth025-pgd:"Smoothing base CNN sigma 0.25 (PGD each)" \
+	mnist-cnn-smooth050-pgd:"Smoothing base CNN sigma 0.5 (PGD each)"; do
 	f=results/mnist/${pair%%:*}.json
 	[ -f "$f" ] || continue
 	files+=("$f")
