@@ -12,13 +12,5 @@ cd "$(dirname "$0")/.."
 [ $# -eq 1 ] || { echo "usage: $0 DATASET" >&2; exit 2; }
 d=$1
 [ -x bin/eabs ] || go build -o bin/eabs ./cmd/eabs
-files=() names=()
-for pair in "$d-eabs-${N:-200}:E-ABS zoo (PGD each)" "$d-cnn-pgd:CNN zoo (PGD each)"; do
-	f=results/$d/${pair%%:*}.json
-	[ -f "$f" ] || continue
-	files+=("$f")
-	names+=("${pair#*:}")
-done
-[ ${#files[@]} -gt 0 ] || { echo "report-dataset: no result files in results/$d" >&2; exit 1; }
-label=$(IFS=,; echo "${names[*]}")
-bin/eabs report "${files[@]}" --names "$label" --out-dir "results/$d" | tee "results/$d/table-stdout.md"
+. scripts/lib/report.sh
+report_rows "results/$d" "$d-eabs-${N:-200}:E-ABS zoo (PGD each)" "$d-cnn-pgd:CNN zoo (PGD each)"

@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x bin/eabs ] || go build -o bin/eabs ./cmd/eabs
+. scripts/lib/report.sh
 # Row labels: the file's model and which attack set it holds.
-files=() names=()
 # The E-ABS rows: the 500-image gradient run once it has finished
 # (N=500 ATTACKS=pgd-linf,apgd-ce-linf,apgd-dlr-linf,pgd-l2,apgd-ce-l2,apgd-dlr-l2,lda
 # scripts/attack-mnist-eabs.sh), and the 100-image run at the paper's 5 restarts with
@@ -26,17 +26,11 @@ rows=()
 [ -f results/mnist/mnist-eabs-500-first200-minnorm.json ] &&
 	rows+=(mnist-eabs-500-first200-minnorm:"E-ABS zoo (PGD+APGD+LDA then DeepFool+DDN+CW+noise)")
 rows+=("$eabs:$label")
-# The ABS baseline (MODEL=mnist-abs N=200 ATTACKS=pgd-linf,pgd-l2 scripts/attack-mnist-eabs.sh).
-[ -f results/mnist/mnist-abs-200.json ] && rows+=(mnist-abs-200:"ABS zoo (PGD each)")
-for pair in "${rows[@]}" mnist-cnn-all:"CNN zoo (all attacks)" \
+# The ABS baseline (MODEL=mnist-abs N=200 ATTACKS=pgd-linf,pgd-l2 scripts/attack-mnist-eabs.sh);
+# report_rows skips a row whose file does not exist.
+rows+=(mnist-abs-200:"ABS zoo (PGD each)")
+report_rows results/mnist "${rows[@]}" mnist-cnn-all:"CNN zoo (all attacks)" \
 	mnist-cnn-gradient:"CNN zoo (PGD+APGD each)" mnist-adv-l2-gradient:"Adv-L2 CNN zoo (PGD+APGD each)" \
 	mnist-adv-linf-gradient:"Adv-Linf CNN zoo (PGD+APGD each)" \
 	mnist-cnn-smooth025-pgd:"Smoothing base CNN sigma 0.25 (PGD each)" \
-	mnist-cnn-smooth050-pgd:"Smoothing base CNN sigma 0.5 (PGD each)"; do
-	f=results/mnist/${pair%%:*}.json
-	[ -f "$f" ] || continue
-	files+=("$f")
-	names+=("${pair#*:}")
-done
-label=$(IFS=,; echo "${names[*]}")
-bin/eabs report "${files[@]}" --names "$label" --out-dir results/mnist | tee results/mnist/table-stdout.md
+	mnist-cnn-smooth050-pgd:"Smoothing base CNN sigma 0.5 (PGD each)"
