@@ -73,7 +73,7 @@ func RunClassifier(ref, other Logitser, classes int, refName, otherName string, 
 			continue
 		}
 		rep.PredMismatch = append(rep.PredMismatch, i)
-		if margin(negated(ra)) <= tol.Rel*maxAbs(ra) || margin(negated(ra)) <= tol.Abs {
+		if gap := margin(negated(ra)); gap <= tol.Rel*maxAbs(ra) || gap <= tol.Abs {
 			rep.PredTies++
 		}
 	}

@@ -173,11 +173,12 @@ func TestPGDKeepGoingAuto(t *testing.T) {
 	for _, c := range []struct {
 		model, flag string
 		want        bool
-		retries     int
+		retries     int // --verdict-retries; -1: auto
+		wantRetries int // what the results file records
 	}{
-		{"zoo:mnist-eabs", "auto", true, -1},
-		{"zoo:mnist-cnn", "auto", false, -1},
-		{"zoo:mnist-cnn", "on", true, 2},
+		{"zoo:mnist-eabs", "auto", true, -1, 3},
+		{"zoo:mnist-cnn", "auto", false, -1, 0},
+		{"zoo:mnist-cnn", "on", true, 2, 2},
 	} {
 		out := filepath.Join(dir, strings.ReplaceAll(c.model, ":", "-")+"-"+c.flag+".json")
 		args := []string{"attack", c.model, "--dataset", "mnist-sample", "--n", "1", "--attacks", "pgd-l2", "--pgd-steps", "1", "--pgd-restarts", "1",
@@ -194,16 +195,8 @@ func TestPGDKeepGoingAuto(t *testing.T) {
 		if got := r.Settings.Attacks[0].Options; !strings.Contains(got, want) {
 			t.Errorf("%s --pgd-keep-going %s: options %s, want %s", c.model, c.flag, got, want)
 		}
-		// -1 (auto): 3 retries for E-ABS, none for a CNN.
-		wantRetries := c.retries
-		if wantRetries == -1 {
-			wantRetries = 0
-			if c.model == "zoo:mnist-eabs" {
-				wantRetries = 3
-			}
-		}
-		if got := r.Settings.Attacks[0].Retries; got != wantRetries {
-			t.Errorf("%s --verdict-retries %d: the results record %d, want %d", c.model, c.retries, got, wantRetries)
+		if got := r.Settings.Attacks[0].Retries; got != c.wantRetries {
+			t.Errorf("%s --verdict-retries %d: the results record %d, want %d", c.model, c.retries, got, c.wantRetries)
 		}
 		// The E-ABS attacker's inference counts are in the provenance: on the one
 		// image, EOT 1, one full search (the gradient at the random start) and one
