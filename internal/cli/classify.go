@@ -19,6 +19,7 @@ import (
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
+	"github.com/eabs/eabs/suite"
 	"github.com/spf13/cobra"
 )
 
@@ -46,26 +47,29 @@ type classifyOptions struct {
 // ClassifyReport is the JSON eabs classify writes: what was measured, on what, how.
 type ClassifyReport struct {
 	provenance
-	Model        string         `json:"model"`
-	ModelName    string         `json:"model_name"`
-	WeightsSHA   string         `json:"weights_sha256"`
-	Dataset      string         `json:"dataset,omitempty"`
-	Split        string         `json:"split,omitempty"`
-	Files        []string       `json:"files,omitempty"`
-	N            int            `json:"n"`
-	Runtime      string         `json:"runtime"`
-	Mode         string         `json:"mode"`
-	Options      *infer.Options `json:"inference,omitempty"`
-	EOT          int            `json:"eot"`
-	Seed         uint64         `json:"seed"`
-	Batch        int            `json:"batch"`
-	Correct      int            `json:"correct,omitempty"`
-	Accuracy     *float64       `json:"accuracy,omitempty"`
-	Seconds      float64        `json:"seconds"`
-	BankSeconds  float64        `json:"bank_seconds,omitempty"`
-	ImagesPerSec float64        `json:"images_per_s"`
-	Workers      int            `json:"workers,omitempty"`
-	Threads      int            `json:"ort_threads,omitempty"`
+	Model      string         `json:"model"`
+	ModelName  string         `json:"model_name"`
+	WeightsSHA string         `json:"weights_sha256"`
+	Dataset    string         `json:"dataset,omitempty"`
+	Split      string         `json:"split,omitempty"`
+	Files      []string       `json:"files,omitempty"`
+	N          int            `json:"n"`
+	Runtime    string         `json:"runtime"`
+	Mode       string         `json:"mode"`
+	Options    *infer.Options `json:"inference,omitempty"`
+	EOT        int            `json:"eot"`
+	Seed       uint64         `json:"seed"`
+	Batch      int            `json:"batch"`
+	Correct    int            `json:"correct,omitempty"`
+	Accuracy   *float64       `json:"accuracy,omitempty"`
+	// CI95 is the accuracy's Clopper-Pearson 95% interval: inference is randomised
+	// and test sets are finite, so an accuracy is reported with its interval.
+	CI95         []float64 `json:"ci95,omitempty"`
+	Seconds      float64   `json:"seconds"`
+	BankSeconds  float64   `json:"bank_seconds,omitempty"`
+	ImagesPerSec float64   `json:"images_per_s"`
+	Workers      int       `json:"workers,omitempty"`
+	Threads      int       `json:"ort_threads,omitempty"`
 	// SearchSec and OptimiseSec are summed over concurrent workers.
 	SearchSec   float64 `json:"search_seconds,omitempty"`
 	OptimiseSec float64 `json:"optimise_seconds,omitempty"`
@@ -82,8 +86,9 @@ func newClassifyCmd() *cobra.Command {
 
 Full inference (the default) follows Section 3.3: per class, the best of --starts random
 means and the encoder's Q(z|x), then --steps Adam steps (--lr) on the mean and
-log-variance of Q*(z), one reparameterised sample per step; l_k is evaluated at the
-optimised mean and the prediction is argmin_k l_k. --eot N averages l_k over N runs with
+log-variance of Q*(z), one reparameterised sample per step; l_k is read where
+--loss-at says (default: the lowest loss of every point evaluated) and the prediction is
+argmin_k l_k. --eot N averages l_k over N runs with
 independent noise. --amortized skips the optimisation and scores the encoder's mean
 (the validation metric of training). A CNN model is always classified by its logits.
 
@@ -211,8 +216,10 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 		acc := res.Accuracy()
 		rep.Accuracy = &acc
 		rep.Correct = int(acc*float64(set.N) + 0.5)
-		fmt.Fprintf(stdout, "%s (%s, %s) on %s %s: accuracy %.4f (%d/%d) in %.1fs, %.2f images/s\n",
-			rep.ModelName, rep.Mode, rep.Runtime, o.dataset, o.split, acc, rep.Correct, set.N, rep.Seconds, rep.ImagesPerSec)
+		r := suite.NewRate(rep.Correct, set.N)
+		rep.CI95 = []float64{r.Lo, r.Hi}
+		fmt.Fprintf(stdout, "%s (%s, %s) on %s %s: accuracy %.4f (%d/%d), 95%% CI [%.4f, %.4f], in %.1fs, %.2f images/s\n",
+			rep.ModelName, rep.Mode, rep.Runtime, o.dataset, o.split, acc, rep.Correct, set.N, r.Lo, r.Hi, rep.Seconds, rep.ImagesPerSec)
 	}
 	for i, f := range files {
 		fmt.Fprintf(stdout, "%s\t%d\t%s\n", f, res.Pred[i], className(set, res.Pred[i]))

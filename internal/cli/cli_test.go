@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/runtime/ort"
+	"github.com/eabs/eabs/stats"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -62,6 +64,11 @@ func TestPipeline(t *testing.T) {
 		b, _ := os.ReadFile(js)
 		if err := json.Unmarshal(b, &rep); err != nil || rep.N != 4 || rep.Accuracy == nil || rep.Runtime != rt {
 			t.Errorf("classify --runtime %s report: %+v (%v)", rt, rep, err)
+			continue
+		}
+		lo, hi, _ := stats.ClopperPearson(rep.Correct, rep.N, 0.05)
+		if len(rep.CI95) != 2 || math.Abs(rep.CI95[0]-lo) > 1e-12 || math.Abs(rep.CI95[1]-hi) > 1e-12 || lo > *rep.Accuracy || hi < *rep.Accuracy {
+			t.Errorf("classify --runtime %s: ci95 %v for %d/%d, want the Clopper-Pearson [%g, %g] around %g", rt, rep.CI95, rep.Correct, rep.N, lo, hi, *rep.Accuracy)
 		}
 	}
 	out, err := run(t, "crosscheck", exp, "--dataset", "mnist-sample", "--n", "4", "--full", "2", "--starts", "20", "--steps", "2", "--batch", "2")
