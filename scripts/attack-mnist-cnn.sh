@@ -25,7 +25,7 @@ dataset=${DATASET:-mnist}
 out=results/$dataset
 mkdir -p "$out"
 E=${EABS_BIN:-bin/eabs}
-[ -x "$E" ] || go build -o "$E" ./cmd/eabs
+[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
 . scripts/lib/sharded.sh
 run() { # name, then attack flags
 	local name=$1

@@ -28,7 +28,7 @@ qlinf=${Q_LINF:-500}
 ql2=${Q_L2:-100}
 out=results/mnist
 E=${EABS_BIN:-bin/eabs}
-[ -x "$E" ] || go build -o "$E" ./cmd/eabs
+[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
 [ -f "$out/$base.json" ] || { echo "missing $out/$base.json: run scripts/attack-mnist-eabs.sh first" >&2; exit 1; }
 . scripts/lib/sharded.sh
 

@@ -23,7 +23,7 @@ model=zoo:$name
 out=results/$name
 E=${EABS_BIN:-bin/eabs}
 mkdir -p "$out"
-[ -x "$E" ] || go build -o "$E" ./cmd/eabs
+[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
 
 "$E" eval "$model" --dataset "$dataset" --split val --amortized --batch 250 --json "$out/val-amortized.json"
 "$E" eval "$model" --dataset "$dataset" --amortized --batch 250 --json "$out/test-amortized.json"

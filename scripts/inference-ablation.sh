@@ -18,7 +18,7 @@ name=$1 dataset=$2 n=$3 split=${4:-val}
 E=${EABS_BIN:-bin/eabs}
 out=results/$name/inference-ablation
 mkdir -p "$out"
-[ -x "$E" ] || go build -o "$E" ./cmd/eabs
+[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
 variants=(
 	"encoder|--starts 0 --steps 0"
 	"bank|--steps 0"

@@ -11,6 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -eq 1 ] || { echo "usage: $0 DATASET" >&2; exit 2; }
 d=$1
-[ -x bin/eabs ] || go build -o bin/eabs ./cmd/eabs
+[ -x bin/eabs ] || go build -buildvcs=auto -o bin/eabs ./cmd/eabs
 . scripts/lib/report.sh
 report_rows "results/$d" "$d-eabs-${N:-200}:E-ABS zoo (PGD each)" "$d-cnn-pgd:CNN zoo (PGD each)"

@@ -45,5 +45,8 @@ go mod download
 
 echo "setup: building bin/eabs"
 mkdir -p bin
-go build -buildvcs=true -o bin/eabs ./cmd/eabs 2>/dev/null || go build -o bin/eabs ./cmd/eabs
+# -buildvcs=auto stamps the commit into the binary in a git checkout (result files
+# record it), overriding a machine's GOFLAGS=-buildvcs=false, and builds without a stamp
+# elsewhere.
+go build -buildvcs=auto -o bin/eabs ./cmd/eabs
 echo "setup: done (ONNX Runtime at $ORT_DIR/libonnxruntime.so)"

@@ -59,6 +59,7 @@ func register(f func() *cobra.Command) { subcommands = append(subcommands, f) }
 
 // Main runs the binary and returns its exit code.
 func Main() int {
+	buildinfo.Collect() // the provenance as of the start (buildinfo.Collect)
 	handleSignals()
 	return exitCode(NewRootCmd().Execute(), os.Stderr)
 }
