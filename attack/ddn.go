@@ -17,7 +17,8 @@ import (
 // norm. From delta = 0 and a norm budget eps_0 = InitNorm, each step k evaluates
 // x + delta, keeps it if it is adversarial and smaller than the best so far, then
 //
-//	delta <- delta + alpha_k g/||g||_2             (g: cross-entropy gradient, ascent)
+//	delta <- delta + alpha_k g/||g||_2             (g: the gradient of lseMargin, which
+//	                                                points where cross-entropy's does)
 //	eps   <- eps (1 - Gamma) if x + delta was adversarial, else eps (1 + Gamma)
 //	delta <- eps delta/||delta||_2, then clipped so that x + delta is in [0,1]
 //
@@ -86,7 +87,7 @@ func (a DDN) Run(ctx context.Context, m Classifier, x []float32, y []int, batch 
 	for k := 0; k <= steps; k++ {
 		var logits, grad []float32
 		if k < steps {
-			logits, grad, _, err = s.vjp(ctx, cur, idx, crossEntropy)
+			logits, grad, _, err = s.vjp(ctx, cur, idx, lseMargin)
 		} else {
 			logits, err = s.logits(ctx, cur, idx)
 		}

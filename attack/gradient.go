@@ -201,6 +201,38 @@ func crossEntropy(z []float32, y int) (float64, []float64) {
 	return loss, p
 }
 
+// lseMargin is the log-sum-exp margin M(z, y) = log sum_{k!=y} exp(z_k) - z_y, the loss of
+// PGD and DDN: dz_k = softmax of the other logits, dz_y = -1. CE = log(1 + exp(M)) is an
+// increasing function of it, so for one evaluation its steps (sign or normalised
+// gradient) and its ordering of iterates are CE's exactly; what differs is that its
+// cotangent never vanishes. CE's does, softmax(z) - e_y, once the true class leads by
+// more than about 100: cast to the float32 a runtime's VJP takes, every entry underflows
+// or cancels to 0 and the gradient is exactly zero (on the GTSRB-10 E-ABS, whose logits
+// -l_k sum over 3,072 pixels, 3 of 200 test images got nothing but zero gradients from
+// CE in all 20 restarts: results/gtsrb-10/NOTES.md). Under EOT the runs' gradients are
+// averaged with equal weight instead of CE's weights sigmoid(M) per run.
+func lseMargin(z []float32, y int) (float64, []float64) {
+	m := math.Inf(-1)
+	for k, v := range z {
+		if k != y {
+			m = math.Max(m, float64(v))
+		}
+	}
+	var s float64
+	dz := make([]float64, len(z))
+	for k, v := range z {
+		if k != y {
+			dz[k] = math.Exp(float64(v) - m)
+			s += dz[k]
+		}
+	}
+	for k := range dz {
+		dz[k] /= s
+	}
+	dz[y] = -1
+	return m + math.Log(s) - float64(z[y]), dz
+}
+
 // dlr is Croce and Hein's difference-of-logits-ratio loss,
 // -(z_y - max_{i!=y} z_i) / (z_pi1 - z_pi3 + 1e-12) with z_pi1 >= z_pi2 >= z_pi3 the
 // three largest logits; it needs at least 3 classes. It is invariant to shifting and

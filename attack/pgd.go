@@ -144,7 +144,9 @@ func (p PGD) project(adv, x []float32, batch int) {
 	}
 }
 
-// PGDAttack is projected gradient ascent on the cross-entropy, an Attack. Each restart
+// PGDAttack is projected gradient ascent on the log-sum-exp margin log sum_{k!=y}
+// exp(z_k) - z_y (lseMargin: the cross-entropy's steps exactly, for one evaluation, without
+// its vanishing gradient on confidently classified samples), an Attack. Each restart
 // starts from a random point of the eps-ball (uniform for Linf; a uniform direction at a
 // radius uniform in volume for L2) and takes Steps steps of size Step along the
 // gradient's sign (Linf: x += Step*sign(g)) or direction (L2: x += Step*g/||g||_2), each
@@ -261,12 +263,12 @@ func (p PGDAttack) Run(ctx context.Context, m Classifier, x []float32, y []int, 
 			var logits, grad []float32
 			var losses []float64
 			if t < steps {
-				logits, grad, losses, err = s.vjp(ctx, cur, idx, crossEntropy)
+				logits, grad, losses, err = s.vjp(ctx, cur, idx, lseMargin)
 			} else {
 				logits, err = s.logits(ctx, cur, idx)
 				losses = make([]float64, len(idx))
 				for j, i := range idx {
-					losses[j], _ = crossEntropy(logits[j*s.k:(j+1)*s.k], y[i])
+					losses[j], _ = lseMargin(logits[j*s.k:(j+1)*s.k], y[i])
 				}
 			}
 			if err != nil {

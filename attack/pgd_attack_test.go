@@ -243,8 +243,35 @@ func TestEOTVJPAverages(t *testing.T) {
 	}
 }
 
+// marginGrad is the gradient of the log-sum-exp margin log sum_{k!=y} exp(z_k) - z_y of a
+// Linear model, computed independently of the attack package: W^T dz with dz_y = -1 and
+// dz_k the softmax of the other logits.
+func marginGrad(l *attacktest.Linear, x []float32, y int) []float64 {
+	z := l.Row(x)
+	dz := make([]float64, len(z))
+	var s float64
+	for k, v := range z {
+		if k != y {
+			dz[k] = math.Exp(v)
+			s += dz[k]
+		}
+	}
+	for k := range dz {
+		dz[k] /= s
+	}
+	dz[y] = -1
+	g := make([]float64, l.N)
+	for i := range g {
+		for k := 0; k < l.K; k++ {
+			g[i] += dz[k] * l.W[k*l.N+i]
+		}
+	}
+	return g
+}
+
 // TestPGDUsesEOT: one L2 step with EOT 3 on the scripted model moves along the mean of
-// the three runs' cross-entropy gradients, each with its own run's logits.
+// the three runs' margin gradients, each with its own run's logits (with one run, the
+// margin's step is the cross-entropy's: TestPGDStepGeometry).
 func TestPGDUsesEOT(t *testing.T) {
 	const n, k = 6, 3
 	rng := rand.New(rand.NewPCG(9, 9))
@@ -257,7 +284,7 @@ func TestPGDUsesEOT(t *testing.T) {
 	y := []int{argmax64(s.At((2 - 1 + 0.5) / 3.0).Row(x))} // what EOT predicts
 	g := make([]float64, n)
 	for _, v := range script {
-		for i, gi := range ceGrad(s.At(v), x, y[0]) {
+		for i, gi := range marginGrad(s.At(v), x, y[0]) {
 			g[i] += gi / 3
 		}
 	}
@@ -379,5 +406,42 @@ func TestPGDKeepGoing(t *testing.T) {
 	// The first iterate past the boundary at 0.34/||w|| lies within one step of it.
 	if step := 2.5 * eps / steps; !e.Ok[0] || math.Sqrt(d2) > 0.34/wn+step+1e-6 || e.Queries[0] >= steps+1 {
 		t.Errorf("early stop: Ok %v at distance %.4f after %d queries, want the first crossing (%.4f + one step %.4f)", e.Ok[0], math.Sqrt(d2), e.Queries[0], 0.34/wn, step)
+	}
+}
+
+// TestPGDOnConfidentSamples: the gradient must not vanish where the model is very sure.
+// A two-class linear model whose boundary lies 0.3 (L2) from x, its logits scaled so
+// that the true class leads by 0.3*scale: at scale 1000 the cross-entropy's cotangent
+// (softmax - e_y) is exactly zero in float32 and PGD on it never moves; PGD must still
+// cross the boundary, inside eps 0.5, at every scale (the geometry does not change).
+func TestPGDOnConfidentSamples(t *testing.T) {
+	const n = 16
+	x := make([]float32, n)
+	u := make([]float64, n) // unit normal of the boundary
+	for i := range x {
+		x[i], u[i] = 0.5, 0.25
+	}
+	// u.x = 2 at x; the boundary u.x = 2.3 is 0.3 away along u.
+	for _, scale := range []float64{1, 1000} {
+		w := make([]float64, n)
+		for i := range w {
+			w[i] = scale * u[i]
+		}
+		m := attacktest.Binary(w, -2.3*scale)
+		for _, norm := range []attack.Norm{attack.L2, attack.Linf} {
+			eps := 0.5
+			if norm == attack.Linf {
+				eps = 0.5 / 4 // ||u||_1 = 4: the boundary is 0.3/4 away in Linf
+			}
+			p := attack.PGDAttack{Lp: norm, Eps: eps, Steps: 10, Restarts: 1, ZeroStart: true}
+			f, err := p.Run(context.Background(), m, x, []int{0}, 1, rand.New(rand.NewPCG(1, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			z := m.Row(f.Adv)
+			if !f.Ok[0] || !(z[1] > z[0]) {
+				t.Errorf("scale %g, %s eps %g: found %v, logits %v at the answer: PGD did not cross a boundary 0.3 (L2) away", scale, norm, eps, f.Ok[0], z)
+			}
+		}
 	}
 }

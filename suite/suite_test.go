@@ -487,6 +487,22 @@ func TestVerdictNotClaimsAndChecks(t *testing.T) {
 	if wantZero == 0 || c2.GradZero != wantZero {
 		t.Errorf("masked gradients: %d zero rows counted, want %d", c2.GradZero, wantZero)
 	}
+	// Every gradient of a tagged sample is zero: each one still robust after a gradient
+	// attack is a blind verdict, and is warned about.
+	wantBlind := 0
+	for _, rec := range r2.Records {
+		for _, a := range rec.Attacks {
+			if set.Images[rec.Index*tSize+3] > 0.9 && a.Ran && a.Robust && a.GradRows > 0 {
+				wantBlind++
+			}
+		}
+	}
+	if wantBlind == 0 || c2.BlindRobust != wantBlind || !slices.ContainsFunc(c2.Warnings, func(w string) bool { return strings.Contains(w, "nothing but zero gradient") }) {
+		t.Errorf("blind robust: %d counted, want %d (> 0), and a warning: %v", c2.BlindRobust, wantBlind, c2.Warnings)
+	}
+	if c.BlindRobust != 0 {
+		t.Errorf("unmasked model: %d blind robust verdicts, want 0", c.BlindRobust)
+	}
 	// The L2 sweep at eps 1 moves up to 0.71 per pixel: the curve must fall to 0; an
 	// attack that never succeeds leaves it flat.
 	for _, cv := range r.Summary.Checks.Curves {

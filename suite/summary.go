@@ -97,6 +97,12 @@ type Checks struct {
 	GradRows int `json:"grad_rows"`
 	GradZero int `json:"grad_zero"`
 	GradNaN  int `json:"grad_nan"`
+	// BlindRobust counts the (sample, attack) pairs robust after an attack whose every
+	// gradient row was zero: the attack never saw a direction, so "robust" there is a
+	// masked gradient, not robustness. A run-wide share of zero rows can stay small while
+	// a few samples are entirely masked (3 of 200 on the GTSRB-10 E-ABS before PGD's loss
+	// became lseMargin).
+	BlindRobust int `json:"blind_robust,omitempty"`
 	// Rejected candidates (outside [0,1], NaN, a bounded attack beyond its budget).
 	Rejected int     `json:"rejected"`
 	Curves   []Curve `json:"curves"`
@@ -197,6 +203,9 @@ func Summarize(r *Result) *Summary {
 			s.Checks.GradRows += ar.GradRows
 			s.Checks.GradZero += ar.GradZero
 			s.Checks.GradNaN += ar.GradNaN
+			if ar.Robust && ar.GradRows > 0 && ar.GradZero == ar.GradRows {
+				s.Checks.BlindRobust++
+			}
 		}
 		as.Robust = NewRate(robust, n)
 		if as.Ran > 0 {
@@ -228,6 +237,9 @@ func Summarize(r *Result) *Summary {
 	}
 	if c.GradRows > 0 && float64(c.GradZero) > 0.1*float64(c.GradRows) {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("%d of %d gradient rows were all zero (masked or saturated gradients)", c.GradZero, c.GradRows))
+	}
+	if c.BlindRobust > 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%d sample-attack pairs counted robust got nothing but zero gradient rows (masked gradients: the attack never moved by its gradient)", c.BlindRobust))
 	}
 	if c.Rejected > 0 {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("%d candidates rejected (outside [0,1] or beyond a bounded attack's budget): an attack bug", c.Rejected))
