@@ -8,7 +8,9 @@
 #   full       the paper's: the best of 8000+1 starts, then 50 Adam steps (the default)
 #   full-lr0.01, full-final   the full inference with a smaller step size, and with l_k
 #              read at the optimised mean instead of the lowest loss seen (--loss-at final)
-# and writes results/NAME/inference-ablation/SPLIT-N-VARIANT.json and table.md.
+# and writes results/NAME/inference-ablation/SPLIT-N-VARIANT.json and table.md. MODEL
+# (default zoo:NAME) classifies another model file instead, e.g. a training run's epoch,
+# into OUT (default results/NAME/inference-ablation).
 #
 #   scripts/inference-ablation.sh NAME DATASET N [SPLIT]   e.g. gtsrb-10-eabs gtsrb-10 300
 set -euo pipefail
@@ -16,7 +18,8 @@ cd "$(dirname "$0")/.."
 [ $# -ge 3 ] || { echo "usage: $0 NAME DATASET N [SPLIT]" >&2; exit 2; }
 name=$1 dataset=$2 n=$3 split=${4:-val}
 E=${EABS_BIN:-bin/eabs}
-out=results/$name/inference-ablation
+model=${MODEL:-zoo:$name}
+out=${OUT:-results/$name/inference-ablation}
 mkdir -p "$out"
 [ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
 variants=(
@@ -30,13 +33,13 @@ variants=(
 for v in "${variants[@]}"; do
 	label=${v%%|*} flags=${v#*|}
 	# shellcheck disable=SC2086 # flags are words
-	"$E" classify "zoo:$name" --dataset "$dataset" --split "$split" --n "$n" --runtime ort --batch 16 --seed 1 \
+	"$E" classify "$model" --dataset "$dataset" --split "$split" --n "$n" --runtime ort --batch 16 --seed 1 \
 		$flags --json "$out/$split-$n-$label.json"
 done
 {
 	echo "# $name: inference ablation on the first $n $split images of $dataset"
 	echo
-	echo "\`scripts/inference-ablation.sh $name $dataset $n $split\` (ONNX Runtime, seed 1, bank seed 1)"
+	echo "\`${MODEL:+MODEL=$MODEL }${OUT:+OUT=$OUT }scripts/inference-ablation.sh $name $dataset $n $split\` (model $model; ONNX Runtime, seed 1, bank seed 1)"
 	echo
 	echo "| variant | flags | correct | accuracy | 95% CI |"
 	echo "|---|---|---:|---:|---|"
