@@ -63,11 +63,12 @@ func main() {
 
 var epochRe = regexp.MustCompile(`ep(?:och-?)?(\d+)`)
 
-// name, refLines, yMin and yMax are the -name, -lines, -ymin and -ymax flags.
+// name, refLines, yMin, yMax and valN are the -name, -lines, -ymin, -ymax and -val-n flags.
 var (
 	name       string
 	refLines   []refLine
 	yMin, yMax float64
+	valN       int // validation images behind the metrics' shortcut accuracy, for the legend
 )
 
 type refLine struct {
@@ -97,6 +98,7 @@ func run() error {
 	testEpoch := flag.Int("test-epoch", 0, "epoch of the -test model")
 	out := flag.String("out", ".", "output directory")
 	flag.StringVar(&name, "name", "mnist-eabs", "zoo model name, for the title")
+	flag.IntVar(&valN, "val-n", 6000, "validation images the metrics' encoder-shortcut accuracy was measured on (MNIST's 6,000; the run's manifest.json val_images)")
 	flag.Float64Var(&yMin, "ymin", 0.97, "lowest accuracy drawn (epochs below it are left out of the curve)")
 	flag.Float64Var(&yMax, "ymax", 1.0, "highest accuracy drawn")
 	linesFlag := flag.String("lines", "0.990=issue 14's bar, 0.990;0.994=paper: 99.4% after 500 epochs", `reference lines, "value=label;value=label"`)
@@ -107,6 +109,9 @@ func run() error {
 	}
 	if !(0 <= yMin && yMin < yMax && yMax <= 1) {
 		return fmt.Errorf("-ymin %g, -ymax %g: want 0 <= ymin < ymax <= 1", yMin, yMax)
+	}
+	if valN < 1 {
+		return fmt.Errorf("-val-n %d: want at least 1", valN)
 	}
 	var shortcut []point
 	if *metrics != "" {
@@ -223,7 +228,7 @@ func plotCurve(path string, shortcut, full []point, tp *point) error {
 		}
 		l.Color, l.Width = blue, vg.Points(1.5)
 		p.Add(l)
-		p.Legend.Add("validation, encoder shortcut (all 6,000, every epoch)", l)
+		p.Legend.Add(fmt.Sprintf("validation, encoder shortcut (all %s, every epoch)", thousands(valN)), l)
 	}
 	if len(full) > 0 {
 		if err := withBars(p, full, red, draw.CircleGlyph{}, fmt.Sprintf("validation, full inference (%d images), 95%% CI", full[0].n)); err != nil {
@@ -305,4 +310,13 @@ func table(w io.Writer, shortcut, full []point, tp *point) error {
 		fmt.Fprintf(w, "\nEncoder-shortcut validation accuracy per epoch (`%s`): %s.\n", shortcut[0].file, b.String())
 	}
 	return nil
+}
+
+// thousands writes n with a comma between groups of three digits (6,000).
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
