@@ -25,7 +25,8 @@ dataset=${DATASET:-mnist}
 out=results/$dataset
 mkdir -p "$out"
 E=${EABS_BIN:-bin/eabs}
-[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
+. scripts/lib/build.sh
+need_eabs "$E"
 . scripts/lib/sharded.sh
 run() { # name, then attack flags
 	local name=$1

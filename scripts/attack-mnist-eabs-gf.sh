@@ -28,7 +28,8 @@ qlinf=${Q_LINF:-500}
 ql2=${Q_L2:-100}
 out=results/mnist
 E=${EABS_BIN:-bin/eabs}
-[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
+. scripts/lib/build.sh
+need_eabs "$E"
 [ -f "$out/$base.json" ] || { echo "missing $out/$base.json: run scripts/attack-mnist-eabs.sh first" >&2; exit 1; }
 . scripts/lib/sharded.sh
 

@@ -23,7 +23,8 @@ attacks=${ATTACKS:-deepfool-linf,noise-linf,ddn,deepfool-l2,cw-l2,noise-l2}
 out=results/mnist
 name=$base-first$n-minnorm
 E=${EABS_BIN:-bin/eabs}
-[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
+. scripts/lib/build.sh
+need_eabs "$E"
 [ -f "$out/$base.json" ] || { echo "missing $out/$base.json: run scripts/attack-mnist-eabs.sh with N=500 first" >&2; exit 1; }
 . scripts/lib/sharded.sh
 sharded "$out" "$name" zoo:mnist-eabs --after "$out/$base.json" --n "$n" --attacks "$attacks" \

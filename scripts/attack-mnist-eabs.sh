@@ -37,7 +37,8 @@ E=${EABS_BIN:-bin/eabs}
 reuse=()
 [ -n "${REUSE:-}" ] && reuse=(--reuse "$REUSE")
 mkdir -p "$out"
-[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
+. scripts/lib/build.sh
+need_eabs "$E"
 . scripts/lib/sharded.sh
 sharded "$out" "$name" "zoo:$model" --dataset "$dataset" --n "$n" --sample-seed 1 --seed 1 \
 	--attacks "$attacks" "${restarts[@]}" --eot 5 --verdict-eot 5 --verdict-retries "${RETRIES:--1}" ${WARM:-} \

@@ -27,7 +27,8 @@ SS=${SMOOTH_SAMPLES:-100000}     # smoothing's n (Cohen et al.'s 100,000)
 NICE=${NICE:-10}
 STEPS=${STEPS:-certify validate convergence crosscheck smoothing compare}
 E=bin/eabs
-go build -buildvcs=auto -o "$E" ./cmd/eabs
+. scripts/lib/build.sh
+build_eabs "$E"
 C=results/mnist-eabs/certify
 S=results/mnist-cnn-smooth
 mkdir -p "$C" "$S"

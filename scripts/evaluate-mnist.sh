@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 model=${1:-zoo:mnist-eabs}
 out=results/mnist-eabs
 mkdir -p "$out"
-go build -buildvcs=auto -o bin/eabs ./cmd/eabs
+. scripts/lib/build.sh
+build_eabs bin/eabs
 
 # Encoder shortcut on the held-out validation split (what chose the epoch) and on the
 # whole test set.

@@ -23,7 +23,8 @@ model=zoo:$name
 out=results/$name
 E=${EABS_BIN:-bin/eabs}
 mkdir -p "$out"
-[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
+. scripts/lib/build.sh
+need_eabs "$E"
 
 "$E" eval "$model" --dataset "$dataset" --split val --amortized --batch 250 --json "$out/val-amortized.json"
 "$E" eval "$model" --dataset "$dataset" --amortized --batch 250 --json "$out/test-amortized.json"

@@ -21,7 +21,8 @@ E=${EABS_BIN:-bin/eabs}
 model=${MODEL:-zoo:$name}
 out=${OUT:-results/$name/inference-ablation}
 mkdir -p "$out"
-[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
+. scripts/lib/build.sh
+need_eabs "$E"
 variants=(
 	"encoder|--starts 0 --steps 0"
 	"bank|--steps 0"

@@ -18,7 +18,8 @@ n=${N:-16}
 E=${EABS_BIN:-bin/eabs}
 out=results/bench/pgd-l2-speed
 mkdir -p "$out"
-[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
+. scripts/lib/build.sh
+need_eabs "$E"
 declare -A arms=(
 	[warm1]="--warm-steps 1 --warm-restart 0 --warm-changed 0"
 	[warm1-restart5-changed5]="--warm-steps 1 --warm-restart 5 --warm-changed 5"

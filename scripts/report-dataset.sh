@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -eq 1 ] || { echo "usage: $0 DATASET" >&2; exit 2; }
 d=$1
-[ -x bin/eabs ] || go build -buildvcs=auto -o bin/eabs ./cmd/eabs
+. scripts/lib/build.sh
+need_eabs bin/eabs
 . scripts/lib/report.sh
 report_rows "results/$d" "$d-eabs-${N:-200}:E-ABS zoo (PGD each)" "$d-cnn-pgd:CNN zoo (PGD each)"

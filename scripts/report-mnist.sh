@@ -5,7 +5,8 @@
 # McNemar between models, accuracy-vs-eps curves and adversarial grids.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x bin/eabs ] || go build -buildvcs=auto -o bin/eabs ./cmd/eabs
+. scripts/lib/build.sh
+need_eabs bin/eabs
 . scripts/lib/report.sh
 # Row labels: the file's model and which attack set it holds.
 # The E-ABS rows: the 500-image gradient run once it has finished

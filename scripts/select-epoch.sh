@@ -19,7 +19,8 @@ shift 3
 E=${EABS_BIN:-bin/eabs}
 out=results/$name/selection
 mkdir -p "$out"
-[ -x "$E" ] || go build -buildvcs=auto -o "$E" ./cmd/eabs
+. scripts/lib/build.sh
+need_eabs "$E"
 epochs=("$@")
 if [ ${#epochs[@]} -eq 0 ]; then
 	read -r -a epochs < <(python3 - "runs/$name/metrics.csv" <<'PY'

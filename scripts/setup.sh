@@ -45,8 +45,6 @@ go mod download
 
 echo "setup: building bin/eabs"
 mkdir -p bin
-# -buildvcs=auto stamps the commit into the binary in a git checkout (result files
-# record it), overriding a machine's GOFLAGS=-buildvcs=false, and builds without a stamp
-# elsewhere.
-go build -buildvcs=auto -o bin/eabs ./cmd/eabs
+. scripts/lib/build.sh # with the commit stamped in (build.sh says why)
+build_eabs bin/eabs
 echo "setup: done (ONNX Runtime at $ORT_DIR/libonnxruntime.so)"

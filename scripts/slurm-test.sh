@@ -17,7 +17,8 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "slurm-test: skipped (needs root to start slurmctld and slurmd)" >&2
 	exit 0
 fi
-[ -x bin/eabs ] || go build -buildvcs=auto -o bin/eabs ./cmd/eabs
+. scripts/lib/build.sh
+need_eabs bin/eabs
 eabs=$(pwd)/bin/eabs
 work=$(mktemp -d)
 chmod 755 "$work" # munged (user munge) must reach its socket inside
