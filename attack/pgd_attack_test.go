@@ -105,10 +105,15 @@ func ceGrad(l *attacktest.Linear, x []float32, y int) []float64 {
 	}
 	p := attacktest.Softmax(z32)
 	p[y]--
+	return linearVJP(l, p)
+}
+
+// linearVJP is W^T dz, the input gradient of a Linear model for the logit cotangent dz.
+func linearVJP(l *attacktest.Linear, dz []float64) []float64 {
 	g := make([]float64, l.N)
 	for i := range g {
 		for k := 0; k < l.K; k++ {
-			g[i] += p[k] * l.W[k*l.N+i]
+			g[i] += dz[k] * l.W[k*l.N+i]
 		}
 	}
 	return g
@@ -260,13 +265,7 @@ func marginGrad(l *attacktest.Linear, x []float32, y int) []float64 {
 		dz[k] /= s
 	}
 	dz[y] = -1
-	g := make([]float64, l.N)
-	for i := range g {
-		for k := 0; k < l.K; k++ {
-			g[i] += dz[k] * l.W[k*l.N+i]
-		}
-	}
-	return g
+	return linearVJP(l, dz)
 }
 
 // TestPGDUsesEOT: one L2 step with EOT 3 on the scripted model moves along the mean of

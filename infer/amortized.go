@@ -21,9 +21,9 @@ type Result struct {
 	Labels     []int // nil when unknown
 }
 
-// Accuracy is the fraction of correct predictions (0 without labels).
-func (r *Result) Accuracy() float64 {
-	if r.Labels == nil || r.N == 0 {
+// Correct counts the correct predictions (0 without labels).
+func (r *Result) Correct() int {
+	if r.Labels == nil {
 		return 0
 	}
 	ok := 0
@@ -32,7 +32,15 @@ func (r *Result) Accuracy() float64 {
 			ok++
 		}
 	}
-	return float64(ok) / float64(r.N)
+	return ok
+}
+
+// Accuracy is the fraction of correct predictions (0 without labels).
+func (r *Result) Accuracy() float64 {
+	if r.Labels == nil || r.N == 0 {
+		return 0
+	}
+	return float64(r.Correct()) / float64(r.N)
 }
 
 // Amortized classifies every image of set with the encoder's mean as the latent:

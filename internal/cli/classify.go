@@ -215,7 +215,7 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 	if set.Labels != nil && o.dataset != "" {
 		acc := res.Accuracy()
 		rep.Accuracy = &acc
-		rep.Correct = int(acc*float64(set.N) + 0.5)
+		rep.Correct = res.Correct()
 		r := suite.NewRate(rep.Correct, set.N)
 		rep.CI95 = []float64{r.Lo, r.Hi}
 		fmt.Fprintf(stdout, "%s (%s, %s) on %s %s: accuracy %.4f (%d/%d), 95%% CI [%.4f, %.4f], in %.1fs, %.2f images/s\n",

@@ -228,7 +228,7 @@ func plotCurve(path string, shortcut, full []point, tp *point) error {
 		}
 		l.Color, l.Width = blue, vg.Points(1.5)
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("validation, encoder shortcut (all %s, every epoch)", thousands(valN)), l)
+		p.Legend.Add(fmt.Sprintf("validation, encoder shortcut (all %d, every epoch)", valN), l)
 	}
 	if len(full) > 0 {
 		if err := withBars(p, full, red, draw.CircleGlyph{}, fmt.Sprintf("validation, full inference (%d images), 95%% CI", full[0].n)); err != nil {
@@ -310,13 +310,4 @@ func table(w io.Writer, shortcut, full []point, tp *point) error {
 		fmt.Fprintf(w, "\nEncoder-shortcut validation accuracy per epoch (`%s`): %s.\n", shortcut[0].file, b.String())
 	}
 	return nil
-}
-
-// thousands writes n with a comma between groups of three digits (6,000).
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
