@@ -45,47 +45,44 @@ func (r *Result) Accuracy() float64 {
 
 // Amortized classifies every image of set with the encoder's mean as the latent:
 // argmin_k ||x - G_k(mu(x))||^2 + prior(mu(x)) (see graph.NewAmortized); for a CNN its
-// logits. It runs the float32 reference graph in evaluation mode, batch images at a
-// time, calling tick after each batch with the number of images done.
+// logits. It runs the float32 reference graph in evaluation mode, one image at a time
+// (graph.Samples: an image's logits do not depend on the others), batch images between
+// calls of tick with the number of images done.
 func Amortized(w *models.Weights, set *data.Set, batch int, tick func(done int)) (*Result, error) {
 	a := w.Spec.Arch
 	if set.C != a.InC || set.H != a.InH || set.W != a.InW {
 		return nil, fmt.Errorf("infer: images are %dx%dx%d, model %q wants %dx%dx%d", set.C, set.H, set.W, a.Name, a.InC, a.InH, a.InW)
 	}
-	if set.N == 0 {
-		return &Result{Classes: a.Classes, Labels: set.Labels}, nil
+	if batch < 1 {
+		return nil, fmt.Errorf("infer: batch %d must be positive", batch)
 	}
-	batch = min(batch, set.N)
-	p, err := graph.NewAmortized[float32](w, batch)
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	out := "loss"
-	sign := float32(-1)
+	out, sign := "loss", float32(-1)
 	if w.Spec.Kind == models.CNN {
 		out, sign = "logits", 1
 	}
+	pool := graph.NewSamples(func() (*graph.Program[float32], error) { return graph.NewAmortized[float32](w, 1) })
+	defer pool.Close()
 	K, n := a.Classes, set.ImageSize()
 	res := &Result{N: set.N, Classes: K, Logits: make([]float32, set.N*K), Pred: make([]int, set.N), Labels: set.Labels}
-	x := make([]float32, batch*n)
 	for lo := 0; lo < set.N; lo += batch {
 		hi := min(lo+batch, set.N)
-		clear(x)
-		copy(x, set.Images[lo*n:hi*n]) // a short last batch is padded with zeros
-		if err := p.Set("x", x); err != nil {
-			return nil, err
-		}
-		if err := p.Run(); err != nil {
-			return nil, err
-		}
-		v := p.Output(out)
-		for i := lo; i < hi; i++ {
+		err := pool.Each(hi-lo, func(p *graph.Program[float32], j int) error {
+			i := lo + j
+			if err := p.Set("x", set.Images[i*n:(i+1)*n]); err != nil {
+				return err
+			}
+			if err := p.Run(); err != nil {
+				return err
+			}
 			row := res.Logits[i*K : (i+1)*K]
-			for j := range row {
-				row[j] = sign * v[(i-lo)*K+j]
+			for k, v := range p.Output(out) {
+				row[k] = sign * v
 			}
 			res.Pred[i] = floats.Argmax(row)
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		if tick != nil {
 			tick(hi)

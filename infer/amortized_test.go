@@ -9,6 +9,7 @@ import (
 
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/internal/naive"
+	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/runtime/runtimetest"
 )
 
@@ -94,5 +95,51 @@ func TestAmortizedEdgeCases(t *testing.T) {
 	}
 	if acc := (&Result{N: 2, Pred: []int{1, 0}}).Accuracy(); acc != 0 {
 		t.Errorf("accuracy without labels %v, want 0", acc)
+	}
+}
+
+// TestAmortizedBatchInvariance classifies the same images whole and as parts in other
+// batch sizes on the MNIST architectures (whose products are large enough for
+// OpenBLAS's kernels to sum a row differently by its position): every logit must be
+// the same bits.
+func TestAmortizedBatchInvariance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, model := range []string{"cnn", "eabs"} {
+		t.Run(model, func(t *testing.T) {
+			s, err := models.NewSpec("mnist", model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := models.NewWeights(s, rng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			naive.RandomizeBN(w, rng)
+			a := s.Arch
+			const n = 13
+			set := &data.Set{N: n, C: a.InC, H: a.InH, W: a.InW, Classes: a.Classes, Images: make([]float32, n*a.Pixels())}
+			for i := range set.Images {
+				set.Images[i] = rng.Float32()
+			}
+			whole, err := Amortized(w, set, 16, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct{ lo, hi, batch int }{{0, 1, 16}, {5, 6, 1}, {3, 11, 4}, {12, 13, 16}, {2, 13, 5}} {
+				part := &data.Set{N: c.hi - c.lo, C: a.InC, H: a.InH, W: a.InW, Classes: a.Classes,
+					Images: set.Images[c.lo*a.Pixels() : c.hi*a.Pixels()]}
+				got, err := Amortized(w, part, c.batch, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, v := range got.Logits {
+					want := whole.Logits[c.lo*a.Classes+i]
+					if math.Float32bits(v) != math.Float32bits(want) {
+						t.Fatalf("image %d class %d in images [%d, %d) at batch %d: logit %v, in all %d at batch 16: %v",
+							c.lo+i/a.Classes, i%a.Classes, c.lo, c.hi, c.batch, v, n, want)
+					}
+				}
+			}
+		})
 	}
 }

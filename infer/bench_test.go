@@ -136,3 +136,27 @@ func openRef(b *testing.B, w *models.Weights) runtime.Model {
 func BenchmarkInferRef1(b *testing.B)   { w := mnistWeights(b); benchInference(b, openRef(b, w), 1) }
 func BenchmarkInferRef16(b *testing.B)  { w := mnistWeights(b); benchInference(b, openRef(b, w), 16) }
 func BenchmarkInferRef128(b *testing.B) { w := mnistWeights(b); benchInference(b, openRef(b, w), 128) }
+
+// BenchmarkBankSearch16 is the start search alone at the paper's bank size for a batch
+// of 16 MNIST images (one product per image and class).
+func BenchmarkBankSearch16(b *testing.B) {
+	const S, K, P, batch = 8000, 10, 784, 16
+	rng := rand.New(rand.NewPCG(1, 2))
+	fill := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = rng.Float32()
+		}
+		return v
+	}
+	bk := &Bank{S: S, K: K, M: 10, P: P, Prior: fill(S)}
+	for range K {
+		bk.Rec, bk.Norm2 = append(bk.Rec, fill(S*P)), append(bk.Norm2, fill(S))
+	}
+	x := fill(batch * P)
+	b.ResetTimer()
+	for range b.N {
+		bk.Search(x, batch)
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "images/s")
+}

@@ -176,6 +176,11 @@ func softplus(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
+// searchTileFloats bounds the reconstructions one matrix-vector product of the start
+// search reads (512 KB: within a core's L2 cache, so the tile is read from memory once
+// for all the images of a batch).
+const searchTileFloats = 1 << 17
+
 // Search returns, per image and class, the bank index of the best start and its loss
 // ||x - G_k(z)||^2 + prior(z), both (B, K).
 func (bk *Bank) Search(x []float32, batch int) (idx []int, loss []float32) {
@@ -193,8 +198,17 @@ func (bk *Bank) Search(x []float32, batch int) (idx []int, loss []float32) {
 			xn[b] += float64(v) * float64(v)
 		}
 	}
+	tile := max(1, searchTileFloats/bk.P)
 	for k := 0; k < bk.K; k++ {
-		blas.Sgemm(false, true, batch, bk.S, bk.P, 1, x, bk.P, bk.Rec[k], bk.P, 0, dots, bk.S)
+		// One matrix-vector product per image and tile of starts: a batched
+		// GEMM's rows are not bitwise independent of the batch (graph.Samples says
+		// why), and a start's loss must not be. The tile stays in cache across images.
+		for lo := 0; lo < bk.S; lo += tile {
+			hi := min(lo+tile, bk.S)
+			for b := 0; b < batch; b++ {
+				blas.Sgemv(hi-lo, bk.P, 1, bk.Rec[k][lo*bk.P:hi*bk.P], bk.P, x[b*bk.P:(b+1)*bk.P], 0, dots[b*bk.S+lo:b*bk.S+hi])
+			}
+		}
 		for b := 0; b < batch; b++ {
 			best, bestL := 0, math.Inf(1)
 			row := dots[b*bk.S : (b+1)*bk.S]

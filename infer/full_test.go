@@ -183,3 +183,33 @@ func TestParseLossAt(t *testing.T) {
 		}
 	}
 }
+
+// TestBankSearchBatchInvariance searches a random bank at MNIST's image size for 9
+// images at once and in other groupings: every start index and loss must be the same.
+func TestBankSearchBatchInvariance(t *testing.T) {
+	const S, K, P, n = 700, 3, 784, 9
+	r := rand.New(rand.NewPCG(3, 3))
+	fill := func(k int) []float32 {
+		v := make([]float32, k)
+		for i := range v {
+			v[i] = r.Float32()
+		}
+		return v
+	}
+	bk := &Bank{S: S, K: K, M: 4, P: P, Prior: fill(S)}
+	for range K {
+		bk.Rec, bk.Norm2 = append(bk.Rec, fill(S*P)), append(bk.Norm2, fill(S))
+	}
+	x := fill(n * P)
+	idx, loss := bk.Search(x, n)
+	for _, c := range [][2]int{{0, 1}, {4, 5}, {8, 9}, {1, 4}, {2, 9}} {
+		gi, gl := bk.Search(x[c[0]*P:c[1]*P], c[1]-c[0])
+		for i := range gi {
+			j := c[0]*K + i
+			if gi[i] != idx[j] || math.Float32bits(gl[i]) != math.Float32bits(loss[j]) {
+				t.Fatalf("image %d class %d searched in images [%d, %d): start %d loss %v; with all %d: start %d loss %v",
+					c[0]+i/K, i%K, c[0], c[1], gi[i], gl[i], n, idx[j], loss[j])
+			}
+		}
+	}
+}

@@ -8,6 +8,16 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2
 	exit 1
 fi
-go test -count=1 ./...
-# The shipped Slurm job files on a real one-node cluster (needs root; see the script).
-./scripts/slurm-test.sh
+# OpenBLAS chooses its kernels by CPU, and OPENBLAS_CORETYPE overrides the choice. A
+# sample's result must not depend on its batch under any of them (the batch-invariance
+# tests, the shard merges), so the suite runs once per kernel family this CPU executes.
+for ct in $(scripts/lib/coretypes.sh); do
+	echo "test.sh: go test with OPENBLAS_CORETYPE=$ct"
+	OPENBLAS_CORETYPE=$ct go test -count=1 ./...
+done
+# The shipped Slurm job files on a real one-node cluster (needs root; see the script),
+# whose merged shards must equal the unsharded run under two kernel families.
+for ct in $(scripts/lib/coretypes.sh | head -n 2); do
+	echo "test.sh: slurm-test with OPENBLAS_CORETYPE=$ct"
+	OPENBLAS_CORETYPE=$ct ./scripts/slurm-test.sh
+done

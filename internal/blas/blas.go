@@ -19,6 +19,9 @@ var (
 	dgemm = func(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 		blas64.Implementation().Dgemm(tr(tA), tr(tB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}
+	sgemv = func(m, n int, alpha float32, a []float32, lda int, x []float32, beta float32, y []float32) {
+		blas32.Implementation().Sgemv(gblas.NoTrans, m, n, alpha, a, lda, x, 1, beta, y, 1)
+	}
 )
 
 func tr(t bool) gblas.Transpose {
@@ -37,4 +40,10 @@ func Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 // Dgemm is Sgemm for float64.
 func Dgemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	dgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Sgemv computes y = alpha*A*x + beta*y for a row-major float32 m x n matrix A with row
+// stride lda and contiguous x (n) and y (m).
+func Sgemv(m, n int, alpha float32, a []float32, lda int, x []float32, beta float32, y []float32) {
+	sgemv(m, n, alpha, a, lda, x, beta, y)
 }

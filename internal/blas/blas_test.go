@@ -3,6 +3,8 @@ package blas
 import (
 	"math"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/eabs/eabs/internal/naive"
@@ -74,6 +76,33 @@ func TestSgemm(t *testing.T) {
 	}
 }
 
+// TestSgemv checks y = alpha*A*x + beta*y, A row-major with a row stride beyond its
+// width, against a float64 loop.
+func TestSgemv(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const m, n, lda = 9, 13, 16
+	a, x, y := make([]float32, m*lda), make([]float32, n), make([]float32, m)
+	for _, v := range [][]float32{a, x, y} {
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+	}
+	const alpha, beta = 1.5, -0.5
+	want := make([]float64, m)
+	for i := range want {
+		want[i] = beta * float64(y[i])
+		for j := 0; j < n; j++ {
+			want[i] += alpha * float64(a[i*lda+j]) * float64(x[j])
+		}
+	}
+	Sgemv(m, n, alpha, a, lda, x, beta, y)
+	for i, w := range want {
+		if math.Abs(float64(y[i])-w) > 1e-5*(1+math.Abs(w)) {
+			t.Fatalf("%s: y[%d] = %g, want %g", Name, i, y[i], w)
+		}
+	}
+}
+
 // BenchmarkSgemm1024 measures one core's practical float32 ceiling on this machine
 // (a large square GEMM, single-threaded), the yardstick for the GFLOP/s that ONNX
 // Runtime's convolutions reach in a latent step (results/bench/latent-step-profile.md).
@@ -90,4 +119,17 @@ func BenchmarkSgemm1024(b *testing.B) {
 		Sgemm(false, false, n, n, n, 1, x, n, x, n, 0, c, n)
 	}
 	b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// TestCoretypeHonoured: when OPENBLAS_CORETYPE names a kernel family (scripts/test.sh
+// runs the suite under several), OpenBLAS must really use it; an unknown or
+// unsupported name would silently test the default kernels again.
+func TestCoretypeHonoured(t *testing.T) {
+	ct := os.Getenv("OPENBLAS_CORETYPE")
+	if ct == "" || !strings.HasPrefix(Name, "openblas") {
+		t.Skipf("OPENBLAS_CORETYPE unset or not OpenBLAS (%s)", Name)
+	}
+	if !strings.Contains(strings.ToLower(Name), strings.ToLower(ct)) {
+		t.Errorf("OPENBLAS_CORETYPE=%s, but OpenBLAS runs %q", ct, Name)
+	}
 }

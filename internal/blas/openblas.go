@@ -35,6 +35,14 @@ func init() {
 			(*C.double)(unsafe.Pointer(&b[0])), C.blasint(ldb), C.double(beta),
 			(*C.double)(unsafe.Pointer(&c[0])), C.blasint(ldc))
 	}
+	sgemv = func(m, n int, alpha float32, a []float32, lda int, x []float32, beta float32, y []float32) {
+		if m == 0 {
+			return
+		}
+		C.cblas_sgemv(C.CblasRowMajor, C.CblasNoTrans, C.blasint(m), C.blasint(n), C.float(alpha),
+			(*C.float)(unsafe.Pointer(&a[0])), C.blasint(lda), (*C.float)(unsafe.Pointer(&x[0])), 1,
+			C.float(beta), (*C.float)(unsafe.Pointer(&y[0])), 1)
+	}
 	Name = "openblas " + C.GoString(C.openblas_get_config())
 }
 

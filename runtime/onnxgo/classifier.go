@@ -16,19 +16,19 @@ import (
 type Classifier struct{ m *Model }
 
 // NewClassifier returns the onnx-go runtime of the CNN with weights w, compiled for
-// batch 1 so that a graph onnx-go cannot run is reported here.
+// at once so that a graph onnx-go cannot run is reported here.
 func NewClassifier(w *models.Weights) (*Classifier, error) {
 	s := w.Spec
 	if s.Kind != models.CNN {
 		return nil, fmt.Errorf("onnxgo: %s is not a CNN (New runs generative models)", s.Name())
 	}
-	m := &Model{spec: s, progs: map[progKey]*program{}}
+	m := &Model{spec: s, progs: map[string]*program{}}
 	var err error
 	if m.cnn, err = build(w, onnx.RoleCNN); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
-	_, err = m.program(onnx.RoleCNN, 1)
+	_, err = m.program(onnx.RoleCNN)
 	m.mu.Unlock()
 	if err != nil {
 		return nil, err

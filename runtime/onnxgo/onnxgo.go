@@ -34,8 +34,9 @@
 //
 // # Batches
 //
-// A Gorgonia graph has fixed shapes, so one compiled graph is kept per batch size up to
-// MaxBatch, and larger batches are run MaxBatch images at a time. Calls are serialised
+// A Gorgonia graph has fixed shapes; each role's graph is compiled for one image and
+// run once per image of a batch, so an image's outputs are the same bits whatever batch
+// it comes in (graph.Samples says why batched products are not). Calls are serialised
 // by a mutex: a graph cannot run twice at once.
 package onnxgo
 
@@ -56,10 +57,6 @@ import (
 // Engine is the engine name in this package's errors.
 const Engine = "onnx-go"
 
-// MaxBatch is the largest batch one compiled graph runs; a call with a larger batch is
-// split. At most MaxBatch graphs are kept per role.
-const MaxBatch = 32
-
 // Model runs the encoder and discriminator of a generative model in onnx-go.
 type Model struct {
 	spec      models.Spec
@@ -67,13 +64,8 @@ type Model struct {
 	cnn       []byte // a CNN's whole graph (NewClassifier); enc and disc are then nil
 
 	mu     sync.Mutex
-	progs  map[progKey]*program
+	progs  map[string]*program // per role, compiled for one image
 	closed bool
-}
-
-type progKey struct {
-	role  string
-	batch int
 }
 
 var (
@@ -82,14 +74,14 @@ var (
 )
 
 // New returns the onnx-go runtime of the generative model with weights w. It builds
-// the ONNX graphs in memory and compiles them for batch 1, so a graph onnx-go cannot
-// run is reported here rather than at the first call.
+// the ONNX graphs in memory and compiles them, so a graph onnx-go cannot run is
+// reported here rather than at the first call.
 func New(w *models.Weights) (*Model, error) {
 	s := w.Spec
 	if s.Kind != models.Generative {
 		return nil, fmt.Errorf("onnxgo: %s is not a generative model: New runs the encoders and discriminators of E-ABS-family models (NewClassifier runs CNNs)", s.Name())
 	}
-	m := &Model{spec: s, progs: map[progKey]*program{}}
+	m := &Model{spec: s, progs: map[string]*program{}}
 	var err error
 	if m.enc, err = build(w, onnx.RoleEncoder); err != nil {
 		return nil, err
@@ -103,7 +95,7 @@ func New(w *models.Weights) (*Model, error) {
 		if role == onnx.RoleDiscriminator && m.disc == nil {
 			continue
 		}
-		if _, err := m.program(role, 1); err != nil {
+		if _, err := m.program(role); err != nil {
 			return nil, err
 		}
 	}
@@ -121,11 +113,10 @@ func build(w *models.Weights, role string) ([]byte, error) {
 // Spec implements runtime.Model.
 func (m *Model) Spec() models.Spec { return m.spec }
 
-// program returns the compiled graph of a role for a batch size, compiling it the
-// first time. m.mu must be held.
-func (m *Model) program(role string, batch int) (*program, error) {
-	key := progKey{role, batch}
-	if p, ok := m.progs[key]; ok {
+// program returns the compiled one-image graph of a role, compiling it the first
+// time. m.mu must be held.
+func (m *Model) program(role string) (*program, error) {
+	if p, ok := m.progs[role]; ok {
 		return p, nil
 	}
 	a := m.spec.Arch
@@ -133,37 +124,36 @@ func (m *Model) program(role string, batch int) (*program, error) {
 	var err error
 	switch role {
 	case onnx.RoleEncoder:
-		p, err = compile(m.enc, []int{batch, a.InC, a.InH, a.InW})
+		p, err = compile(m.enc, []int{1, a.InC, a.InH, a.InW})
 	case onnx.RoleDiscriminator:
-		p, err = compile(m.disc, []int{batch, a.Latent})
+		p, err = compile(m.disc, []int{1, a.Latent})
 	case onnx.RoleCNN:
-		p, err = compile(m.cnn, []int{batch, a.InC, a.InH, a.InW})
+		p, err = compile(m.cnn, []int{1, a.InC, a.InH, a.InW})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("onnxgo: %s graph, batch %d: %w", role, batch, err)
+		return nil, fmt.Errorf("onnxgo: %s graph: %w", role, err)
 	}
-	m.progs[key] = p
+	m.progs[role] = p
 	return p, nil
 }
 
-// run runs a role's graph on x, which holds batch inputs of per values each, at most
-// MaxBatch at a time, and returns the outputs concatenated along the batch.
+// run runs a role's graph on x, which holds batch inputs of per values each, one at a
+// time, and returns the outputs concatenated along the batch.
 func (m *Model) run(role string, x []float32, batch, per int) ([][]float32, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, fmt.Errorf("onnxgo: model is closed")
 	}
+	p, err := m.program(role)
+	if err != nil {
+		return nil, err
+	}
 	var outs [][]float32
-	for off := 0; off < batch; off += MaxBatch {
-		n := min(MaxBatch, batch-off)
-		p, err := m.program(role, n)
+	for i := 0; i < batch; i++ {
+		o, err := p.run(x[i*per : (i+1)*per])
 		if err != nil {
-			return nil, err
-		}
-		o, err := p.run(x[off*per : (off+n)*per])
-		if err != nil {
-			return nil, fmt.Errorf("onnxgo: %s graph, batch %d: %w", role, n, err)
+			return nil, fmt.Errorf("onnxgo: %s graph, image %d of %d: %w", role, i, batch, err)
 		}
 		if outs == nil {
 			outs = make([][]float32, len(o))

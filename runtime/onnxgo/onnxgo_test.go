@@ -54,13 +54,13 @@ func deviation(got []float32, want []float64) float64 {
 	return worst
 }
 
-// TestAgainstOracle runs the encoder and the discriminator on batch sizes that take
-// every path: 1 (onnx-go's own batch-1 BatchNorm kernel), the discriminator's hidden
-// widths 6 and 8 (where onnx-go's Add broadcast of a bias fails), MaxBatch, and sizes
-// above it (split), each twice with new inputs on the same compiled graph (onnx-go's
-// Gemm at batch 1 gives a different answer the second time).
+// TestAgainstOracle runs the encoder and the discriminator on several batch sizes
+// (the discriminator's hidden widths 6 and 8 among them, where onnx-go's Add broadcast
+// of a bias failed when the batch had that size), each twice with new inputs on the
+// same compiled graph (onnx-go's Gemm at batch 1 gave a different answer the second
+// time before the onnx-go forms).
 func TestAgainstOracle(t *testing.T) {
-	batches := []int{1, 2, 6, 8, 1, MaxBatch, MaxBatch + 3, 2*MaxBatch + 1}
+	batches := []int{1, 2, 6, 8, 1, 35, 65}
 	for i, model := range []string{"eabs", "abs", "dv"} {
 		t.Run(model, func(t *testing.T) {
 			w := runtimetest.Weights(t, model, uint64(10+i))
@@ -73,7 +73,7 @@ func TestAgainstOracle(t *testing.T) {
 			var worstEnc, worstDisc float64
 			for rep := 0; rep < 2; rep++ {
 				for _, batch := range batches {
-					if testing.Short() && batch > MaxBatch+3 {
+					if testing.Short() && batch > 35 {
 						continue
 					}
 					x := uniform(rng, batch*P, 0, 1)

@@ -137,7 +137,11 @@ func (c *Classifier) Logits(x []float32, batch int) ([]float32, error) {
 			in = append(append(make([]float32, 0, c.fixedBatch*p), in...), make([]float32, (c.fixedBatch-n)*p)...)
 			n = c.fixedBatch
 		}
-		res, err := c.s.Run([]Tensor{{Shape: []int64{int64(n), int64(c.c), int64(c.h), int64(c.w)}, Data: in}})
+		run := c.s.RunRows // a fixed batch has one shape for every call already
+		if c.fixedBatch > 0 {
+			run = func(_ int, in []Tensor) ([]Tensor, error) { return c.s.Run(in) }
+		}
+		res, err := run(n, []Tensor{{Shape: []int64{int64(n), int64(c.c), int64(c.h), int64(c.w)}, Data: in}})
 		if err != nil {
 			return nil, err
 		}

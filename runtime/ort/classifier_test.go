@@ -187,3 +187,19 @@ func (c *countingClassifier) Logits(x []float32, batch int) ([]float32, error) {
 	c.mu.Unlock()
 	return c.Classifier.Logits(x, batch)
 }
+
+func TestClassifierBatchInvariance(t *testing.T) {
+	initORT(t)
+	path, _, a := tinyCNN(t)
+	for _, opts := range []ClassifierOptions{
+		{Options: Options{IntraOpThreads: 1}},
+		{Options: Options{IntraOpThreads: 2}, Workers: 2, MaxBatch: 2},
+	} {
+		c, err := OpenClassifier(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtimetest.CheckClassifierBatchInvariance(t, c, a.Pixels(), rand.New(rand.NewPCG(4, 4)))
+		c.Close()
+	}
+}

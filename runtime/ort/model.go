@@ -118,7 +118,7 @@ func (m *Model) Encode(x []float32, batch int) (mu, logvar []float32, err error)
 	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {
 		return nil, nil, err
 	}
-	out, err := m.enc.Run([]Tensor{{Shape: shape(batch, a.InC, a.InH, a.InW), Data: x}})
+	out, err := m.enc.RunRows(batch, []Tensor{{Shape: shape(batch, a.InC, a.InH, a.InW), Data: x}})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -131,7 +131,7 @@ func (m *Model) Decode(z []float32, batch int) ([]float32, error) {
 	if err := runtime.CheckBatch("z", z, batch, a.Classes*a.Latent); err != nil {
 		return nil, err
 	}
-	out, err := m.dec.Run([]Tensor{{Shape: shape(batch, a.Classes, a.Latent), Data: z}})
+	out, err := m.dec.RunRows(batch, []Tensor{{Shape: shape(batch, a.Classes, a.Latent), Data: z}})
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (m *Model) DiscLogit(z []float32, n int) ([]float32, error) {
 	if err := runtime.CheckBatch("z", z, n, m.spec.Arch.Latent); err != nil {
 		return nil, err
 	}
-	out, err := m.disc.Run([]Tensor{{Shape: shape(n, m.spec.Arch.Latent), Data: z}})
+	out, err := m.disc.RunRows(n, []Tensor{{Shape: shape(n, m.spec.Arch.Latent), Data: z}})
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (m *Model) LatentStep(x, mu, logvar, eps []float32, batch int) (*runtime.St
 		return nil, err
 	}
 	zs := shape(batch, K, M)
-	out, err := m.latent.Run([]Tensor{
+	out, err := m.latent.RunRows(batch, []Tensor{
 		{Shape: shape(batch, a.InC, a.InH, a.InW), Data: x},
 		{Shape: zs, Data: mu}, {Shape: zs, Data: logvar}, {Shape: zs, Data: eps}})
 	if err != nil {

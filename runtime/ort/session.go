@@ -202,6 +202,45 @@ func (s *Session) OutputNames() []string { return portNames(s.outputs) }
 // Path returns the model file the session was opened from.
 func (s *Session) Path() string { return s.path }
 
+// minRows is the smallest batch RunRows hands ONNX Runtime. Its MLAS kernels compute each
+// row of a batched matrix product with the same instructions wherever the row sits,
+// except in a product of one row, which goes to a matrix-vector kernel that sums in
+// another order (runtimetest's batch-invariance test finds it). Padding a batch of one
+// keeps a sample's outputs the same bits in every batch it is passed in.
+const minRows = 2
+
+// RunRows is Run for float32 inputs and outputs whose first dimension is the same batch
+// of n samples: a batch smaller than minRows is padded with zero samples, and the
+// outputs are trimmed back to n.
+func (s *Session) RunRows(n int, inputs []Tensor) ([]Tensor, error) {
+	if n >= minRows {
+		return s.Run(inputs)
+	}
+	padded := make([]Tensor, len(inputs))
+	for i, t := range inputs {
+		if len(t.Shape) == 0 || t.Shape[0] != int64(n) || t.Data == nil {
+			return nil, s.errorf("run", "input %d has shape %v, want a float32 batch of %d first", i, t.Shape, n)
+		}
+		sh := slices.Clone(t.Shape)
+		sh[0] = minRows
+		d := make([]float32, len(t.Data)/max(n, 1)*minRows)
+		copy(d, t.Data)
+		padded[i] = Tensor{Shape: sh, Data: d}
+	}
+	out, err := s.Run(padded)
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range out {
+		if len(t.Shape) == 0 || t.Shape[0] != minRows {
+			return nil, s.errorf("run", "output %d has shape %v for a batch of %d", i, t.Shape, minRows)
+		}
+		t.Shape[0] = int64(n)
+		out[i].Data = t.Data[:len(t.Data)/minRows*n]
+	}
+	return out, nil
+}
+
 // Run runs the model on inputs, one per input name in order, and returns the outputs in
 // the order of OutputNames. The input slices are read, not kept; the returned slices
 // belong to the caller. Dimensions the model leaves symbolic (the batch size) may differ

@@ -12,18 +12,14 @@ import (
 	"github.com/eabs/eabs/runtime"
 )
 
-// Model runs a models.Weights value on the reference graph. Gorgonia graphs have
-// static shapes, so one compiled program is kept per (kind, batch size). Calls are
-// serialised: a program's machine is not safe for concurrent runs.
+// Model runs a models.Weights value on the reference graph, one sample at a time
+// (graph.Samples): a sample's outputs are the same bits whatever batch it is passed in.
+// Gorgonia graphs have static shapes, so each kind of computation keeps a pool of
+// batch-1 programs. Safe for concurrent use.
 type Model struct {
-	w        *models.Weights
-	mu       sync.Mutex
-	programs map[progKey]*graph.Program[float64]
-}
-
-type progKey struct {
-	kind  string
-	batch int
+	w     *models.Weights
+	mu    sync.Mutex
+	pools map[string]*graph.Samples[float64]
 }
 
 var (
@@ -37,7 +33,7 @@ func New(w *models.Weights) (*Model, error) {
 	if w.Spec.Kind != models.Generative {
 		return nil, fmt.Errorf("ref: %s is not a generative model (use NewClassifier)", w.Spec.Name())
 	}
-	return &Model{w: w, programs: map[progKey]*graph.Program[float64]{}}, nil
+	return &Model{w: w, pools: map[string]*graph.Samples[float64]{}}, nil
 }
 
 // Spec implements runtime.Model.
@@ -46,28 +42,22 @@ func (m *Model) Spec() models.Spec { return m.w.Spec }
 // Weights returns the weights the model runs.
 func (m *Model) Weights() *models.Weights { return m.w }
 
-func (m *Model) program(kind string, batch int) (*graph.Program[float64], error) {
-	key := progKey{kind, batch}
-	if p, ok := m.programs[key]; ok {
-		return p, nil
+// each runs f once per sample on a batch-1 program of the given kind.
+func (m *Model) each(kind string, n int, f func(p *graph.Program[float64], i int) error) error {
+	m.mu.Lock()
+	pool, ok := m.pools[kind]
+	if !ok {
+		build := map[string]func(*models.Weights, int) (*graph.Program[float64], error){
+			"encode": graph.NewEncode[float64],
+			"decode": graph.NewDecode[float64],
+			"disc":   graph.NewDiscLogit[float64],
+			"step":   graph.NewLatentStep[float64],
+		}[kind]
+		pool = graph.NewSamples(func() (*graph.Program[float64], error) { return build(m.w, 1) })
+		m.pools[kind] = pool
 	}
-	var p *graph.Program[float64]
-	var err error
-	switch kind {
-	case "encode":
-		p, err = graph.NewEncode[float64](m.w, batch)
-	case "decode":
-		p, err = graph.NewDecode[float64](m.w, batch)
-	case "disc":
-		p, err = graph.NewDiscLogit[float64](m.w, batch)
-	case "step":
-		p, err = graph.NewLatentStep[float64](m.w, batch)
-	}
-	if err != nil {
-		return nil, err
-	}
-	m.programs[key] = p
-	return p, nil
+	m.mu.Unlock()
+	return pool.Each(n, f)
 }
 
 func to64(v []float32) []float64 {
@@ -78,23 +68,21 @@ func to64(v []float32) []float64 {
 	return out
 }
 
-func to32(v []float64) []float32 {
-	out := make([]float32, len(v))
+// put rounds v into dst.
+func put(dst []float32, v []float64) {
 	for i, x := range v {
-		out[i] = float32(x)
+		dst[i] = float32(x)
 	}
-	return out
 }
 
-// classSlice copies column k of a (B, K, M) tensor as (B, M).
-func classSlice(v []float32, batch, classes, m, k int) []float64 {
-	out := make([]float64, batch*m)
-	for b := 0; b < batch; b++ {
-		for j := 0; j < m; j++ {
-			out[b*m+j] = float64(v[(b*classes+k)*m+j])
+// run sets the named inputs of a batch-1 program and runs it.
+func run(p *graph.Program[float64], in map[string][]float32) error {
+	for name, v := range in {
+		if err := p.Set(name, to64(v)); err != nil {
+			return err
 		}
 	}
-	return out
+	return p.Run()
 }
 
 // Encode implements runtime.Model.
@@ -103,19 +91,31 @@ func (m *Model) Encode(x []float32, batch int) (mu, logvar []float32, err error)
 	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {
 		return nil, nil, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, err := m.program("encode", batch)
+	P, EM := a.Pixels(), m.w.Spec.Encoders()*a.Latent
+	mu, logvar = make([]float32, batch*EM), make([]float32, batch*EM)
+	err = m.each("encode", batch, func(p *graph.Program[float64], i int) error {
+		if err := run(p, map[string][]float32{"x": x[i*P : (i+1)*P]}); err != nil {
+			return err
+		}
+		put(mu[i*EM:(i+1)*EM], p.Output("mu"))
+		put(logvar[i*EM:(i+1)*EM], p.Output("logvar"))
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := p.Set("x", to64(x)); err != nil {
-		return nil, nil, err
+	return mu, logvar, nil
+}
+
+// classInputs names sample i's per-class rows of (B, K, M) tensors as the inputs
+// name{k} of a batch-1 program.
+func classInputs(in map[string][]float32, classes, m, i int, vs map[string][]float32) map[string][]float32 {
+	for name, v := range vs {
+		for k := 0; k < classes; k++ {
+			in[graph.ClassInput(name, k)] = v[(i*classes+k)*m : (i*classes+k+1)*m]
+		}
 	}
-	if err := p.Run(); err != nil {
-		return nil, nil, err
-	}
-	return to32(p.Output("mu")), to32(p.Output("logvar")), nil
+	return in
 }
 
 // Decode implements runtime.Model.
@@ -124,79 +124,67 @@ func (m *Model) Decode(z []float32, batch int) ([]float32, error) {
 	if err := runtime.CheckBatch("z", z, batch, a.Classes*a.Latent); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, err := m.program("decode", batch)
+	KP := a.Classes * a.Pixels()
+	rec := make([]float32, batch*KP)
+	err := m.each("decode", batch, func(p *graph.Program[float64], i int) error {
+		in := classInputs(map[string][]float32{}, a.Classes, a.Latent, i, map[string][]float32{"z": z})
+		if err := run(p, in); err != nil {
+			return err
+		}
+		put(rec[i*KP:(i+1)*KP], p.Output("rec"))
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	for k := 0; k < a.Classes; k++ {
-		if err := p.Set(graph.ClassInput("z", k), classSlice(z, batch, a.Classes, a.Latent, k)); err != nil {
-			return nil, err
-		}
-	}
-	if err := p.Run(); err != nil {
-		return nil, err
-	}
-	return to32(p.Output("rec")), nil
+	return rec, nil
 }
 
 // DiscLogit implements runtime.Discriminator.
 func (m *Model) DiscLogit(z []float32, n int) ([]float32, error) {
-	if err := runtime.CheckBatch("z", z, n, m.w.Spec.Arch.Latent); err != nil {
+	M := m.w.Spec.Arch.Latent
+	if err := runtime.CheckBatch("z", z, n, M); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, err := m.program("disc", n)
+	out := make([]float32, n)
+	err := m.each("disc", n, func(p *graph.Program[float64], i int) error {
+		if err := run(p, map[string][]float32{"z": z[i*M : (i+1)*M]}); err != nil {
+			return err
+		}
+		put(out[i:i+1], p.Output("logit"))
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := p.Set("z", to64(z)); err != nil {
-		return nil, err
-	}
-	if err := p.Run(); err != nil {
-		return nil, err
-	}
-	return to32(p.Output("logit")), nil
+	return out, nil
 }
 
 // LatentStep implements runtime.Model.
 func (m *Model) LatentStep(x, mu, logvar, eps []float32, batch int) (*runtime.Step, error) {
 	a := m.w.Spec.Arch
-	K, M := a.Classes, a.Latent
+	K, M, P := a.Classes, a.Latent, a.Pixels()
 	if err := runtime.CheckLatentStep(m.w.Spec, x, mu, logvar, eps, batch); err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, err := m.program("step", batch)
+	st := &runtime.Step{Loss: make([]float32, batch*K), Rec: make([]float32, batch*K*P),
+		GradMu: make([]float32, batch*K*M), GradLogvar: make([]float32, batch*K*M)}
+	err := m.each("step", batch, func(p *graph.Program[float64], i int) error {
+		in := classInputs(map[string][]float32{"x": x[i*P : (i+1)*P]}, K, M, i,
+			map[string][]float32{"mu": mu, "logvar": logvar, "eps": eps})
+		if err := run(p, in); err != nil {
+			return err
+		}
+		put(st.Loss[i*K:(i+1)*K], p.Output("loss"))
+		put(st.Rec[i*K*P:(i+1)*K*P], p.Output("rec"))
+		for k := 0; k < K; k++ {
+			put(st.GradMu[(i*K+k)*M:(i*K+k+1)*M], p.Output(graph.ClassInput("grad_mu", k)))
+			put(st.GradLogvar[(i*K+k)*M:(i*K+k+1)*M], p.Output(graph.ClassInput("grad_logvar", k)))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if err := p.Set("x", to64(x)); err != nil {
-		return nil, err
-	}
-	for k := 0; k < K; k++ {
-		for name, v := range map[string][]float32{"mu": mu, "logvar": logvar, "eps": eps} {
-			if err := p.Set(graph.ClassInput(name, k), classSlice(v, batch, K, M, k)); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := p.Run(); err != nil {
-		return nil, err
-	}
-	st := &runtime.Step{Loss: to32(p.Output("loss")), Rec: to32(p.Output("rec")),
-		GradMu: make([]float32, batch*K*M), GradLogvar: make([]float32, batch*K*M)}
-	for k := 0; k < K; k++ {
-		gm, gl := p.Output(graph.ClassInput("grad_mu", k)), p.Output(graph.ClassInput("grad_logvar", k))
-		for b := 0; b < batch; b++ {
-			for j := 0; j < M; j++ {
-				st.GradMu[(b*K+k)*M+j] = float32(gm[b*M+j])
-				st.GradLogvar[(b*K+k)*M+j] = float32(gl[b*M+j])
-			}
-		}
 	}
 	return st, nil
 }
@@ -205,21 +193,19 @@ func (m *Model) LatentStep(x, mu, logvar, eps []float32, batch int) (*runtime.St
 func (m *Model) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for k, p := range m.programs {
+	for k, p := range m.pools {
 		p.Close()
-		delete(m.programs, k)
+		delete(m.pools, k)
 	}
 	return nil
 }
 
-// Classifier runs a CNN on the reference graph. Programs are compiled per batch size:
-// the cross-entropy gradient (programs), the forward pass alone (fwd) and the logits'
-// vector-Jacobian product (vjp), the last two per power-of-two bucket of batch sizes.
+// Classifier runs a CNN on the reference graph, one sample at a time (as Model): the
+// forward pass (fwd), the logits' vector-Jacobian product (vjp) and the cross-entropy
+// gradient (xent). Safe for concurrent use.
 type Classifier struct {
-	w        *models.Weights
-	mu       sync.Mutex
-	programs map[int]*graph.Program[float64]
-	fwd, vjp map[int]*graph.Program[float64]
+	w              *models.Weights
+	fwd, vjp, xent *graph.Samples[float64]
 }
 
 // NewClassifier returns the reference runtime of a CNN.
@@ -227,8 +213,11 @@ func NewClassifier(w *models.Weights) (*Classifier, error) {
 	if w.Spec.Kind != models.CNN {
 		return nil, fmt.Errorf("ref: %s is not a CNN", w.Spec.Name())
 	}
-	return &Classifier{w: w, programs: map[int]*graph.Program[float64]{},
-		fwd: map[int]*graph.Program[float64]{}, vjp: map[int]*graph.Program[float64]{}}, nil
+	pool := func(build func(*models.Weights, int) (*graph.Program[float64], error)) *graph.Samples[float64] {
+		return graph.NewSamples(func() (*graph.Program[float64], error) { return build(w, 1) })
+	}
+	return &Classifier{w: w, fwd: pool(graph.NewAmortized[float64]), vjp: pool(graph.NewCNNLogitsVJP[float64]),
+		xent: pool(graph.NewCNNLossGrad[float64])}, nil
 }
 
 // Classes implements attack.Classifier.
@@ -237,96 +226,25 @@ func (c *Classifier) Classes() int { return c.w.Spec.Arch.Classes }
 // Spec implements runtime.Classifier.
 func (c *Classifier) Spec() models.Spec { return c.w.Spec }
 
-func (c *Classifier) run(x []float32, y []int, batch int) (*graph.Program[float64], error) {
+// Logits implements runtime.Classifier and attack.Classifier.
+func (c *Classifier) Logits(x []float32, batch int) ([]float32, error) {
 	a := c.w.Spec.Arch
 	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {
 		return nil, err
 	}
-	oh := make([]float64, batch*a.Classes)
-	if y != nil {
-		if len(y) != batch {
-			return nil, fmt.Errorf("ref: %d labels for %d images", len(y), batch)
+	P, K := a.Pixels(), a.Classes
+	logits := make([]float32, batch*K)
+	err := c.fwd.Each(batch, func(p *graph.Program[float64], i int) error {
+		if err := run(p, map[string][]float32{"x": x[i*P : (i+1)*P]}); err != nil {
+			return err
 		}
-		for b, k := range y {
-			if k < 0 || k >= a.Classes {
-				return nil, fmt.Errorf("ref: label %d outside [0,%d)", k, a.Classes)
-			}
-			oh[b*a.Classes+k] = 1
-		}
-	}
-	p, ok := c.programs[batch]
-	if !ok {
-		var err error
-		if p, err = graph.NewCNNLossGrad[float64](c.w, batch); err != nil {
-			return nil, err
-		}
-		c.programs[batch] = p
-	}
-	if err := p.Set("x", to64(x)); err != nil {
-		return nil, err
-	}
-	if err := p.Set("onehot", oh); err != nil {
-		return nil, err
-	}
-	return p, p.Run()
-}
-
-// Logits implements runtime.Classifier and attack.Classifier.
-func (c *Classifier) Logits(x []float32, batch int) ([]float32, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	z, err := c.forward(x, batch)
+		put(logits[i*K:(i+1)*K], p.Output("logits"))
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return to32(z), nil
-}
-
-// bucket is the batch size a program is compiled for: the next power of two. Attacks
-// shrink their batches as samples are fooled, and a program per exact size would cost
-// memory for every size seen (about 2.5 MB per image of batch for the MNIST CNN);
-// padding with blank images (evaluation mode treats images independently) bounds the
-// programs to log2 of the largest batch.
-func bucket(b int) int {
-	p := 1
-	for p < b {
-		p <<= 1
-	}
-	return p
-}
-
-// pad extends x (batch images of n values) with zeros to size images.
-func pad(x []float32, batch, size, n int) []float64 {
-	out := make([]float64, size*n)
-	for i, v := range x[:batch*n] {
-		out[i] = float64(v)
-	}
-	return out
-}
-
-// forward runs the forward pass alone on the batch padded to its bucket; it returns
-// the logits of the real images.
-func (c *Classifier) forward(x []float32, batch int) ([]float64, error) {
-	a := c.w.Spec.Arch
-	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {
-		return nil, err
-	}
-	size := bucket(batch)
-	p, ok := c.fwd[size]
-	if !ok {
-		var err error
-		if p, err = graph.NewAmortized[float64](c.w, size); err != nil {
-			return nil, err
-		}
-		c.fwd[size] = p
-	}
-	if err := p.Set("x", pad(x, batch, size, a.Pixels())); err != nil {
-		return nil, err
-	}
-	if err := p.Run(); err != nil {
-		return nil, err
-	}
-	return p.Output("logits")[:batch*a.Classes], nil
+	return logits, nil
 }
 
 // LogitsVJP implements attack.Differentiable: the logits of x, the cotangent cot
@@ -334,58 +252,64 @@ func (c *Classifier) forward(x []float32, batch int) ([]float64, error) {
 // results are rounded to float32. The CNN is deterministic, so the forward pass that
 // feeds cot and the one inside the product give the same logits.
 func (c *Classifier) LogitsVJP(x []float32, batch int, cot func(logits []float32) []float32) (logits, grad []float32, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	z, err := c.forward(x, batch)
-	if err != nil {
+	if logits, err = c.Logits(x, batch); err != nil {
 		return nil, nil, err
 	}
-	logits = to32(z)
 	v := cot(append([]float32(nil), logits...))
 	if len(v) != len(logits) {
 		return nil, nil, fmt.Errorf("ref: cotangent has %d values, want %d (batch %d x %d classes)", len(v), len(logits), batch, c.Classes())
 	}
-	size := bucket(batch)
-	p, ok := c.vjp[size]
-	if !ok {
-		if p, err = graph.NewCNNLogitsVJP[float64](c.w, size); err != nil {
-			return nil, nil, err
+	P, K := c.w.Spec.Arch.Pixels(), c.Classes()
+	grad = make([]float32, batch*P)
+	err = c.vjp.Each(batch, func(p *graph.Program[float64], i int) error {
+		if err := run(p, map[string][]float32{"x": x[i*P : (i+1)*P], "v": v[i*K : (i+1)*K]}); err != nil {
+			return err
 		}
-		c.vjp[size] = p
-	}
-	a := c.w.Spec.Arch
-	if err := p.Set("x", pad(x, batch, size, a.Pixels())); err != nil {
+		put(grad[i*P:(i+1)*P], p.Output("grad_x"))
+		return nil
+	})
+	if err != nil {
 		return nil, nil, err
 	}
-	if err := p.Set("v", pad(v, batch, size, a.Classes)); err != nil {
-		return nil, nil, err
-	}
-	if err := p.Run(); err != nil {
-		return nil, nil, err
-	}
-	return logits, to32(p.Output("grad_x")[:batch*a.Pixels()]), nil
+	return logits, grad, nil
 }
 
 // LossGrad implements runtime.Classifier.
 func (c *Classifier) LossGrad(x []float32, y []int, batch int) (logits, grad []float32, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p, err := c.run(x, y, batch)
+	a := c.w.Spec.Arch
+	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {
+		return nil, nil, err
+	}
+	if len(y) != batch {
+		return nil, nil, fmt.Errorf("ref: %d labels for %d images", len(y), batch)
+	}
+	P, K := a.Pixels(), a.Classes
+	for _, k := range y {
+		if k < 0 || k >= K {
+			return nil, nil, fmt.Errorf("ref: label %d outside [0,%d)", k, K)
+		}
+	}
+	logits, grad = make([]float32, batch*K), make([]float32, batch*P)
+	err = c.xent.Each(batch, func(p *graph.Program[float64], i int) error {
+		oh := make([]float32, K)
+		oh[y[i]] = 1
+		if err := run(p, map[string][]float32{"x": x[i*P : (i+1)*P], "onehot": oh}); err != nil {
+			return err
+		}
+		put(logits[i*K:(i+1)*K], p.Output("logits"))
+		put(grad[i*P:(i+1)*P], p.Output("grad_x"))
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return to32(p.Output("logits")), to32(p.Output("grad_x")), nil
+	return logits, grad, nil
 }
 
 // Close implements runtime.Classifier.
 func (c *Classifier) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, ps := range []map[int]*graph.Program[float64]{c.programs, c.fwd, c.vjp} {
-		for k, p := range ps {
-			p.Close()
-			delete(ps, k)
-		}
+	for _, p := range []*graph.Samples[float64]{c.fwd, c.vjp, c.xent} {
+		p.Close()
 	}
 	return nil
 }

@@ -82,3 +82,48 @@ func TestClassifierAgainstOracle(t *testing.T) {
 		t.Error("LossGrad accepted a label outside the classes")
 	}
 }
+
+func TestClassifierBatchInvariance(t *testing.T) {
+	w := runtimetest.Weights(t, "cnn", 4)
+	c, err := NewClassifier(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	runtimetest.CheckClassifierBatchInvariance(t, c, w.Spec.Arch.Pixels(), rand.New(rand.NewPCG(4, 4)))
+}
+
+// TestBatchInvarianceMNIST checks batch invariance at the MNIST architectures' sizes,
+// where OpenBLAS's kernels have the shapes whose tails differ (the tiny models'
+// products are too small for that).
+func TestBatchInvarianceMNIST(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, model := range []string{"cnn", "eabs"} {
+		t.Run(model, func(t *testing.T) {
+			s, err := models.NewSpec("mnist", model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := models.NewWeights(s, rng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			naive.RandomizeBN(w, rng)
+			if model == "cnn" {
+				c, err := NewClassifier(w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				runtimetest.CheckClassifierBatchInvariance(t, c, s.Arch.Pixels(), rng)
+				return
+			}
+			m, err := New(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			runtimetest.CheckBatchInvariance(t, m, rng)
+		})
+	}
+}

@@ -1,6 +1,6 @@
 // Package runtimetest is one conformance suite for every runtime.Model: outputs are
 // compared with the plain-loop float64 oracle of internal/naive, gradients with its
-// central finite differences, and batched calls with single-image calls. Parts a
+// central finite differences, and batched calls with single-image calls, bit for bit. Parts a
 // runtime reports as not implemented are skipped, as onnx-go's test backend does.
 package runtimetest
 
@@ -56,6 +56,7 @@ func Run(t *testing.T, open Factory, tol Tolerances) {
 			t.Run("disc", func(t *testing.T) { testDisc(t, m, o, rng, tol) })
 			t.Run("latent-step", func(t *testing.T) { testLatentStep(t, m, o, rng, tol) })
 			t.Run("bad-input", func(t *testing.T) { testBadInput(t, m) })
+			t.Run("batch-invariance", func(t *testing.T) { CheckBatchInvariance(t, m, rng) })
 		})
 	}
 }
@@ -227,4 +228,142 @@ func testBadInput(t *testing.T, m runtime.Model) {
 	if _, err := m.LatentStep(make([]float32, a.Pixels()), z, z, z[:1], 1); err == nil {
 		t.Error("LatentStep accepted a short eps")
 	}
+}
+
+// CheckBatchInvariance requires every output of a sample to be the same bits whether the
+// sample is passed alone, first, in the middle or last of a batch: a sharded run must
+// merge into exactly the unsharded one, whatever batches each shard forms.
+func CheckBatchInvariance(t *testing.T, m runtime.Model, rng *rand.Rand) {
+	a := m.Spec().Arch
+	K, M, P := a.Classes, a.Latent, a.Pixels()
+	const batch = 7
+	x := images(rng, a, batch)
+	z := normals(rng, batch*K*M, 1)
+	lv := normals(rng, batch*K*M, 0.3)
+	eps := normals(rng, batch*K*M, 1)
+	// Each case computes the outputs of the samples [lo, hi) as one batch, flattened per
+	// sample (out[i] is sample lo+i's values).
+	cases := []struct {
+		name string
+		run  func(lo, hi int) ([][]float32, error)
+	}{
+		{"encode", func(lo, hi int) ([][]float32, error) {
+			mu, v, err := m.Encode(x[lo*P:hi*P], hi-lo)
+			return perSample(hi-lo, mu, v), err
+		}},
+		{"decode", func(lo, hi int) ([][]float32, error) {
+			r, err := m.Decode(z[lo*K*M:hi*K*M], hi-lo)
+			return perSample(hi-lo, r), err
+		}},
+		{"latent-step", func(lo, hi int) ([][]float32, error) {
+			st, err := m.LatentStep(x[lo*P:hi*P], z[lo*K*M:hi*K*M], lv[lo*K*M:hi*K*M], eps[lo*K*M:hi*K*M], hi-lo)
+			if err != nil {
+				return nil, err
+			}
+			return perSample(hi-lo, st.Loss, st.Rec, st.GradMu, st.GradLogvar), nil
+		}},
+	}
+	if d, ok := m.(runtime.Discriminator); ok && m.Spec().HasDiscriminator() {
+		cases = append(cases, struct {
+			name string
+			run  func(lo, hi int) ([][]float32, error)
+		}{"disc", func(lo, hi int) ([][]float32, error) {
+			l, err := d.DiscLogit(z[lo*M:hi*M], hi-lo)
+			return perSample(hi-lo, l), err
+		}})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { checkParts(t, batch, c.run) })
+	}
+}
+
+// checkParts computes run(0, batch), then samples alone, first, in the middle and last
+// of smaller batches, and requires each sample's values to be the same bits.
+func checkParts(t *testing.T, batch int, run func(lo, hi int) ([][]float32, error)) {
+	t.Helper()
+	whole, err := run(0, batch)
+	skipIfNotImplemented(t, err)
+	for _, part := range [][2]int{{0, 1}, {3, 4}, {batch - 1, batch}, {2, 5}, {batch - 2, batch}, {0, 3}} {
+		got, err := run(part[0], part[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range got {
+			if j := firstDiff(v, whole[part[0]+i]); j >= 0 {
+				t.Fatalf("sample %d computed in samples [%d, %d): value %d is %v, in the batch of %d %v",
+					part[0]+i, part[0], part[1], j, v[j], batch, whole[part[0]+i][j])
+			}
+		}
+	}
+}
+
+// Classifier is what CheckClassifierBatchInvariance needs of a classifier runtime.
+type Classifier interface {
+	Logits(x []float32, batch int) ([]float32, error)
+}
+
+// differentiable is a Classifier with input gradients (attack.Differentiable).
+type differentiable interface {
+	LogitsVJP(x []float32, batch int, cot func(logits []float32) []float32) (logits, grad []float32, err error)
+}
+
+// CheckClassifierBatchInvariance requires a classifier's logits, and its input
+// gradients if it has them, of a sample to be the same bits in every batch it is passed
+// in (see CheckBatchInvariance); pixels is the image size.
+func CheckClassifierBatchInvariance(t *testing.T, c Classifier, pixels int, rng *rand.Rand) {
+	const batch = 7
+	x := make([]float32, batch*pixels)
+	for i := range x {
+		x[i] = float32(rng.Float64())
+	}
+	t.Run("logits", func(t *testing.T) {
+		checkParts(t, batch, func(lo, hi int) ([][]float32, error) {
+			l, err := c.Logits(x[lo*pixels:hi*pixels], hi-lo)
+			return perSample(hi-lo, l), err
+		})
+	})
+	// A cotangent computed from each logit alone.
+	cot := func(l []float32) []float32 {
+		v := make([]float32, len(l))
+		for i, z := range l {
+			v[i] = z/10 - 1
+		}
+		return v
+	}
+	d, ok := c.(differentiable)
+	if !ok {
+		return
+	}
+	t.Run("vjp", func(t *testing.T) {
+		checkParts(t, batch, func(lo, hi int) ([][]float32, error) {
+			l, g, err := d.LogitsVJP(x[lo*pixels:hi*pixels], hi-lo, cot)
+			return perSample(hi-lo, l, g), err
+		})
+	})
+}
+
+// perSample splits outputs of n samples (each the n samples' equal parts one after
+// another) into one flat slice per sample.
+func perSample(n int, outs ...[]float32) [][]float32 {
+	s := make([][]float32, n)
+	for _, o := range outs {
+		w := len(o) / n
+		for i := range s {
+			s[i] = append(s[i], o[i*w:(i+1)*w]...)
+		}
+	}
+	return s
+}
+
+// firstDiff is the first index where a and b differ in bits (or in length), else -1.
+func firstDiff(a, b []float32) int {
+	if len(a) != len(b) {
+		return min(len(a), len(b))
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return i
+		}
+	}
+	return -1
 }
