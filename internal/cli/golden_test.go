@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"sort"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"testing"
 
 	"github.com/eabs/eabs/internal/testenv"
