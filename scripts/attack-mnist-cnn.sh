@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # attack-mnist-cnn.sh MODEL: the whole attack suite on a zoo CNN on the 500 seeded random
 # MNIST test images (--sample-seed 1, the images every model is evaluated on), in two
-# shards run side by side and merged, resumable (rerun to continue a killed run).
-#   results/mnist/MODEL-gradient.json  PGD and APGD (CE, DLR) in both norms, each on every
-#                                      correctly classified sample (--attack-all): each
-#                                      column is that attack's own accuracy
-#   results/mnist/MODEL-all.json       every attack in order, each on the samples still
-#                                      robust in its norm: "All" is the per-sample worst
-#                                      case; gradient-free attacks at --queries 5000
-#   results/mnist/MODEL-pgd.json       PGD-L2 and PGD-Linf only, each on every correctly
-#                                      classified sample
+# shards run side by side and merged, resumable (rerun to continue a killed run), into
+# results/mnist/M/attack/ where M is MODEL without its dataset prefix (mnist-cnn: cnn):
+#   MODEL-gradient.json  PGD and APGD (CE, DLR) in both norms, each on every correctly
+#                        classified sample (--attack-all): each column is that attack's
+#                        own accuracy
+#   MODEL-all.json       every attack in order, each on the samples still robust in its
+#                        norm: "All" is the per-sample worst case; gradient-free attacks
+#                        at --queries 5000
+#   MODEL-pgd.json       PGD-L2 and PGD-Linf only, each on every correctly classified
+#                        sample
 # SETS (default "gradient all"; or "pgd") picks which files to make. DATASET (default
 # mnist) attacks a zoo CNN of another dataset at the paper's budgets for it (L2 1.5;
 # Linf 0.1 on fashion-mnist, 8/255 on gtsrb-10; 20 PGD restarts on 32x32 images), writing
-# under results/DATASET/:
+# under results/DATASET/M/attack/:
 #   DATASET=fashion-mnist SETS=pgd scripts/attack-mnist-cnn.sh fashion-mnist-cnn
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ export EABS_DATA_DIR
 model=${1:?usage: $0 MODEL (a zoo CNN, e.g. mnist-cnn)}
 n=${N:-500}
 dataset=${DATASET:-mnist}
-out=results/$dataset
+out=results/$dataset/${model#"$dataset"-}/attack
 mkdir -p "$out"
 E=${EABS_BIN:-bin/eabs}
 . scripts/lib/build.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # attack-mnist-eabs-gf.sh: the gradient-free attacks on the zoo E-ABS, continuing the
-# gradient run results/mnist/$BASE.json (default mnist-eabs-100: PGD-Linf, PGD-L2 and LDA
+# gradient run results/mnist/eabs/attack/$BASE.json (default mnist-eabs-100: PGD-Linf, PGD-L2 and LDA
 # on the 100 seeded images, --sample-seed 1) with eabs attack --after, so they run only on
 # the samples the gradient attacks left robust and "All" per norm is the worst case over
 # both. Every query is one full randomised inference (8000+1 starts, 50 Adam steps) on
@@ -16,7 +16,7 @@
 # WARM must repeat the base run's attacker flags (they are part of its configuration;
 # the gradient-free attacks do not use them): default the 100-image run's.
 # Two shards side by side (one core each), merged; resumable (rerun to continue).
-# Output: results/mnist/$BASE-gf-spsa.json, holding every attack (stage 1 alone:
+# Output: results/mnist/eabs/attack/$BASE-gf-spsa.json, holding every attack (stage 1 alone:
 # $BASE-gf-linf.json, stages 1-2: $BASE-gf.json).
 # RETRIES (default 0, as the committed results were made) sets --verdict-retries.
 set -euo pipefail
@@ -26,7 +26,7 @@ export EABS_DATA_DIR
 base=${BASE:-mnist-eabs-100}
 qlinf=${Q_LINF:-500}
 ql2=${Q_L2:-100}
-out=results/mnist
+out=results/mnist/eabs/attack
 E=${EABS_BIN:-bin/eabs}
 . scripts/lib/build.sh
 need_eabs "$E"

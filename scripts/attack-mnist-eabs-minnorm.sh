@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # attack-mnist-eabs-minnorm.sh: the minimum-norm attacks (DeepFool, DDN, CW, noise) on the
-# zoo E-ABS, continuing the 500-image gradient run results/mnist/$BASE.json (default
+# zoo E-ABS, continuing the 500-image gradient run results/mnist/eabs/attack/$BASE.json (default
 # mnist-eabs-500, made by N=500 ATTACKS=pgd-linf,apgd-ce-linf,apgd-dlr-linf,pgd-l2,
 # apgd-ce-l2,apgd-dlr-l2,lda scripts/attack-mnist-eabs.sh) on its first N images
 # (default 200: eabs attack --after --n), each only on the samples every earlier attack
-# of its norm left robust. Output: results/mnist/$BASE-first$N-minnorm.json. Two shards
+# of its norm left robust. Output: results/mnist/eabs/attack/$BASE-first$N-minnorm.json. Two shards
 # side by side, merged; resumable (rerun to continue).
 # Cost per robust image with the default attacker (0 warm steps): DeepFool 100 and DDN
 # 80 gradient steps at EOT 5 (a few CPU-s each), CW 5 x 100 steps (~5x DDN), noise
@@ -20,7 +20,7 @@ export EABS_DATA_DIR
 base=${BASE:-mnist-eabs-500}
 n=${N:-200}
 attacks=${ATTACKS:-deepfool-linf,noise-linf,ddn,deepfool-l2,cw-l2,noise-l2}
-out=results/mnist
+out=results/mnist/eabs/attack
 name=$base-first$n-minnorm
 E=${EABS_BIN:-bin/eabs}
 . scripts/lib/build.sh

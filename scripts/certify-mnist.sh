@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates the committed certification results of issue 13:
-#   results/mnist-eabs/certify/  E-ABS eps* (Appendix A, lower bound under exact
-#                                inference), its convergence curve, the validation by
-#                                attack, and the comparison plot with smoothing
-#   results/mnist-cnn-smooth/    randomized smoothing of the sigma 0.25 / 0.5 CNNs
+#   results/mnist/eabs/certify/           E-ABS eps* (Appendix A, lower bound under
+#                                         exact inference), its convergence curve and
+#                                         the validation by attack
+#   results/mnist/cnn-smooth025/certify/  randomized smoothing of the sigma 0.25 CNN
+#   results/mnist/cnn-smooth050/certify/  and of the sigma 0.5 CNN
+#   results/mnist/report/certify/         the comparison plot and summary of both
 # All on the seeded sample data.SampleIndices(10000, N, 1) of the MNIST test set, on
 # ONNX Runtime (cross-checked against the reference graph by eabs certify's tests and
 # by ref-vs-ort.json here).
@@ -29,9 +31,10 @@ STEPS=${STEPS:-certify validate convergence crosscheck smoothing compare}
 E=bin/eabs
 . scripts/lib/build.sh
 build_eabs "$E"
-C=results/mnist-eabs/certify
-S=results/mnist-cnn-smooth
-mkdir -p "$C" "$S"
+C=results/mnist/eabs/certify
+S=results/mnist/cnn-smooth    # + 025 or 050, then /certify
+P=results/mnist/report/certify
+mkdir -p "$C" "${S}025/certify" "${S}050/certify" "$P"
 step() { [[ " $STEPS " == *" $1 "* ]]; }
 
 run() { echo "+ $*" >&2; /usr/bin/time -v nice -n "$NICE" "$@"; }
@@ -80,8 +83,8 @@ step smoothing && for s in 025 050; do
 	sigma=0.${s:1}
 	[ "$s" = 050 ] && sigma=0.5
 	run $E certify --smoothing "$sigma" "zoo:mnist-cnn-smooth$s" --runtime ort --n "$SN" --samples "$SS" \
-		--json "$S/sigma$s.json" --plot "$S/sigma$s.png" > "$S/sigma$s.txt" 2> "$S/sigma$s.log"
+		--json "$S$s/certify/sigma$s.json" --plot "$S$s/certify/sigma$s.png" > "$S$s/certify/sigma$s.txt" 2> "$S$s/certify/sigma$s.log"
 done
-step compare && go run ./certify/cmd/certplot compare -out "$C" -eabs "$C/certify.json" -validate "$C/validation.json" -validate "$C/validation-ddn.json" \
-	-smooth "$S/sigma025.json" -smooth "$S/sigma050.json"
-echo "wrote $C and $S" >&2
+step compare && go run ./certify/cmd/certplot compare -out "$P" -eabs "$C/certify.json" -validate "$C/validation.json" -validate "$C/validation-ddn.json" \
+	-smooth "${S}025/certify/sigma025.json" -smooth "${S}050/certify/sigma050.json"
+echo "wrote $C, ${S}025/certify, ${S}050/certify and $P" >&2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # evaluate-mnist.sh: every measured number of the zoo's MNIST E-ABS, written to
-# results/mnist-eabs/ as JSON (each file records its own command, commit and machine).
+# results/mnist/eabs/ as JSON (each file records its own command, commit and machine).
 #
 #   scripts/evaluate-mnist.sh [MODEL]     (default zoo:mnist-eabs)
 #
@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-zoo:mnist-eabs}
-out=results/mnist-eabs
+out=results/mnist/eabs
 mkdir -p "$out"
 . scripts/lib/build.sh
 build_eabs bin/eabs

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # evaluate-zoo.sh: the measured numbers of a generative zoo model (E-ABS or ABS) that
-# its README quotes, written to results/NAME/ as JSON (each file records its own
-# command, commit and machine):
+# its README quotes, written to results/DATASET/M/ (M: NAME without the DATASET- prefix,
+# e.g. results/fashion-mnist/eabs/) as JSON (each file records its own command, commit
+# and machine):
 #   val-amortized.json, test-amortized.json  the encoder shortcut on the validation split
 #                                            (what chose the epoch) and the test set;
 #   test-full-ort.json/.csv                  the paper's full inference (8000+1 starts,
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 [ $# -eq 2 ] || { echo "usage: $0 NAME DATASET" >&2; exit 2; }
 name=$1 dataset=$2
 model=zoo:$name
-out=results/$name
+out=results/$dataset/${name#"$dataset"-}
 E=${EABS_BIN:-bin/eabs}
 mkdir -p "$out"
 . scripts/lib/build.sh

@@ -8,9 +8,10 @@
 #   full       the paper's: the best of 8000+1 starts, then 50 Adam steps (the default)
 #   full-lr0.01, full-final   the full inference with a smaller step size, and with l_k
 #              read at the optimised mean instead of the lowest loss seen (--loss-at final)
-# and writes results/NAME/inference-ablation/SPLIT-N-VARIANT.json and table.md. MODEL
-# (default zoo:NAME) classifies another model file instead, e.g. a training run's epoch,
-# into OUT (default results/NAME/inference-ablation).
+# and writes results/DATASET/M/inference-ablation/SPLIT-N-VARIANT.json and table.md (M:
+# NAME without the DATASET- prefix, e.g. results/gtsrb-10/eabs/). MODEL (default
+# zoo:NAME) classifies another model file instead, e.g. a training run's epoch, into OUT
+# (default results/DATASET/M/inference-ablation).
 #
 #   scripts/inference-ablation.sh NAME DATASET N [SPLIT]   e.g. gtsrb-10-eabs gtsrb-10 300
 set -euo pipefail
@@ -19,7 +20,7 @@ cd "$(dirname "$0")/.."
 name=$1 dataset=$2 n=$3 split=${4:-val}
 E=${EABS_BIN:-bin/eabs}
 model=${MODEL:-zoo:$name}
-out=${OUT:-results/$name/inference-ablation}
+out=${OUT:-results/$dataset/${name#"$dataset"-}/inference-ablation}
 mkdir -p "$out"
 . scripts/lib/build.sh
 need_eabs "$E"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# report-dataset.sh: the robustness report of a dataset other than MNIST from the result
-# files in results/DATASET/ and nothing else (MNIST has scripts/report-mnist.sh): the zoo
+# report-dataset.sh: the robustness report of a dataset other than MNIST from the attack
+# result files in results/DATASET/MODEL/attack/ and nothing else, into
+# results/DATASET/report/ (MNIST has scripts/report-mnist.sh): the zoo
 # E-ABS (scripts/attack-mnist-eabs.sh with DATASET, N=200 by default) and the zoo CNN
 # (DATASET=... SETS=pgd scripts/attack-mnist-cnn.sh DATASET-cnn), with the paper's rows,
 # 95% Clopper-Pearson intervals, McNemar between the models on their shared test images,
@@ -14,4 +15,4 @@ d=$1
 . scripts/lib/build.sh
 need_eabs bin/eabs
 . scripts/lib/report.sh
-report_rows "results/$d" "$d-eabs-${N:-200}:E-ABS zoo (PGD each)" "$d-cnn-pgd:CNN zoo (PGD each)"
+report_rows "results/$d" "eabs/attack/$d-eabs-${N:-200}:E-ABS zoo (PGD each)" "cnn/attack/$d-cnn-pgd:CNN zoo (PGD each)"

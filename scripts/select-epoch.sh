@@ -10,14 +10,15 @@
 #   scripts/select-epoch.sh NAME DATASET N [EPOCH...]   e.g. mnist-abs mnist 1000 18 19 20
 #
 # Reads runs/NAME/epochs/model-epochNNN.eabs, writes
-# results/NAME/selection/valN-full-epNN.json, prints each candidate and the choice.
+# results/DATASET/M/selection/valN-full-epNN.json (M: NAME without the DATASET- prefix,
+# e.g. results/mnist/abs/), prints each candidate and the choice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 3 ] || { echo "usage: $0 NAME DATASET N [EPOCH...]" >&2; exit 2; }
 name=$1 dataset=$2 n=$3
 shift 3
 E=${EABS_BIN:-bin/eabs}
-out=results/$name/selection
+out=results/$dataset/${name#"$dataset"-}/selection
 mkdir -p "$out"
 . scripts/lib/build.sh
 need_eabs "$E"

@@ -2,8 +2,9 @@
 # robustness report from the result files that exist.
 #
 # report_rows DIR FILE:LABEL...: eabs report on DIR/FILE.json for each pair whose file
-# exists, the rows named by their LABELs, into DIR (table, McNemar, curves, grids), its
-# stdout kept in DIR/table-stdout.md. Fails when no file exists.
+# exists (FILE a path under the dataset folder DIR, e.g. eabs/attack/mnist-eabs-500), the
+# rows named by their LABELs, into DIR/report (table, McNemar, curves, grids), its stdout
+# kept in DIR/report/table-stdout.md. Fails when no file exists.
 report_rows() {
 	local dir=$1 pair f
 	shift
@@ -17,5 +18,6 @@ report_rows() {
 	[ ${#files[@]} -gt 0 ] || { echo "report: no result files in $dir" >&2; return 1; }
 	local label
 	label=$(IFS=,; echo "${names[*]}")
-	"${E:-bin/eabs}" report "${files[@]}" --names "$label" --out-dir "$dir" | tee "$dir/table-stdout.md"
+	mkdir -p "$dir/report"
+	"${E:-bin/eabs}" report "${files[@]}" --names "$label" --out-dir "$dir/report" | tee "$dir/report/table-stdout.md"
 }
