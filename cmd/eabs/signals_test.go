@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ func TestHelperMain(t *testing.T) {
 			break
 		}
 	}
-	os.Exit(Main())
+	os.Exit(mainCode())
 }
 
 // TestSignalRemovesTemporaryExport: SIGTERM and SIGINT during an ONNX Runtime

@@ -1,6 +1,9 @@
-// Package cli holds the cobra commands of the eabs binary. Each command parses its flags
-// into an options struct and calls one library function; no numerical work lives here.
-package cli
+// Command eabs trains, exports, runs, attacks and certifies E-ABS robust classifiers.
+//
+// Each subcommand lives in its own file: it parses its flags into the options of one
+// library call and prints what that call returns; no numerical work and no result
+// format lives here.
+package main
 
 import (
 	"errors"
@@ -57,8 +60,10 @@ var subcommands []func() *cobra.Command
 
 func register(f func() *cobra.Command) { subcommands = append(subcommands, f) }
 
-// Main runs the binary and returns its exit code.
-func Main() int {
+func main() { os.Exit(mainCode()) }
+
+// mainCode runs the binary and returns its exit code.
+func mainCode() int {
 	buildinfo.Collect() // the provenance as of the start (buildinfo.Collect)
 	handleSignals()
 	return exitCode(NewRootCmd().Execute(), os.Stderr)
