@@ -31,8 +31,15 @@ import (
 // or more classes).
 //
 // A sample stops at the first misclassified iterate (AutoAttack runs on and keeps the
-// same first adversarial point); later restarts attack only samples not yet fooled.
-// Found.Adv is the first adversarial iterate, or else the point of highest loss.
+// same first adversarial point) unless KeepGoing is set; later restarts attack only
+// samples not yet fooled. Found.Adv is the first adversarial iterate (with KeepGoing, the
+// misclassified iterate of highest loss), or else the point of highest loss.
+//
+// APGD-CE's gradient is the cross-entropy's, computed so that it never vanishes where
+// the true class leads by far (see ceVJP); its loss values, which the step-size rule
+// compares, are the cross-entropy's, computed as softplus of the log-sum-exp margin so
+// that they stay distinct there too.
+//
 // Zero options take the defaults: 100 iterations, 1 restart (AutoAttack's standard
 // setting for APGD-CE), momentum 0.75, Rho 0.75, EOT 1. With a randomised model set
 // EOT: every gradient and every verdict is then the mean over EOT calls (AutoAttack's
@@ -55,6 +62,12 @@ type APGD struct {
 	// Rho is the fraction of rising steps below which the step size halves (default
 	// 0.75).
 	Rho float64
+	// KeepGoing is PGDAttack.KeepGoing for APGD: a sample steps on to the end of its
+	// restart after the model is fooled, and Found.Adv is, of the iterates the model
+	// misclassified, the one of highest loss (the most confidently adversarial). On a
+	// randomised model (E-ABS) the first misclassified iterate is often fooled by one
+	// draw of noise only and the verdict's fresh noise overturns it.
+	KeepGoing bool
 }
 
 // Name implements Attack: "apgd-ce-linf", "apgd-dlr-l2", ...
@@ -89,13 +102,7 @@ func (a APGD) Run(ctx context.Context, m Classifier, x []float32, y []int, batch
 	if err := checkEps(name, a.Eps); err != nil {
 		return nil, err
 	}
-	var loss lossFn
-	switch a.Loss {
-	case "ce":
-		loss = crossEntropy
-	case "dlr":
-		loss = dlr
-	default:
+	if a.Loss != "ce" && a.Loss != "dlr" {
 		return nil, fmt.Errorf("attack %s: unknown loss %q (want ce or dlr)", name, a.Loss)
 	}
 	d, err := differentiable(name, m)
@@ -142,7 +149,13 @@ func (a APGD) Run(ctx context.Context, m Classifier, x []float32, y []int, batch
 
 	f := newFound(x, batch)
 	s := &sampler{m: d, eot: eot, k: K, n: n, y: y, queries: f.Queries}
-	best := make([]float64, batch) // best loss over restarts, for samples never fooled
+	eval := func(xs []float32, idx []int) ([]float32, []float32, []float64, error) {
+		if a.Loss == "ce" {
+			return s.ceVJP(ctx, xs, idx)
+		}
+		return s.vjp(ctx, xs, idx, dlr)
+	}
+	best := make([]float64, batch) // the loss of the candidate in f.Adv
 	for i := range best {
 		best[i] = math.Inf(-1)
 	}
@@ -172,9 +185,10 @@ func (a APGD) Run(ctx context.Context, m Classifier, x []float32, y []int, batch
 		old := append([]float32(nil), cur...)
 		grad := make([]float32, len(cur))
 
-		// record evaluates cur, updates the best points, and drops fooled samples.
+		// record evaluates cur, updates the best points, and drops fooled samples
+		// (without KeepGoing).
 		record := func(t int) error {
-			logits, g, losses, err := s.vjp(ctx, cur, idx, loss)
+			logits, g, losses, err := eval(cur, idx)
 			if err != nil {
 				return err
 			}
@@ -182,7 +196,8 @@ func (a APGD) Run(ctx context.Context, m Classifier, x []float32, y []int, batch
 			done := make([]bool, len(idx))
 			for j, i := range idx {
 				c := cur[j*n : (j+1)*n]
-				if floats.Argmax(logits[j*K:(j+1)*K]) != y[i] {
+				fooled := floats.Argmax(logits[j*K:(j+1)*K]) != y[i]
+				if fooled && !a.KeepGoing {
 					f.Ok[i], done[j] = true, true
 					copy(f.Adv[i*n:(i+1)*n], c)
 					continue
@@ -193,8 +208,9 @@ func (a APGD) Run(ctx context.Context, m Classifier, x []float32, y []int, batch
 					xBest[i] = append(xBest[i][:0], c...)
 					gBest[i] = append(gBest[i][:0], g[j*n:(j+1)*n]...)
 				}
-				if losses[j] > best[i] {
-					best[i] = losses[j]
+				// Misclassified beats classified; within each, higher loss wins.
+				if (fooled && !f.Ok[i]) || (fooled == f.Ok[i] && losses[j] > best[i]) {
+					f.Ok[i], best[i] = fooled, losses[j]
 					copy(f.Adv[i*n:(i+1)*n], c)
 				}
 			}
@@ -291,4 +307,86 @@ func apgdStart(norm Norm, o []float32, eps float64, rng *rand.Rand) []float32 {
 	}
 	project(norm, d, o, eps)
 	return d
+}
+
+// ceVJP is sampler.vjp for APGD-CE, with a gradient that does not vanish where the true
+// class leads by far. The cross-entropy's cotangent softmax(z) - e_y is
+// sigmoid(M) dM/dz, M = lseMargin(z, y), and sigmoid(M) ~ exp(M) underflows float32, the
+// type a model's cotangent has, once the lead passes about 100: every entry is then 0 and
+// so is the gradient. E-ABS's logits -l_k, sums of squared errors over thousands of
+// pixels, get there (results/gtsrb-10/eabs/attack/NOTES.md). So each EOT run r gets M's
+// cotangent, which never vanishes, and the runs' gradients are summed in float64 with
+// CE's weights sigmoid(M_r) divided by the largest of them (from log sigmoid(M_r), which
+// does not underflow): that is the EOT mean of CE's gradients, (1/R) sum_r sigmoid(M_r)
+// grad M_r, times a positive factor per sample, which APGD's steps (the sign, or the
+// direction) do not see. The losses are CE of the mean logits, as in vjp.
+func (s *sampler) ceVJP(ctx context.Context, xs []float32, idx []int) (logits, grad []float32, losses []float64, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, nil, err
+	}
+	b, n, k := len(idx), s.n, s.k
+	zsum := make([]float64, b*k)
+	acc := make([]float64, b*n)
+	top := make([]float64, b) // the largest log-weight so far; acc is scaled by exp(-top)
+	for j := range top {
+		top[j] = math.Inf(-1)
+	}
+	lw := make([]float64, b) // this run's log sigmoid(M_r)
+	cot := func(z []float32) []float32 {
+		v := make([]float32, len(z))
+		for j, i := range idx {
+			m, dz := lseMargin(z[j*k:(j+1)*k], s.y[i])
+			lw[j] = -softplus(-m)
+			for c, d := range dz {
+				v[j*k+c] = float32(d)
+			}
+		}
+		return v
+	}
+	for r := 0; r < s.eot; r++ {
+		z, g, err := s.m.LogitsVJP(xs, b, cot)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if len(z) != b*k || len(g) != len(xs) {
+			return nil, nil, nil, fmt.Errorf("attack: model returned %d logits and %d gradient values for %d images of %d values", len(z), len(g), b, n)
+		}
+		if err := finite("gradient", g); err != nil {
+			return nil, nil, nil, err
+		}
+		for c, v := range z {
+			zsum[c] += float64(v)
+		}
+		for j := range idx {
+			row := acc[j*n : (j+1)*n]
+			if lw[j] > top[j] {
+				f := math.Exp(top[j] - lw[j])
+				for p := range row {
+					row[p] *= f
+				}
+				top[j] = lw[j]
+			}
+			w := math.Exp(lw[j] - top[j])
+			for p, v := range g[j*n : (j+1)*n] {
+				row[p] += w * float64(v)
+			}
+		}
+	}
+	logits = make([]float32, len(zsum))
+	for c, v := range zsum {
+		logits[c] = float32(v / float64(s.eot))
+	}
+	if err := finite("logits", logits); err != nil {
+		return nil, nil, nil, err
+	}
+	grad = make([]float32, len(acc))
+	for p, v := range acc {
+		grad[p] = float32(v)
+	}
+	losses = make([]float64, b)
+	for j, i := range idx {
+		s.queries[i] += s.eot
+		losses[j], _ = crossEntropy(logits[j*k:(j+1)*k], s.y[i])
+	}
+	return logits, grad, losses, nil
 }

@@ -181,24 +181,24 @@ func bestOther(z []float32, y int) int {
 // respect to the logits (the cotangent of the input gradient).
 type lossFn func(z []float32, y int) (loss float64, dz []float64)
 
-// crossEntropy is CE(z, y) = logsumexp(z) - z_y; dz = softmax(z) - e_y.
+// crossEntropy is CE(z, y) = logsumexp(z) - z_y = softplus(M), M = lseMargin(z, y), with
+// dz = softmax(z) - e_y = sigmoid(M) dM/dz. Computed as softplus(M), CE keeps its value
+// (about exp(M)) where the true class leads by far: logsumexp(z) - z_y rounds to exactly
+// 0 in float64 once the lead passes about 37, every iterate then has the same loss, and
+// APGD-CE's step-size rule and its choice of the best point compare these values.
 func crossEntropy(z []float32, y int) (float64, []float64) {
-	m := math.Inf(-1)
-	for _, v := range z {
-		m = math.Max(m, float64(v))
+	m, dz := lseMargin(z, y)
+	sig := 1 / (1 + math.Exp(-m))
+	for k := range dz {
+		dz[k] *= sig
 	}
-	var s float64
-	p := make([]float64, len(z))
-	for i, v := range z {
-		p[i] = math.Exp(float64(v) - m)
-		s += p[i]
-	}
-	for i := range p {
-		p[i] /= s
-	}
-	loss := m + math.Log(s) - float64(z[y])
-	p[y]--
-	return loss, p
+	return softplus(m), dz
+}
+
+// softplus is log(1 + exp(v)), without overflow for large v and without rounding to 0
+// for negative v down to about -745 (float64's smallest number is about exp(-745)).
+func softplus(v float64) float64 {
+	return math.Max(v, 0) + math.Log1p(math.Exp(-math.Abs(v)))
 }
 
 // lseMargin is the log-sum-exp margin M(z, y) = log sum_{k!=y} exp(z_k) - z_y, the loss of
@@ -209,8 +209,8 @@ func crossEntropy(z []float32, y int) (float64, []float64) {
 // more than about 100: cast to the float32 a runtime's VJP takes, every entry underflows
 // or cancels to 0 and the gradient is exactly zero (on the GTSRB-10 E-ABS, whose logits
 // -l_k sum over 3,072 pixels, 3 of 200 test images got nothing but zero gradients from
-// CE in all 20 restarts: results/gtsrb-10/NOTES.md). Under EOT the runs' gradients are
-// averaged with equal weight instead of CE's weights sigmoid(M) per run.
+// CE in all 20 restarts: results/gtsrb-10/eabs/attack/NOTES.md). Under EOT the runs'
+// gradients are averaged with equal weight instead of CE's weights sigmoid(M) per run.
 func lseMargin(z []float32, y int) (float64, []float64) {
 	m := math.Inf(-1)
 	for k, v := range z {

@@ -22,6 +22,11 @@ type Settings struct {
 	// EOT is the number of calls every gradient and evaluation averages over (0: 1;
 	// set 5, the paper's value, for a randomised model such as E-ABS).
 	EOT int
+	// KeepGoing is PGDAttack.KeepGoing and APGD.KeepGoing for pgd-* and apgd-*: step on
+	// after the model is fooled and return the most confidently adversarial iterate (set
+	// it for a randomised model such as E-ABS, whose verdict's fresh noise overturns a
+	// barely fooled first iterate).
+	KeepGoing bool
 	// Queries is the per-sample query budget of the gradient-free attacks, the noise
 	// attacks included (0: each attack's documented default).
 	Queries int
@@ -47,16 +52,24 @@ var registry = struct {
 	sync.Mutex
 	m map[string]entry
 }{m: map[string]entry{
-	"pgd-linf": {Linf, true, bounded(func(s Settings) Attack { return PGDAttack{Lp: Linf, Eps: s.Eps, Restarts: s.Restarts, EOT: s.EOT} })},
-	"pgd-l2":   {L2, true, bounded(func(s Settings) Attack { return PGDAttack{Lp: L2, Eps: s.Eps, Restarts: s.Restarts, EOT: s.EOT} })},
+	"pgd-linf": {Linf, true, bounded(func(s Settings) Attack {
+		return PGDAttack{Lp: Linf, Eps: s.Eps, Restarts: s.Restarts, EOT: s.EOT, KeepGoing: s.KeepGoing}
+	})},
+	"pgd-l2": {L2, true, bounded(func(s Settings) Attack {
+		return PGDAttack{Lp: L2, Eps: s.Eps, Restarts: s.Restarts, EOT: s.EOT, KeepGoing: s.KeepGoing}
+	})},
 	"apgd-ce-linf": {Linf, true, bounded(func(s Settings) Attack {
-		return APGD{Lp: Linf, Eps: s.Eps, Loss: "ce", EOT: s.EOT}
+		return APGD{Lp: Linf, Eps: s.Eps, Loss: "ce", EOT: s.EOT, KeepGoing: s.KeepGoing}
 	})},
-	"apgd-ce-l2": {L2, true, bounded(func(s Settings) Attack { return APGD{Lp: L2, Eps: s.Eps, Loss: "ce", EOT: s.EOT} })},
+	"apgd-ce-l2": {L2, true, bounded(func(s Settings) Attack {
+		return APGD{Lp: L2, Eps: s.Eps, Loss: "ce", EOT: s.EOT, KeepGoing: s.KeepGoing}
+	})},
 	"apgd-dlr-linf": {Linf, true, bounded(func(s Settings) Attack {
-		return APGD{Lp: Linf, Eps: s.Eps, Loss: "dlr", EOT: s.EOT}
+		return APGD{Lp: Linf, Eps: s.Eps, Loss: "dlr", EOT: s.EOT, KeepGoing: s.KeepGoing}
 	})},
-	"apgd-dlr-l2":   {L2, true, bounded(func(s Settings) Attack { return APGD{Lp: L2, Eps: s.Eps, Loss: "dlr", EOT: s.EOT} })},
+	"apgd-dlr-l2": {L2, true, bounded(func(s Settings) Attack {
+		return APGD{Lp: L2, Eps: s.Eps, Loss: "dlr", EOT: s.EOT, KeepGoing: s.KeepGoing}
+	})},
 	"deepfool-linf": {Linf, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: Linf, EOT: s.EOT} })},
 	"deepfool-l2":   {L2, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: L2, EOT: s.EOT} })},
 	"ddn":           {L2, false, minNorm(func(s Settings) Attack { return DDN{EOT: s.EOT} })},
@@ -142,6 +155,7 @@ func minNorm(f func(Settings) Attack) Constructor {
 //
 // pgd, apgd, square, nes and spsa are bounded by Settings.Eps (Kind says which); the
 // others minimise the distance (hsj and boundary stop a sample once within Eps).
+// Settings.KeepGoing reaches pgd and apgd.
 func New(name string, s Settings) (Attack, error) {
 	registry.Lock()
 	e, ok := registry.m[name]
