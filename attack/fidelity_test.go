@@ -14,19 +14,23 @@ import (
 	"github.com/eabs/eabs/attack/attacktest"
 )
 
-// recorder keeps a copy of every batch of images its model evaluates, call by call.
+// recorder keeps a copy of every batch of images its model evaluates, call by call,
+// and of the logits Logits answered (nil for LogitsVJP's calls).
 type recorder struct {
 	attack.Differentiable
-	calls [][]float32
+	calls, logits [][]float32
 }
 
 func (r *recorder) Logits(x []float32, batch int) ([]float32, error) {
+	z, err := r.Differentiable.Logits(x, batch)
 	r.calls = append(r.calls, append([]float32(nil), x...))
-	return r.Differentiable.Logits(x, batch)
+	r.logits = append(r.logits, z)
+	return z, err
 }
 
 func (r *recorder) LogitsVJP(x []float32, batch int, cot func([]float32) []float32) ([]float32, []float32, error) {
 	r.calls = append(r.calls, append([]float32(nil), x...))
+	r.logits = append(r.logits, nil)
 	return r.Differentiable.LogitsVJP(x, batch, cot)
 }
 
@@ -198,4 +202,139 @@ func TestRegistryKeepGoing(t *testing.T) {
 			t.Errorf("New(%q) = %+v, %v; want %+v", name, a, err, w)
 		}
 	}
+}
+
+// TestHopSkipJumpUsesTheCurrentDistance: in the reference (Chen et al. 2020, Algorithm 2
+// and the authors' hsja.py) iteration t >= 1 estimates the gradient at the current
+// boundary point x_t from probes at radius delta_t = sqrt(d) theta ||x_t - x||_2 (L2) or
+// d theta ||x_t - x||_inf (Linf), and its geometric step-size search starts at
+// ||x_t - x||/sqrt(t+1), whether or not x_t is the closest point found so far. Reading
+// the queries back (a gradient estimate is the one call of many images, ProbeChunk
+// holding them all; x_t is the last adversarial single image asked before it; the step
+// search's first candidate is the single image asked after it), every probe that the
+// [0,1] box did not clip must lie at L2 distance delta_t from x_t (in both norms the
+// probes lie on an L2 sphere) and every first candidate at the step size from it; and at
+// least one x_t must be farther than an earlier one, or the test would not tell the two
+// distances apart (in L2 here x_0 is the closest boundary point, so every later one is).
+func TestHopSkipJumpUsesTheCurrentDistance(t *testing.T) {
+	const n = 16
+	m, x, y, start := hsjProblem(n, 0.3)
+	for _, norm := range []attack.Norm{attack.L2, attack.Linf} {
+		rec := &recorder{Differentiable: m}
+		a := attack.HopSkipJump{Lp: norm, Steps: 30, InitialEvals: 10, ProbeChunk: 1000,
+			Starts: func([]float32, int) ([]float32, bool) { return start, true }}
+		if _, err := a.Run(context.Background(), rec, x, []int{y}, 1, rand.New(rand.NewPCG(5, 5))); err != nil {
+			t.Fatal(err)
+		}
+		theta := 1 / (n * math.Sqrt(n)) // Gamma 1
+		radius := math.Sqrt(n) * theta
+		if norm == attack.Linf {
+			theta = 1.0 / (n * n)
+			radius = n * theta
+		}
+		var cur []float32
+		bestD := math.Inf(1)
+		var est, probes, steps, farther int
+		stepWant := -1.0 // the expected size of the next single query's step, if one is due
+		for c, q := range rec.calls {
+			if len(q) > n { // a gradient estimate at cur
+				d := attacktest.Distance(norm, cur, x)
+				if est > 0 {
+					want := radius * d
+					for p := 0; p < len(q)/n; p++ {
+						pr := q[p*n : (p+1)*n]
+						if clipped(pr) {
+							continue
+						}
+						probes++
+						if got := attacktest.Distance(attack.L2, pr, cur); math.Abs(got-want) > 1e-4*want {
+							t.Fatalf("%s estimate %d: probe at %.7f from x_t, want delta_t = %.7f (||x_t - x|| = %.6f, best so far %.6f)", norm, est, got, want, d, bestD)
+						}
+					}
+					if d > bestD*(1+1e-3) {
+						farther++
+					}
+				}
+				bestD = math.Min(bestD, d)
+				stepWant = d / math.Sqrt(float64(est+1))
+				est++
+				continue
+			}
+			if stepWant >= 0 && !clipped(q) {
+				steps++
+				if got := attacktest.Distance(norm, q, cur); math.Abs(got-stepWant) > 1e-4*stepWant {
+					t.Fatalf("%s estimate %d: first step %.7f, want ||x_t - x||/sqrt(t+1) = %.7f", norm, est-1, got, stepWant)
+				}
+			}
+			stepWant = -1
+			if argmax32(rec.logits[c]) != y {
+				cur = q
+			}
+		}
+		t.Logf("%s: %d estimates, %d probes and %d first steps checked, %d at a point farther than the best", norm, est, probes, steps, farther)
+		if est < 30 || probes < 1000 || steps < 10 || farther == 0 {
+			t.Errorf("%s: %d estimates, %d probes and %d first steps checked, %d farther points: too few for the test to mean anything", norm, est, probes, steps, farther)
+		}
+	}
+}
+
+// hsjProblem is a 3-class linear model, x = 0.5 of class y at L2 distance d from its
+// nearest boundary, that of class k, and the start x + 2d (w_k - w_y)/||w_k - w_y||,
+// beyond it.
+func hsjProblem(n int, d float64) (*attacktest.Linear, []float32, int, []float32) {
+	m := attacktest.NewLinear(rand.New(rand.NewPCG(31, 1)), 3, n, 1)
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = 0.5
+	}
+	z := m.Row(x)
+	y := argmax64(z)
+	diff := func(k int) ([]float64, float64) {
+		u := make([]float64, n)
+		var s float64
+		for i := range u {
+			u[i] = m.W[k*n+i] - m.W[y*n+i]
+			s += u[i] * u[i]
+		}
+		return u, math.Sqrt(s)
+	}
+	// Raise b_y until the nearest boundary is d away: z_y - z_k = d ||w_y - w_k||.
+	lift, near := math.Inf(-1), -1
+	for k := range z {
+		if k == y {
+			continue
+		}
+		_, nrm := diff(k)
+		if l := d*nrm - (z[y] - z[k]); l > lift {
+			lift, near = l, k
+		}
+	}
+	m.B[y] += lift
+	u, nrm := diff(near)
+	start := make([]float32, n)
+	for i := range start {
+		start[i] = x[i] + float32(2*d*u[i]/nrm)
+	}
+	return m, x, y, start
+}
+
+// clipped reports whether a point touches the [0,1] box, where the attacks clip.
+func clipped(p []float32) bool {
+	for _, v := range p {
+		if v <= 0 || v >= 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// argmax32 is the index of the largest score.
+func argmax32(z []float32) int {
+	best := 0
+	for j := range z {
+		if z[j] > z[best] {
+			best = j
+		}
+	}
+	return best
 }

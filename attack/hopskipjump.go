@@ -116,10 +116,14 @@ func (a HopSkipJump) sample(q *SampleOracle, x []float32, y int, adv []float32, 
 		return true, err
 	}
 	copy(adv, cur)
+	// dist is the current boundary point's distance, from which the next probe radius
+	// and step size follow, as in the reference, even when that point is farther than
+	// the best one (best, kept in adv).
 	dist := gfDist(a.Lp, x, cur)
+	best := dist
 	upd := make([]float32, len(x))
 	cand := make([]float32, len(x))
-	for t := 0; t < a.Steps && !(a.Eps > 0 && dist <= a.Eps); t++ {
+	for t := 0; t < a.Steps && !(a.Eps > 0 && best <= a.Eps); t++ {
 		delta := 0.1
 		if t > 0 {
 			if a.Lp == L2 {
@@ -175,11 +179,10 @@ func (a HopSkipJump) sample(q *SampleOracle, x []float32, y int, adv []float32, 
 		if err != nil {
 			return true, err
 		}
-		if nd := gfDist(a.Lp, x, next); nd < dist {
-			cur, dist = next, nd
+		cur, dist = next, gfDist(a.Lp, x, next)
+		if dist < best {
+			best = dist
 			copy(adv, cur)
-		} else {
-			copy(cur, next)
 		}
 	}
 	return true, nil
