@@ -493,7 +493,7 @@ func gfStarter(q *SampleOracle, x []float32, y int, start func(x []float32, y in
 }
 
 // GradientFree returns the gradient-free attacks with their defaults at the budgets
-// linf and l2 (the paper's: attack.DefaultEps): Square, NES and SPSA PGD in both norms,
+// linf and l2 (the paper's are in each dataset's data.Profile): Square, NES and SPSA PGD in both norms,
 // HopSkipJump in both norms and the Boundary attack. The decision-based ones (minimum
 // norm) stop a sample once it is within the budget; starts feeds them (StartsFrom a
 // pool of correctly classified images of other classes; nil: uniform noise).

@@ -333,18 +333,3 @@ func pgdStep(norm Norm, d, g []float32, step float64) {
 		}
 	}
 }
-
-// DefaultEps are the paper's perturbation budgets (Section 4.2): MNIST Linf 0.3,
-// Fashion-MNIST Linf 0.1, SVHN and traffic signs Linf 8/255; L2 1.5 everywhere.
-func DefaultEps(dataset string, norm Norm) float64 {
-	if norm == L2 {
-		return 1.5
-	}
-	switch dataset {
-	case "mnist", "mnist-sample":
-		return 0.3
-	case "fashion-mnist":
-		return 0.1
-	}
-	return 8.0 / 255
-}

@@ -19,50 +19,12 @@ type Options struct {
 	Progress func(done, total int)
 }
 
-// dataset describes how to read one named dataset.
-type dataset struct {
-	dir  string // folder inside the root
-	desc string // what the folder must hold, for "not found" errors
-	// files lists the files (relative to the root) a load reads, in the order it
-	// reads them, without decoding; it resolves name variants such as ".gz".
-	files func(src *source) ([]string, error)
-	// load decodes them.
-	load func(src *source, opt Options) (train, test *Set, err error)
-	// embedded forces the embedded sample whatever root is passed.
-	embedded bool
-}
-
-var datasets = map[string]dataset{
-	"mnist": {
-		dir: "mnist", desc: "the four MNIST IDX files (train-images-idx3-ubyte.gz, ...)",
-		files: idxFiles("mnist"), load: idxLoader("mnist", digitNames),
-	},
-	"mnist-sample": {
-		dir: "mnist", desc: "the embedded MNIST sample", embedded: true,
-		files: idxFiles("mnist"), load: idxLoader("mnist", digitNames),
-	},
-	"fashion-mnist": {
-		dir: "fashion-mnist", desc: "the four Fashion-MNIST IDX files (train-images-idx3-ubyte.gz, ...)",
-		files: idxFiles("fashion-mnist"), load: idxLoader("fashion-mnist", fashionNames),
-	},
-	"gtsrb": {
-		dir: gtsrbDir, desc: "the official GTSRB layout (Final_Training/Images/000NN/, Final_Test/Images/, GT-final_test.csv)",
-		files: gtsrbFiles(false), load: gtsrbLoader(false),
-	},
-	"gtsrb-10": {
-		dir: gtsrbDir, desc: "the official GTSRB layout (Final_Training/Images/000NN/, Final_Test/Images/, GT-final_test.csv)",
-		files: gtsrbFiles(true), load: gtsrbLoader(true),
-	},
-	"svhn": {
-		dir: "svhn", desc: "train_32x32.mat and test_32x32.mat (MATLAB v5)",
-		files: svhnFiles, load: loadSVHN,
-	},
-}
-
 // Names returns the names Load accepts, sorted.
 func Names() []string {
-	n := make([]string, 0, len(datasets))
-	for k := range datasets {
+	profiles.Lock()
+	defer profiles.Unlock()
+	n := make([]string, 0, len(profiles.m))
+	for k := range profiles.m {
 		n = append(n, k)
 	}
 	slices.Sort(n)
@@ -72,16 +34,19 @@ func Names() []string {
 // Dir returns the folder, relative to the root, that dataset name is read from (with
 // forward slashes: "mnist", "gtsrb/GTSRB", ...).
 func Dir(name string) (string, error) {
-	d, ok := datasets[name]
-	if !ok {
-		return "", &UnknownDatasetError{Name: name}
+	p, err := ProfileOf(name)
+	if err != nil {
+		return "", err
 	}
-	return d.dir, nil
+	return p.Dir, nil
 }
 
 // Embedded reports whether dataset name is always read from the embedded sample,
 // whatever root is passed.
-func Embedded(name string) bool { return datasets[name].embedded }
+func Embedded(name string) bool {
+	p, err := ProfileOf(name)
+	return err == nil && p.Embedded
+}
 
 // Load reads dataset name from its folder inside root (see [Dir]); root may be
 // [EmbeddedRoot]. The names are those of [Names]:
@@ -100,21 +65,21 @@ func Load(name, root string) (*Dataset, error) { return LoadWith(name, root, Opt
 
 // LoadWith is Load with options.
 func LoadWith(name, root string, opt Options) (*Dataset, error) {
-	d, ok := datasets[name]
-	if !ok {
-		return nil, &UnknownDatasetError{Name: name}
+	d, err := ProfileOf(name)
+	if err != nil {
+		return nil, err
 	}
-	if d.embedded {
+	if d.Embedded {
 		root = EmbeddedRoot
 	}
 	src, err := newSource(root)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if src.root == EmbeddedRoot && !src.isDir(d.dir) {
+	if src.root == EmbeddedRoot && !src.isDir(d.Dir) {
 		return nil, notFound("%s: not in the embedded sample, which holds only mnist", name)
 	}
-	train, test, err := d.load(src, opt)
+	train, test, err := d.Reader.load(src, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -130,18 +95,18 @@ func LoadWith(name, root string, opt Options) (*Dataset, error) {
 // `sha256sum` prints for those files. Run manifests store it so a result can be tied
 // to the exact bytes it was computed from.
 func Fingerprint(name, root string) (string, error) {
-	d, ok := datasets[name]
-	if !ok {
-		return "", &UnknownDatasetError{Name: name}
+	d, err := ProfileOf(name)
+	if err != nil {
+		return "", err
 	}
-	if d.embedded {
+	if d.Embedded {
 		root = EmbeddedRoot
 	}
 	src, err := newSource(root)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
-	files, err := d.files(src)
+	files, err := d.Reader.files(src)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}

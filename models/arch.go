@@ -9,6 +9,8 @@
 package models
 
 import (
+	"github.com/eabs/eabs/data"
+
 	"fmt"
 	"sort"
 	"strings"
@@ -82,33 +84,31 @@ var archs = map[string]Arch{
 	},
 }
 
-// datasetArch maps dataset names to their architecture.
-var datasetArch = map[string]string{
-	"mnist":         "mnist",
-	"mnist-sample":  "mnist",
-	"fashion-mnist": "mnist",
-	"gtsrb-10":      "traffic",
-	"supertraffic":  "traffic",
-	"svhn":          "svhn",
-	"tiny":          "tiny",
-}
-
-// ArchFor returns the architecture used for a dataset (or an architecture name).
-func ArchFor(dataset string) (Arch, error) {
-	name, ok := datasetArch[dataset]
-	if !ok {
-		name = dataset
-	}
-	a, ok := archs[name]
-	if !ok {
-		known := make([]string, 0, len(datasetArch))
-		for k := range datasetArch {
-			known = append(known, k)
+// ArchFor returns the architecture of models trained on a dataset (its data.Profile
+// names it), or the architecture of that name ("tiny", the test architecture).
+func ArchFor(name string) (Arch, error) {
+	arch := name
+	if p, err := data.ProfileOf(name); err == nil {
+		if p.Arch == "" {
+			return Arch{}, fmt.Errorf("models: dataset %q has no model architecture", name)
 		}
-		sort.Strings(known)
-		return Arch{}, fmt.Errorf("models: no architecture for dataset %q (known: %s)", dataset, strings.Join(known, ", "))
+		arch = p.Arch
+	}
+	a, ok := archs[arch]
+	if !ok {
+		return Arch{}, fmt.Errorf("models: no architecture for dataset %q (datasets: %s; architectures: %s)",
+			name, strings.Join(data.Names(), ", "), strings.Join(archNames(), ", "))
 	}
 	return a.clone(), nil
+}
+
+func archNames() []string {
+	var out []string
+	for k := range archs {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (a Arch) clone() Arch {

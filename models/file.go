@@ -269,6 +269,9 @@ func ReadFile(path string) (*File, error) {
 // ModelKind is the File.Kind of a model file.
 const ModelKind = "model"
 
+// ModelFileName is the model file's name in a training run or export folder.
+const ModelFileName = "model.eabs"
+
 // ParamTensors returns the parameters of w as File tensors (sharing their data).
 func ParamTensors(w *Weights) []Tensor {
 	ts := make([]Tensor, len(w.Params))

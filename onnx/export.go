@@ -85,8 +85,9 @@ func Roles(s models.Spec) []string {
 }
 
 // Export writes the ONNX files of the model with weights w to dir, one per role
-// ("<role>.onnx"; see Roles), each atomically, and returns their paths (on error,
-// those of the files written before it). Every file uses
+// ("<role>.onnx"; see Roles), each atomically, then the manifest (ManifestFile) with
+// their hashes, and returns the ONNX files' paths (on error, those of the files written
+// before it). Every file uses
 // opset 13 and IR version 7, holds the weights as initializers, has a symbolic batch
 // dimension "batch", and carries the eabs metadata (MetaFormat and the other Meta*
 // keys) plus opts.Meta.
@@ -123,6 +124,9 @@ func Export(w *models.Weights, dir string, opts ExportOptions) ([]string, error)
 			return paths, fmt.Errorf("onnx: export %s: %w", role, err)
 		}
 		paths = append(paths, path)
+	}
+	if err := writeManifest(dir, WeightsSHA256(w), paths); err != nil {
+		return paths, fmt.Errorf("onnx: export manifest: %w", err)
 	}
 	return paths, nil
 }

@@ -52,14 +52,13 @@ type Discriminator interface {
 	DiscLogit(z []float32, n int) ([]float32, error)
 }
 
-// Classifier is a model that maps images straight to logits (the CNN baselines).
+// Classifier is a model that maps images straight to scores: a CNN baseline, or any
+// ONNX classifier.
 type Classifier interface {
-	Spec() models.Spec
-	// Logits returns (B, K) logits for images x (B, C, H, W).
+	// Classes is the number of scores per image.
+	Classes() int
+	// Logits returns (B, K) scores for images x (B, C, H, W).
 	Logits(x []float32, batch int) ([]float32, error)
-	// LossGrad returns the logits and the gradient of sum_b CE(logits_b, y_b) with
-	// respect to x: what gradient attacks need (it satisfies attack.Model).
-	LossGrad(x []float32, y []int, batch int) (logits, grad []float32, err error)
 	Close() error
 }
 

@@ -11,6 +11,7 @@ import (
 	"math"
 
 	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/models"
 )
 
@@ -76,11 +77,11 @@ type PGDConfig struct {
 // size and epoch count chosen for CPU training (see Config.Batch).
 func DefaultConfig(dataset, model string) Config {
 	return Config{Dataset: dataset, Model: model, Epochs: 10, Batch: 64, LR: 1e-3,
-		Noise: -1, ValFrac: 0.1, Seed: 1, CheckpointSteps: 200}
+		Noise: -1, ValFrac: data.DefaultValFrac, Seed: data.DefaultValSeed, CheckpointSteps: 200}
 }
 
 // Resolve fills derived defaults (HalveEvery, Noise) and validates the config.
-func (c Config) Resolve(channels int) (Config, error) {
+func (c Config) Resolve() (Config, error) {
 	if c.Epochs <= 0 || c.Batch <= 0 || c.LR <= 0 || math.IsNaN(c.LR) {
 		return c, fmt.Errorf("train: epochs %d, batch %d and learning rate %g must be positive", c.Epochs, c.Batch, c.LR)
 	}
@@ -91,10 +92,11 @@ func (c Config) Resolve(channels int) (Config, error) {
 		c.HalveEvery = max(1, int(math.Round(float64(c.Epochs)*200/500)))
 	}
 	if c.Noise < 0 {
-		c.Noise = 0.2
-		if channels == 3 {
-			c.Noise = 0.01
+		prof, err := data.ProfileOf(c.Dataset)
+		if err != nil {
+			return c, err
 		}
+		c.Noise = prof.Noise
 	}
 	if _, err := models.NewSpec(c.Dataset, c.Model); err != nil {
 		return c, err
@@ -108,7 +110,14 @@ func (c Config) Resolve(channels int) (Config, error) {
 			c.PGD = &PGDConfig{Norm: c.Model[4:], Steps: 10}
 		}
 		if c.PGD.Eps == 0 {
-			c.PGD.Eps = attack.DefaultEps(c.Dataset, attack.Norm(c.PGD.Norm))
+			prof, err := data.ProfileOf(c.Dataset)
+			if err != nil {
+				return c, err
+			}
+			c.PGD.Eps = prof.EpsLinf
+			if c.PGD.Norm == string(attack.L2) {
+				c.PGD.Eps = prof.EpsL2
+			}
 		}
 		if c.PGD.Step == 0 && c.PGD.Steps > 0 {
 			c.PGD.Step = 2.5 * c.PGD.Eps / float64(c.PGD.Steps)

@@ -28,7 +28,7 @@ import (
 // Files of a run directory.
 const (
 	CheckpointFile = "checkpoint.eabs"
-	ModelFile      = "model.eabs"
+	ModelFile      = models.ModelFileName
 	MetricsFile    = "metrics.csv"
 	ManifestFile   = "manifest.json"
 	// EpochsDir holds every epoch's model (EpochModel), so that an epoch can be
@@ -120,7 +120,7 @@ func (st *progressState) upgradeLegacy(perEpoch int) {
 // Run trains a model on ds's training split (minus the validation split) and writes
 // checkpoints, per-epoch metrics, a manifest and the final model into opt.Dir.
 func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Result, error) {
-	cfg, err := cfg.Resolve(ds.Train.C)
+	cfg, err := cfg.Resolve()
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	trainSet, valSet := ValidationSplit(ds.Train, cfg.ValFrac, cfg.Seed)
+	trainSet, valSet := data.ValidationSplit(ds.Train, cfg.ValFrac, cfg.Seed)
 	if cfg.MaxTrain > 0 && cfg.MaxTrain < trainSet.N {
 		idx := make([]int, cfg.MaxTrain)
 		for i := range idx {
@@ -435,17 +435,10 @@ func sameData(opt Options, recorded string) error {
 		opt.Dir, from, recorded, opt.DataFingerprint)
 }
 
-// ValidationSplit splits a training set as a run with this seed and validation fraction
-// does: the held-out part is what the run's "val acc" is measured on, so models can be
-// compared and inference settings chosen without touching the test set.
-func ValidationSplit(set *data.Set, frac float64, seed uint64) (train, val *data.Set) {
-	return set.Split(frac, rand.New(rand.NewPCG(seed, streamSplit)))
-}
 
 // Seeded streams: each use of randomness gets its own PCG stream of the run's seed.
 const (
 	streamInit  = 1
-	streamSplit = 2
 	streamSteps = 3
 	streamEpoch = 1000
 )

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/models"
@@ -20,6 +19,18 @@ import (
 
 // tinyDataset is the embedded MNIST sample restricted to digits 0-2, the classes of
 // the "tiny" test architecture: real images, a few milliseconds per step.
+// tinyProfile is the test dataset's profile: the embedded sample's first three
+// classes (tinyDataset) for the "tiny" architecture, at MNIST's budgets.
+var tinyProfile = data.Profile{Name: "tiny", Dir: "mnist", Desc: "the embedded MNIST sample", Embedded: true,
+	Reader: data.IDXReader("mnist", []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}),
+	Arch:   "tiny", Noise: 0.2, EpsL2: 1.5, EpsLinf: 0.3, Restarts: 1}
+
+func init() {
+	if err := data.Register(tinyProfile); err != nil {
+		panic(err)
+	}
+}
+
 func tinyDataset(t testing.TB) *data.Dataset {
 	t.Helper()
 	ds, err := data.Load("mnist-sample", data.EmbeddedRoot)
@@ -365,7 +376,7 @@ func TestAdversarialTrainingFromCNN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := attack.DefaultEps("tiny", attack.Linf); ck.Config.PGD == nil || ck.Config.PGD.Eps != want || ck.Config.Noise != 0 || ck.Config.InitSHA256 == "" {
+	if want := tinyProfile.EpsLinf; ck.Config.PGD == nil || ck.Config.PGD.Eps != want || ck.Config.Noise != 0 || ck.Config.InitSHA256 == "" {
 		t.Errorf("resolved adversarial config = %+v (pgd %+v), want the default Linf eps %g, no noise, the init's hash", ck.Config, ck.Config.PGD, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/eabs/eabs/models"
@@ -174,18 +175,19 @@ func (o *attackCmdOptions) check(dataset string) (map[attack.Norm]float64, error
 			return nil, fmt.Errorf("%s %v: want %s", c.name, c.val, c.want)
 		}
 	}
+	prof, err := data.ProfileOf(dataset)
+	if err != nil {
+		return nil, err
+	}
 	eps := map[attack.Norm]float64{attack.L2: o.epsL2, attack.Linf: o.epsLinf}
-	for n, e := range eps {
-		if e == 0 {
-			eps[n] = attack.DefaultEps(dataset, n)
-		}
+	if eps[attack.L2] == 0 {
+		eps[attack.L2] = prof.EpsL2
+	}
+	if eps[attack.Linf] == 0 {
+		eps[attack.Linf] = prof.EpsLinf
 	}
 	if o.ao.pgdRestarts == 0 {
-		o.ao.pgdRestarts = 20
-		switch dataset {
-		case "mnist", "mnist-sample", "fashion-mnist":
-			o.ao.pgdRestarts = 5
-		}
+		o.ao.pgdRestarts = prof.Restarts
 	}
 	return eps, nil
 }

@@ -167,7 +167,7 @@ func TestExportRefusesToOverwrite(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if want := []string{"cnn.onnx", "model.eabs", "notes.txt"}; !slices.Equal(names, want) {
+	if want := []string{"cnn.onnx", "export.json", "model.eabs", "notes.txt"}; !slices.Equal(names, want) {
 		t.Errorf("after export --force the folder holds %v, want %v", names, want)
 	}
 	if _, _, _, err := loadWeights(filepath.Join(dir, "model.eabs")); err != nil {

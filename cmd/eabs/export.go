@@ -81,6 +81,7 @@ inference settings below, and the weights' SHA-256).`,
 			if err != nil {
 				return err
 			}
+			paths = append(paths, filepath.Join(tmp, onnx.ManifestFile))
 			// model.eabs goes along so the directory is a complete model: the file
 			// itself, or for a zoo model (no file) its weights and metadata re-encoded.
 			switch {
@@ -149,10 +150,10 @@ inference settings below, and the weights' SHA-256).`,
 const stagingPrefix = ".eabs-export-"
 
 // exportFiles are the names an export writes: every role's ONNX file (a model kind
-// writes only some of them) and model.eabs.
+// writes only some of them), the manifest and model.eabs.
 func exportFiles() []string {
 	return []string{onnx.RoleEncoder + ".onnx", onnx.RoleDecoders + ".onnx", onnx.RoleDiscriminator + ".onnx",
-		onnx.RoleLatentStep + ".onnx", onnx.RoleCNN + ".onnx", train.ModelFile}
+		onnx.RoleLatentStep + ".onnx", onnx.RoleCNN + ".onnx", onnx.ManifestFile, train.ModelFile}
 }
 
 // checkExportDir refuses to write an export where it would replace what the user made:

@@ -19,7 +19,6 @@ import (
 	"github.com/eabs/eabs/runtime"
 	"github.com/eabs/eabs/runtime/ort"
 	"github.com/eabs/eabs/runtime/ref"
-	"github.com/eabs/eabs/train"
 	"github.com/eabs/eabs/zoo"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -154,19 +153,7 @@ func loadSet(stderr io.Writer, name, dataDir, split string) (*data.Set, error) {
 	if err != nil {
 		return nil, dataLoadHint(name, root, err)
 	}
-	switch split {
-	case "test":
-		return ds.Test, nil
-	case "train":
-		return ds.Train, nil
-	case "val":
-		// the held-out part of train that `eabs train` validates on with its default
-		// seed and fraction
-		d := train.DefaultConfig(name, "")
-		_, val := train.ValidationSplit(ds.Train, d.ValFrac, d.Seed)
-		return val, nil
-	}
-	return nil, fmt.Errorf("unknown --split %q (want test, train or val)", split)
+	return ds.Split(split)
 }
 
 // firstN returns the first n images of s (all when n <= 0 or n >= s.N; the flags'

@@ -24,7 +24,8 @@ var (
 )
 
 // OpenModel opens the exported files in dir. Each file must carry eabs metadata for its
-// role, and all must come from the same weights; otherwise the error names the file
+// role, all must come from the same weights, and every file must have the bytes the
+// export's manifest records (onnx.VerifyExport); otherwise the error names the file
 // and what is wrong with it. Init must have succeeded.
 func OpenModel(dir string, opts Options) (*Model, error) {
 	infos, spec, err := readExport(dir)
@@ -97,6 +98,15 @@ func readExport(dir string) (map[string]*onnx.ModelInfo, models.Spec, error) {
 	}
 	if err := onnx.SameWeights(all...); err != nil {
 		return nil, spec, err
+	}
+	// The metadata names the weights; the manifest's hashes show the files still hold
+	// them (a changed initializer leaves the metadata as it was).
+	sha, err := onnx.VerifyExport(dir)
+	if err != nil {
+		return nil, spec, err
+	}
+	if got := all[0].Metadata[onnx.MetaWeightsSHA256]; got != sha {
+		return nil, spec, fmt.Errorf("ort: %s: the files say weights %s, the manifest %s", dir, got, sha)
 	}
 	return infos, spec, nil
 }

@@ -223,7 +223,7 @@ func NewClassifier(w *models.Weights) (*Classifier, error) {
 // Classes implements attack.Classifier.
 func (c *Classifier) Classes() int { return c.w.Spec.Arch.Classes }
 
-// Spec implements runtime.Classifier.
+// Spec returns the CNN's spec.
 func (c *Classifier) Spec() models.Spec { return c.w.Spec }
 
 // Logits implements runtime.Classifier and attack.Classifier.
@@ -274,7 +274,8 @@ func (c *Classifier) LogitsVJP(x []float32, batch int, cot func(logits []float32
 	return logits, grad, nil
 }
 
-// LossGrad implements runtime.Classifier.
+// LossGrad returns the logits and the gradient of sum_b CE(logits_b, y_b) with respect
+// to x (attack.Model, for adversarial training).
 func (c *Classifier) LossGrad(x []float32, y []int, batch int) (logits, grad []float32, err error) {
 	a := c.w.Spec.Arch
 	if err := runtime.CheckBatch("x", x, batch, a.Pixels()); err != nil {

@@ -1,0 +1,96 @@
+package ort
+
+import (
+	"path/filepath"
+
+	"github.com/eabs/eabs/internal/cleanup"
+	"github.com/eabs/eabs/models"
+	"github.com/eabs/eabs/onnx"
+	"github.com/eabs/eabs/runtime"
+)
+
+// Engine is this package's name for runtime.Open.
+const Engine = "ort"
+
+func init() {
+	runtime.Register(Engine, runtime.Engine{Model: openGenerative, Classifier: openONNXClassifier})
+}
+
+// exported returns a folder holding src's ONNX export: its own verified export folder,
+// or a temporary export of its weights that remove deletes (also on a signal).
+func exported(src *runtime.Source, meta map[string]string) (dir string, remove func(), err error) {
+	if src.ExportDir != "" {
+		return src.ExportDir, func() {}, nil
+	}
+	dir, remove, err = cleanup.TempDir("eabs-export-*")
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := onnx.Export(src.Weights, dir, onnx.ExportOptions{Dataset: src.Dataset(), Meta: meta}); err != nil {
+		remove()
+		return "", nil, err
+	}
+	return dir, remove, nil
+}
+
+func openGenerative(src *runtime.Source, opt runtime.Options) (runtime.Model, error) {
+	if err := Init(opt.Library); err != nil {
+		return nil, err
+	}
+	dir, remove, err := exported(src, opt.Meta)
+	if err != nil {
+		return nil, err
+	}
+	m, err := OpenModel(dir, Options{IntraOpThreads: max(opt.Threads, 1)})
+	if err != nil {
+		remove()
+		return nil, err
+	}
+	return &tempModel{m, remove}, nil
+}
+
+func openONNXClassifier(src *runtime.Source, opt runtime.Options) (runtime.Classifier, error) {
+	if err := Init(opt.Library); err != nil {
+		return nil, err
+	}
+	co := ClassifierOptions{Options: Options{IntraOpThreads: max(opt.Threads, 1)}, Workers: opt.Workers}
+	if src.ONNX != "" {
+		return OpenClassifier(src.ONNX, co)
+	}
+	if src.Weights.Spec.Kind != models.CNN {
+		return nil, &Error{Op: "open", Path: src.Arg, Msg: "a " + src.Weights.Spec.Name() + " model is not a classifier (open it with runtime.Open)"}
+	}
+	dir, remove, err := exported(src, opt.Meta)
+	if err != nil {
+		return nil, err
+	}
+	c, err := OpenClassifier(filepath.Join(dir, onnx.RoleCNN+".onnx"), co)
+	if err != nil {
+		remove()
+		return nil, err
+	}
+	return &tempClassifier{c, remove}, nil
+}
+
+// tempModel and tempClassifier close the session, then remove the temporary export.
+type tempModel struct {
+	*Model
+	remove func()
+}
+
+func (m *tempModel) Close() error {
+	err := m.Model.Close()
+	m.remove()
+	return err
+}
+
+type tempClassifier struct {
+	*Classifier
+	remove func()
+}
+
+func (c *tempClassifier) Close() error {
+	err := c.Classifier.Close()
+	c.remove()
+	return err
+}

@@ -1,0 +1,107 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/eabs/eabs/models"
+	"github.com/eabs/eabs/onnx"
+	"github.com/eabs/eabs/zoo"
+)
+
+// Source is a model as a command names it: an eabs model (its weights, and the export
+// folder it came with, if any) or a plain ONNX classifier file.
+type Source struct {
+	// Arg is what was given: "zoo:NAME", a model or checkpoint file, a training run or
+	// export folder, or a .onnx file.
+	Arg string
+	// Path is the file read: the model file, the .onnx file, or Arg for a zoo model.
+	Path string
+	// Weights and Meta are the eabs model's (nil for a plain ONNX file).
+	Weights *models.Weights
+	Meta    map[string]string
+	// ExportDir is a folder holding this model's ONNX export, verified against its
+	// manifest and the weights, or "".
+	ExportDir string
+	// ONNX is set for a plain ONNX classifier: the file.
+	ONNX string
+}
+
+// Load resolves a MODEL argument. A folder that holds an export must match its
+// model.eabs: an export of other weights, or files changed since the export, is an
+// error naming them, never silently replaced.
+func Load(arg string) (*Source, error) {
+	s := &Source{Arg: arg, Path: arg}
+	if strings.HasPrefix(arg, zoo.Prefix) {
+		w, meta, err := zoo.Load(arg)
+		if err != nil {
+			return nil, err
+		}
+		s.Weights, s.Meta = w, meta
+		return s, nil
+	}
+	st, err := os.Stat(arg)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", arg, err)
+	}
+	if !st.IsDir() && strings.EqualFold(filepath.Ext(arg), ".onnx") {
+		s.ONNX = arg
+		return s, nil
+	}
+	if st.IsDir() {
+		s.Path = filepath.Join(arg, models.ModelFileName)
+		if _, err := os.Stat(s.Path); err != nil {
+			return nil, fmt.Errorf("model %s: a folder without %s (pass a model file, a training run or an export folder)", arg, models.ModelFileName)
+		}
+	}
+	if s.Weights, s.Meta, err = models.LoadModel(s.Path); err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		if _, err := os.Stat(filepath.Join(arg, onnx.ManifestFile)); err == nil || hasONNX(arg) {
+			sha, err := onnx.VerifyExport(arg)
+			if err != nil {
+				return nil, err
+			}
+			if want := onnx.WeightsSHA256(s.Weights); sha != want {
+				return nil, fmt.Errorf("model %s: its ONNX files were exported from other weights (%s) than its %s (%s): export it again with eabs export --force",
+					arg, sha, models.ModelFileName, want)
+			}
+			s.ExportDir = arg
+		}
+	}
+	return s, nil
+}
+
+func hasONNX(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.onnx"))
+	return len(m) > 0
+}
+
+// Name is how results name the model: a zoo model's name, a file's base name, or a
+// training run's folder for its model.eabs.
+func (s *Source) Name() string {
+	if strings.HasPrefix(s.Arg, zoo.Prefix) {
+		return strings.TrimPrefix(s.Arg, zoo.Prefix)
+	}
+	base := strings.TrimSuffix(filepath.Base(s.Arg), filepath.Ext(s.Arg))
+	if base == "model" {
+		base = filepath.Base(filepath.Dir(s.Arg))
+	}
+	return base
+}
+
+// Dataset is the dataset the model file names ("" for a plain ONNX file or a model
+// that names none).
+func (s *Source) Dataset() string { return s.Meta["dataset"] }
+
+// NeedWeights refuses a plain ONNX classifier where an eabs model is needed, saying
+// what for.
+func (s *Source) NeedWeights(what string) error {
+	if s.Weights == nil {
+		return fmt.Errorf("%s is a plain ONNX classifier; %s needs an eabs model (a model.eabs, a training run or export folder, or a zoo model)", s.Arg, what)
+	}
+	return nil
+}
