@@ -435,7 +435,6 @@ func sameData(opt Options, recorded string) error {
 		opt.Dir, from, recorded, opt.DataFingerprint)
 }
 
-
 // Seeded streams: each use of randomness gets its own PCG stream of the run's seed.
 const (
 	streamInit  = 1
