@@ -18,13 +18,20 @@ import (
 // x + delta, keeps it if it is adversarial and smaller than the best so far, then
 //
 //	delta <- delta + alpha_k g/||g||_2             (g: the gradient of lseMargin, which
-//	                                                points where cross-entropy's does)
+//	                                                points where cross-entropy's does;
+//	                                                a random unit vector where g = 0)
 //	eps   <- eps (1 - Gamma) if x + delta was adversarial, else eps (1 + Gamma)
 //	delta <- eps delta/||delta||_2, then clipped so that x + delta is in [0,1]
 //
 // with alpha_k cosine-annealed from 1 to 0.01 (alpha_k = 0.01 + 0.99 (1 + cos(pi k /
 // Steps))/2) and eps capped by the largest L2 distance the box allows. The point after
 // the last step is evaluated too. Found.Adv is the smallest adversarial found.
+//
+// Where the gradient is exactly zero (a flat region, or a cotangent that underflowed),
+// the step goes along a random direction, as in Rony et al.'s code: without a step, delta
+// stays 0 from the start, x + delta = x whatever the norm budget, and the sample is
+// never attacked. Their code adds alpha_k times a standard normal vector; it is
+// normalised here (as Foolbox does), so that the step keeps its length alpha_k.
 //
 // Zero options take the defaults: 80 steps (the paper's), gamma 0.05, initial norm 1
 // (Rony et al.'s), EOT 1.
@@ -46,7 +53,7 @@ func (DDN) Name() string { return "ddn" }
 func (DDN) Norm() Norm { return L2 }
 
 // Run implements Attack.
-func (a DDN) Run(ctx context.Context, m Classifier, x []float32, y []int, batch int, _ *rand.Rand) (*Found, error) {
+func (a DDN) Run(ctx context.Context, m Classifier, x []float32, y []int, batch int, rng *rand.Rand) (*Found, error) {
 	name := a.Name()
 	g, err := startGrad(name, m, x, y, batch, a.Steps, 80, a.EOT)
 	if err != nil {
@@ -108,14 +115,24 @@ func (a DDN) Run(ctx context.Context, m Classifier, x []float32, y []int, batch 
 			if k == steps {
 				continue
 			}
-			g := grad[i*n : (i+1)*n]
-			delta := make([]float64, n)
-			gn := l2(g)
-			for p := range delta {
-				delta[p] = float64(c[p]) - float64(o[p])
-				if gn > 0 {
-					delta[p] += alpha * float64(g[p]) / gn
+			// The step's direction: the unit gradient, or a random unit vector where the
+			// gradient is zero (see the type's doc).
+			dir := make([]float64, n)
+			for p, v := range grad[i*n : (i+1)*n] {
+				dir[p] = float64(v)
+			}
+			gn := l2(grad[i*n : (i+1)*n])
+			if gn == 0 {
+				var s float64
+				for p := range dir {
+					dir[p] = rng.NormFloat64()
+					s += dir[p] * dir[p]
 				}
+				gn = math.Sqrt(s)
+			}
+			delta := make([]float64, n)
+			for p := range delta {
+				delta[p] = float64(c[p]) - float64(o[p]) + alpha*dir[p]/gn
 			}
 			if adv {
 				eps[i] *= 1 - gamma

@@ -338,3 +338,60 @@ func argmax32(z []float32) int {
 	}
 	return best
 }
+
+// bowl is the two-class model with logits (0, s (||x - c||^2 - r^2)): class 1 outside the
+// L2 ball of radius r around c, with the exact gradient 2 s (x - c) v_1, zero at c.
+type bowl struct {
+	c    []float32
+	r, s float64
+}
+
+func (bowl) Classes() int { return 2 }
+
+func (b bowl) Logits(x []float32, batch int) ([]float32, error) {
+	n := len(b.c)
+	z := make([]float32, 2*batch)
+	for i := 0; i < batch; i++ {
+		var d float64
+		for p, v := range x[i*n : (i+1)*n] {
+			d += math.Pow(float64(v)-float64(b.c[p]), 2)
+		}
+		z[2*i+1] = float32(b.s * (d - b.r*b.r))
+	}
+	return z, nil
+}
+
+func (b bowl) LogitsVJP(x []float32, batch int, cot func([]float32) []float32) ([]float32, []float32, error) {
+	z, _ := b.Logits(x, batch)
+	v := cot(append([]float32(nil), z...))
+	n := len(b.c)
+	g := make([]float32, len(x))
+	for i := 0; i < batch; i++ {
+		for p := 0; p < n; p++ {
+			g[i*n+p] = float32(2 * b.s * (float64(x[i*n+p]) - float64(b.c[p])) * float64(v[2*i+1]))
+		}
+	}
+	return z, g, nil
+}
+
+// TestDDNLeavesAZeroGradient: at the centre of the bowl the gradient is exactly zero.
+// DDN from delta = 0 then took no step, so x + delta stayed x at every norm budget and
+// the attack found nothing; Rony et al.'s DDN steps along a random direction there, and
+// then follows the (radial) gradient to the smallest adversarials, at distance r in every
+// direction: the answer must lie between r and the 6% above it that DDN's geometric
+// norm changes allow (TestL2MinNormNearExact's bound).
+func TestDDNLeavesAZeroGradient(t *testing.T) {
+	const r = 0.3
+	c := []float32{0.5, 0.5, 0.5, 0.5}
+	m := bowl{c: c, r: r, s: 10}
+	for seed := uint64(1); seed <= 3; seed++ {
+		f, err := attack.DDN{}.Run(context.Background(), m, c, []int{0}, 1, rand.New(rand.NewPCG(seed, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := attacktest.Distance(attack.L2, f.Adv, c)
+		if !f.Ok[0] || d < r*(1-1e-6) || d > r*1.06 {
+			t.Errorf("seed %d: found %v at distance %.5f, want the bowl's edge at %g (at most 6%% beyond)", seed, f.Ok[0], d, r)
+		}
+	}
+}
