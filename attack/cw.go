@@ -22,7 +22,9 @@ import (
 // constant c; a binary search over c per sample follows: c is multiplied by 10 while no
 // adversarial was found at any c, and otherwise set to the midpoint of the largest c
 // without and the smallest with success. Every evaluated point that is misclassified and
-// closer than the best so far is kept; Found.Adv is the smallest.
+// closer than the best so far is kept; Found.Adv is the smallest. The point after the
+// last Adam step of each constant is evaluated too (one more query per constant): it is
+// the optimisation's furthest point, and often its first adversarial one.
 //
 // Zero options take the defaults: 5 binary-search steps x 100 Adam steps (the paper's),
 // learning rate 0.01, confidence 0, initial constant 0.01 (Foolbox 2's default; Carlini
@@ -97,7 +99,7 @@ func (a CW) Run(ctx context.Context, m Classifier, x []float32, y []int, batch i
 		found := make([]bool, batch)
 		cur := make([]float32, len(x))
 		th := make([]float64, len(x)) // tanh(w0 + delta)
-		for step := 1; step <= steps; step++ {
+		for step := 1; ; step++ {
 			for i := range cur {
 				th[i] = math.Tanh(w0[i] + delta[i])
 				cur[i] = float32((th[i] + 1) / 2)
@@ -122,7 +124,12 @@ func (a CW) Run(ctx context.Context, m Classifier, x []float32, y []int, batch i
 				}
 				return v
 			}
-			logits, grad, err := evalVJP(ctx, s, cur, idx, cot)
+			var logits, grad []float32
+			if step <= steps {
+				logits, grad, err = evalVJP(ctx, s, cur, idx, cot)
+			} else {
+				logits, err = s.logits(ctx, cur, idx)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -136,6 +143,9 @@ func (a CW) Run(ctx context.Context, m Classifier, x []float32, y []int, batch i
 						copy(f.Adv[i*n:(i+1)*n], c)
 					}
 				}
+			}
+			if step > steps {
+				break
 			}
 			// d loss / d delta = (2 (x' - x) + c J^T dhinge) * (1 - tanh^2)/2, Adam step.
 			t := float64(step)

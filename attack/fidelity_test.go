@@ -395,3 +395,26 @@ func TestDDNLeavesAZeroGradient(t *testing.T) {
 		}
 	}
 }
+
+// TestCWEvaluatesItsLastStep: with one constant and one Adam step, CW evaluates x (not
+// adversarial), takes Adam's first step, which moves every tanh-space coordinate by lr
+// against its gradient's sign (TestCWFirstAdamStep) and crosses this boundary, and must
+// then evaluate the point it reached: the closed form
+// x' = (tanh(atanh((2x-1)(1-1e-6)) + lr sign(w)) + 1)/2, after 2 queries. The old loop
+// stopped after the step without looking, and found nothing.
+func TestCWEvaluatesItsLastStep(t *testing.T) {
+	const n, lr = 12, 0.01
+	l, x, w := nearBoundary(n, 0.01)
+	a := attack.CW{BinarySteps: 1, Steps: 1, LR: lr, InitialConst: 1}
+	f, _ := runChecked(t, a, l, x, []int{0}, 1, 0, 1)
+	if !f.Ok[0] || f.Queries[0] != 2 {
+		t.Fatalf("found %v after %d queries, want the point after the step, adversarial, after 2", f.Ok[0], f.Queries[0])
+	}
+	for i := range x {
+		w0 := math.Atanh((2*float64(x[i]) - 1) * (1 - 1e-6))
+		want := (math.Tanh(w0+lr*sgn(w[i])) + 1) / 2
+		if got := float64(f.Adv[i]); math.Abs(got-want) > 1e-7 {
+			t.Errorf("pixel %d = %.9f, want %.9f", i, got, want)
+		}
+	}
+}
