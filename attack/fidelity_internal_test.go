@@ -2,6 +2,7 @@ package attack
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -25,5 +26,47 @@ func TestCrossEntropyAtLargeMargins(t *testing.T) {
 	l2, _ := crossEntropy([]float32{0, -701}, 0)
 	if !(l1 > l2 && l2 > 0) {
 		t.Errorf("CE at margins 700 and 701: %g and %g, want decreasing and positive", l1, l2)
+	}
+}
+
+// TestSquareLinfWindowAlwaysChanges: the reference Square-Linf redraws a window's signs
+// until the window changes, so it never spends a query on the unchanged best point. On
+// 2x2 one-channel images the window is one pixel; with every pixel of best at x + eps, a
+// draw changes it only with the sign -, so every proposal must set exactly one pixel to
+// x - eps. Capped at 10 draws, one proposal in 2^10 came back unchanged (about 20 of
+// these 20,000). Where no sign can change the window (eps below float32's resolution
+// at 0.5), the proposal is best itself and must come back rather than loop.
+func TestSquareLinfWindowAlwaysChanges(t *testing.T) {
+	const h, w, eps = 2, 2, 0.1
+	a := Square{Lp: Linf, Eps: eps}
+	x := []float32{0.5, 0.5, 0.5, 0.5}
+	best := make([]float32, len(x))
+	for k := range best {
+		best[k] = x[k] + float32(eps)
+	}
+	dst := make([]float32, len(x))
+	r := rand.New(rand.NewPCG(1, 2))
+	for it := 0; it < 20000; it++ {
+		a.proposeLinf(dst, best, x, 0.05, r, 1, h, w)
+		changed := 0
+		for k := range dst {
+			if dst[k] == best[k] {
+				continue
+			}
+			changed++
+			if want := x[k] - float32(eps); dst[k] != want {
+				t.Fatalf("proposal %d: pixel %d = %v, want x - eps = %v", it, k, dst[k], want)
+			}
+		}
+		if changed != 1 {
+			t.Fatalf("proposal %d changed %d pixels, want 1", it, changed)
+		}
+	}
+	tiny := Square{Lp: Linf, Eps: 1e-9}
+	tiny.proposeLinf(dst, x, x, 0.05, r, 1, h, w)
+	for k := range dst {
+		if dst[k] != x[k] {
+			t.Fatalf("eps 1e-9: pixel %d = %v, want x = %v", k, dst[k], x[k])
+		}
 	}
 }

@@ -186,29 +186,32 @@ func (a Square) startLinf(dst, x []float32, r *rand.Rand, c, h, w int) {
 }
 
 // proposeLinf sets dst to best with a random s x s window set to x +- eps (one sign per
-// channel), s = round(sqrt(p*H*W)) in [1, H-1]; signs are redrawn (up to 10 times) until
-// the window changes.
+// channel), s = round(sqrt(p*H*W)) in [1, H-1]. The signs are redrawn until the window
+// changes, as in the reference (Andriushchenko et al.'s square.py), so that no query is
+// spent on best itself; a draw changes it with probability at least 1/2. Only where no
+// sign can change it (eps below float32's resolution at these pixels, say), which the
+// reference does not guard against and would loop on forever, is dst left equal to best.
 func (a Square) proposeLinf(dst, best, x []float32, p float64, r *rand.Rand, c, h, w int) {
 	s := min(max(int(math.Round(math.Sqrt(p*float64(h*w)))), 1), min(h, w)-1)
 	s = max(s, 1)
 	copy(dst, best)
 	i0, j0 := r.IntN(h-s+1), r.IntN(w-s+1)
 	e := float32(a.Eps)
-	for try := 0; try < 10; try++ {
-		changed := false
+	differs := func(v, b float32) bool { return math.Abs(float64(v-b)) >= 1e-7 }
+	for {
+		changed, possible := false, false
 		for ch := 0; ch < c; ch++ {
 			d := e * a.sign(r)
 			for i := i0; i < i0+s; i++ {
 				for j := j0; j < j0+s; j++ {
 					k := (ch*h+i)*w + j
 					dst[k] = min(max(x[k]+d, 0), 1)
-					if math.Abs(float64(dst[k]-best[k])) >= 1e-7 {
-						changed = true
-					}
+					changed = changed || differs(dst[k], best[k])
+					possible = possible || differs(min(max(x[k]-d, 0), 1), best[k])
 				}
 			}
 		}
-		if changed {
+		if changed || !possible {
 			return
 		}
 	}
