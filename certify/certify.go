@@ -16,13 +16,22 @@
 // Both minimisations are carried out by the paper's inference in its exact form (mean
 // only, no sampling): the best of the bank's random starts and the encoder's mean, then
 // Adam. An optimiser only ever finds an upper bound of a minimum: an upper bound of
-// l*_y makes eps* smaller (safe), but an upper bound of d_k makes it larger. So both
-// minimisations are run several times from independent start banks (Options.Restarts;
-// restarts after the first without the deterministic encoder start) and the smallest
-// values are used (r where l*_y is smallest: the bound holds for any z, so the lowest
-// l*_y is the tightest); the spread across restarts and whether the binding class
-// changed are kept per sample, so a user can see how far the optimiser had converged. eps* is a lower bound under exact inference only as far as the d_k found
-// are the true minima: every output says so (Options.Label).
+// l*_y makes eps* smaller (safe), but an upper bound of d_k makes it larger. Three
+// things keep d_k as low as the computation allows:
+//
+//   - every point any search evaluated bounds d_k: d_k <= ||x - G_k(z)|| for every z the
+//     model's own inference or the distance search visited (the model's inference,
+//     pulled by its prior, can end in a closer basin than the prior-free search);
+//   - the minimisations are restarted from independent start banks (Options.Restarts;
+//     restarts after the first without the deterministic encoder start) until the
+//     binding d_k stops moving (Options.DTol), at most Options.MaxRestarts times; images
+//     that did not settle are marked (Result.Converged) and listed by Summarise;
+//   - AuditDistances searches d_k again with other banks and seeds and another
+//     optimiser (audit.go), and reports where it finds a smaller d_k.
+//
+// l*_y and r are taken where l*_y is lowest (the bound holds for any z, so the lowest
+// l*_y is the tightest). eps* is a lower bound under exact inference only as far as the
+// d_k found are the true minima: every output says so (Options.Label).
 package certify
 
 import (
@@ -42,9 +51,20 @@ type Options struct {
 	// Infer gives the starts, Adam steps, step size and the first bank seed of both
 	// minimisations; exact inference is forced.
 	Infer infer.Options `json:"inference"`
-	// Restarts is the number of independent minimisations of d_k: restart i draws its
-	// start bank with seed Infer.BankSeed + i. d_k is the minimum over restarts.
+	// Restarts is the number of independent minimisations every image gets: restart i
+	// draws its start bank with seed Infer.BankSeed + i. d_k is the minimum over
+	// restarts.
 	Restarts int `json:"restarts"`
+	// MaxRestarts caps the restarts of an image whose certificate has not settled:
+	// after Restarts, an image is restarted again until its last restart left the
+	// prediction unchanged and lowered the binding class's d_k by at most DTol. A
+	// fixed count cannot tell a converged d_k from one the optimiser is still
+	// lowering (on the MNIST E-ABS, the third restart still lowered it by more than
+	// 1e-3 on 56 of 500 images). 0 means Restarts: a fixed count, no image converged
+	// unless it settled by then.
+	MaxRestarts int `json:"max_restarts"`
+	// DTol is the convergence tolerance (L2) on the binding class's d_k.
+	DTol float64 `json:"d_tol"`
 	// Chunk is the number of bank means decoded per call: the reference graph keeps a
 	// compiled program (with its float64 buffers) per batch size, so this bounds memory
 	// (500 means x 10 decoders took 4 GB; 50 keeps it to a few hundred MB).
@@ -52,29 +72,48 @@ type Options struct {
 }
 
 // DefaultOptions are the paper's 8000 starts and ABS's Adam (step 0.05) with the effort
-// chosen from the convergence curve in results/mnist-eabs/certify/convergence.json:
-// 3 restarts x 100 steps (see the README there for the measurement).
+// chosen from the convergence curve in results/mnist/eabs/certify/convergence.json:
+// 3 restarts x 100 steps, then up to 10 restarts for images whose binding d_k still
+// moved by more than 1e-3 (the smallest change the convergence curve counts).
 func DefaultOptions() Options {
 	o := infer.DefaultOptions()
 	o.Steps = 100
 	o.Exact = true
-	return Options{Infer: o, Restarts: 3, Chunk: 50}
+	return Options{Infer: o, Restarts: 3, MaxRestarts: 10, DTol: 1e-3, Chunk: 50}
 }
+
+// maxRestarts is the cap actually applied (MaxRestarts 0 means Restarts).
+func (o Options) maxRestarts() int { return max(o.MaxRestarts, o.Restarts) }
 
 // Label names what the radii are: every output carries it.
 func (o Options) Label() string {
-	return fmt.Sprintf("lower bound under exact inference, d_k from %d restarts x %d steps", o.Restarts, o.Infer.Steps)
+	if o.maxRestarts() > o.Restarts {
+		return fmt.Sprintf("lower bound under exact inference, d_k from %d-%d restarts (until the binding d_k moves by <= %g) x %d steps, capped by every evaluated point",
+			o.Restarts, o.maxRestarts(), o.DTol, o.Infer.Steps)
+	}
+	return fmt.Sprintf("lower bound under exact inference, d_k from %d restarts x %d steps, capped by every evaluated point", o.Restarts, o.Infer.Steps)
 }
 
 func (o *Options) check() error {
 	if o.Restarts < 1 {
 		return fmt.Errorf("certify: %d restarts: want at least 1", o.Restarts)
 	}
+	if o.MaxRestarts != 0 && o.MaxRestarts < o.Restarts {
+		return fmt.Errorf("certify: at most %d restarts is fewer than the %d every image gets", o.MaxRestarts, o.Restarts)
+	}
+	if !(o.DTol >= 0) {
+		return fmt.Errorf("certify: convergence tolerance %g must be a non-negative number", o.DTol)
+	}
 	if o.Chunk <= 0 {
 		o.Chunk = 50
 	}
 	if o.Infer.Starts < 0 || o.Infer.Steps < 0 {
 		return fmt.Errorf("certify: %d starts and %d steps must not be negative", o.Infer.Starts, o.Infer.Steps)
+	}
+	if o.Infer.Starts == 0 && o.maxRestarts() > 1 {
+		// Restarts after the first hide the encoder's start and draw only from
+		// their bank: with no bank there is nothing to start from.
+		return fmt.Errorf("certify: with 0 starts, restarts after the first have no start (they draw from a fresh bank without the encoder's start): use 1 restart or some starts")
 	}
 	o.Infer.Exact = true
 	return nil
@@ -90,8 +129,16 @@ type Result struct {
 	// Pred is argmin_k l*_k(x) under exact inference (l*_k the minimum over restarts).
 	Pred int `json:"pred"`
 	// L holds l*_k(x) and D holds d_k(x) (the minimum over restarts) for every class.
+	// D[k]^2 <= L[k] and D[k]^2 <= RecMin[k] hold exactly (in float64).
 	L []float64 `json:"l"`
 	D []float64 `json:"d"`
+	// RecMin holds, per class, the smallest squared reconstruction error
+	// ||x - G_k(z)||^2 over every point any search of any restart evaluated (the
+	// model's inference and the distance search); DSearch the distance search's own
+	// d_k (minimum over restarts). D is below DSearch where a point the model's
+	// inference evaluated was closer than anything the distance search found.
+	RecMin  []float64 `json:"rec_min"`
+	DSearch []float64 `json:"d_search"`
 	// R is ||x - G_y(z*_y)||_2 at the label's optimum.
 	R float64 `json:"r"`
 	// Eps is eps*(x): 0 when the image is misclassified.
@@ -104,7 +151,8 @@ type Result struct {
 	Valid bool `json:"valid"`
 	// DRestarts[i] and LRestarts[i] hold the d_k and l*_k of restart i (L and D are
 	// their minima, R is taken where l*_y is); EpsRestarts and BindingRestarts the
-	// radius and binding class each restart alone would give.
+	// radius and binding class restart i alone gives (with its own l*_y, r and
+	// prediction: 0 and -1 where it alone misclassifies).
 	DRestarts       [][]float64 `json:"d_restarts"`
 	LRestarts       [][]float64 `json:"l_restarts"`
 	RRestarts       []float64   `json:"r_restarts"`
@@ -116,6 +164,16 @@ type Result struct {
 	DSpread   float64 `json:"d_spread"`
 	// BindingChanged says that restarts disagreed on the binding class.
 	BindingChanged bool `json:"binding_changed"`
+	// Restarts is the number of restarts the image got; DLastDrop how much the last
+	// one lowered the binding class's d_k (0 with one restart or no binding class).
+	Restarts  int     `json:"restarts"`
+	DLastDrop float64 `json:"d_last_drop"`
+	// Converged says the certificate settled: the last of at least two restarts left
+	// the prediction unchanged and lowered the binding d_k by at most Options.DTol.
+	// Certify sets it; FirstRestarts leaves it false.
+	Converged bool `json:"converged"`
+	// Audit is the independent search's check of d_k (nil when not run).
+	Audit *Audit `json:"audit,omitempty"`
 	// Validation is the attack check of the certificate (nil when not run).
 	Validation *Validation `json:"validation,omitempty"`
 }
@@ -123,7 +181,10 @@ type Result struct {
 // Position implements shard.Positioned.
 func (r Result) Position() int { return r.Pos }
 
-// Radius evaluates eps* from l*_y, r and the distances d_k (k = y is skipped).
+// Radius evaluates eps* from l*_y, r and the distances d_k (k = y is skipped). A rival
+// whose radius is not a number (a NaN input, or d_k = +Inf) makes the certificate
+// undefined: it certifies nothing (eps 0, that class binding, not valid), since
+// skipping the rival would certify against the other classes only.
 func Radius(y int, ly, r float64, d []float64) (eps float64, binding int, valid bool) {
 	eps, binding = math.Inf(1), -1
 	for k, dk := range d {
@@ -133,6 +194,9 @@ func Radius(y int, ly, r float64, d []float64) (eps float64, binding int, valid 
 		e := 0.0
 		if den := 2*dk + 2*r; den > 0 {
 			e = (dk*dk - ly) / den
+		}
+		if math.IsNaN(e) || math.IsNaN(dk) || math.IsNaN(ly) || math.IsNaN(r) {
+			return 0, k, false
 		}
 		if e < eps || binding < 0 {
 			eps, binding = e, k
@@ -197,6 +261,10 @@ func NewWith(model, dist runtime.Model, opt Options, tick func(done, total int))
 	if ds.Beta != 0 {
 		return nil, fmt.Errorf("certify: the distance engine has beta %g: d_k must be minimised without the prior term", ds.Beta)
 	}
+	if !(ms.Beta >= 0) {
+		// l_k = ||x - G_k(z)||^2 + prior bounds d_k^2 only for a non-negative prior.
+		return nil, fmt.Errorf("certify: the model's beta %g is negative: its loss no longer bounds the reconstruction error", ms.Beta)
+	}
 	if ms.Arch.Classes != ds.Arch.Classes || ms.Arch.Latent != ds.Arch.Latent || ms.Arch.Pixels() != ds.Arch.Pixels() {
 		return nil, fmt.Errorf("certify: the distance engine's architecture differs from the model's")
 	}
@@ -228,10 +296,14 @@ func (c *Certifier) Close() error {
 }
 
 // Certify computes the certificates of n images x (n, C, H, W) with labels, batch
-// images at a time. Restart 0 reuses the model's start bank and the encoder's start;
-// every further restart draws, decodes and drops its own bank (without the encoder's
-// start), so memory holds at most two banks. tick reports
-// (done, total) image-minimisations (n per restart).
+// images at a time. Every image gets Options.Restarts restarts; those whose
+// certificate has not settled then get more, one restart at a time, up to
+// Options.MaxRestarts. Restart 0 reuses the model's start bank and the encoder's
+// start; every further restart draws, decodes and drops its own bank (without the
+// encoder's start), so memory holds at most two banks. An image's result does not
+// depend on which other images share its restarts (inference is batch-invariant).
+// tick reports (done, total) image-minimisations, total growing as restarts are
+// added.
 func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done, total int)) ([]Result, error) {
 	n := len(labels)
 	a := c.model.Spec().Arch
@@ -247,107 +319,177 @@ func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done
 			return nil, fmt.Errorf("certify: label %d outside [0,%d)", y, K)
 		}
 	}
-	R := c.opt.Restarts
 	out := make([]Result, n)
-	for b := range out {
-		out[b] = Result{Index: b, Pos: b, Label: labels[b], L: make([]float64, K), Binding: -1, DRestarts: make([][]float64, R), LRestarts: make([][]float64, R), RRestarts: make([]float64, R)}
+	active := make([]int, n)
+	for i := range out {
+		out[i] = Result{Index: i, Pos: i, Label: labels[i], Binding: -1}
+		active[i] = i
 	}
-	total, done := n*R, 0
-	zero := make([]float32, c.eng.Bank().S)
-	for r := 0; r < R; r++ {
-		bk := c.eng.Bank()
-		if r > 0 {
-			o := c.opt.Infer
-			o.BankSeed += uint64(r)
-			var err error
-			bk = nil
-			debug.FreeOSMemory() // the previous restart's bank: at most two banks live
-			if bk, err = infer.NewBank(c.model, o, c.opt.Chunk, nil); err != nil {
-				return nil, err
-			}
+	done, total := 0, n*c.opt.Restarts
+	progress := func(d int) {
+		done += d
+		if tick != nil {
+			tick(done, total)
 		}
-		meng, dm := c.eng, c.dist
-		if r > 0 {
-			dm = bankOnly{c.dist}
-			var err error
-			if meng, err = infer.NewEngineWithBank(bankOnly{c.model}, c.opt.Infer, bk, nil); err != nil {
-				return nil, err
-			}
+	}
+	for r := 0; r < c.opt.maxRestarts() && len(active) > 0; r++ {
+		if r >= c.opt.Restarts {
+			total += len(active)
 		}
-		dist, err := infer.NewEngineWithBank(dm, c.opt.Infer, bk, zero)
-		if err != nil {
+		if err := c.restart(r, x, labels, active, out, batch, progress); err != nil {
 			return nil, err
 		}
-		for lo := 0; lo < n; lo += batch {
-			hi := min(lo+batch, n)
-			xb := x[lo*P : hi*P]
-			mo, err := meng.Classify(xb, hi-lo, nil)
-			if err != nil {
-				return nil, err
-			}
-			for i := lo; i < hi; i++ {
-				res := &out[i]
-				l := make([]float64, K)
-				for k := 0; k < K; k++ {
-					l[k] = float64(mo.Loss[(i-lo)*K+k])
-				}
-				res.LRestarts[r] = l
-				// l*_y and r come from the same point z*_y: the restart with the
-				// lowest l*_y (any z gives a valid bound; the lowest the tightest).
-				y := res.Label
-				rec := mo.Rec[((i-lo)*K+y)*P : ((i-lo)*K+y+1)*P]
-				var s2 float64
-				for j, v := range x[i*P : (i+1)*P] {
-					d := float64(v) - float64(rec[j])
-					s2 += d * d
-				}
-				res.RRestarts[r] = math.Sqrt(s2)
-				if r == 0 || l[y] < res.L[y] {
-					res.R = res.RRestarts[r]
-				}
-				for k := range l {
-					if r == 0 || l[k] < res.L[k] {
-						res.L[k] = l[k]
-					}
-				}
-			}
-			do, err := dist.Classify(xb, hi-lo, nil)
-			if err != nil {
-				return nil, err
-			}
-			for i := lo; i < hi; i++ {
-				d := make([]float64, K)
-				for k := range d {
-					d[k] = math.Sqrt(math.Max(0, float64(do.Loss[(i-lo)*K+k])))
-				}
-				out[i].DRestarts[r] = d
-			}
-			done += hi - lo
-			if tick != nil {
-				tick(done, total)
+		keep := active[:0]
+		for _, i := range active {
+			finish(&out[i])
+			out[i].Converged = out[i].settled(c.opt.DTol)
+			if r+1 < c.opt.Restarts || !out[i].Converged {
+				keep = append(keep, i)
 			}
 		}
-	}
-	for i := range out {
-		finish(&out[i])
+		active = keep
 	}
 	return out, nil
 }
 
-// FirstRestarts returns the certificate the first j restarts alone give (the
-// convergence curve's points): l*_k, d_k the minima over them, r where l*_y is lowest.
-func (r Result) FirstRestarts(j int) Result {
-	j = min(j, len(r.DRestarts))
-	o := Result{Index: r.Index, Pos: r.Pos, Label: r.Label, L: slices.Clone(r.LRestarts[0]), R: r.RRestarts[0],
-		DRestarts: r.DRestarts[:j], LRestarts: r.LRestarts[:j], RRestarts: r.RRestarts[:j]}
-	for i := 1; i < j; i++ {
-		if r.LRestarts[i][r.Label] < o.L[r.Label] {
-			o.R = r.RRestarts[i]
+// restart runs restart r of both minimisations on the images idx, appending its l*_k,
+// r and d_k to their results. progress is called with the images done per batch.
+func (c *Certifier) restart(r int, x []float32, labels, idx []int, out []Result, batch int, progress func(int)) error {
+	a := c.model.Spec().Arch
+	K, P := a.Classes, a.Pixels()
+	mrec, drec := &recorder{Model: c.model}, &recorder{Model: c.dist}
+	var mm, dm runtime.Model = mrec, drec
+	bk := c.eng.Bank()
+	if r > 0 {
+		o := c.opt.Infer
+		o.BankSeed += uint64(r)
+		debug.FreeOSMemory() // the previous restart's bank: at most two banks live
+		var err error
+		if bk, err = infer.NewBank(c.model, o, c.opt.Chunk, nil); err != nil {
+			return err
 		}
-		for k, l := range r.LRestarts[i] {
-			o.L[k] = math.Min(o.L[k], l)
+		mm, dm = bankOnly{mrec}, bankOnly{drec}
+	}
+	meng, err := infer.NewEngineWithBank(mm, c.opt.Infer, bk, nil)
+	if err != nil {
+		return err
+	}
+	deng, err := infer.NewEngineWithBank(dm, c.opt.Infer, bk, make([]float32, bk.S))
+	if err != nil {
+		return err
+	}
+	xb := make([]float32, 0, batch*P)
+	for lo := 0; lo < len(idx); lo += batch {
+		ids := idx[lo:min(lo+batch, len(idx))]
+		xb = xb[:0]
+		for _, i := range ids {
+			xb = append(xb, x[i*P:(i+1)*P]...)
+		}
+		mrec.reset()
+		drec.reset()
+		mo, err := meng.Classify(xb, len(ids), nil)
+		if err != nil {
+			return err
+		}
+		do, err := deng.Classify(xb, len(ids), nil)
+		if err != nil {
+			return err
+		}
+		for b, i := range ids {
+			res := &out[i]
+			if res.RecMin == nil {
+				res.RecMin, res.DSearch = make([]float64, K), make([]float64, K)
+				for k := range res.RecMin {
+					res.RecMin[k], res.DSearch[k] = math.Inf(1), math.Inf(1)
+				}
+			}
+			l, d := make([]float64, K), make([]float64, K)
+			for k := range l {
+				j := b*K + k
+				l[k] = float64(mo.Loss[j])
+				rec := min(mrec.best[j], drec.best[j])
+				search := math.Max(0, float64(do.Loss[j]))
+				// Every evaluated point bounds d_k^2: the distance search's own
+				// minimum, the reconstruction error at every point either
+				// search visited, and l_k itself (the reconstruction error at
+				// z*_k plus a non-negative prior).
+				d[k] = sqrtDown(min(search, rec, l[k]))
+				res.RecMin[k] = min(res.RecMin[k], rec)
+				res.DSearch[k] = min(res.DSearch[k], sqrtDown(search))
+			}
+			y := labels[i]
+			res.LRestarts = append(res.LRestarts, l)
+			res.DRestarts = append(res.DRestarts, d)
+			res.RRestarts = append(res.RRestarts, math.Sqrt(sqDist(x[i*P:(i+1)*P], mo.Rec[(b*K+y)*P:(b*K+y+1)*P])))
+		}
+		progress(len(ids))
+	}
+	return nil
+}
+
+// sqrtDown is the largest float64 whose square does not exceed v (v >= 0): the
+// certificate's d_k^2 stays at or below the evaluated value it comes from even after
+// rounding, and a smaller d_k only lowers eps*.
+func sqrtDown(v float64) float64 {
+	d := math.Sqrt(v)
+	for d*d > v {
+		d = math.Nextafter(d, 0)
+	}
+	return d
+}
+
+func sqDist(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		s += d * d
+	}
+	return s
+}
+
+// recorder passes a model through and keeps, per row of the batch being inferred and
+// class, the smallest squared reconstruction error ||x - G_k(z)||^2 over its latent
+// steps, in float64 from the reconstructions. infer.Engine.Classify evaluates every
+// point (the chosen start, each Adam iterate, the final mean) by a latent step, so this
+// sees every point the inference visited. One recorder serves one engine, used by one
+// goroutine; reset before each batch.
+type recorder struct {
+	runtime.Model
+	best []float64 // (B, K)
+}
+
+func (r *recorder) reset() { r.best = nil }
+
+// LatentStep implements runtime.Model.
+func (r *recorder) LatentStep(x, mu, logvar, eps []float32, batch int) (*runtime.Step, error) {
+	st, err := r.Model.LatentStep(x, mu, logvar, eps, batch)
+	if err != nil {
+		return nil, err
+	}
+	P := len(x) / batch
+	if r.best == nil {
+		r.best = make([]float64, len(st.Loss))
+		for i := range r.best {
+			r.best[i] = math.Inf(1)
 		}
 	}
+	K := len(st.Loss) / batch
+	for i := range st.Loss {
+		b := i / K
+		if v := sqDist(x[b*P:(b+1)*P], st.Rec[i*P:(i+1)*P]); v < r.best[i] { // not min: a NaN bounds nothing
+			r.best[i] = v
+		}
+	}
+	return st, nil
+}
+
+// FirstRestarts returns the certificate the first j restarts alone give (the
+// convergence curve's points): l*_k, d_k the minima over them, r where l*_y is lowest.
+// RecMin, DSearch, Audit, Validation and Converged are not carried over.
+func (r Result) FirstRestarts(j int) Result {
+	j = min(j, len(r.DRestarts))
+	o := Result{Index: r.Index, Pos: r.Pos, Label: r.Label,
+		DRestarts: r.DRestarts[:j], LRestarts: r.LRestarts[:j], RRestarts: r.RRestarts[:j]}
 	finish(&o)
 	return o
 }
@@ -368,54 +510,83 @@ func (b bankOnly) Encode(x []float32, batch int) (mu, logvar []float32, err erro
 	return mu, logvar, err
 }
 
-// DiscLogit passes the discriminator through (the bank's prior needs it).
-func (b bankOnly) DiscLogit(z []float32, n int) ([]float32, error) {
-	d, ok := b.Model.(runtime.Discriminator)
-	if !ok {
-		return nil, fmt.Errorf("certify: the runtime has no discriminator")
+// minima returns the certificate's inputs from the first j restarts: l*_k and d_k their
+// minima, r at the restart with the lowest l*_y, and the prediction argmin_k l*_k.
+func (r *Result) minima(j int) (l, d []float64, rr float64, pred int) {
+	l, d = slices.Clone(r.LRestarts[0]), slices.Clone(r.DRestarts[0])
+	rr = r.RRestarts[0]
+	for i := 1; i < j; i++ {
+		if r.LRestarts[i][r.Label] < l[r.Label] {
+			rr = r.RRestarts[i]
+		}
+		for k := range l {
+			l[k] = math.Min(l[k], r.LRestarts[i][k])
+			d[k] = math.Min(d[k], r.DRestarts[i][k])
+		}
 	}
-	return d.DiscLogit(z, n)
+	return l, d, rr, argmin(l)
 }
 
-// finish takes d_k as the minimum over restarts and computes the radius, the radius of
-// each restart alone and their spread.
+func argmin(v []float64) int {
+	b := 0
+	for k, x := range v {
+		if x < v[b] {
+			b = k
+		}
+	}
+	return b
+}
+
+// settled reports whether the last of at least two restarts left the prediction as it
+// was and lowered the binding class's d_k by at most tol (finish must have run).
+func (r *Result) settled(tol float64) bool {
+	j := len(r.DRestarts)
+	if j < 2 {
+		return false
+	}
+	_, _, _, prev := r.minima(j - 1)
+	return prev == r.Pred && r.DLastDrop <= tol
+}
+
+// finish computes the certificate from the per-restart minima: l*_k, d_k, r, the
+// prediction and the radius, the radius each restart alone gives, their spread, and how
+// much the last restart lowered the binding d_k.
 func finish(res *Result) {
-	K := len(res.L)
-	res.D = make([]float64, K)
-	for k := range res.D {
-		res.D[k] = math.Inf(1)
-		for _, d := range res.DRestarts {
-			res.D[k] = math.Min(res.D[k], d[k])
-		}
-	}
-	res.Pred = 0
-	for k, l := range res.L {
-		if l < res.L[res.Pred] {
-			res.Pred = k
-		}
-	}
+	j := len(res.DRestarts)
+	res.Restarts = j
+	res.L, res.D, res.R, res.Pred = res.minima(j)
 	res.Eps, res.Binding, res.Valid = 0, -1, false
 	res.EpsRestarts, res.BindingRestarts = nil, nil
-	res.EpsSpread, res.DSpread, res.BindingChanged = 0, 0, false
-	if res.Pred != res.Label {
-		return
-	}
+	res.EpsSpread, res.DSpread, res.DLastDrop, res.BindingChanged = 0, 0, 0, false
 	y := res.Label
-	res.Eps, res.Binding, res.Valid = Radius(y, res.L[y], res.R, res.D)
 	lo, hi := math.Inf(1), math.Inf(-1)
-	dlo, dhi := math.Inf(1), math.Inf(-1)
-	for _, d := range res.DRestarts {
-		e, b, _ := Radius(y, res.L[y], res.R, d)
+	for i, d := range res.DRestarts {
+		e, b := 0.0, -1
+		if argmin(res.LRestarts[i]) == y {
+			e, b, _ = Radius(y, res.LRestarts[i][y], res.RRestarts[i], d)
+		}
 		res.EpsRestarts = append(res.EpsRestarts, e)
 		res.BindingRestarts = append(res.BindingRestarts, b)
 		lo, hi = math.Min(lo, e), math.Max(hi, e)
-		dlo, dhi = math.Min(dlo, d[res.Binding]), math.Max(dhi, d[res.Binding])
 		if b != res.BindingRestarts[0] {
 			res.BindingChanged = true
 		}
 	}
-	res.EpsSpread, res.DSpread = hi-lo, dhi-dlo
+	if res.Pred != y {
+		return
+	}
+	res.Eps, res.Binding, res.Valid = Radius(y, res.L[y], res.R, res.D)
+	res.EpsSpread = hi - lo
 	if slices.Contains(res.BindingRestarts, -1) {
 		res.BindingChanged = true
+	}
+	dlo, dhi := math.Inf(1), math.Inf(-1)
+	for _, d := range res.DRestarts {
+		dlo, dhi = math.Min(dlo, d[res.Binding]), math.Max(dhi, d[res.Binding])
+	}
+	res.DSpread = dhi - dlo
+	if j >= 2 {
+		_, prev, _, _ := res.minima(j - 1)
+		res.DLastDrop = prev[res.Binding] - res.D[res.Binding]
 	}
 }

@@ -31,10 +31,17 @@ func TestRadius(t *testing.T) {
 		{"perfect reconstruction", 0, 0, 0, []float64{0, 2}, 1, 1, true},
 		// A rival that reconstructs x exactly (d_1 = 0, r = 0): 0/0 certifies nothing.
 		{"degenerate", 0, 0, 0, []float64{0, 0}, 0, 1, false},
+		// A rival whose radius is undefined certifies nothing, wherever it is: k=1
+		// alone would give (4-1)/(4+1) = 0.6.
+		{"NaN after a rival", 0, 1, 0.5, []float64{0, 2, math.NaN()}, 0, 2, false},
+		{"NaN before a rival", 0, 1, 0.5, []float64{0, math.NaN(), 2}, 0, 1, false},
+		{"infinite d_k", 0, 1, 0.5, []float64{0, 2, math.Inf(1)}, 0, 2, false},
+		{"infinite d_k before a rival", 0, 1, 0.5, []float64{0, math.Inf(1), 2}, 0, 1, false},
+		{"NaN l*_y", 0, math.NaN(), 0.5, []float64{0, 2}, 0, 1, false},
 	}
 	for _, test := range tests {
 		eps, b, valid := Radius(test.y, test.ly, test.r, test.d)
-		if math.Abs(eps-test.eps) > 1e-12 || b != test.binding || valid != test.valid {
+		if !(math.Abs(eps-test.eps) <= 1e-12) || b != test.binding || valid != test.valid {
 			t.Errorf("%s: Radius = (%v, %d, %v), want (%v, %d, %v)", test.name, eps, b, valid, test.eps, test.binding, test.valid)
 		}
 	}

@@ -213,4 +213,64 @@ func TestCertifyRejectsPriorInDistance(t *testing.T) {
 	if _, err := NewWith(f, f.withBeta(0), Options{Infer: infer.Options{Starts: 4}, Restarts: 0}, nil); err == nil {
 		t.Fatal("NewWith accepted 0 restarts")
 	}
+	if _, err := NewWith(f, f.withBeta(0), Options{Infer: infer.Options{Starts: 4}, Restarts: 3, MaxRestarts: 2}, nil); err == nil {
+		t.Fatal("NewWith accepted at most 2 restarts with 3 for every image")
+	}
+}
+
+// TestCertifyNoStartsNoRestarts: restarts after the first hide the encoder's start and
+// draw from their own bank, so with 0 starts they have nothing to start from (the
+// inference would index an empty bank): NewWith must refuse, with 2 restarts or a cap
+// above 1, and accept a single restart, which starts from the encoder.
+func TestCertifyNoStartsNoRestarts(t *testing.T) {
+	f, _, _ := linearFake(3, 6, 1)
+	for _, o := range []Options{{Restarts: 2}, {Restarts: 1, MaxRestarts: 3}} {
+		o.Infer = infer.Options{Starts: 0, Steps: 5, LR: 0.05}
+		if _, err := NewWith(f, f.withBeta(0), o, nil); err == nil {
+			t.Errorf("NewWith accepted 0 starts with %d restarts (at most %d)", o.Restarts, o.MaxRestarts)
+		}
+	}
+	c, err := NewWith(f, f.withBeta(0), Options{Infer: infer.Options{Starts: 0, Steps: 5, LR: 0.05}, Restarts: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Certify(make([]float32, 6), []int{0}, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEpsRestarts: EpsRestarts[i] is the radius restart i alone gives, from its own
+// l*_y, r and prediction, not from the minima over all restarts. Hand-computed, label 0,
+// classes 0-2:
+//
+//	restart 0: l = (4, 6, 9), r 1, d = (1, 3, 4): k=1 (9-4)/(6+2) = 0.625, k=2 (16-4)/(8+2) = 1.2
+//	restart 1: l = (2, 7, 9), r 0.5, d = (1, 3.5, 2.5): k=1 (12.25-2)/(7+1) = 1.28125,
+//	           k=2 (6.25-2)/(5+1) = 0.708333...
+//	restart 2: l = (8, 5, 9): predicts class 1 alone: 0, binding -1
+//
+// Together: l*_0 = 2 with r = 0.5 (restart 1), d = (1, 3, 2.5): k=1 (9-2)/(6+1) = 1,
+// k=2 0.708333...: eps* 0.708333, class 2.
+func TestEpsRestarts(t *testing.T) {
+	r := Result{Label: 0,
+		LRestarts: [][]float64{{4, 6, 9}, {2, 7, 9}, {8, 5, 9}},
+		RRestarts: []float64{1, 0.5, 2},
+		DRestarts: [][]float64{{1, 3, 4}, {1, 3.5, 2.5}, {1, 3.2, 3}},
+	}
+	finish(&r)
+	wantEps, wantBinding := []float64{0.625, 4.25 / 6, 0}, []int{1, 2, -1}
+	for i := range wantEps {
+		if math.Abs(r.EpsRestarts[i]-wantEps[i]) > 1e-12 || r.BindingRestarts[i] != wantBinding[i] {
+			t.Errorf("restart %d alone: eps %v binding %d, want %v %d", i, r.EpsRestarts[i], r.BindingRestarts[i], wantEps[i], wantBinding[i])
+		}
+	}
+	if r.Pred != 0 || math.Abs(r.Eps-4.25/6) > 1e-12 || r.Binding != 2 || r.R != 0.5 {
+		t.Errorf("certificate: pred %d eps %v binding %d r %v, want 0 %v 2 0.5", r.Pred, r.Eps, r.Binding, r.R, 4.25/6)
+	}
+	if math.Abs(r.EpsSpread-4.25/6) > 1e-12 || !r.BindingChanged {
+		t.Errorf("spread %v binding changed %v, want %v true", r.EpsSpread, r.BindingChanged, 4.25/6)
+	}
+	// d_2 went 4 -> 2.5 -> 2.5: the last restart lowered nothing.
+	if r.Restarts != 3 || r.DLastDrop != 0 || !r.settled(0) {
+		t.Errorf("%d restarts, last drop %v, settled %v: want 3, 0, true", r.Restarts, r.DLastDrop, r.settled(0))
+	}
 }

@@ -26,6 +26,16 @@ type Summary struct {
 	// class; MaxEpsSpread is the largest spread of eps* across restarts.
 	BindingChanged int     `json:"binding_changed"`
 	MaxEpsSpread   float64 `json:"max_eps_spread"`
+	// NotConverged lists the images (Result.Index) whose certificate had not settled
+	// when the restarts ran out (Result.Converged false).
+	NotConverged []int `json:"not_converged"`
+	// Audited counts the certificates AuditDistances checked; AuditSmaller lists the
+	// images where it found a smaller d_k for some k != y, AuditLowered those whose
+	// eps* that lowers, and MaxAuditDrop the largest such drop of eps*.
+	Audited      int     `json:"audited"`
+	AuditSmaller []int   `json:"audit_smaller,omitempty"`
+	AuditLowered []int   `json:"audit_lowered,omitempty"`
+	MaxAuditDrop float64 `json:"max_audit_drop"`
 	// Validated counts the samples attacked inside their radius and Violations, per
 	// target, those where an attack found a counterexample.
 	Validated  int            `json:"validated"`
@@ -33,9 +43,11 @@ type Summary struct {
 	Certified  []Level        `json:"certified"`
 }
 
-// Level is the fraction of all images certified at radius Eps or more (a
-// misclassified image counts as certified at no radius), with the number of those
-// images and, per validation target, how many of them an attack broke inside eps*.
+// Level is the fraction of all images certified at radius Eps or more, with the
+// number of those images and, per validation target, how many of them an attack broke
+// inside eps*. An image is certified when it is classified correctly with eps* > 0: a
+// misclassified image, or a correct one with eps* = 0, is certified at no radius, not
+// even 0 (Summary.Correct counts the correct ones).
 type Level struct {
 	Eps        float64        `json:"eps"`
 	Accuracy   float64        `json:"certified_accuracy"`
@@ -44,10 +56,10 @@ type Level struct {
 }
 
 // Summarise computes the median and mean eps* over all images (0 for misclassified
-// ones), the certified accuracy at each radius in levels, the restart statistics and
-// the validation counts.
+// ones), the certified accuracy at each radius in levels, the restart, convergence and
+// audit statistics and the validation counts.
 func Summarise(rs []Result, levels []float64) Summary {
-	s := Summary{N: len(rs)}
+	s := Summary{N: len(rs), NotConverged: []int{}}
 	eps := make([]float64, len(rs))
 	for i, r := range rs {
 		e := r.Eps
@@ -65,6 +77,19 @@ func Summarise(rs []Result, levels []float64) Summary {
 				s.BindingChanged++
 			}
 			s.MaxEpsSpread = max(s.MaxEpsSpread, r.EpsSpread)
+		}
+		if !r.Converged {
+			s.NotConverged = append(s.NotConverged, r.Index)
+		}
+		if a := r.Audit; a != nil {
+			s.Audited++
+			if len(a.Smaller) > 0 {
+				s.AuditSmaller = append(s.AuditSmaller, r.Index)
+			}
+			if a.Eps < r.Eps {
+				s.AuditLowered = append(s.AuditLowered, r.Index)
+				s.MaxAuditDrop = max(s.MaxAuditDrop, r.Eps-a.Eps)
+			}
 		}
 		if r.Validation != nil {
 			s.Validated++
@@ -92,7 +117,7 @@ func Summarise(rs []Result, levels []float64) Summary {
 	for _, l := range levels {
 		lv := Level{Eps: l}
 		for _, r := range rs {
-			if r.Pred == r.Label && r.Eps >= l {
+			if certified(r) && r.Eps >= l {
 				lv.Count++
 				if r.Validation != nil {
 					if lv.Violations == nil {
@@ -114,15 +139,19 @@ func Summarise(rs []Result, levels []float64) Summary {
 	return s
 }
 
+// certified says the certificate proves a ball: the image is classified correctly and
+// eps* > 0.
+func certified(r Result) bool { return r.Pred == r.Label && r.Eps > 0 }
+
 // PlotCurve draws the certified accuracy as a function of the radius (the fraction of
-// images whose eps* is at least the radius) as a PNG.
+// images certified with eps* at least the radius) as a PNG.
 func PlotCurve(w io.Writer, rs []Result, title string) error {
 	if len(rs) == 0 {
 		return fmt.Errorf("certify: nothing to plot")
 	}
 	eps := make([]float64, 0, len(rs))
 	for _, r := range rs {
-		if r.Pred == r.Label {
+		if certified(r) {
 			eps = append(eps, r.Eps)
 		}
 	}
@@ -152,7 +181,8 @@ func PlotCurve(w io.Writer, rs []Result, title string) error {
 }
 
 // Levels are the radii the headline certified accuracies are reported at (the issue's
-// and the published MNIST anchors' r = 0.5, 1.0, 1.5, 2.0, with 0 for clean accuracy).
+// and the published MNIST anchors' r = 0.5, 1.0, 1.5, 2.0, with 0 for the images
+// certified at any positive radius).
 var Levels = []float64{0, 0.5, 1, 1.5, 2}
 
 // Merge joins the parts of a sharded eabs certify run (checked by shard.Merge: same

@@ -55,6 +55,25 @@ func TestSummarise(t *testing.T) {
 	}
 }
 
+// TestSummariseZeroRadius: a correct image with eps* = 0 is certified at no radius,
+// not even 0, and an image whose restarts ran out unsettled is listed.
+func TestSummariseZeroRadius(t *testing.T) {
+	rs := []Result{
+		{Index: 10, Label: 0, Pred: 0, Eps: 0, Converged: true},   // correct, no margin
+		{Index: 11, Label: 1, Pred: 1, Eps: 0.4, Converged: true}, // certified
+		{Index: 12, Label: 2, Pred: 0, Eps: 0},                    // misclassified, not settled
+	}
+	s := Summarise(rs, []float64{0, 0.4, 0.5})
+	for i, want := range []int{1, 1, 0} {
+		if l := s.Certified[i]; l.Count != want || math.Abs(l.Accuracy-float64(want)/3) > 1e-12 {
+			t.Errorf("level %v: %d images, want %d", l.Eps, l.Count, want)
+		}
+	}
+	if s.Correct != 2 || !reflect.DeepEqual(s.NotConverged, []int{12}) {
+		t.Errorf("correct %d, not converged %v: want 2 and [12]", s.Correct, s.NotConverged)
+	}
+}
+
 func TestSummariseSmoothing(t *testing.T) {
 	rs := []SmoothResult{
 		{Label: 0, Pred: 0, Radius: 0.8},

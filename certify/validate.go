@@ -278,3 +278,15 @@ func (e *EngineClassifier) LogitsVJP(x []float32, batch int, cot func(logits []f
 	}
 	return logits, grad, nil
 }
+
+// DeployedOptions is the inference the validation's "deployed" target must run: the
+// one users run (infer.DefaultOptions: 50 Adam steps on mean and variance, sampled),
+// sharing the certificate's start bank (its Starts and BankSeed, the defaults' 8000
+// and 1 unless changed) so the target needs no bank of its own. The certificate's
+// own inference (exact, 100 steps) is another, stronger classifier: attacking it as
+// "deployed" would test a model nobody runs.
+func DeployedOptions(certified infer.Options) infer.Options {
+	d := infer.DefaultOptions()
+	d.Starts, d.BankSeed = certified.Starts, certified.BankSeed
+	return d
+}

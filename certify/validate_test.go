@@ -46,3 +46,17 @@ func TestEngineClassifierGradient(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployedOptions: the validation's "deployed" target runs what users run (50
+// sampled Adam steps), not the certificate's 100 exact ones, on the certificate's bank.
+func TestDeployedOptions(t *testing.T) {
+	cert := DefaultOptions().Infer
+	d := DeployedOptions(cert)
+	if d != infer.DefaultOptions() || d.Steps != 50 || d.Exact {
+		t.Errorf("deployed inference %+v for the certificate's %+v, want %+v (50 steps, sampled)", d, cert, infer.DefaultOptions())
+	}
+	cert.Starts, cert.BankSeed = 500, 9
+	if d := DeployedOptions(cert); d.Starts != 500 || d.BankSeed != 9 || d.Steps != 50 {
+		t.Errorf("deployed inference %+v does not share the certificate's bank (500 starts, seed 9)", d)
+	}
+}
