@@ -87,11 +87,11 @@ func (o Options) maxRestarts() int { return max(o.MaxRestarts, o.Restarts) }
 
 // Label names what the radii are: every output carries it.
 func (o Options) Label() string {
+	l := fmt.Sprintf("lower bound under exact inference, d_k from %d restarts x %d steps", o.Restarts, o.Infer.Steps)
 	if o.maxRestarts() > o.Restarts {
-		return fmt.Sprintf("lower bound under exact inference, d_k from %d-%d restarts (until the binding d_k moves by <= %g) x %d steps, capped by every evaluated point",
-			o.Restarts, o.maxRestarts(), o.DTol, o.Infer.Steps)
+		l += fmt.Sprintf(", then more (up to %d) until the binding d_k moves by <= %g", o.maxRestarts(), o.DTol)
 	}
-	return fmt.Sprintf("lower bound under exact inference, d_k from %d restarts x %d steps, capped by every evaluated point", o.Restarts, o.Infer.Steps)
+	return l
 }
 
 func (o *Options) check() error {
