@@ -26,6 +26,9 @@ type Set struct {
 	// datasets that keep a subset of classes and relabel them (GTSRB-10); nil when
 	// labels are the original ids.
 	SourceClasses []int
+	// Files[i] is the file image i was read from, for sets read from image files
+	// (ReadImages, which leaves Labels nil); nil otherwise.
+	Files []string
 }
 
 // ImageSize is the number of float32 values in one image, C*H*W.
@@ -47,14 +50,24 @@ func (s *Set) Subset(idx []int) *Set {
 	out := &Set{
 		Name: s.Name, N: len(idx), C: s.C, H: s.H, W: s.W,
 		Images:        make([]float32, len(idx)*n),
-		Labels:        make([]int, len(idx)),
 		Classes:       s.Classes,
 		ClassNames:    s.ClassNames,
 		SourceClasses: s.SourceClasses,
 	}
+	if s.Labels != nil {
+		out.Labels = make([]int, len(idx))
+	}
+	if s.Files != nil {
+		out.Files = make([]string, len(idx))
+	}
 	for j, i := range idx {
 		copy(out.Images[j*n:(j+1)*n], s.Image(i))
-		out.Labels[j] = s.Labels[i]
+		if s.Labels != nil {
+			out.Labels[j] = s.Labels[i]
+		}
+		if s.Files != nil {
+			out.Files[j] = s.Files[i]
+		}
 	}
 	return out
 }
@@ -119,11 +132,18 @@ type FileDigest struct {
 // SampleIndices returns n distinct indices of a set of total images, drawn at random with
 // seed: the first n of one seeded permutation of [0, total). Every model evaluated
 // with the same (total, seed) sees the same images, and a smaller sample is a prefix
-// of a larger one, so results on 200 and on 500 images share their first 200. n is
-// capped at total.
+// of a larger one, so results on 200 and on 500 images share their first 200. Seed 0
+// takes the first n images in order. n is capped at total.
 func SampleIndices(total, n int, seed uint64) []int {
 	if total <= 0 || n <= 0 {
 		return nil
+	}
+	if seed == 0 {
+		idx := make([]int, min(n, total))
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
 	}
 	perm := rand.New(rand.NewPCG(seed, 0x5A3F1E)).Perm(total)
 	return perm[:min(n, total)]

@@ -1,4 +1,4 @@
-// Package suite runs a list of attacks on a seeded random sample of test images and
+// Package eval runs a list of attacks on a seeded random sample of test images and
 // keeps, per sample, what a robustness table needs: the clean verdict, and per attack
 // whether the sample is still robust at the attack's budget, the smallest adversarial
 // distance found and the queries spent.
@@ -16,7 +16,7 @@
 // split into shards (package shard) and merged, or killed and resumed from its state
 // file, gives exactly the uninterrupted run's records (for models whose outputs on
 // an image do not depend on the other images of its batch).
-package suite
+package eval
 
 import (
 	"context"
@@ -586,8 +586,11 @@ func readState(path string, h shard.Header) (*Result, error) {
 		return nil, err
 	}
 	var prev Result
-	if err := json.Unmarshal(b, &prev); err != nil {
-		return nil, fmt.Errorf("suite: state %s: %w (delete it to start over)", path, err)
+	if err := json.Unmarshal(b, &prev); err != nil || prev.Header.Kind != Kind {
+		return nil, fmt.Errorf("eval: %s is not the state of an attack run (%v): give another --state", path, err)
+	}
+	if prev.Complete {
+		return nil, fmt.Errorf("eval: %s is a finished results file, not a run's state: give another --state (--after or --reuse build on a finished run)", path)
 	}
 	if err := h.Compatible(prev.Header); err != nil {
 		return nil, fmt.Errorf("suite: state %s is from another run: %w (use another --state or delete it)", path, err)

@@ -1,4 +1,4 @@
-package suite
+package eval
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/runtime"
+	"github.com/eabs/eabs/runtime/runtimetest"
 	"github.com/eabs/eabs/shard"
 )
 
@@ -190,7 +192,7 @@ func roundTrip(t *testing.T, r *Result) []byte {
 	if err := WriteFile(p, r); err != nil {
 		t.Fatal(err)
 	}
-	parts, err := ReadParts([]string{p})
+	parts, err := shard.ReadFiles([]string{p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,18 +208,17 @@ func TestShardsMergeToTheWholeRun(t *testing.T) {
 		t.Fatalf("%d records, want %d", len(whole.Records), n)
 	}
 	for count := 1; count <= 5; count++ {
-		var parts []Part
+		var parts []shard.File
 		for i := 0; i < count; i++ {
 			r := mustRun(t, baseConfig(n, shard.Spec{Index: i, Count: count}), set)
-			parts = append(parts, Part{Name: fmt.Sprintf("part%d.json", i), Data: roundTrip(t, r)})
+			parts = append(parts, shard.File{Name: fmt.Sprintf("part%d.json", i), Data: roundTrip(t, r)})
 		}
-		kind, m, err := Merge(parts)
+		got, err := MergeAttack(parts)
 		if err != nil {
 			t.Fatalf("%d shards: %v", count, err)
 		}
-		got := m.(*Result)
-		if kind != Kind || got.Header != whole.Header {
-			t.Fatalf("%d shards: kind %q header %+v, want %+v", count, kind, got.Header, whole.Header)
+		if got.Header != whole.Header {
+			t.Fatalf("%d shards: header %+v, want %+v", count, got.Header, whole.Header)
 		}
 		gb, _ := json.Marshal(got.Records)
 		if string(gb) != string(wb) {
@@ -232,30 +233,28 @@ func TestShardsMergeToTheWholeRun(t *testing.T) {
 func TestMergeRefusesForeignAndMissingParts(t *testing.T) {
 	set := testSet(40)
 	const n = 12
-	var parts []Part
+	var parts []shard.File
 	for i := 0; i < 3; i++ {
-		parts = append(parts, Part{Name: fmt.Sprintf("s%d.json", i), Data: roundTrip(t, mustRun(t, baseConfig(n, shard.Spec{Index: i, Count: 3}), set))})
+		parts = append(parts, shard.File{Name: fmt.Sprintf("s%d.json", i), Data: roundTrip(t, mustRun(t, baseConfig(n, shard.Spec{Index: i, Count: 3}), set))})
 	}
 	other := baseConfig(n, shard.Spec{Index: 1, Count: 3})
 	other.Attacks[1].Eps = 0.4
-	foreign := Part{Name: "foreign.json", Data: roundTrip(t, mustRun(t, other, set))}
+	foreign := shard.File{Name: "foreign.json", Data: roundTrip(t, mustRun(t, other, set))}
 	otherModel := baseConfig(n, shard.Spec{Index: 1, Count: 3})
 	otherModel.Header.ModelSHA256 = "other"
-	cls := Part{Name: "classify.json", Data: []byte(`{"header":{"kind":"classify"}}`)}
+	cls := shard.File{Name: "classify.json", Data: []byte(`{"header":{"kind":"classify"}}`)}
 	tests := []struct {
 		name  string
-		parts []Part
+		parts []shard.File
 		want  string
 	}{
-		{"missing", []Part{parts[0], parts[2]}, "missing shard(s) 1/3"},
-		{"foreign config", []Part{parts[0], foreign, parts[2]}, "foreign.json does not belong with s0.json: configuration differs"},
-		{"foreign model", []Part{parts[0], {Name: "m.json", Data: roundTrip(t, mustRun(t, otherModel, set))}, parts[2]}, "m.json does not belong with s0.json: model differs"},
-		{"other kind", []Part{parts[0], cls}, `classify.json is a "classify" part`},
-		{"not a part", []Part{{Name: "x.json", Data: []byte(`{"a":1}`)}}, "x.json has no header"},
-		{"unknown kind", []Part{{Name: "c.json", Data: []byte(`{"header":{"kind":"certify2"}}`)}}, `no merge for kind "certify2"`},
+		{"missing", []shard.File{parts[0], parts[2]}, "missing shard(s) 1/3"},
+		{"foreign config", []shard.File{parts[0], foreign, parts[2]}, "foreign.json does not belong with s0.json: configuration differs"},
+		{"foreign model", []shard.File{parts[0], {Name: "m.json", Data: roundTrip(t, mustRun(t, otherModel, set))}, parts[2]}, "m.json does not belong with s0.json: model differs"},
+		{"other kind", []shard.File{parts[0], cls}, `classify.json: a "classify" result, not an attack result`},
 	}
 	for _, tt := range tests {
-		_, _, err := Merge(tt.parts)
+		_, err := MergeAttack(tt.parts)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: Merge error = %v, want one containing %q", tt.name, err, tt.want)
 		}
@@ -580,17 +579,28 @@ func TestRunRefusesBadInput(t *testing.T) {
 	}
 }
 
+// TestClassifyShardsMerge classifies a sample with a tiny CNN whole and in 1-5 shards
+// (each its own batch size): merged, the parts are the whole run; a missing part is
+// refused by name.
 func TestClassifyShardsMerge(t *testing.T) {
-	set := testSet(30)
-	f := func(x []float32, batch int, pos []int) ([]float32, error) {
-		lg, err := linear{}.Logits(x, batch)
-		for b, p := range pos { // a position-keyed "noise"
-			lg[b*tK] += float32(p%5) * 0.03
-		}
-		return lg, err
+	w := runtimetest.Weights(t, "cnn", 1)
+	a := w.Spec.Arch
+	rng := rand.New(rand.NewPCG(5, 5))
+	set := &data.Set{Name: "test", N: 30, C: a.InC, H: a.InH, W: a.InW, Classes: a.Classes, Images: make([]float32, 30*a.Pixels()), Labels: make([]int, 30)}
+	for i := range set.Images {
+		set.Images[i] = rng.Float32()
 	}
-	h := header(17, shard.Whole)
-	whole, err := Classify(context.Background(), h, "linear", set, tK, 4, f, nil)
+	for i := range set.Labels {
+		set.Labels[i] = i % a.Classes
+	}
+	src := &runtime.Source{Arg: "tiny-cnn", Path: "tiny-cnn", Weights: w}
+	sample := func(sp shard.Spec) *Sample {
+		return &Sample{Set: set, Dataset: "toy", Split: "test", Fingerprint: "data", N: 17, Seed: 7, Shard: sp}
+	}
+	job := func(sp shard.Spec, batch int) ClassifyJob {
+		return ClassifyJob{Model: src, Sample: sample(sp), Batch: batch, EOT: 1}
+	}
+	whole, err := Classify(job(shard.Whole, 4))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -604,11 +614,9 @@ func TestClassifyShardsMerge(t *testing.T) {
 		t.Fatalf("accuracy %+v, want %d/17", whole.Accuracy, k)
 	}
 	for count := 1; count <= 5; count++ {
-		var parts []Part
+		var parts []shard.File
 		for i := 0; i < count; i++ {
-			hi := h
-			hi.Shard = shard.Spec{Index: i, Count: count}
-			r, err := Classify(context.Background(), hi, "linear", set, tK, 3, f, nil)
+			r, err := Classify(job(shard.Spec{Index: i, Count: count}, 1+i))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -616,20 +624,19 @@ func TestClassifyShardsMerge(t *testing.T) {
 			if err := WriteClassify(p, r); err != nil {
 				t.Fatal(err)
 			}
-			ps, _ := ReadParts([]string{p})
+			ps, _ := shard.ReadFiles([]string{p})
 			ps[0].Name = fmt.Sprintf("c%d.json", i)
 			parts = append(parts, ps[0])
 		}
-		kind, m, err := Merge(parts)
+		got, err := MergeClassify(parts)
 		if err != nil {
 			t.Fatalf("%d shards: %v", count, err)
 		}
-		got := m.(*ClassifyResult)
-		if kind != ClassifyKind || !reflect.DeepEqual(got.Records, whole.Records) || *got.Accuracy != *whole.Accuracy || got.Header != whole.Header {
+		if !reflect.DeepEqual(got.Records, whole.Records) || *got.Accuracy != *whole.Accuracy || got.Header != whole.Header {
 			t.Errorf("%d shards: merged classification differs from the whole run", count)
 		}
 		if count == 3 {
-			if _, _, err := Merge(parts[:2]); err == nil || !strings.Contains(err.Error(), "missing shard(s) 2/3") {
+			if _, err := MergeClassify(parts[:2]); err == nil || !strings.Contains(err.Error(), "missing shard(s) 2/3") {
 				t.Errorf("missing classify shard: %v", err)
 			}
 		}
@@ -662,16 +669,16 @@ func TestAfterContinuesARun(t *testing.T) {
 		t.Fatalf("the continued run differs from the whole run:\nheader %+v\nwant   %+v\nsettings equal %v, records equal %v",
 			cont.Header, whole.Header, reflect.DeepEqual(cont.Settings, whole.Settings), string(cb) == string(wb))
 	}
-	var parts []Part
+	var parts []shard.File
 	for i := 0; i < 3; i++ {
 		r := mustRun(t, next(shard.Spec{Index: i, Count: 3}), set)
-		parts = append(parts, Part{Name: fmt.Sprintf("part%d.json", i), Data: roundTrip(t, r)})
+		parts = append(parts, shard.File{Name: fmt.Sprintf("part%d.json", i), Data: roundTrip(t, r)})
 	}
-	_, m, err := Merge(parts)
+	m, err := MergeAttack(parts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mb, _ := json.Marshal(m.(*Result).Records); string(mb) != string(wb) {
+	if mb, _ := json.Marshal(m.Records); string(mb) != string(wb) {
 		t.Error("the sharded continuation, merged, differs from the whole run")
 	}
 	// Continuing only the first 15 samples is the run of all attacks on 15.
@@ -741,16 +748,16 @@ func TestReuseGrowsARun(t *testing.T) {
 	if got.Header != whole.Header || !reflect.DeepEqual(got.Settings, whole.Settings) || string(gb) != string(wb) {
 		t.Fatalf("the grown run differs from the whole run: header %+v, want %+v; records equal %v", got.Header, whole.Header, string(gb) == string(wb))
 	}
-	var parts []Part
+	var parts []shard.File
 	for i := 0; i < 3; i++ {
 		r := mustRun(t, grow(shard.Spec{Index: i, Count: 3}), set)
-		parts = append(parts, Part{Name: fmt.Sprintf("part%d.json", i), Data: roundTrip(t, r)})
+		parts = append(parts, shard.File{Name: fmt.Sprintf("part%d.json", i), Data: roundTrip(t, r)})
 	}
-	_, m, err := Merge(parts)
+	m, err := MergeAttack(parts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mb, _ := json.Marshal(m.(*Result).Records); string(mb) != string(wb) {
+	if mb, _ := json.Marshal(m.Records); string(mb) != string(wb) {
 		t.Error("the sharded growth, merged, differs from the whole run")
 	}
 

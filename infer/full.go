@@ -511,7 +511,23 @@ func NoiseFor(seed uint64, r, i int) *rand.Rand {
 // workers: each image's noise comes from NoiseFor. tick is called with the number of
 // images done.
 func (e *Engine) ClassifySet(set *data.Set, batch, workers int, seed uint64, eot int, tick func(done int)) (*Result, Timing, error) {
+	return e.ClassifyKeyed(set, nil, batch, workers, seed, eot, tick)
+}
+
+// ClassifyKeyed is ClassifySet with image i's noise keyed by keys[i] instead of i: a
+// sample's position in a run's sample list, so the images of a shard get the noise they
+// get in the whole run (keys nil: i).
+func (e *Engine) ClassifyKeyed(set *data.Set, keys []int, batch, workers int, seed uint64, eot int, tick func(done int)) (*Result, Timing, error) {
 	var tm Timing
+	if keys != nil && len(keys) != set.N {
+		return nil, tm, fmt.Errorf("infer: %d noise keys for %d images", len(keys), set.N)
+	}
+	key := func(i int) int {
+		if keys == nil {
+			return i
+		}
+		return keys[i]
+	}
 	a := e.m.Spec().Arch
 	if set.C != a.InC || set.H != a.InH || set.W != a.InW {
 		return nil, tm, fmt.Errorf("infer: images are %dx%dx%d, model %q wants %dx%dx%d", set.C, set.H, set.W, a.Name, a.InC, a.InH, a.InW)
@@ -541,7 +557,7 @@ func (e *Engine) ClassifySet(set *data.Set, batch, workers int, seed uint64, eot
 				for r := 0; r < eot && err == nil; r++ {
 					rs := make([]*rand.Rand, hi-lo)
 					for i := range rs {
-						rs[i] = NoiseFor(seed, r, lo+i)
+						rs[i] = NoiseFor(seed, r, key(lo+i))
 					}
 					var out *Output
 					if out, err = e.Classify(set.Images[lo*n:hi*n], hi-lo, rs); err != nil {

@@ -7,8 +7,8 @@ import (
 	"math"
 
 	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/internal/atomicfile"
-	"github.com/eabs/eabs/suite"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -29,9 +29,9 @@ type Curve struct {
 
 // Curves returns, per norm of r, its accuracy at points budgets from 0 to the norm's
 // budget (the paper's Figure 3), with the sweep points beyond.
-func Curves(r *suite.Result, model string, points int) []Curve {
+func Curves(r *eval.Result, model string, points int) []Curve {
 	var out []Curve
-	s := suite.Summarize(r)
+	s := eval.Summarize(r)
 	for _, nm := range r.Norms() {
 		eps := r.NormEps(nm)
 		d := make([]float64, len(r.Records))

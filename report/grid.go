@@ -8,7 +8,7 @@ import (
 
 	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/data"
-	"github.com/eabs/eabs/suite"
+	"github.com/eabs/eabs/eval"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
@@ -29,7 +29,7 @@ type GridItem struct {
 // GridItems picks, for norm nm, the kept samples of r (the first ones, whose images
 // the results store) that are classified correctly, each with its smallest verified
 // adversarial example over the norm's attacks.
-func GridItems(r *suite.Result, nm attack.Norm, n int) []GridItem {
+func GridItems(r *eval.Result, nm attack.Norm, n int) []GridItem {
 	var out []GridItem
 	for i := range r.Records {
 		rec := &r.Records[i]

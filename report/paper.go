@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/eabs/eabs/suite"
+	"github.com/eabs/eabs/eval"
 )
 
 // paperCSV holds the paper's headline accuracies (Table 2 and the SVHN rows, as
@@ -46,7 +46,7 @@ func (t *Table) AddPaper(dataset string) (int, error) {
 			rows[r[1]] = row
 			order = append(order, r[1])
 		}
-		row.Cells[r[2]] = &Cell{Rate: suite.Rate{Acc: v / 100}}
+		row.Cells[r[2]] = &Cell{Rate: eval.Rate{Acc: v / 100}}
 	}
 	for _, m := range order {
 		t.Rows = append(t.Rows, *rows[m])

@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/stats"
-	"github.com/eabs/eabs/suite"
 )
 
 // McNemarAlpha is the level at which two models' accuracies on the same samples are
@@ -31,7 +31,7 @@ type Column struct {
 
 // Cell is one model's value in a column.
 type Cell struct {
-	Rate suite.Rate
+	Rate eval.Rate
 	// Cumulative: samples broken by earlier attacks of the norm were not attacked, so
 	// the value is the accuracy after this and every earlier attack of its norm.
 	Cumulative bool
@@ -71,7 +71,7 @@ type Table struct {
 	QueryChecks []QueryCheck
 	// Overturned lists, per model and attack, the samples on which the verdict
 	// overturned a candidate the attacker's own inference called adversarial
-	// (suite.AttackRecord.Overturned): on a randomised model, how often the attacks'
+	// (eval.AttackRecord.Overturned): on a randomised model, how often the attacks'
 	// belief and the model's answer part ways. Only attacks with some are listed.
 	Overturned []Overturned
 }
@@ -110,7 +110,7 @@ type Beaten struct {
 }
 
 // queryChecks makes r's QueryChecks, one per norm of its summary's "All" columns.
-func queryChecks(r *suite.Result, all []suite.NormSummary, model string) []QueryCheck {
+func queryChecks(r *eval.Result, all []eval.NormSummary, model string) []QueryCheck {
 	var out []QueryCheck
 	for _, a := range all {
 		c := QueryCheck{Model: model, Norm: a.Norm, Eps: a.Eps}
@@ -127,7 +127,7 @@ func queryChecks(r *suite.Result, all []suite.NormSummary, model string) []Query
 		if len(query) == 0 {
 			continue
 		}
-		broke := func(ar suite.AttackRecord) bool { return ar.Ran && !ar.Robust }
+		broke := func(ar eval.AttackRecord) bool { return ar.Ran && !ar.Robust }
 		for _, rec := range r.Records {
 			ran, by, other := false, -1, false
 			for _, i := range query {
@@ -156,7 +156,7 @@ func queryChecks(r *suite.Result, all []suite.NormSummary, model string) []Query
 	return out
 }
 
-func attackKey(a suite.AttackSpec) string { return fmt.Sprintf("%s@%g", a.Name, a.Eps) }
+func attackKey(a eval.AttackSpec) string { return fmt.Sprintf("%s@%g", a.Name, a.Eps) }
 func allKey(n attack.Norm, eps float64) string {
 	return fmt.Sprintf("all-%s@%g", n, eps)
 }
@@ -172,7 +172,7 @@ func normName(n attack.Norm) string {
 }
 
 // Build makes the table of results (whole runs, not shard parts; sources name them).
-func Build(results []*suite.Result, sources []string) (*Table, error) {
+func Build(results []*eval.Result, sources []string) (*Table, error) {
 	if len(results) == 0 {
 		return nil, fmt.Errorf("report: no results")
 	}
@@ -187,7 +187,10 @@ func Build(results []*suite.Result, sources []string) (*Table, error) {
 		if !r.Complete {
 			return nil, fmt.Errorf("report: %s is an unfinished run's state", sources[i])
 		}
-		s := suite.Summarize(r)
+		if d, d0 := r.Header.Dataset, results[0].Header.Dataset; d != d0 {
+			return nil, fmt.Errorf("report: %s is on %s, %s on %s: a table compares models on one dataset (and under its paper rows)", sources[i], d, sources[0], d0)
+		}
+		s := eval.Summarize(r)
 		row := Row{Model: r.Model, Source: sources[i], N: s.N, Cells: map[string]*Cell{"clean": {Rate: s.Clean}}}
 		if row.Model == "" {
 			row.Model = strings.TrimSuffix(filepath.Base(sources[i]), filepath.Ext(sources[i]))
@@ -235,7 +238,7 @@ func Build(results []*suite.Result, sources []string) (*Table, error) {
 
 // outcome returns per test image whether r's sample is right in column c (and whether
 // r has the column).
-func outcome(r *suite.Result, c Column) (map[int]bool, bool) {
+func outcome(r *eval.Result, c Column) (map[int]bool, bool) {
 	out := map[int]bool{}
 	ai := -1
 	for j, a := range r.Settings.Attacks {
@@ -266,7 +269,7 @@ func outcome(r *suite.Result, c Column) (map[int]bool, bool) {
 
 // compare runs McNemar's test on every column two results share, over the test
 // images both evaluated (the same dataset bytes and split).
-func compare(a, b *suite.Result, an, bn string, cols []Column) ([]Comparison, error) {
+func compare(a, b *eval.Result, an, bn string, cols []Column) ([]Comparison, error) {
 	ha, hb := a.Header, b.Header
 	if ha.DataFingerprint != hb.DataFingerprint || ha.Dataset != hb.Dataset || ha.Split != hb.Split {
 		return nil, nil

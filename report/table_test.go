@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/shard"
 	"github.com/eabs/eabs/stats"
-	"github.com/eabs/eabs/suite"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -23,20 +23,20 @@ func f64(v float64) *float64 { return &v }
 // fixture builds a finished result of n samples by hand: clean[i] says whether sample
 // i is classified correctly, l2[i] and linf[i] give the distance of pgd-l2's and
 // pgd-linf's verified adversarial example (< 0: none).
-func fixture(model string, clean []bool, l2, linf []float64, skip bool) *suite.Result {
-	r := &suite.Result{
-		Header: shard.Header{Kind: suite.Kind, ModelSHA256: model, DataFingerprint: "d", Dataset: "mnist", Split: "test", SampleSeed: 1, SampleN: len(clean), Config: "c", Shard: shard.Whole},
+func fixture(model string, clean []bool, l2, linf []float64, skip bool) *eval.Result {
+	r := &eval.Result{
+		Header: shard.Header{Kind: eval.Kind, ModelSHA256: model, DataFingerprint: "d", Dataset: "mnist", Split: "test", SampleSeed: 1, SampleN: len(clean), Config: "c", Shard: shard.Whole},
 		Model:  model, Complete: true, Shape: [3]int{1, 2, 2}, Classes: 10,
-		Settings: suite.Settings{Attacks: []suite.AttackSpec{
+		Settings: eval.Settings{Attacks: []eval.AttackSpec{
 			{Name: "pgd-l2", Norm: attack.L2, Eps: 1.5, Bounded: true},
 			{Name: "ddn", Norm: attack.L2, Eps: 1.5},
 			{Name: "pgd-linf", Norm: attack.Linf, Eps: 0.3, Bounded: true},
 		}},
 	}
 	for i := range clean {
-		rec := suite.Record{Pos: i, Index: 100 + i, Label: i % 10, CleanCorrect: clean[i]}
-		mk := func(name string, d, eps float64, ran bool) suite.AttackRecord {
-			a := suite.AttackRecord{Name: name, Ran: ran && clean[i], Pred: -1}
+		rec := eval.Record{Pos: i, Index: 100 + i, Label: i % 10, CleanCorrect: clean[i]}
+		mk := func(name string, d, eps float64, ran bool) eval.AttackRecord {
+			a := eval.AttackRecord{Name: name, Ran: ran && clean[i], Pred: -1}
 			if a.Ran && d >= 0 {
 				a.Dist = f64(d)
 			}
@@ -47,13 +47,13 @@ func fixture(model string, clean []bool, l2, linf []float64, skip bool) *suite.R
 		// ddn finds every correct sample's adversarial at distance 2 (beyond eps), except
 		// that with skip it does not run on samples pgd-l2 broke.
 		ddn := mk("ddn", 2, 1.5, !skip || pl2.Robust)
-		rec.Attacks = []suite.AttackRecord{pl2, ddn, mk("pgd-linf", linf[i], 0.3, true)}
+		rec.Attacks = []eval.AttackRecord{pl2, ddn, mk("pgd-linf", linf[i], 0.3, true)}
 		r.Records = append(r.Records, rec)
 	}
 	return r
 }
 
-func fixtures() []*suite.Result {
+func fixtures() []*eval.Result {
 	// Model a: 10 samples, 9 correct; pgd-l2 breaks samples 0 and 1 (at 1.2, 1.5).
 	a := fixture("e-abs", []bool{true, true, true, true, true, true, true, true, true, false},
 		[]float64{1.2, 1.5, -1, -1, -1, -1, -1, -1, -1, -1},
@@ -62,7 +62,7 @@ func fixtures() []*suite.Result {
 	b := fixture("cnn", []bool{true, true, true, true, true, true, true, true, true, true},
 		[]float64{0.5, 0.7, 1, 1.1, 1.4, 1.5, -1, -1, -1, -1},
 		[]float64{0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3}, false)
-	return []*suite.Result{a, b}
+	return []*eval.Result{a, b}
 }
 
 func golden(t *testing.T, name string, got []byte) {
@@ -284,18 +284,18 @@ func TestEpsLabel(t *testing.T) {
 // TestQueryChecks: the gradient-masking check counts the samples gradient-free
 // attacks ran on and lists those only they broke, worked out by hand on five samples.
 func TestQueryChecks(t *testing.T) {
-	r := &suite.Result{
-		Header: shard.Header{Kind: suite.Kind, ModelSHA256: "m", DataFingerprint: "d", Dataset: "mnist", Split: "test", SampleSeed: 1, SampleN: 5, Config: "c", Shard: shard.Whole},
+	r := &eval.Result{
+		Header: shard.Header{Kind: eval.Kind, ModelSHA256: "m", DataFingerprint: "d", Dataset: "mnist", Split: "test", SampleSeed: 1, SampleN: 5, Config: "c", Shard: shard.Whole},
 		Model:  "m", Complete: true, Shape: [3]int{1, 2, 2}, Classes: 10,
-		Settings: suite.Settings{Attacks: []suite.AttackSpec{
+		Settings: eval.Settings{Attacks: []eval.AttackSpec{
 			{Name: "pgd-l2", Norm: attack.L2, Eps: 1.5, Bounded: true},
 			{Name: "square-l2", Norm: attack.L2, Eps: 1.5, Bounded: true},
 			{Name: "hsj-l2", Norm: attack.L2, Eps: 1.5},
 			{Name: "pgd-linf", Norm: attack.Linf, Eps: 0.3, Bounded: true},
 		}},
 	}
-	ar := func(name string, ran, broke bool, d float64) suite.AttackRecord {
-		a := suite.AttackRecord{Name: name, Ran: ran, Robust: ran && !broke, Pred: -1, Queries: 7}
+	ar := func(name string, ran, broke bool, d float64) eval.AttackRecord {
+		a := eval.AttackRecord{Name: name, Ran: ran, Robust: ran && !broke, Pred: -1, Queries: 7}
 		if broke {
 			a.Dist, a.Pred = f64(d), 3
 		}
@@ -303,7 +303,7 @@ func TestQueryChecks(t *testing.T) {
 	}
 	// 0: pgd breaks it, the rest do not run; 1: only square breaks it; 2: robust to
 	// all; 3: misclassified; 4: pgd and square both break it (an attack-all run).
-	rows := [][3]suite.AttackRecord{
+	rows := [][3]eval.AttackRecord{
 		{ar("pgd-l2", true, true, 1), ar("square-l2", false, false, 0), ar("hsj-l2", false, false, 0)},
 		{ar("pgd-l2", true, false, 0), ar("square-l2", true, true, 1.25), ar("hsj-l2", false, false, 0)},
 		{ar("pgd-l2", true, false, 0), ar("square-l2", true, false, 0), ar("hsj-l2", true, false, 0)},
@@ -311,11 +311,11 @@ func TestQueryChecks(t *testing.T) {
 		{ar("pgd-l2", true, true, 1), ar("square-l2", true, true, 1.4), ar("hsj-l2", true, false, 0)},
 	}
 	for i, row := range rows {
-		rec := suite.Record{Pos: i, Index: 100 + i, Label: 1, CleanCorrect: i != 3}
+		rec := eval.Record{Pos: i, Index: 100 + i, Label: 1, CleanCorrect: i != 3}
 		rec.Attacks = append(row[:], ar("pgd-linf", i != 3, true, 0.3))
 		r.Records = append(r.Records, rec)
 	}
-	tb, err := Build([]*suite.Result{r}, []string{"m.json"})
+	tb, err := Build([]*eval.Result{r}, []string{"m.json"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,5 +333,25 @@ func TestQueryChecks(t *testing.T) {
 	}
 	if line := "| m | L2 (1.5) | square-l2, hsj-l2 | 3 | 1: image 101 (sample 1, label 1) by square-l2 at 1.25 -> 3, 7 queries |"; !strings.Contains(b.String(), line) {
 		t.Errorf("Markdown lacks the line\n%s\nin\n%s", line, b.String())
+	}
+}
+
+// TestMergeDispatch: Merge refuses parts of two kinds, files without a header, and a
+// kind nothing merges, naming the file or the kind.
+func TestMergeDispatch(t *testing.T) {
+	cls := shard.File{Name: "classify.json", Data: []byte(`{"header":{"kind":"classify"}}`)}
+	att := shard.File{Name: "attack.json", Data: []byte(`{"header":{"kind":"attack"}}`)}
+	for _, tt := range []struct {
+		name  string
+		parts []shard.File
+		want  string
+	}{
+		{"two kinds", []shard.File{att, cls}, `classify.json is a "classify" result`},
+		{"no header", []shard.File{{Name: "x.json", Data: []byte(`{"a":1}`)}}, "x.json has no header"},
+		{"unknown kind", []shard.File{{Name: "c.json", Data: []byte(`{"header":{"kind":"certify2"}}`)}}, `no merge for results of kind "certify2"`},
+	} {
+		if _, _, err := Merge(tt.parts); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Merge error = %v, want one containing %q", tt.name, err, tt.want)
+		}
 	}
 }

@@ -1,7 +1,10 @@
 package runtime
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,4 +107,22 @@ func (s *Source) NeedWeights(what string) error {
 		return fmt.Errorf("%s is a plain ONNX classifier; %s needs an eabs model (a model.eabs, a training run or export folder, or a zoo model)", s.Arg, what)
 	}
 	return nil
+}
+
+// SHA256 identifies the model's weights: onnx.WeightsSHA256 of an eabs model, the
+// file's SHA-256 for a plain ONNX classifier.
+func (s *Source) SHA256() (string, error) {
+	if s.Weights != nil {
+		return onnx.WeightsSHA256(s.Weights), nil
+	}
+	f, err := os.Open(s.ONNX)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", s.ONNX, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -40,8 +40,8 @@ step() { [[ " $STEPS " == *" $1 "* ]]; }
 run() { echo "+ $*" >&2; /usr/bin/time -v nice -n "$NICE" "$@"; }
 
 # Default effort (3 restarts x 100 steps).
-step certify && run $E certify zoo:mnist-eabs --runtime ort --n "$N" --restarts 3 --steps 100 \
-	--json "$C/certify.json" --csv "$C/certify.csv" --plot "$C/certify.png" \
+step certify && run $E certify zoo:mnist-eabs --runtime ort --n "$N" --restarts 3 --infer-steps 100 \
+	--out "$C/certify.json" --csv "$C/certify.csv" --plot "$C/certify.png" \
 	> "$C/certify.txt" 2> "$C/certify.log"
 # Validation by attack (exact and deployed model, budget capped at each eps*; attacker
 # warm-started, verdicts by full inference): PGD-L2 (80 steps, 1 restart) and LDA on
@@ -49,18 +49,18 @@ step certify && run $E certify zoo:mnist-eabs --runtime ort --n "$N" --restarts 
 # (~8 and ~50 CPU-s per image). Violations' images go to $C/violations.
 if step validate; then
 	run $E certify zoo:mnist-eabs --runtime ort --validate-from "$C/certify.json" --validate-n "$VALN" \
-		--validate-attacks pgd-l2,lda --validate-steps 80 --validate-restarts 1 --json "$C/validation.json" --adv-dir "$C/violations" \
+		--validate-attacks pgd-l2,lda --validate-steps 80 --validate-restarts 1 --out "$C/validation.json" --adv-dir "$C/violations" \
 		> "$C/validation.txt" 2> "$C/validation.log"
 	run $E certify zoo:mnist-eabs --runtime ort --validate-from "$C/certify.json" --validate-n "$DDNN" \
-		--validate-attacks ddn,pgd-l2 --validate-steps 80 --validate-restarts 5 --json "$C/validation-ddn.json" --adv-dir "$C/violations" \
+		--validate-attacks ddn,pgd-l2 --validate-steps 80 --validate-restarts 5 --out "$C/validation-ddn.json" --adv-dir "$C/violations" \
 		> "$C/validation-ddn.txt" 2> "$C/validation-ddn.log"
 fi
 # Less and more effort for the convergence curve (the first images are shared).
 if step convergence; then
-	run $E certify zoo:mnist-eabs --runtime ort --n 50 --restarts 3 --steps 50 \
-		--json "$C/effort-50steps.json" > "$C/effort-50steps.txt" 2> "$C/effort-50steps.log"
-	run $E certify zoo:mnist-eabs --runtime ort --n 20 --restarts 3 --steps 200 \
-		--json "$C/effort-200steps.json" > "$C/effort-200steps.txt" 2> "$C/effort-200steps.log"
+	run $E certify zoo:mnist-eabs --runtime ort --n 50 --restarts 3 --infer-steps 50 \
+		--out "$C/effort-50steps.json" > "$C/effort-50steps.txt" 2> "$C/effort-50steps.log"
+	run $E certify zoo:mnist-eabs --runtime ort --n 20 --restarts 3 --infer-steps 200 \
+		--out "$C/effort-200steps.json" > "$C/effort-200steps.txt" 2> "$C/effort-200steps.log"
 	go run ./certify/cmd/certplot convergence -out "$C" -n 50 "$C/effort-50steps.json" "$C/certify.json" > "$C/convergence.txt"
 	go run ./certify/cmd/certplot convergence -out "$C" -n 20 -name convergence-20 \
 		"$C/effort-50steps.json" "$C/certify.json" "$C/effort-200steps.json" > "$C/convergence-20.txt"
@@ -69,21 +69,21 @@ fi
 # The reference graph is the source of truth: the same certificates on it and on ONNX
 # Runtime for 5 images, and both runs' peak memory (GNU time's "Maximum resident set size").
 step crosscheck && for rt in ref ort; do
-	run $E certify zoo:mnist-eabs --runtime $rt --n 5 --batch 5 --restarts 1 --steps 50 \
-		--json "$C/crosscheck-$rt.json" > "$C/crosscheck-$rt.txt" 2> "$C/crosscheck-$rt.log"
+	run $E certify zoo:mnist-eabs --runtime $rt --n 5 --batch 5 --restarts 1 --infer-steps 50 \
+		--out "$C/crosscheck-$rt.json" > "$C/crosscheck-$rt.txt" 2> "$C/crosscheck-$rt.log"
 done
 step crosscheck && go run ./certify/cmd/certplot crosscheck "$C/crosscheck-ref.json" "$C/crosscheck-ort.json" > "$C/crosscheck.txt"
 # And the committed certificates themselves: the first 50 at the default effort on the
 # reference graph against the ONNX Runtime run above (its peak memory in the .log).
-step crosscheck && run $E certify zoo:mnist-eabs --runtime ref --n 50 --restarts 3 --steps 100 \
-	--json "$C/crosscheck-ref-50.json" > "$C/crosscheck-ref-50.txt" 2> "$C/crosscheck-ref-50.log"
+step crosscheck && run $E certify zoo:mnist-eabs --runtime ref --n 50 --restarts 3 --infer-steps 100 \
+	--out "$C/crosscheck-ref-50.json" > "$C/crosscheck-ref-50.txt" 2> "$C/crosscheck-ref-50.log"
 step crosscheck && go run ./certify/cmd/certplot crosscheck "$C/crosscheck-ref-50.json" "$C/certify.json" > "$C/crosscheck-50.txt"
 
 step smoothing && for s in 025 050; do
 	sigma=0.${s:1}
 	[ "$s" = 050 ] && sigma=0.5
 	run $E certify --smoothing "$sigma" "zoo:mnist-cnn-smooth$s" --runtime ort --n "$SN" --samples "$SS" \
-		--json "$S$s/certify/sigma$s.json" --plot "$S$s/certify/sigma$s.png" > "$S$s/certify/sigma$s.txt" 2> "$S$s/certify/sigma$s.log"
+		--out "$S$s/certify/sigma$s.json" --plot "$S$s/certify/sigma$s.png" > "$S$s/certify/sigma$s.txt" 2> "$S$s/certify/sigma$s.log"
 done
 step compare && go run ./certify/cmd/certplot compare -out "$P" -eabs "$C/certify.json" -validate "$C/validation.json" -validate "$C/validation-ddn.json" \
 	-smooth "${S}025/certify/sigma025.json" -smooth "${S}050/certify/sigma050.json"

@@ -15,29 +15,29 @@ build_eabs bin/eabs
 
 # Encoder shortcut on the held-out validation split (what chose the epoch) and on the
 # whole test set.
-bin/eabs eval "$model" --dataset mnist --split val --amortized --batch 250 --json "$out/val-amortized.json"
-bin/eabs eval "$model" --dataset mnist --amortized --batch 250 --json "$out/test-amortized.json"
+bin/eabs eval "$model" --dataset mnist --split val --amortized --batch 250 --out "$out/val-amortized.json"
+bin/eabs eval "$model" --dataset mnist --amortized --batch 250 --out "$out/test-amortized.json"
 # The paper's full inference (8000+1 starts, 50 Adam steps, lr 0.05) on ONNX Runtime.
-bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --json "$out/test-full-ort.json" --csv "$out/test-full-ort.csv"
+bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --out "$out/test-full-ort.json" --csv "$out/test-full-ort.csv"
 # ONNX Runtime and onnx-go against the reference graph: tensors on 1000 test images,
 # full inference with shared noise on the same 1000.
 # A broken tolerance makes crosscheck exit 2: the measurements below still run, and the
 # script then exits with that status.
 status=0
-bin/eabs crosscheck "$model" --dataset mnist --n 1000 --full 1000 --json "$out/crosscheck.json" || status=$?
+bin/eabs crosscheck "$model" --dataset mnist --n 1000 --full 1000 --out "$out/crosscheck.json" || status=$?
 # Where l_k is read and what the optimisation adds, on the first 1000 test images
 # (compare with the same images in test-full-ort.csv): the loss at the optimised mean
 # only, and the best start without optimisation.
-bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --n 1000 --loss-at final --json "$out/test1000-full-ort-loss-at-final.json"
-bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --n 1000 --steps 0 --json "$out/test1000-steps0-ort.json"
+bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --n 1000 --sample-seed 0 --loss-at final --out "$out/test1000-full-ort-loss-at-final.json"
+bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --n 1000 --sample-seed 0 --infer-steps 0 --out "$out/test1000-steps0-ort.json"
 # The paper's EOT evaluation (l_k averaged over 5 noise draws) on the same images.
-bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --n 1000 --eot 5 --json "$out/test1000-full-ort-eot5.json"
+bin/eabs classify "$model" --dataset mnist --runtime ort --batch 16 --n 1000 --sample-seed 0 --eot 5 --out "$out/test1000-full-ort-eot5.json"
 # The step-size sweep on validation images (selection/); the default lr 0.05 is
 # selection/val2000-full-ep20.json, the same model.
 for lr in 0.02 0.01; do
-  bin/eabs classify "$model" --dataset mnist --split val --n 2000 --runtime ort --batch 16 --lr "$lr" --json "$out/selection/val2000-full-lr$lr.json"
+  bin/eabs classify "$model" --dataset mnist --split val --n 2000 --sample-seed 0 --runtime ort --batch 16 --infer-lr "$lr" --out "$out/selection/val2000-full-lr$lr.json"
 done
-bin/eabs classify "$model" --dataset mnist --split val --n 2000 --runtime ort --batch 16 --steps 0 --json "$out/selection/val2000-steps0.json"
+bin/eabs classify "$model" --dataset mnist --split val --n 2000 --sample-seed 0 --runtime ort --batch 16 --infer-steps 0 --out "$out/selection/val2000-steps0.json"
 # The two images whose final losses are chaotic (crosscheck's conditioning check).
 for i in 907 255; do
   { echo "# go run ./scripts/chaosprobe -model $model -image $i -runs 32   (commit $(git rev-parse --short HEAD); $(date -u +%FT%TZ))"

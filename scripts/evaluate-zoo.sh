@@ -27,8 +27,8 @@ mkdir -p "$out"
 . scripts/lib/build.sh
 need_eabs "$E"
 
-"$E" eval "$model" --dataset "$dataset" --split val --amortized --batch 250 --json "$out/val-amortized.json"
-"$E" eval "$model" --dataset "$dataset" --amortized --batch 250 --json "$out/test-amortized.json"
-"$E" classify "$model" --dataset "$dataset" --all --runtime ort --batch 16 --json "$out/test-full-ort.json" --csv "$out/test-full-ort.csv"
+"$E" eval "$model" --dataset "$dataset" --split val --amortized --batch 250 --out "$out/val-amortized.json"
+"$E" eval "$model" --dataset "$dataset" --amortized --batch 250 --out "$out/test-amortized.json"
+"$E" classify "$model" --dataset "$dataset" --all --runtime ort --batch 16 --out "$out/test-full-ort.json" --csv "$out/test-full-ort.csv"
 # A broken tolerance makes crosscheck exit 2; the script then exits with that status.
-"$E" crosscheck "$model" --dataset "$dataset" --n 1000 --full "${FULL:-100}" --json "$out/crosscheck.json"
+"$E" crosscheck "$model" --dataset "$dataset" --n 1000 --full "${FULL:-100}" --out "$out/crosscheck.json"

@@ -2,8 +2,8 @@
 # inference-ablation.sh: which part of the paper's inference moves a zoo E-ABS's
 # accuracy. On the first N images of a split (default: validation, so that nothing here
 # is chosen on the test set), ONNX Runtime classifies with
-#   encoder    the encoder's mean only (--starts 0 --steps 0; the same as --amortized)
-#   bank       the best of the 8000 random means and the encoder's (--steps 0)
+#   encoder    the encoder's mean only (--starts 0 --infer-steps 0; the same as --amortized)
+#   bank       the best of the 8000 random means and the encoder's (--infer-steps 0)
 #   steps      the encoder's Q(z|x) optimised by 50 Adam steps (--starts 0)
 #   full       the paper's: the best of 8000+1 starts, then 50 Adam steps (the default)
 #   full-lr0.01, full-final   the full inference with a smaller step size, and with l_k
@@ -25,18 +25,18 @@ mkdir -p "$out"
 . scripts/lib/build.sh
 need_eabs "$E"
 variants=(
-	"encoder|--starts 0 --steps 0"
-	"bank|--steps 0"
+	"encoder|--starts 0 --infer-steps 0"
+	"bank|--infer-steps 0"
 	"steps|--starts 0"
 	"full|"
-	"full-lr0.01|--lr 0.01"
+	"full-lr0.01|--infer-lr 0.01"
 	"full-final|--loss-at final"
 )
 for v in "${variants[@]}"; do
 	label=${v%%|*} flags=${v#*|}
 	# shellcheck disable=SC2086 # flags are words
-	"$E" classify "$model" --dataset "$dataset" --split "$split" --n "$n" --runtime ort --batch 16 --seed 1 \
-		$flags --json "$out/$split-$n-$label.json"
+	"$E" classify "$model" --dataset "$dataset" --split "$split" --n "$n" --sample-seed 0 --runtime ort --batch 16 --seed 1 \
+		$flags --out "$out/$split-$n-$label.json"
 done
 {
 	echo "# $name: inference ablation on the first $n $split images of $dataset"

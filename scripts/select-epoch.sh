@@ -35,7 +35,7 @@ PY
 fi
 for e in "${epochs[@]}"; do
 	m=$(printf 'runs/%s/epochs/model-epoch%03d.eabs' "$name" "$e")
-	"$E" classify "$m" --dataset "$dataset" --split val --n "$n" --runtime ort --batch 16 --json "$out/val$n-full-ep$e.json"
+	"$E" classify "$m" --dataset "$dataset" --split val --n "$n" --sample-seed 0 --runtime ort --batch 16 --out "$out/val$n-full-ep$e.json"
 done
 python3 - "$out" "$n" "${epochs[@]}" <<'PY'
 import json, sys

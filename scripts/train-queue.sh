@@ -29,7 +29,7 @@ run() { # name, then eabs train flags
 	local resume=()
 	[ -f "$dir/checkpoint.eabs" ] && resume=(--resume)
 	echo "$(date -u +%FT%TZ) $name: eabs train $* --out $dir ${resume[*]}"
-	if nice -n 19 "$EABS" train --data-dir "$DATA" "$@" --out "$dir" "${resume[@]}" >>"runs/$name.log" 2>&1; then
+	if nice -n 19 "$EABS" train --data-dir "$DATA" "$@" --out-dir "$dir" "${resume[@]}" >>"runs/$name.log" 2>&1; then
 		touch "$dir/done"
 		echo "$(date -u +%FT%TZ) $name: finished"
 	else

@@ -1,4 +1,4 @@
-package suite
+package shard
 
 import (
 	"encoding/json"

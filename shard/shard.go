@@ -11,6 +11,7 @@ package shard
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -150,4 +151,23 @@ func Missing(count int, have []int) []int {
 		}
 	}
 	return out
+}
+
+// PartPath is where this part of a run that writes out puts its results: out with
+// "{shard}" replaced by "i-of-n" (also "0-of-1" for the whole run), else out itself for
+// the whole run and out with ".shard-i-of-n" before the extension for a part. "-"
+// (standard output) stays.
+func (s Spec) PartPath(out string) string {
+	if out == "" || out == "-" {
+		return out
+	}
+	tag := fmt.Sprintf("%d-of-%d", s.Index, s.Count)
+	if strings.Contains(out, "{shard}") {
+		return strings.ReplaceAll(out, "{shard}", tag)
+	}
+	if !s.Sharded() {
+		return out
+	}
+	ext := filepath.Ext(out)
+	return strings.TrimSuffix(out, ext) + ".shard-" + tag + ext
 }

@@ -78,3 +78,23 @@ func TestPartition(t *testing.T) {
 		t.Errorf("Missing(4, [0 2 2]) = %v, want [1 3]", got)
 	}
 }
+
+func TestPartPath(t *testing.T) {
+	tests := []struct {
+		out  string
+		sp   Spec
+		want string
+	}{
+		{"r/a.json", Whole, "r/a.json"},
+		{"r/a.json", Spec{Index: 1, Count: 4}, "r/a.shard-1-of-4.json"},
+		{"r/a", Spec{Index: 0, Count: 2}, "r/a.shard-0-of-2"},
+		{"r/a.part-{shard}.json", Spec{Index: 2, Count: 3}, "r/a.part-2-of-3.json"},
+		{"r/a.part-{shard}.json", Whole, "r/a.part-0-of-1.json"},
+		{"-", Spec{Index: 1, Count: 4}, "-"},
+	}
+	for _, tt := range tests {
+		if got := tt.sp.PartPath(tt.out); got != tt.want {
+			t.Errorf("%s.PartPath(%q) = %q, want %q", tt.sp, tt.out, got, tt.want)
+		}
+	}
+}

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/runtime/ort"
-	"github.com/eabs/eabs/suite"
 )
 
 // TestAttackPlainONNX: eabs attack runs a gradient-free attack on a plain exported
@@ -29,7 +29,7 @@ func TestAttackPlainONNX(t *testing.T) {
 	if _, err := run(t, "attack", model, "--dataset", "mnist-sample", "--attacks", "square-linf", "--n", "4", "--queries", "60", "--sweep-n", "0", "--out", out); err != nil {
 		t.Fatal(err)
 	}
-	r, err := suite.ReadFile(out)
+	r, err := eval.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}

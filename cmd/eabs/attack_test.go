@@ -9,8 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eabs/eabs/shard"
-	"github.com/eabs/eabs/suite"
+	"github.com/eabs/eabs/eval"
 )
 
 // TestAttackShardsMergeCLI runs eabs attack on the zoo CNN whole and in 3 shards,
@@ -38,11 +37,11 @@ func TestAttackShardsMergeCLI(t *testing.T) {
 	if out, err := run(t, append([]string{"report", "--merge", "--out", merged}, parts...)...); err != nil {
 		t.Fatalf("merge: %v\n%s", err, out)
 	}
-	w, err := suite.ReadFile(whole)
+	w, err := eval.ReadFile(whole)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := suite.ReadFile(merged)
+	m, err := eval.ReadFile(merged)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +76,7 @@ func TestClassifyShardsMergeCLI(t *testing.T) {
 	if out, err := run(t, append(common, "--shard", "0/1", "--json", whole)...); err != nil {
 		t.Fatalf("classify: %v\n%s", err, out)
 	}
-	w, err := suite.ReadClassify(whole)
+	w, err := eval.ReadClassify(whole)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +94,7 @@ func TestClassifyShardsMergeCLI(t *testing.T) {
 		if out, err := run(t, append([]string{"report", "--merge", "--out", merged}, parts...)...); err != nil {
 			t.Fatalf("merge: %v\n%s", err, out)
 		}
-		m, err := suite.ReadClassify(merged)
+		m, err := eval.ReadClassify(merged)
 		if err != nil || !reflect.DeepEqual(m.Records, w.Records) || *m.Accuracy != *w.Accuracy {
 			t.Errorf("%d classify shards merged differ from the whole run (%v)", n, err)
 		}
@@ -143,25 +142,6 @@ func TestAttackFlagErrors(t *testing.T) {
 	}
 }
 
-func TestPartPath(t *testing.T) {
-	tests := []struct {
-		out  string
-		sp   shard.Spec
-		want string
-	}{
-		{"r/a.json", shard.Whole, "r/a.json"},
-		{"r/a.json", shard.Spec{Index: 1, Count: 4}, "r/a.shard-1-of-4.json"},
-		{"r/a", shard.Spec{Index: 0, Count: 2}, "r/a.shard-0-of-2"},
-		{"r/a.part-{shard}.json", shard.Spec{Index: 2, Count: 3}, "r/a.part-2-of-3.json"},
-		{"r/a.part-{shard}.json", shard.Whole, "r/a.part-0-of-1.json"},
-	}
-	for _, tt := range tests {
-		if got := partPath(tt.out, tt.sp); got != tt.want {
-			t.Errorf("partPath(%q, %s) = %q, want %q", tt.out, tt.sp, got, tt.want)
-		}
-	}
-}
-
 // TestPGDKeepGoingAuto: --pgd-keep-going auto turns PGD's KeepGoing on for E-ABS (a
 // randomised model) and off for a CNN, and the choice is recorded in the results file;
 // so is --verdict-retries, per attack (auto: 3 for E-ABS, 0 for a CNN).
@@ -187,7 +167,7 @@ func TestPGDKeepGoingAuto(t *testing.T) {
 		if o, err := run(t, args...); err != nil {
 			t.Fatalf("%s --pgd-keep-going %s: %v\n%s", c.model, c.flag, err, o)
 		}
-		r, err := suite.ReadFile(out)
+		r, err := eval.ReadFile(out)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +209,7 @@ func TestAttackReuseCLI(t *testing.T) {
 	if out, err := run(t, "report", "--same", whole, grown); err != nil {
 		t.Errorf("the grown run differs from the whole run: %v\n%s", err, out)
 	}
-	g, err := suite.ReadFile(grown)
+	g, err := eval.ReadFile(grown)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/eabs/eabs/shard"
 )
 
-func readCertify(t *testing.T, path string) CertifyReport {
+func readCertify(t *testing.T, path string) certify.Report {
 	t.Helper()
-	var rep CertifyReport
+	var rep certify.Report
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +34,7 @@ func TestCertifyCLI(t *testing.T) {
 		t.Skip("runs the MNIST model")
 	}
 	dir := t.TempDir()
-	common := []string{"certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "3", "--starts", "20", "--steps", "2", "--restarts", "2", "--batch", "2"}
+	common := []string{"certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "3", "--starts", "20", "--steps", "2", "--restarts", "2", "--max-restarts", "2", "--batch", "2"}
 	whole := filepath.Join(dir, "whole.json")
 	out, err := run(t, append(common, "--json", whole, "--csv", filepath.Join(dir, "c.csv"))...)
 	if err != nil {
@@ -111,7 +111,7 @@ func TestCertifySmoothingCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	var rep SmoothReport
+	var rep certify.SmoothReport
 	b, _ := os.ReadFile(p)
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestCertifyValidateCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if !strings.Contains(out, "pgd-l2, ddn, lda inside eps* (PGD-L2 3 steps x 1 restarts, DDN 3 steps; attacker warm start 1 step(s), EOT 1 on the deployed model; verdict EOT 2)") {
+	if !strings.Contains(out, "PGD-L2 3 steps x 1 restarts, DDN 3 steps, lda inside eps* (attacker warm start 1 step(s), EOT 1 on the deployed model; verdict EOT 2)") {
 		t.Errorf("stdout does not say what validated:\n%s", out)
 	}
 	rep := readCertify(t, p)

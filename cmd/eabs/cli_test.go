@@ -11,8 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eabs/eabs/crosscheck"
+	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/models"
+	"github.com/eabs/eabs/runtime"
 	"github.com/eabs/eabs/runtime/ort"
 	"github.com/eabs/eabs/stats"
 	"github.com/spf13/cobra"
@@ -60,15 +63,15 @@ func TestPipeline(t *testing.T) {
 		if err != nil {
 			t.Fatalf("classify --runtime %s: %v\n%s", rt, err, out)
 		}
-		var rep ClassifyReport
-		b, _ := os.ReadFile(js)
-		if err := json.Unmarshal(b, &rep); err != nil || rep.N != 4 || rep.Accuracy == nil || rep.Runtime != rt {
+		rep, err := eval.ReadClassify(js)
+		if err != nil || len(rep.Records) != 4 || rep.Accuracy == nil || rep.Run.Runtime != rt {
 			t.Errorf("classify --runtime %s report: %+v (%v)", rt, rep, err)
 			continue
 		}
-		lo, hi, _ := stats.ClopperPearson(rep.Correct, rep.N, 0.05)
-		if len(rep.CI95) != 2 || math.Abs(rep.CI95[0]-lo) > 1e-12 || math.Abs(rep.CI95[1]-hi) > 1e-12 || lo > *rep.Accuracy || hi < *rep.Accuracy {
-			t.Errorf("classify --runtime %s: ci95 %v for %d/%d, want the Clopper-Pearson [%g, %g] around %g", rt, rep.CI95, rep.Correct, rep.N, lo, hi, *rep.Accuracy)
+		a := rep.Accuracy
+		lo, hi, _ := stats.ClopperPearson(a.K, a.N, 0.05)
+		if a.N != 4 || math.Abs(a.Lo-lo) > 1e-12 || math.Abs(a.Hi-hi) > 1e-12 || lo > a.Acc || hi < a.Acc {
+			t.Errorf("classify --runtime %s: interval [%g, %g] for %d/%d, want the Clopper-Pearson [%g, %g] around %g", rt, a.Lo, a.Hi, a.K, a.N, lo, hi, a.Acc)
 		}
 	}
 	out, err := run(t, "crosscheck", exp, "--dataset", "mnist-sample", "--n", "4", "--full", "2", "--starts", "20", "--steps", "2", "--batch", "2")
@@ -119,14 +122,15 @@ func TestExportZooModel(t *testing.T) {
 	if out, err := run(t, "export", "zoo:mnist-cnn", "--out", dir); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	w1, m1, _, err := loadWeights("zoo:mnist-cnn")
+	s1, err := runtime.Load("zoo:mnist-cnn")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w2, m2, _, err := loadWeights(filepath.Join(dir, "model.eabs"))
+	s2, err := runtime.Load(filepath.Join(dir, "model.eabs"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	w1, m1, w2, m2 := s1.Weights, s1.Meta, s2.Weights, s2.Meta
 	if m1["dataset"] != m2["dataset"] || m2["dataset"] == "" {
 		t.Errorf("dataset %q, want %q", m2["dataset"], m1["dataset"])
 	}
@@ -170,7 +174,7 @@ func TestExportRefusesToOverwrite(t *testing.T) {
 	if want := []string{"cnn.onnx", "export.json", "model.eabs", "notes.txt"}; !slices.Equal(names, want) {
 		t.Errorf("after export --force the folder holds %v, want %v", names, want)
 	}
-	if _, _, _, err := loadWeights(filepath.Join(dir, "model.eabs")); err != nil {
+	if _, err := runtime.Load(filepath.Join(dir, "model.eabs")); err != nil {
 		t.Errorf("model.eabs after export --force: %v", err)
 	}
 
@@ -355,7 +359,7 @@ func TestCrosscheckClassifier(t *testing.T) {
 	if err != nil {
 		t.Fatalf("crosscheck: %v\n%s", err, out)
 	}
-	var rep CrosscheckReport
+	var rep crosscheck.Result
 	b, _ := os.ReadFile(js)
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)

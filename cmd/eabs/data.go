@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -18,29 +18,6 @@ import (
 )
 
 func init() { register(func() *cobra.Command { return newDataCmd() }) }
-
-// envDataDir names the environment variable that sets the default data directory.
-const envDataDir = "EABS_DATA_DIR"
-
-// defaultSharedData is the data directory used when neither --data-dir nor
-// EABS_DATA_DIR is given and it exists: the layout of a checkout next to shared/.
-const defaultSharedData = "../shared/data"
-
-// resolveDataDir picks the data root: the flag, then $EABS_DATA_DIR, then
-// ../shared/data if it is a directory, else the sample embedded in the binary. It
-// returns the root and where it came from, for the user.
-func resolveDataDir(flag string, getenv func(string) string) (root, from string) {
-	switch {
-	case flag != "":
-		return flag, "--data-dir"
-	case getenv(envDataDir) != "":
-		return getenv(envDataDir), "$" + envDataDir
-	}
-	if st, err := os.Stat(defaultSharedData); err == nil && st.IsDir() {
-		return defaultSharedData, "default " + defaultSharedData
-	}
-	return data.EmbeddedRoot, "no --data-dir, $" + envDataDir + " or " + defaultSharedData + ": embedded sample"
-}
 
 func newDataCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -74,12 +51,11 @@ func newDataInspectCmd(runF func(*dataInspectOptions) error) *cobra.Command {
 		Long: fmt.Sprintf(`Load DATASET (one of: %v), print its images per split and class and its
 per-channel pixel statistics, and write a PNG grid with one row per class.
 
-The data directory is --data-dir, else $%s, else %s if it exists, else the
-small MNIST sample built into the binary. Inside it each dataset has its own folder
-(mnist/, fashion-mnist/, gtsrb/GTSRB/, svhn/) in the layout of the official download.
-"mnist-sample" always reads the built-in sample.`, data.Names(), envDataDir, defaultSharedData),
+The data folder is --data-dir, else $%s, else %s if it exists. Inside it each
+dataset has its own folder (mnist/, fashion-mnist/, gtsrb/GTSRB/, svhn/) in the layout of
+the official download. "mnist-sample" always reads the sample built into the binary.`, data.Names(), data.EnvDataDir, data.DefaultDataDir),
 		Example: `  eabs data inspect mnist-sample
-  eabs data inspect gtsrb-10 --data-dir ../shared/data --out out/gtsrb10.png --json out/gtsrb10.json`,
+  eabs data inspect gtsrb-10 --data-dir ../shared/data --grid out/gtsrb10.png --out out/gtsrb10.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Dataset = args[0]
@@ -90,10 +66,13 @@ small MNIST sample built into the binary. Inside it each dataset has its own fol
 			if o.Split != "train" && o.Split != "test" {
 				return fmt.Errorf("--split must be train or test, not %q", o.Split)
 			}
+			if strings.EqualFold(filepath.Ext(o.JSON), ".png") {
+				return fmt.Errorf("--out %s: --out is the statistics (JSON); the picture is --grid", o.JSON)
+			}
 			if o.Out == "" {
 				o.Out = filepath.Join("out", o.Dataset+"-grid.png")
 			}
-			if err := checkWritable("out", o.Out); err != nil {
+			if err := checkWritable("grid", o.Out); err != nil {
 				return err
 			}
 			// The grid's size is known from the dataset's architecture: refuse one too
@@ -111,9 +90,9 @@ small MNIST sample built into the binary. Inside it each dataset has its own fol
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.DataDir, "data-dir", "", "data root holding mnist/, fashion-mnist/, gtsrb/GTSRB/, svhn/ (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
-	f.StringVar(&o.Out, "out", "", "PNG grid to write (default out/DATASET-grid.png)")
-	f.StringVar(&o.JSON, "json", "", "also write the statistics as JSON to this file")
+	f.StringVar(&o.DataDir, "data-dir", "", "data root holding mnist/, fashion-mnist/, gtsrb/GTSRB/, svhn/ (default $"+data.EnvDataDir+", then "+data.DefaultDataDir+")")
+	f.StringVar(&o.Out, "grid", "", "PNG grid to write (default out/DATASET-grid.png)")
+	addOut(f, &o.JSON, "also write the statistics as JSON here")
 	f.StringVar(&o.Split, "split", "train", "split the grid shows: train or test")
 	f.IntVar(&o.PerClass, "per-class", 10, "images per class in the grid")
 	f.IntVar(&o.Scale, "scale", 2, "grid upscaling factor (nearest neighbour)")
@@ -121,7 +100,7 @@ small MNIST sample built into the binary. Inside it each dataset has its own fol
 }
 
 func runDataInspect(o *dataInspectOptions) error {
-	root, from := resolveDataDir(o.DataDir, o.Getenv)
+	root, from := data.ResolveRoot(o.DataDir, o.Getenv)
 	if data.Embedded(o.Dataset) {
 		root, from = data.EmbeddedRoot, "built-in sample"
 	}
@@ -142,12 +121,12 @@ func runDataInspect(o *dataInspectOptions) error {
 			bar.Set(done)
 		}
 	}
-	ds, err := data.LoadWith(o.Dataset, root, opt)
+	ds, err := data.LoadRoot(o.Dataset, root, opt)
 	if bar != nil {
 		bar.Finish()
 	}
 	if err != nil {
-		return dataLoadHint(o.Dataset, root, err)
+		return dataLoadHint(o.Dataset, err)
 	}
 
 	st := data.Inspect(ds)
@@ -163,11 +142,7 @@ func runDataInspect(o *dataInspectOptions) error {
 	}
 	fmt.Fprintf(o.Stdout, "\nwrote %s: %s split, one row per label (0 at the top), %d per class, %dx\n", o.Out, o.Split, o.PerClass, o.Scale)
 	if o.JSON != "" {
-		b, err := json.MarshalIndent(st, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := atomicfile.WriteBytes(o.JSON, append(b, '\n')); err != nil {
+		if err := atomicfile.WriteJSON(o.JSON, st); err != nil {
 			return fmt.Errorf("write stats: %w", err)
 		}
 		fmt.Fprintf(o.Stdout, "wrote %s\n", o.JSON)
@@ -176,16 +151,10 @@ func runDataInspect(o *dataInspectOptions) error {
 }
 
 // dataLoadHint adds to a load error what the user can do about it.
-func dataLoadHint(name, root string, err error) error {
-	var unknown *data.UnknownDatasetError
-	switch {
-	case errors.As(err, &unknown):
-		return err
-	case root == data.EmbeddedRoot && !data.Embedded(name):
-		return fmt.Errorf("%w\n  no data directory was found, so only the built-in MNIST sample is available: pass --data-dir DIR or set %s to the folder that holds the datasets", err, envDataDir)
-	case errors.Is(err, fs.ErrNotExist):
+func dataLoadHint(name string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
 		dir, _ := data.Dir(name)
-		return fmt.Errorf("%w\n  pass --data-dir DIR or set %s to a folder holding %s/ in the official layout (see the README's Data section)", err, envDataDir, dir)
+		return fmt.Errorf("%w\n  pass --data-dir DIR or set %s to a folder holding %s/ in the official layout (see the README's Data section)", err, data.EnvDataDir, dir)
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -10,8 +11,10 @@ import (
 
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/internal/cleanup"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
+	"github.com/eabs/eabs/runtime"
 	"github.com/eabs/eabs/train"
 	"github.com/eabs/eabs/zoo"
 	"github.com/spf13/cobra"
@@ -24,7 +27,7 @@ func newExportCmd() *cobra.Command {
 	var force bool
 	opt := infer.DefaultOptions()
 	cmd := &cobra.Command{
-		Use:   "export MODEL --out DIR",
+		Use:   "export MODEL --out-dir DIR",
 		Short: "Export a trained model to ONNX (opset 13)",
 		Long: `Write the model's ONNX files into DIR, with a copy of model.eabs so DIR is a complete
 model directory that every other command accepts:
@@ -39,18 +42,22 @@ The latent step carries its gradients as ONNX operators, so ONNX Runtime alone r
 whole inference. Every file has a symbolic batch dimension, the weights as
 initializers and eabs metadata (dataset, classes, input shape, latent size, beta, the
 inference settings below, and the weights' SHA-256).`,
-		Example: `  eabs export runs/mnist-eabs --out zoo/mnist-eabs`,
+		Example: `  eabs export runs/mnist-eabs --out-dir exports/mnist-eabs`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			w, meta, path, err := loadWeights(args[0])
+			src, err := runtime.Load(args[0])
 			if err != nil {
 				return err
 			}
+			if err := src.NeedWeights("export"); err != nil {
+				return err
+			}
+			w, meta, path := src.Weights, src.Meta, src.Path
 			if dataset == "" {
 				dataset = meta["dataset"]
 			}
 			if out == "" {
-				return fmt.Errorf("--out DIR is required")
+				return fmt.Errorf("--out-dir DIR is required")
 			}
 			dst := filepath.Join(out, train.ModelFile)
 			inPlace := !strings.HasPrefix(path, zoo.Prefix) && mustAbs(path) == mustAbs(dst)
@@ -75,9 +82,13 @@ inference settings below, and the weights' SHA-256).`,
 				return err
 			}
 			defer os.RemoveAll(tmp)
-			unregister := onSignalCleanup(func() { os.RemoveAll(tmp) })
+			unregister := cleanup.OnSignal(func() { os.RemoveAll(tmp) })
 			defer unregister()
-			paths, err := exportModel(w, tmp, dataset, opt)
+			ev, err := json.Marshal(opt)
+			if err != nil {
+				return err
+			}
+			paths, err := onnx.Export(w, tmp, onnx.ExportOptions{Dataset: dataset, Meta: map[string]string{onnx.MetaEval: string(ev)}})
 			if err != nil {
 				return err
 			}
@@ -134,14 +145,11 @@ inference settings below, and the weights' SHA-256).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&out, "out", "", "directory to write (new or empty; see --force)")
+	f.StringVar(&out, "out-dir", "", "folder to write (new or empty; see --force)")
+	alias(f, "out", "out-dir")
 	f.BoolVar(&force, "force", false, "replace an earlier export in --out (its ONNX files and model.eabs; other files stay)")
 	f.StringVar(&dataset, "dataset", "", "dataset name for the metadata (default: the model file's)")
-	f.IntVar(&opt.Starts, "starts", opt.Starts, "inference setting recorded in the metadata: random starts")
-	f.IntVar(&opt.Steps, "steps", opt.Steps, "inference setting recorded in the metadata: Adam steps")
-	f.Float64Var(&opt.LR, "lr", opt.LR, "inference setting recorded in the metadata: Adam step size")
-	addLossAt(f, &opt.LossAt)
-	f.Uint64Var(&opt.BankSeed, "bank-seed", opt.BankSeed, "inference setting recorded in the metadata: start seed")
+	addInferFlags(f, &opt) // recorded in the metadata
 	return cmd
 }
 

@@ -33,11 +33,11 @@ func TestGoldenResults(t *testing.T) {
 		args []string
 	}{
 		{"classify-cnn", []string{"classify", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "12", "--shard", "0/1"}},
-		{"classify-eabs", []string{"classify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "3", "--shard", "0/1", "--starts", "200", "--steps", "5"}},
+		{"classify-eabs", []string{"classify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "3", "--shard", "0/1", "--starts", "200", "--infer-steps", "5"}},
 		{"attack-cnn", []string{"attack", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "6", "--attacks", "pgd-l2,pgd-linf", "--pgd-steps", "5", "--pgd-restarts", "1", "--sweep-n", "2", "--keep", "1"}},
 		{"attack-eabs", []string{"attack", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "2", "--attacks", "pgd-l2", "--pgd-steps", "2", "--pgd-restarts", "1", "--sweep-n", "0", "--keep", "0",
 			"--starts", "100", "--infer-steps", "3", "--eot", "1", "--verdict-eot", "1"}},
-		{"certify-eabs", []string{"certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "2", "--restarts", "1", "--steps", "5", "--starts", "200"}},
+		{"certify-eabs", []string{"certify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "2", "--restarts", "1", "--infer-steps", "5", "--starts", "200"}},
 		{"certify-smoothing", []string{"certify", "--smoothing", "0.25", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "3", "--samples", "200", "--n0", "20"}},
 	}
 	dir := t.TempDir()
@@ -70,7 +70,7 @@ func TestGoldenResults(t *testing.T) {
 // wall times, the provenance (command line, build, time) and paths of the machine.
 var volatile = map[string]bool{"seconds": true, "seconds_per_image": true, "images_per_second": true, "provenance": true,
 	"command": true, "build": true, "time": true, "model_path": true, "bank_seconds": true, "search_seconds": true,
-	"optimise_seconds": true, "attacker_inference": true, "cpu_seconds": true}
+	"optimise_seconds": true, "attacker_inference": true, "cpu_seconds": true, "timing": true}
 
 // goldenTol is the relative (and, near 0, absolute) agreement of golden numbers: float32
 // rounding in another summation order, a few steps of an attack deep.

@@ -85,6 +85,9 @@ func (p *progress) resumable() func(done, total int) {
 
 // Finish ends the report.
 func (p *progress) Finish() error {
+	if p == nil {
+		return nil
+	}
 	if p.bar != nil {
 		return p.bar.Finish()
 	}

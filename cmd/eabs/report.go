@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/report"
-	"github.com/eabs/eabs/suite"
+	"github.com/eabs/eabs/shard"
 	"github.com/spf13/cobra"
 )
 
@@ -50,8 +46,8 @@ shard (exit 2 naming the first difference).
 --merge joins the part files of a sharded run (eabs attack/classify --shard) into the
 whole run's file after checking that they belong together (kind, model, data, sample
 list, configuration) and that none is missing or repeated, naming the culprits.`,
-		Example: `  eabs report --merge results/mnist-cnn/attack.shard-*-of-4.json --out results/mnist-cnn/attack.json
-  eabs report results/mnist-eabs/attack.json results/mnist-cnn/attack.json --out-dir results/mnist`,
+		Example: `  eabs report --merge attack.shard-*-of-4.json --out attack.json
+  eabs report eabs.json cnn.json --out-dir report`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.same {
@@ -82,15 +78,11 @@ func runSame(cmd *cobra.Command, args []string) error {
 	if len(args) != 2 {
 		return fmt.Errorf("--same compares exactly two result files, got %d", len(args))
 	}
-	a, err := os.ReadFile(args[0])
+	fs, err := shard.ReadFiles(args)
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile(args[1])
-	if err != nil {
-		return err
-	}
-	if err := suite.Same(args[0], a, args[1], b); err != nil {
+	if err := shard.Same(fs[0].Name, fs[0].Data, fs[1].Name, fs[1].Data); err != nil {
 		return checkFailed{err.Error()}
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s and %s hold the same results\n", args[0], args[1])
@@ -106,35 +98,36 @@ func runMerge(cmd *cobra.Command, o *reportOptions, args []string) error {
 			return fmt.Errorf("--out %s is also one of the parts", o.out)
 		}
 	}
-	parts, err := suite.ReadParts(args)
+	parts, err := shard.ReadFiles(args)
 	if err != nil {
 		return err
 	}
-	kind, merged, err := suite.Merge(parts)
+	kind, merged, err := report.Merge(parts)
 	if err != nil {
 		return err
 	}
-	if err := writeJSON(o.out, merged); err != nil {
+	if err := writeResult(cmd, o.out, merged); err != nil {
 		return err
 	}
 	switch m := merged.(type) {
-	case *suite.Result:
+	case *eval.Result:
 		printSummary(cmd.OutOrStdout(), m)
-	case *suite.ClassifyResult:
-		a := m.Accuracy
-		fmt.Fprintf(cmd.OutOrStdout(), "%s, %d samples: accuracy %.4f (%d/%d), 95%% CI [%.4f, %.4f]\n", m.Model, a.N, a.Acc, a.K, a.N, a.Lo, a.Hi)
+	case *eval.ClassifyResult:
+		if a := m.Accuracy; a != nil {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s, %d samples: accuracy %.4f (%d/%d), 95%% CI [%.4f, %.4f]\n", m.Model, a.N, a.Acc, a.K, a.N, a.Lo, a.Hi)
+		}
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "merged %d %s parts into %s\n", len(parts), kind, o.out)
 	return nil
 }
 
 func runReport(cmd *cobra.Command, o *reportOptions, args []string) error {
-	if o.gridN < 0 || o.scale < 1 || o.points < 2 {
-		return fmt.Errorf("--grid-n %d, --scale %d, --points %d: want >= 0, >= 1, >= 2", o.gridN, o.scale, o.points)
+	if refuseFlags := refuse(cmd, "applies to --merge", "out"); refuseFlags != nil {
+		return refuseFlags
 	}
-	var rs []*suite.Result
+	var rs []*eval.Result
 	for _, a := range args {
-		r, err := suite.ReadFile(a)
+		r, err := eval.ReadFile(a)
 		if err != nil {
 			return fmt.Errorf("%w (eabs report reads eabs attack results)", err)
 		}
@@ -164,82 +157,19 @@ func runReport(cmd *cobra.Command, o *reportOptions, args []string) error {
 		return err
 	}
 	for i, r := range rs {
-		for _, m := range suite.Summarize(r).Checks.Warnings {
+		for _, m := range eval.Summarize(r).Checks.Warnings {
 			fmt.Fprintf(cmd.ErrOrStderr(), "check (%s): %s\n", args[i], m)
 		}
 	}
 	if o.outDir == "" {
-		return nil
+		return refuse(cmd, "draws into --out-dir, which was not given", "grid-n", "scale", "points")
 	}
-	write := func(name string, f func(io.Writer) error) error {
-		var b bytes.Buffer
-		if err := f(&b); err != nil {
-			return err
-		}
-		p := filepath.Join(o.outDir, name)
-		if err := atomicfile.WriteBytes(p, b.Bytes()); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", p)
-		return nil
+	files, notes, err := report.Write(o.outDir, t, rs, report.Options{GridN: o.gridN, Scale: o.scale, Points: o.points})
+	for _, n := range notes {
+		fmt.Fprintln(cmd.ErrOrStderr(), n)
 	}
-	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
-		return err
+	for _, f := range files {
+		fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", f)
 	}
-	for _, x := range []struct {
-		name string
-		f    func(io.Writer) error
-	}{{"table.md", t.WriteMarkdown}, {"table.csv", t.WriteCSV}, {"table.tex", t.WriteLaTeX}, {"mcnemar.csv", t.WriteMcNemarCSV},
-		{"table-headline.md", t.Headline().WriteMarkdown}} {
-		if err := write(x.name, x.f); err != nil {
-			return err
-		}
-	}
-	var curves []report.Curve
-	for i, r := range rs {
-		curves = append(curves, report.Curves(r, t.Rows[i].Model, o.points)...)
-	}
-	done := map[string]bool{}
-	for _, c := range curves {
-		if done[string(c.Norm)] {
-			continue
-		}
-		done[string(c.Norm)] = true
-		for _, format := range []string{"png", "svg"} {
-			p := filepath.Join(o.outDir, fmt.Sprintf("curve-%s.%s", c.Norm, format))
-			if err := report.PlotCurves(p, format, c.Norm, curves); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", p)
-		}
-	}
-	for i, r := range rs {
-		for _, nm := range r.Norms() {
-			items := report.GridItems(r, nm, o.gridN)
-			if len(items) == 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: no stored images for a %s grid (run eabs attack with --keep > 0)\n", args[i], nm)
-				continue
-			}
-			img, err := report.AdversarialGrid(items, r.Shape[0], r.Shape[1], r.Shape[2], o.scale)
-			if err != nil {
-				return err
-			}
-			p := filepath.Join(o.outDir, fmt.Sprintf("grid-%s-%s.png", fileSafe(t.Rows[i].Model), nm))
-			if err := report.WritePNG(p, img); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", p)
-		}
-	}
-	return nil
-}
-
-func fileSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			return r
-		}
-		return '_'
-	}, s)
+	return err
 }

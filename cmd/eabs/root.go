@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	goruntime "runtime"
+	"syscall"
 
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/spf13/cobra"
@@ -31,6 +32,19 @@ const (
 type checkFailed struct{ msg string }
 
 func (e checkFailed) Error() string { return e.msg }
+
+// signalled is returned by a command that a signal stopped after it saved its work:
+// the exit status is 128+signal, as for a process the signal ended.
+type signalled struct{ sig os.Signal }
+
+func (e signalled) Error() string { return fmt.Sprintf("stopped by %v", e.sig) }
+
+func (e signalled) code() int {
+	if e.sig == syscall.SIGTERM {
+		return 143
+	}
+	return 130
+}
 
 // NewRootCmd builds the eabs command tree.
 func NewRootCmd() *cobra.Command {
@@ -78,6 +92,10 @@ func exitCode(err error, stderr io.Writer) int {
 	var cf checkFailed
 	if errors.As(err, &cf) {
 		return exitCheck
+	}
+	var sg signalled
+	if errors.As(err, &sg) {
+		return sg.code()
 	}
 	return exitError
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/models"
@@ -27,7 +24,7 @@ func newTrainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train --dataset D --model M",
 		Short: "Train E-ABS, ABS, an ablation variant or the CNN baseline",
-		Long: `Train a model with Gorgonia on the CPU and write, into --out:
+		Long: `Train a model with Gorgonia on the CPU and write, into --out-dir:
   model.eabs       the trained weights (with BatchNorm statistics)
   epochs/          every epoch's model (model-epoch001.eabs, ...), to choose an
                    epoch on the validation split rather than take the last
@@ -44,12 +41,12 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if resume && force {
-				return fmt.Errorf("--resume continues the run in --out, --force replaces it: give one of them")
+				return fmt.Errorf("--resume continues the run in --out-dir, --force replaces it: give one of them")
 			}
 			if out == "" {
 				out = filepath.Join("runs", cfg.Dataset+"-"+cfg.Model)
 			}
-			if err := checkWritableDir("out", out); err != nil {
+			if err := checkWritableDir("out-dir", out); err != nil {
 				return err
 			}
 			if strings.HasPrefix(cfg.Model, "adv-") {
@@ -58,31 +55,25 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 				}
 				cfg.PGD = &train.PGDConfig{Norm: cfg.Model[4:], Eps: pgdEps, Steps: pgdSteps}
 			}
-			root, from := resolveDataDir(dataDir, os.Getenv)
-			if data.Embedded(cfg.Dataset) {
-				root = data.EmbeddedRoot
-			}
+			root, from := data.ResolveRoot(dataDir, os.Getenv)
 			fmt.Fprintf(cmd.ErrOrStderr(), "data: %s (%s)\n", root, from)
-			ds, err := data.Load(cfg.Dataset, root)
+			ds, err := data.LoadRoot(cfg.Dataset, root, data.Options{})
 			if err != nil {
-				return dataLoadHint(cfg.Dataset, root, err)
+				return dataLoadHint(cfg.Dataset, err)
 			}
-			fp, err := data.Fingerprint(cfg.Dataset, root)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop, stopped := signalContext(cmd)
 			defer stop()
-			defer stopsGracefully()()
 			opt := train.Options{Dir: out, Resume: resume, Force: force, Log: cmd.OutOrStdout(), LogEvery: 100,
-				StopAfter: stopAfter, Command: os.Args, DataFingerprint: fp}
+				StopAfter: stopAfter, Command: os.Args, DataFingerprint: ds.Fingerprint}
 			if isTerminal(cmd.ErrOrStderr()) {
 				opt.Progress = cmd.ErrOrStderr()
 			}
 			res, err := train.Run(ctx, cfg, ds, opt)
 			if errors.Is(err, train.ErrStopped) {
 				fmt.Fprintf(cmd.OutOrStdout(), "stopped after %d complete epochs; checkpoint in %s (continue with --resume)\n", res.Epochs, out)
-				return nil
+				// A signal that stopped the run is not a success (train && next must not
+				// go on); --stop-after is.
+				return stopped()
 			}
 			if err != nil {
 				return err
@@ -98,17 +89,18 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "minibatch size (the paper uses 512; smaller batches learn faster per CPU second)")
 	f.Float64Var(&cfg.LR, "lr", cfg.LR, "Adam learning rate")
 	f.IntVar(&cfg.HalveEvery, "halve-every", 0, "halve the learning rate every N epochs (default: 0.4*epochs, the paper's 200 of 500)")
-	f.Float64Var(&cfg.Noise, "noise", cfg.Noise, "std of the Gaussian augmentation noise (default: 0.2 grey-scale, 0.01 RGB)")
+	f.Float64Var(&cfg.Noise, "noise", cfg.Noise, "std of the Gaussian augmentation noise (default: the dataset's, the paper's)")
 	f.BoolVar(&cfg.NoiseUnclipped, "noise-unclipped", false, "leave noisy images unclipped (base classifiers for randomized smoothing)")
 	f.BoolVar(&cfg.NoisyTarget, "noisy-target", false, "reconstruct the noise-augmented image instead of the clean one")
 	f.Float64Var(&cfg.ValFrac, "val-frac", cfg.ValFrac, "held-out validation fraction of the training set")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of every random choice of the run")
 	f.IntVar(&cfg.MaxTrain, "max-train", 0, "train on only the first N training images (0: all)")
 	f.IntVar(&cfg.CheckpointSteps, "checkpoint-steps", cfg.CheckpointSteps, "also checkpoint every N steps within an epoch (0: epoch ends only)")
-	f.StringVar(&dataDir, "data-dir", "", "data root (default $"+envDataDir+", then "+defaultSharedData+", then the built-in sample)")
-	f.StringVar(&out, "out", "", "run directory (default runs/<dataset>-<model>)")
-	f.BoolVar(&resume, "resume", false, "continue the run in --out from its checkpoint")
-	f.BoolVar(&force, "force", false, "start a new run in an --out that holds one, replacing its files")
+	f.StringVar(&dataDir, "data-dir", "", "data root (default $"+data.EnvDataDir+", then "+data.DefaultDataDir+")")
+	f.StringVar(&out, "out-dir", "", "run folder (default runs/<dataset>-<model>)")
+	alias(f, "out", "out-dir")
+	f.BoolVar(&resume, "resume", false, "continue the run in --out-dir from its checkpoint")
+	f.BoolVar(&force, "force", false, "start a new run in an --out-dir that holds one, replacing its files")
 	f.IntVar(&stopAfter, "stop-after", 0, "stop with a checkpoint after N steps (0: run to the end)")
 	f.StringVar(&cfg.Init, "init", "", "start from this model's weights (required for adv-linf and adv-l2: a trained CNN)")
 	f.Float64Var(&pgdEps, "eps", 0, "adv-linf/adv-l2: PGD budget (default: the paper's, e.g. MNIST Linf 0.3, L2 1.5)")

@@ -217,6 +217,7 @@ var flagRules = map[string]flagRule{
 	"steps":       intRule(0, inf), // 0 keeps the best start
 	"infer-steps": intRule(0, inf),
 	"lr":          floatRule(0, math.Inf(1), true),
+	"infer-lr":    floatRule(0, math.Inf(1), true),
 	"eot":         intRule(1, inf),
 	"bank-seed":   anyValue,
 	"seed":        anyValue,
@@ -243,6 +244,14 @@ var flagRules = map[string]flagRule{
 	"shard-count":     intRule(0, inf), // 0: not given
 	// certify
 	"chunk":                intRule(1, inf),
+	"max-restarts":         intRule(0, inf), // 0: --restarts
+	"d-tol":                floatRule(0, math.Inf(1), false),
+	"audit-banks":          intRule(1, inf),
+	"audit-starts":         intRule(1, inf),
+	"audit-seed":           anyValue,
+	"audit-top":            intRule(1, inf),
+	"audit-steps":          intRule(1, inf),
+	"audit-tol":            floatRule(0, math.Inf(1), false),
 	"mem-limit":            intRule(0, inf), // MiB; 0: Go's default
 	"validate-n":           intRule(0, inf), // 0: every certified image
 	"validate-steps":       intRule(1, inf),
@@ -275,16 +284,16 @@ var flagRules = map[string]flagRule{
 	"per-class": intRule(1, 100),
 	"scale":     intRule(1, 16),
 	// outputs
-	"json":         outFile,
-	"csv":          outFile,
-	"figure":       outFile,
-	"plot":         outFile,
-	"out":          outDir,
-	"inspect/out":  outFile,
-	"attack/out":   outFile, // a results file ({shard} is replaced per part)
-	"report/out":   outFile, // the merged results file
-	"classify/out": outFile, // = --json
-	"certify/out":  outFile, // = --json
+	"json":       outFile,
+	"csv":        outFile,
+	"figure":     outFile,
+	"plot":       outFile,
+	"out":        outFile, // a results file ({shard} is replaced per part)
+	"out-dir":    outDir,
+	"train/out":  outDir, // deprecated names of --out-dir
+	"export/out": outDir,
+	"demo/out":   outDir,
+	"grid":       outFile,
 	// choices, checked before any data is loaded
 	"runtime":       oneOf("ort", "ref"),
 	"split":         oneOf("test", "train", "val"),
@@ -309,7 +318,7 @@ func needsRule(f *pflag.Flag) bool {
 }
 
 // outputFlags are the flags naming a file a command writes.
-var outputFlags = []string{"json", "csv", "figure", "plot", "out"}
+var outputFlags = []string{"json", "csv", "figure", "plot", "out", "out-dir", "grid"}
 
 // validateFlags checks every flag the user set against its rule, and that no two
 // output flags name the same file (the second write would replace the first).

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Info is the provenance recorded next to every number eabs produces.
@@ -110,4 +111,17 @@ func cpuModel() string {
 		}
 	}
 	return ""
+}
+
+// Provenance is what every result file records about the run that made it: the
+// command line, the build and machine (Collect), and the time it was written.
+type Provenance struct {
+	Command []string `json:"command"`
+	Build   Info     `json:"build"`
+	Time    string   `json:"time"`
+}
+
+// NewProvenance is the provenance of this process, now.
+func NewProvenance() Provenance {
+	return Provenance{Command: os.Args, Build: Collect(), Time: time.Now().UTC().Format(time.RFC3339)}
 }

@@ -33,8 +33,18 @@ func exported(src *runtime.Source, meta map[string]string) (dir string, remove f
 	return dir, remove, nil
 }
 
+// initFrom loads the library the options name (LibraryPath: also a missing file named
+// by $EABS_ORT_LIB is an error, even when a library is loaded already).
+func initFrom(opt runtime.Options) error {
+	lib, err := LibraryPath(opt.Library)
+	if err != nil {
+		return err
+	}
+	return Init(lib)
+}
+
 func openGenerative(src *runtime.Source, opt runtime.Options) (runtime.Model, error) {
-	if err := Init(opt.Library); err != nil {
+	if err := initFrom(opt); err != nil {
 		return nil, err
 	}
 	dir, remove, err := exported(src, opt.Meta)
@@ -50,7 +60,7 @@ func openGenerative(src *runtime.Source, opt runtime.Options) (runtime.Model, er
 }
 
 func openONNXClassifier(src *runtime.Source, opt runtime.Options) (runtime.Classifier, error) {
-	if err := Init(opt.Library); err != nil {
+	if err := initFrom(opt); err != nil {
 		return nil, err
 	}
 	co := ClassifierOptions{Options: Options{IntraOpThreads: max(opt.Threads, 1)}, Workers: opt.Workers}

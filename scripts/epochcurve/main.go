@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/internal/atomicfile"
 	"github.com/eabs/eabs/stats"
 	"gonum.org/v1/plot"
@@ -36,7 +37,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// classified is the part of an eabs classify --json report used here.
+// classified is the part of a classify report (eabs classify before the one result
+// format) used here; newer results are read with eval.ReadClassify.
 type classified struct {
 	Model    string  `json:"model"`
 	Split    string  `json:"split"`
@@ -191,7 +193,13 @@ func readClassified(path string, epoch int) (point, error) {
 	}
 	var c classified
 	if err := json.Unmarshal(b, &c); err != nil {
-		return point{}, fmt.Errorf("%s: %w", path, err)
+		// The classify results of eabs since the one result format: a header, the run
+		// and the accuracy as a rate.
+		r, err2 := eval.ReadClassify(path)
+		if err2 != nil || r.Accuracy == nil || r.Run == nil {
+			return point{}, fmt.Errorf("%s: neither a classify report (%v) nor a classify result (%v)", path, err, err2)
+		}
+		c = classified{Model: r.Model, Split: r.Header.Split, N: r.Accuracy.N, Correct: r.Accuracy.K, Mode: r.Run.Mode}
 	}
 	if c.N <= 0 || c.Correct < 0 || c.Correct > c.N {
 		return point{}, fmt.Errorf("%s: %d correct of %d is not an accuracy", path, c.Correct, c.N)

@@ -1,0 +1,256 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/models"
+	"github.com/eabs/eabs/runtime"
+)
+
+// AttackSettings are the attacks of a run by name (attack.Names), in order, and what
+// they are built with.
+type AttackSettings struct {
+	Names []string
+	// EpsL2, EpsLinf are the budgets (0: the dataset profile's, the paper's).
+	EpsL2, EpsLinf float64
+	// PGDSteps and PGDRestarts (0: the profile's) are PGD's; KeepGoing steps PGD and APGD
+	// on to the end of a restart once fooled ("auto": for generative models, whose
+	// randomised verdict overturns barely fooled candidates).
+	PGDSteps, PGDRestarts int
+	KeepGoing             string
+	// Queries is the gradient-free attacks' per-sample budget (0: each attack's own).
+	Queries int
+	// SweepFactors re-run each norm's first bounded attack at these multiples of the
+	// budget on the first SweepN samples (the accuracy-vs-eps self-check).
+	SweepFactors []float64
+}
+
+// EABSSettings are how a generative model is attacked and judged.
+type EABSSettings struct {
+	// Engine ("ort", "ref") runs the inference.
+	Engine string
+	Infer  infer.Options
+	// EOT inference runs the attacker's gradient averages; VerdictEOT the verdict's.
+	EOT, VerdictEOT int
+	// Warm is the attacker's warm start (nil: full inference for every gradient).
+	Warm *attack.WarmStart
+}
+
+// AttackJob is one attack run: the model, the sample, the attacks, the runner's
+// settings (Config without Header, Model, Attacks and Sweep, which the job fills).
+type AttackJob struct {
+	Model   *runtime.Source
+	Sample  *Sample
+	Runtime runtime.Options
+	Attacks AttackSettings
+	EABS    EABSSettings
+	Run     Config
+	// After and Reuse continue or grow an earlier run (Config.After, Config.Reuse);
+	// AfterFile and ReuseFile name them in the provenance.
+	AfterFile, ReuseFile string
+	// BankProgress reports the start bank; Progress the samples (done counts those of a
+	// resumed state).
+	BankProgress, Progress func(done, total int)
+}
+
+// AttackProvenance is what an attack run adds to the provenance.
+type AttackProvenance struct {
+	Model    string                `json:"model_path"`
+	Seconds  float64               `json:"seconds"`
+	After    *Source               `json:"after,omitempty"`
+	Reuse    *Source               `json:"reuse,omitempty"`
+	Attacker *attack.AdaptiveStats `json:"attacker_inference,omitempty"`
+}
+
+// Source names a run a result continues, with that run's provenance.
+type Source struct {
+	File       string `json:"file"`
+	Provenance any    `json:"provenance"`
+}
+
+// Attack runs an attack job.
+func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, error) {
+	var prov AttackProvenance
+	src, s := job.Model, job.Sample
+	generative := src.Weights != nil && src.Weights.Spec.Kind == models.Generative
+	prof, err := data.ProfileOf(s.Dataset)
+	if err != nil {
+		return nil, prov, err
+	}
+	entries, sweep, err := job.Attacks.build(prof, generative, attack.StartsFrom(s.Set.Images, s.Set.Labels))
+	if err != nil {
+		return nil, prov, err
+	}
+	if src.Weights != nil {
+		if err := fits(src, src.Weights.Spec.Arch, s.Dataset, s.Set); err != nil {
+			return nil, prov, err
+		}
+	}
+	modelSHA, err := src.SHA256()
+	if err != nil {
+		return nil, prov, err
+	}
+	h := s.Header(Kind, modelSHA, "")
+	var model, verdict attack.Classifier
+	var attacker *attack.Adaptive
+	switch {
+	case src.Weights == nil || src.Weights.Spec.Kind == models.CNN:
+		engine := "ref"
+		h.Config = "cnn logits, reference graph float64"
+		if src.Weights == nil {
+			engine, h.Config = "ort", "onnx classifier logits, ONNX Runtime"
+		}
+		c, err := runtime.OpenClassifier(engine, src, job.Runtime)
+		if err != nil {
+			return nil, prov, err
+		}
+		defer c.Close()
+		model, verdict = c, c
+	default:
+		m, err := runtime.Open(job.EABS.Engine, src, job.Runtime)
+		if err != nil {
+			return nil, prov, err
+		}
+		defer m.Close()
+		e, err := infer.NewEngine(m, job.EABS.Infer, job.BankProgress)
+		if err != nil {
+			return nil, prov, err
+		}
+		attacker = &attack.Adaptive{Engine: e, EOT: job.EABS.EOT, Workers: job.Runtime.Workers, Warm: job.EABS.Warm}
+		model = attacker
+		verdict = &attack.Verdict{Engine: e, EOT: job.EABS.VerdictEOT, Workers: job.Runtime.Workers, Seed: job.Run.Seed}
+		h.Config = fmt.Sprintf("e-abs adaptive gradient (eq. 8) EOT %d %s, verdict full inference EOT %d, runtime %s, inference %+v",
+			job.EABS.EOT, warmText(job.EABS.Warm), job.EABS.VerdictEOT, job.EABS.Engine, job.EABS.Infer)
+	}
+	if a := model.Classes(); a != s.Set.Classes {
+		return nil, prov, fmt.Errorf("model %s has %d classes, data %s %d", src.Arg, a, s.Dataset, s.Set.Classes)
+	}
+	if job.Run.After != nil {
+		// The continued run's sweep is kept; a norm it did not sweep is swept with its
+		// first bounded attack here, as one run of all the attacks would.
+		swept := map[attack.Norm]bool{}
+		for _, a := range job.Run.After.Settings.Sweep {
+			swept[a.Norm] = true
+		}
+		sweep = slices.DeleteFunc(sweep, func(e Entry) bool { return swept[e.Attack.Norm()] })
+	}
+	cfg := job.Run
+	cfg.Header, cfg.Model, cfg.Attacks, cfg.Sweep = h, src.Name(), entries, sweep
+	if cfg.Retries < 0 {
+		cfg.Retries = 0
+		if generative {
+			cfg.Retries = 3
+		}
+	}
+	start := time.Now()
+	r, err := Run(ctx, cfg, s.Set, model, verdict, job.Progress)
+	if err != nil {
+		return nil, prov, err
+	}
+	prov = AttackProvenance{Model: src.Path, Seconds: time.Since(start).Seconds()}
+	if cfg.After != nil {
+		prov.After = &Source{job.AfterFile, cfg.After.Provenance}
+	}
+	if cfg.Reuse != nil {
+		prov.Reuse = &Source{job.ReuseFile, cfg.Reuse.Provenance}
+	}
+	if attacker != nil {
+		st := attacker.Stats()
+		prov.Attacker = &st
+	}
+	return r, prov, nil
+}
+
+// warmText names the attacker's warm start in the configuration; the restart and
+// changed-prediction refinements only when set, so configurations without them keep
+// their hash.
+func warmText(w *attack.WarmStart) string {
+	if w == nil {
+		return "warm steps -1"
+	}
+	t := fmt.Sprintf("warm steps %d", w.Steps)
+	if w.Restart > 0 {
+		t += fmt.Sprintf(" restart %d", w.Restart)
+	}
+	if w.Changed > 0 {
+		t += fmt.Sprintf(" changed %d", w.Changed)
+	}
+	return t
+}
+
+// build makes the attacks at their norms' budgets, and per norm its first bounded
+// attack at each sweep factor times the budget.
+func (a AttackSettings) build(prof data.Profile, generative bool, starts func([]float32, int) ([]float32, bool)) (entries, sweep []Entry, err error) {
+	eps := map[attack.Norm]float64{attack.L2: a.EpsL2, attack.Linf: a.EpsLinf}
+	if eps[attack.L2] == 0 {
+		eps[attack.L2] = prof.EpsL2
+	}
+	if eps[attack.Linf] == 0 {
+		eps[attack.Linf] = prof.EpsLinf
+	}
+	st := attack.Settings{Restarts: a.PGDRestarts, Queries: a.Queries, Starts: starts}
+	if st.Restarts == 0 {
+		st.Restarts = prof.Restarts
+	}
+	switch a.KeepGoing {
+	case "on":
+		st.KeepGoing = true
+	case "auto", "":
+		st.KeepGoing = generative
+	case "off":
+	default:
+		return nil, nil, fmt.Errorf("keep-going %q: want on, off or auto", a.KeepGoing)
+	}
+	one := func(name string, e float64) (Entry, error) {
+		s := st
+		s.Eps = e
+		at, err := attack.New(name, s)
+		if err != nil {
+			return Entry{}, err
+		}
+		if p, ok := at.(attack.PGDAttack); ok && a.PGDSteps > 0 {
+			p.Steps = a.PGDSteps
+			at = p
+		}
+		_, bounded, _ := attack.Kind(name)
+		return Entry{Attack: at, Eps: e, Bounded: bounded}, nil
+	}
+	seen := map[string]bool{}
+	swept := map[attack.Norm]bool{}
+	for _, name := range a.Names {
+		norm, bounded, err := attack.Kind(name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("unknown attack %q (known: %s)", name, strings.Join(attack.Names(), ", "))
+		}
+		if seen[name] {
+			return nil, nil, fmt.Errorf("attack %s listed twice", name)
+		}
+		seen[name] = true
+		e, err := one(name, eps[norm])
+		if err != nil {
+			return nil, nil, err
+		}
+		entries = append(entries, e)
+		if bounded && !swept[norm] {
+			swept[norm] = true
+			for _, f := range a.SweepFactors {
+				s, err := one(name, f*eps[norm])
+				if err != nil {
+					return nil, nil, err
+				}
+				sweep = append(sweep, s)
+			}
+		}
+	}
+	if len(entries) == 0 {
+		return nil, nil, fmt.Errorf("no attack given (known: %s)", strings.Join(attack.Names(), ", "))
+	}
+	return entries, sweep, nil
+}
