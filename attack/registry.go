@@ -16,8 +16,8 @@ type Settings struct {
 	// their distances with it.
 	Eps float64
 	// Restarts is PGD's number of random starts (0: 5, the paper's MNIST and
-	// Fashion-MNIST value; DefaultRestarts(height) gives 20 on 32x32 data). APGD keeps
-	// its single start.
+	// Fashion-MNIST value; the dataset profile has each dataset's). APGD keeps its
+	// single start.
 	Restarts int
 	// EOT is the number of calls every gradient and evaluation averages over (0: 1;
 	// set 5, the paper's value, for a randomised model such as E-ABS).
@@ -188,16 +188,4 @@ func Names() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// Register adds an attack under a new name, so attacks defined in other files (the
-// gradient-free ones, E-ABS's latent descent) can be built by name too. It panics if the
-// name is taken or c is nil: that is a programming error, found at start-up.
-func Register(name string, norm Norm, bounded bool, c Constructor) {
-	registry.Lock()
-	defer registry.Unlock()
-	if _, ok := registry.m[name]; ok || c == nil || name == "" || (norm != L2 && norm != Linf) {
-		panic("attack: Register of " + name + ": name taken, empty, unknown norm or no constructor")
-	}
-	registry.m[name] = entry{norm, bounded, c}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eabs/eabs/adversary"
 	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/eval"
@@ -187,16 +188,16 @@ func validate(ctx context.Context, j Job, exact *infer.Engine, set *data.Set, rs
 		// Each certificate gets its own models, seeded from its image, so the
 		// validation does not depend on the worker count.
 		seed := rand.New(rand.NewPCG(v.Seed, uint64(r.Index))).Uint64()
-		attacker := func(e *infer.Engine, eot int) *attack.Adaptive {
-			a := &attack.Adaptive{Engine: e, EOT: eot, Seed: seed, Workers: 1}
+		attacker := func(e *infer.Engine, eot int) *adversary.Adaptive {
+			a := &adversary.Adaptive{Engine: e, EOT: eot, Seed: seed, Workers: 1}
 			if v.Warm >= 0 {
-				a.Warm = &attack.WarmStart{Steps: v.Warm}
+				a.Warm = &adversary.WarmStart{Steps: v.Warm}
 			}
 			return a
 		}
 		return []Target{
 			{Name: "exact", Model: &EngineClassifier{Engine: ee}, Attacked: attacker(ee, 1)},
-			{Name: "deployed", Model: attack.NewVerdict(de, v.VerdictEOT, seed^0x7E4D1C7, 1), Attacked: attacker(de, v.EOT)},
+			{Name: "deployed", Model: adversary.NewVerdict(de, v.VerdictEOT, seed^0x7E4D1C7, 1), Attacked: attacker(de, v.EOT)},
 		}, nil
 	}
 	vr, vx := rs, set.Images

@@ -31,7 +31,7 @@ type Target struct {
 	// whether the certificate was violated (an attack's own belief never does).
 	Model attack.Classifier
 	// Attacked is the view of the model the attacks run on, nil for Model itself. For
-	// E-ABS it is a warm-started attack.Adaptive over the same engine: its gradient
+	// E-ABS it is a warm-started adversary.Adaptive over the same engine: its gradient
 	// costs a few latent steps instead of a full inference, and only the attacker uses
 	// it, so a cheaper inference can weaken the attack but never fake a violation.
 	Attacked attack.Classifier
@@ -85,7 +85,7 @@ type Check struct {
 const budgetShrink = 1e-4
 
 // resetter is an attacked model with per-sample state to forget between samples
-// (attack.Adaptive's warm start).
+// (adversary.Adaptive's warm start).
 type resetter interface{ Reset() }
 
 // Validate attacks every certified sample of rs (Eps > 0, correctly classified) with

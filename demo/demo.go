@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/eabs/eabs/adversary"
 	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/crosscheck"
 	"github.com/eabs/eabs/data"
@@ -42,16 +43,16 @@ type Report struct {
 // Attack is the demo's short attack step: a few PGD-L2 steps with the warm-started
 // adaptive gradient, every candidate judged by full inference.
 type Attack struct {
-	Images     int              `json:"images"`
-	Eps        float64          `json:"eps"`
-	Steps      int              `json:"steps"`
-	StepSize   float64          `json:"step_size"`
-	Warm       attack.WarmStart `json:"warm"`
-	VerdictEOT int              `json:"verdict_eot"`
-	Clean      int              `json:"clean_correct"`
-	Robust     int              `json:"robust"`
-	L2         []float64        `json:"l2"`
-	Seconds    float64          `json:"seconds"`
+	Images     int                 `json:"images"`
+	Eps        float64             `json:"eps"`
+	Steps      int                 `json:"steps"`
+	StepSize   float64             `json:"step_size"`
+	Warm       adversary.WarmStart `json:"warm"`
+	VerdictEOT int                 `json:"verdict_eot"`
+	Clean      int                 `json:"clean_correct"`
+	Robust     int                 `json:"robust"`
+	L2         []float64           `json:"l2"`
+	Seconds    float64             `json:"seconds"`
 }
 
 // Options are the demo's settings.
@@ -215,22 +216,22 @@ type attackResult struct {
 // the clean image: the demo shows the mechanism, not the paper's budget, which `eabs
 // attack` runs) with the warm-started adaptive gradient (EOT 1), a sample stopping at
 // its first iterate the attacker classifies wrongly, then the verdict of
-// attack.NewVerdict (full inference, fresh noise, EOT 5) on the clean images and on
+// adversary.NewVerdict (full inference, fresh noise, EOT 5) on the clean images and on
 // the candidates.
 func runAttack(stdout io.Writer, e *infer.Engine, set *data.Set, steps, workers int) (*attackResult, error) {
 	const eps = 1.5
 	t0 := time.Now()
 	B, P, K := set.N, set.ImageSize(), e.Model().Spec().Arch.Classes
-	rep := &Attack{Images: B, Eps: eps, Steps: steps, Warm: attack.DefaultWarmStart(), VerdictEOT: 5}
+	rep := &Attack{Images: B, Eps: eps, Steps: steps, Warm: adversary.DefaultWarmStart(), VerdictEOT: 5}
 	if steps > 0 {
 		rep.StepSize = 2.5 * eps / float64(steps)
 	}
-	verdict := attack.NewVerdict(e, rep.VerdictEOT, 7, workers)
+	verdict := adversary.NewVerdict(e, rep.VerdictEOT, 7, workers)
 	clean, err := verdict.Logits(set.Images, B)
 	if err != nil {
 		return nil, err
 	}
-	m := &attack.Adaptive{Engine: e, EOT: 1, Seed: 5, Workers: workers, Warm: &rep.Warm}
+	m := &adversary.Adaptive{Engine: e, EOT: 1, Seed: 5, Workers: workers, Warm: &rep.Warm}
 	// The suite's PGD-L2 from the clean image (no random start, one run), so the demo
 	// shows the attack eabs attack runs, at a demo's budget.
 	pgd := attack.PGDAttack{Lp: attack.L2, Eps: eps, Steps: steps, Step: rep.StepSize, Restarts: 1, ZeroStart: true}

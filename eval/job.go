@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eabs/eabs/adversary"
 	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/infer"
@@ -40,7 +41,7 @@ type EABSSettings struct {
 	// EOT inference runs the attacker's gradient averages; VerdictEOT the verdict's.
 	EOT, VerdictEOT int
 	// Warm is the attacker's warm start (nil: full inference for every gradient).
-	Warm *attack.WarmStart
+	Warm *adversary.WarmStart
 }
 
 // AttackJob is one attack run: the model, the sample, the attacks, the runner's
@@ -62,11 +63,11 @@ type AttackJob struct {
 
 // AttackProvenance is what an attack run adds to the provenance.
 type AttackProvenance struct {
-	Model    string                `json:"model_path"`
-	Seconds  float64               `json:"seconds"`
-	After    *Source               `json:"after,omitempty"`
-	Reuse    *Source               `json:"reuse,omitempty"`
-	Attacker *attack.AdaptiveStats `json:"attacker_inference,omitempty"`
+	Model    string                   `json:"model_path"`
+	Seconds  float64                  `json:"seconds"`
+	After    *Source                  `json:"after,omitempty"`
+	Reuse    *Source                  `json:"reuse,omitempty"`
+	Attacker *adversary.AdaptiveStats `json:"attacker_inference,omitempty"`
 }
 
 // Source names a run a result continues, with that run's provenance.
@@ -99,7 +100,7 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 	}
 	h := s.Header(Kind, modelSHA, "")
 	var model, verdict attack.Classifier
-	var attacker *attack.Adaptive
+	var attacker *adversary.Adaptive
 	switch {
 	case src.Weights == nil || src.Weights.Spec.Kind == models.CNN:
 		engine := "ref"
@@ -123,9 +124,9 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 		if err != nil {
 			return nil, prov, err
 		}
-		attacker = &attack.Adaptive{Engine: e, EOT: job.EABS.EOT, Workers: job.Runtime.Workers, Warm: job.EABS.Warm}
+		attacker = &adversary.Adaptive{Engine: e, EOT: job.EABS.EOT, Workers: job.Runtime.Workers, Warm: job.EABS.Warm}
 		model = attacker
-		verdict = &attack.Verdict{Engine: e, EOT: job.EABS.VerdictEOT, Workers: job.Runtime.Workers, Seed: job.Run.Seed}
+		verdict = &adversary.Verdict{Engine: e, EOT: job.EABS.VerdictEOT, Workers: job.Runtime.Workers, Seed: job.Run.Seed}
 		h.Config = fmt.Sprintf("e-abs adaptive gradient (eq. 8) EOT %d %s, verdict full inference EOT %d, runtime %s, inference %+v",
 			job.EABS.EOT, warmText(job.EABS.Warm), job.EABS.VerdictEOT, job.EABS.Engine, job.EABS.Infer)
 	}
@@ -171,7 +172,7 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 // warmText names the attacker's warm start in the configuration; the restart and
 // changed-prediction refinements only when set, so configurations without them keep
 // their hash.
-func warmText(w *attack.WarmStart) string {
+func warmText(w *adversary.WarmStart) string {
 	if w == nil {
 		return "warm steps -1"
 	}

@@ -95,4 +95,4 @@ if [ "$what" = infer ] || [ "$what" = all ]; then
 	done
 fi
 rm -rf "$out"/*.test "$out/before-src"
-go run ./scripts/benchsummary "$out" | tee "$out/summary.md"
+go run ./tools/benchsummary "$out" | tee "$out/summary.md"

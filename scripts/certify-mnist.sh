@@ -61,8 +61,8 @@ if step convergence; then
 		--out "$C/effort-50steps.json" > "$C/effort-50steps.txt" 2> "$C/effort-50steps.log"
 	run $E certify zoo:mnist-eabs --runtime ort --n 20 --restarts 3 --infer-steps 200 \
 		--out "$C/effort-200steps.json" > "$C/effort-200steps.txt" 2> "$C/effort-200steps.log"
-	go run ./certify/cmd/certplot convergence -out "$C" -n 50 "$C/effort-50steps.json" "$C/certify.json" > "$C/convergence.txt"
-	go run ./certify/cmd/certplot convergence -out "$C" -n 20 -name convergence-20 \
+	go run ./tools/certplot convergence -out "$C" -n 50 "$C/effort-50steps.json" "$C/certify.json" > "$C/convergence.txt"
+	go run ./tools/certplot convergence -out "$C" -n 20 -name convergence-20 \
 		"$C/effort-50steps.json" "$C/certify.json" "$C/effort-200steps.json" > "$C/convergence-20.txt"
 fi
 
@@ -72,12 +72,12 @@ step crosscheck && for rt in ref ort; do
 	run $E certify zoo:mnist-eabs --runtime $rt --n 5 --batch 5 --restarts 1 --infer-steps 50 \
 		--out "$C/crosscheck-$rt.json" > "$C/crosscheck-$rt.txt" 2> "$C/crosscheck-$rt.log"
 done
-step crosscheck && go run ./certify/cmd/certplot crosscheck "$C/crosscheck-ref.json" "$C/crosscheck-ort.json" > "$C/crosscheck.txt"
+step crosscheck && go run ./tools/certplot crosscheck "$C/crosscheck-ref.json" "$C/crosscheck-ort.json" > "$C/crosscheck.txt"
 # And the committed certificates themselves: the first 50 at the default effort on the
 # reference graph against the ONNX Runtime run above (its peak memory in the .log).
 step crosscheck && run $E certify zoo:mnist-eabs --runtime ref --n 50 --restarts 3 --infer-steps 100 \
 	--out "$C/crosscheck-ref-50.json" > "$C/crosscheck-ref-50.txt" 2> "$C/crosscheck-ref-50.log"
-step crosscheck && go run ./certify/cmd/certplot crosscheck "$C/crosscheck-ref-50.json" "$C/certify.json" > "$C/crosscheck-50.txt"
+step crosscheck && go run ./tools/certplot crosscheck "$C/crosscheck-ref-50.json" "$C/certify.json" > "$C/crosscheck-50.txt"
 
 step smoothing && for s in 025 050; do
 	sigma=0.${s:1}
@@ -85,6 +85,6 @@ step smoothing && for s in 025 050; do
 	run $E certify --smoothing "$sigma" "zoo:mnist-cnn-smooth$s" --runtime ort --n "$SN" --samples "$SS" \
 		--out "$S$s/certify/sigma$s.json" --plot "$S$s/certify/sigma$s.png" > "$S$s/certify/sigma$s.txt" 2> "$S$s/certify/sigma$s.log"
 done
-step compare && go run ./certify/cmd/certplot compare -out "$P" -eabs "$C/certify.json" -validate "$C/validation.json" -validate "$C/validation-ddn.json" \
+step compare && go run ./tools/certplot compare -out "$P" -eabs "$C/certify.json" -validate "$C/validation.json" -validate "$C/validation-ddn.json" \
 	-smooth "${S}025/certify/sigma025.json" -smooth "${S}050/certify/sigma050.json"
 echo "wrote $C, ${S}025/certify, ${S}050/certify and $P" >&2

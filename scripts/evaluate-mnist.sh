@@ -40,8 +40,8 @@ done
 bin/eabs classify "$model" --dataset mnist --split val --n 2000 --sample-seed 0 --runtime ort --batch 16 --infer-steps 0 --out "$out/selection/val2000-steps0.json"
 # The two images whose final losses are chaotic (crosscheck's conditioning check).
 for i in 907 255; do
-  { echo "# go run ./scripts/chaosprobe -model $model -image $i -runs 32   (commit $(git rev-parse --short HEAD); $(date -u +%FT%TZ))"
-    go run ./scripts/chaosprobe -model "$model" -image "$i" -runs 32; } > "$out/chaos-probe-$i.txt.tmp"
+  { echo "# go run ./tools/chaosprobe -model $model -image $i -runs 32   (commit $(git rev-parse --short HEAD); $(date -u +%FT%TZ))"
+    go run ./tools/chaosprobe -model "$model" -image "$i" -runs 32; } > "$out/chaos-probe-$i.txt.tmp"
   mv "$out/chaos-probe-$i.txt.tmp" "$out/chaos-probe-$i.txt"
 done
 exit $status

@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go vet ./...
+# go.mod and go.sum list exactly what the code imports.
+if ! go mod tidy -diff; then
+	echo "go mod tidy would change go.mod/go.sum (diff above): run go mod tidy" >&2
+	exit 1
+fi
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2

@@ -3,17 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/eabs/eabs/adversary"
 	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/eabs/eabs/runtime"
-	"github.com/spf13/cobra"
 )
 
 func init() { register(newAttackCmd) }
@@ -27,13 +27,13 @@ type attackCmdOptions struct {
 	run                       eval.Config
 	as                        eval.AttackSettings
 	eabs                      eval.EABSSettings
-	warm                      attack.WarmStart
+	warm                      adversary.WarmStart
 	verdictRetries, warmSteps int
 	force                     bool
 }
 
 func newAttackCmd() *cobra.Command {
-	o := &attackCmdOptions{eabs: eval.EABSSettings{Infer: infer.DefaultOptions()}, warm: attack.DefaultWarmStart()}
+	o := &attackCmdOptions{eabs: eval.EABSSettings{Infer: infer.DefaultOptions()}, warm: adversary.DefaultWarmStart()}
 	cmd := &cobra.Command{
 		Use:   "attack MODEL --attacks pgd-l2,pgd-linf,... --n N --out RESULTS.json",
 		Short: "Run the attack suite on a seeded random sample of test images",
@@ -221,83 +221,4 @@ func (o *attackCmdOptions) takeFrom(cmd *cobra.Command, prev *eval.Result, grow 
 	set("attack-all", func() { o.run.AttackAll = ps.AttackAll })
 	set("keep", func() { o.run.Keep = ps.Keep })
 	set("sweep-n", func() { o.run.SweepN = ps.SweepN })
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func parseFactors(s string) ([]float64, error) {
-	var out []float64
-	for _, p := range splitList(s) {
-		v, err := parseBudget(p)
-		if err != nil || !(v > 1) {
-			return nil, fmt.Errorf("--sweep-factors: %q is not a finite number > 1", p)
-		}
-		if len(out) > 0 && out[len(out)-1] == v {
-			return nil, fmt.Errorf("--sweep-factors: %g given twice", v)
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
-// budgetFlag is a perturbation budget: a number, or a fraction such as 8/255.
-type budgetFlag float64
-
-func (b *budgetFlag) String() string { return strconv.FormatFloat(float64(*b), 'g', -1, 64) }
-func (b *budgetFlag) Type() string   { return "budget" }
-func (b *budgetFlag) Set(s string) error {
-	v, err := parseBudget(s)
-	if err != nil {
-		return err
-	}
-	*b = budgetFlag(v)
-	return nil
-}
-
-func parseBudget(s string) (float64, error) {
-	num, den, frac := strings.Cut(s, "/")
-	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if err == nil && frac {
-		var d float64
-		if d, err = strconv.ParseFloat(strings.TrimSpace(den), 64); err == nil {
-			if !(d > 0) {
-				return 0, fmt.Errorf("%q: the denominator must be positive", s)
-			}
-			v /= d
-		}
-	}
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a number or a fraction a/b", s)
-	}
-	return v, nil
-}
-
-// printSummary writes a result's accuracies and failed checks.
-func printSummary(w io.Writer, r *eval.Result) {
-	s := r.Summary
-	fmt.Fprintf(w, "%s, %d samples (shard %s): clean %.1f%% [%.1f, %.1f]\n", r.Model, s.N, r.Header.Shard, 100*s.Clean.Acc, 100*s.Clean.Lo, 100*s.Clean.Hi)
-	for _, a := range s.Attacks {
-		note := ""
-		if a.Skipped > 0 {
-			note = fmt.Sprintf(" (cumulative: %d samples broken earlier were not attacked)", a.Skipped)
-		}
-		if a.Overturned > 0 {
-			note += fmt.Sprintf(" (the verdict overturned the attacker's claimed adversarial on %d samples)", a.Overturned)
-		}
-		fmt.Fprintf(w, "  %-12s %-4s eps %-7g robust %5.1f%% [%.1f, %.1f]%s\n", a.Name, a.Norm, a.Eps, 100*a.Robust.Acc, 100*a.Robust.Lo, 100*a.Robust.Hi, note)
-	}
-	for _, a := range s.All {
-		fmt.Fprintf(w, "  %-12s %-4s eps %-7g robust %5.1f%% [%.1f, %.1f]\n", "All", a.Norm, a.Eps, 100*a.Robust.Acc, 100*a.Robust.Lo, 100*a.Robust.Hi)
-	}
-	for _, m := range s.Checks.Warnings {
-		fmt.Fprintf(w, "  check: %s\n", m)
-	}
 }

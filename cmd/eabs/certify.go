@@ -9,12 +9,13 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 
+	"github.com/spf13/cobra"
+
 	"github.com/eabs/eabs/certify"
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/internal/atomicfile"
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/eabs/eabs/runtime"
-	"github.com/spf13/cobra"
 )
 
 func init() { register(newCertifyCmd) }
@@ -228,86 +229,6 @@ func runCertify(cmd *cobra.Command, cf *certifyFlags, src *runtime.Source) error
 	if cf.plot != "" {
 		title := fmt.Sprintf("%s, %s, %d images: eps*\n%s", src.Name(), rep.Dataset, rep.Summary.N, rep.Label)
 		if err := atomicfile.Write(cf.plot, func(w io.Writer) error { return certify.PlotCurve(w, rep.Results, title) }); err != nil {
-			return err
-		}
-	}
-	return writeResult(cmd, out, rep)
-}
-
-func printCertify(w io.Writer, rep *certify.Report) {
-	s := rep.Summary
-	violations := func(v map[string]int) string {
-		if rep.Validation == nil || len(v) == 0 {
-			return ""
-		}
-		return fmt.Sprintf(" violations: exact %d, deployed %d", v["exact"], v["deployed"])
-	}
-	fmt.Fprintf(w, "%s on %d %s images (sample seed %d, shard %s): eps* is a %s\n", rep.Model, s.N, rep.Dataset, rep.Header.SampleSeed, rep.Header.Shard, rep.Label)
-	fmt.Fprintf(w, "  accuracy (exact inference) %.3f, median eps* %.3f, mean %.3f; %.1f s per image on %s\n", float64(s.Correct)/float64(max(s.N, 1)), s.Median, s.Mean, rep.PerImage, rep.Runtime)
-	fmt.Fprintf(w, "  restarts: binding class changed for %d images, largest eps* spread %.4f\n", s.BindingChanged, s.MaxEpsSpread)
-	for _, l := range s.Certified {
-		fmt.Fprintf(w, "  certified accuracy at L2 %.2f: %.3f (%d images)%s\n", l.Eps, l.Accuracy, l.Count, violations(l.Violations))
-	}
-	if rep.Validation != nil {
-		fmt.Fprintf(w, "  validation by %s on %d certified images:%s\n", rep.Validation.Text(), s.Validated, violations(s.Violations))
-	} else {
-		fmt.Fprintln(w, "  not validated by attack (run with --validate)")
-	}
-	if s.Invalid > 0 {
-		fmt.Fprintf(w, "  %d certificates fail the bound's condition eps* < d_k\n", s.Invalid)
-	}
-	if len(s.NotConverged) > 0 {
-		fmt.Fprintf(w, "  %d images did not converge within %d restarts (their d_k may still be too large): %v\n", len(s.NotConverged), rep.Options.MaxRestarts, s.NotConverged)
-	}
-	if s.Audited > 0 {
-		fmt.Fprintf(w, "  audit of %d certificates: a smaller d_k on %d images, lowering eps* on %d (at most by %.4f)\n", s.Audited, len(s.AuditSmaller), len(s.AuditLowered), s.MaxAuditDrop)
-	}
-}
-
-// runSmoothing certifies a classifier by randomized smoothing.
-func runSmoothing(cmd *cobra.Command, cf *certifyFlags, src *runtime.Source) error {
-	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	if cf.smoothing < 0 {
-		return fmt.Errorf("--smoothing %g: the noise sigma must be positive", cf.smoothing)
-	}
-	if err := refuse(cmd, "applies to the Appendix-A bound, not to randomized smoothing", "validate", "validate-from", "csv", "restarts", "max-restarts", "d-tol",
-		"audit", "starts", "infer-steps", "infer-lr", "bank-seed", "loss-at", "chunk", "batch", "adv-dir"); err != nil {
-		return err
-	}
-	if !cmd.Flags().Changed("runtime") {
-		cf.ef.engine = "ort" // smoothing's 100,000 forward passes per image want ONNX Runtime
-	}
-	s, err := cf.sf.load(cmd, src)
-	if err != nil {
-		return err
-	}
-	out := s.Shard.PartPath(cf.out)
-	if err := checkOutputs(out, "", cf.force); err != nil {
-		return err
-	}
-	sm := cf.smooth
-	sm.Sigma = cf.smoothing
-	bar := newProgress(stderr, len(s.Shard.Positions(s.N)), fmt.Sprintf("smoothing sigma %g (%s)", sm.Sigma, cf.ef.engine))
-	rep, _, err := certify.RunSmoothing(certify.SmoothJob{Model: src, Sample: s, Engine: cf.ef.engine, Runtime: cf.ef.options(cmd),
-		Smoothing: sm, Seed: cf.seed, Progress: func(d, _ int) { bar.Set(d) }})
-	bar.Finish()
-	if err != nil {
-		return err
-	}
-	rep.Provenance = buildinfo.NewProvenance()
-	sum := rep.Summary
-	fmt.Fprintf(stdout, "%s on %d %s images (sample seed %d, shard %s): %s\n", rep.Model, sum.N, rep.Dataset, s.Seed, s.Shard, rep.Label)
-	fmt.Fprintf(stdout, "  smoothed accuracy %.3f, abstained %d, median radius %.3f; %.2f s per image on %s\n", float64(sum.Correct)/float64(max(sum.N, 1)), sum.Abstain, sum.Median, rep.PerImage, cf.ef.engine)
-	for _, l := range sum.Certified {
-		fmt.Fprintf(stdout, "  certified accuracy at L2 %.2f: %.3f (%d images)\n", l.Eps, l.Accuracy, l.Count)
-	}
-	if cf.plot != "" {
-		conv := make([]certify.Result, len(rep.Results))
-		for i, r := range rep.Results {
-			conv[i] = certify.Result{Label: r.Label, Pred: r.Pred, Eps: r.Radius}
-		}
-		title := fmt.Sprintf("%s, %d images:\nrandomized smoothing sigma %g (n %d, alpha %g)", src.Name(), sum.N, sm.Sigma, sm.N, sm.Alpha)
-		if err := atomicfile.Write(cf.plot, func(w io.Writer) error { return certify.PlotCurve(w, conv, title) }); err != nil {
 			return err
 		}
 	}

@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
+
+	"github.com/spf13/cobra"
 
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/eval"
@@ -10,7 +11,6 @@ import (
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/runtime"
-	"github.com/spf13/cobra"
 )
 
 func init() { register(newClassifyCmd) }
@@ -134,20 +134,4 @@ func (o *classifyOptions) check(cmd *cobra.Command, src *runtime.Source) error {
 	}
 	return refuse(cmd, "applies to the full inference of a generative model; "+src.Arg+" is classified by "+how,
 		"eot", "seed", "starts", "infer-steps", "infer-lr", "bank-seed", "loss-at", "runtime", "threads")
-}
-
-func printClassify(w io.Writer, r *eval.ClassifyResult, s *eval.Sample) {
-	if r.Accuracy == nil {
-		for _, rec := range r.Records {
-			name := ""
-			if rec.Pred < len(s.Set.ClassNames) {
-				name = s.Set.ClassNames[rec.Pred]
-			}
-			fmt.Fprintf(w, "%s\t%d\t%s\n", rec.File, rec.Pred, name)
-		}
-		return
-	}
-	a, t := r.Accuracy, r.Run.Timing
-	fmt.Fprintf(w, "%s (%s, %s) on %d %s %s images (sample seed %d, shard %s): accuracy %.4f (%d/%d), 95%% CI [%.4f, %.4f], in %.1fs, %.2f images/s\n",
-		r.Model, r.Run.Mode, r.Run.Runtime, s.N, s.Dataset, s.Split, s.Seed, s.Shard, a.Acc, a.K, a.N, a.Lo, a.Hi, t.Seconds, t.ImagesPerSec)
 }

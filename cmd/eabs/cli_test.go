@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/eabs/eabs/crosscheck"
 	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/internal/testenv"
@@ -18,8 +21,6 @@ import (
 	"github.com/eabs/eabs/runtime"
 	"github.com/eabs/eabs/runtime/ort"
 	"github.com/eabs/eabs/stats"
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 // run executes the eabs command tree in-process.
@@ -262,7 +263,7 @@ func TestBadInvocations(t *testing.T) {
 		{[]string{"attack", m, "--pgd-steps", "0"}, []string{"--pgd-steps 0", "at least 1"}},
 		{[]string{"attack", m, "--verdict-eot", "0"}, []string{"--verdict-eot 0", "at least 1"}},
 		{[]string{"attack", m, "--eps-l2", "NaN"}, []string{"--eps-l2 NaN", "finite"}},
-		{[]string{"attack", m, "--eps-l2", "-0.3"}, []string{"--eps-l2 -0.3", ">= 0"}},
+		{[]string{"attack", m, "--eps-l2", "-0.3"}, []string{"--eps-l2 -0.3", "> 0"}},
 		{[]string{"attack", m, "--eps-linf", "+Inf"}, []string{"--eps-linf +Inf", "finite"}},
 		{[]string{"attack", m, "--eps-linf", "1.5"}, []string{"--eps-linf 1.5", "<= 1"}},
 		{[]string{"attack", m, "--attack-batch", "0"}, []string{"--attack-batch 0", "at least 1"}},

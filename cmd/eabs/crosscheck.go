@@ -3,12 +3,13 @@ package main
 import (
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/eabs/eabs/crosscheck"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/runtime"
-	"github.com/spf13/cobra"
 )
 
 func init() { register(newCrosscheckCmd) }

@@ -3,10 +3,11 @@ package main
 import (
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/eabs/eabs/demo"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/buildinfo"
-	"github.com/spf13/cobra"
 )
 
 func init() { register(newDemoCmd) }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/atomicfile"
 	"github.com/eabs/eabs/internal/cleanup"
@@ -17,7 +19,6 @@ import (
 	"github.com/eabs/eabs/runtime"
 	"github.com/eabs/eabs/train"
 	"github.com/eabs/eabs/zoo"
-	"github.com/spf13/cobra"
 )
 
 func init() { register(newExportCmd) }

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/report"
 	"github.com/eabs/eabs/shard"
-	"github.com/spf13/cobra"
 )
 
 func init() { register(newReportCmd) }

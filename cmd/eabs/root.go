@@ -13,8 +13,9 @@ import (
 	goruntime "runtime"
 	"syscall"
 
-	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/spf13/cobra"
+
+	"github.com/eabs/eabs/internal/buildinfo"
 )
 
 // Exit codes of the eabs binary.

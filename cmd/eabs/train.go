@@ -7,10 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/train"
-	"github.com/spf13/cobra"
 )
 
 func init() { register(newTrainCmd) }

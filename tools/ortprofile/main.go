@@ -3,7 +3,7 @@
 // decoders forward and backward for a batch) with ORT's operator profiler on, and
 // prints the time per operator type and the slowest nodes with their shapes.
 //
-//	go run ./scripts/ortprofile [-model zoo:mnist-eabs] [-batch 16] [-runs 30] [-threads 1]
+//	go run ./tools/ortprofile [-model zoo:mnist-eabs] [-batch 16] [-runs 30] [-threads 1]
 package main
 
 import (
@@ -17,7 +17,7 @@ import (
 	"slices"
 
 	"github.com/eabs/eabs/runtime/ort"
-	"github.com/eabs/eabs/scripts/internal/probe"
+	"github.com/eabs/eabs/tools/internal/probe"
 )
 
 func main() {

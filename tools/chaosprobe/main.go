@@ -6,7 +6,7 @@
 // run's per-class losses and, per class where the runtimes differ beyond -tol, how
 // many jittered reference runs land within -tol of ONNX Runtime's loss.
 //
-//	go run ./scripts/chaosprobe [-model zoo:mnist-eabs] [-dataset mnist] [-image 907] [-runs 16]
+//	go run ./tools/chaosprobe [-model zoo:mnist-eabs] [-dataset mnist] [-image 907] [-runs 16]
 package main
 
 import (
@@ -22,7 +22,7 @@ import (
 	"github.com/eabs/eabs/runtime"
 	"github.com/eabs/eabs/runtime/ort"
 	"github.com/eabs/eabs/runtime/ref"
-	"github.com/eabs/eabs/scripts/internal/probe"
+	"github.com/eabs/eabs/tools/internal/probe"
 )
 
 func main() {

@@ -1,4 +1,8 @@
-package attack
+// Package adversary is E-ABS (and ABS) as the attacks of package attack see it: the
+// adaptive gradient of eq. 8 with its warm-started inference (Adaptive), and the
+// verdict every candidate is judged by, the model's own full inference with fresh
+// noise (Verdict).
+package adversary
 
 import (
 	"fmt"
@@ -9,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/floats"
 )
@@ -52,9 +57,9 @@ type Adaptive struct {
 }
 
 var (
-	_ Differentiable = (*Adaptive)(nil)
-	_ Reconstructor  = (*Adaptive)(nil)
-	_ Model          = (*Adaptive)(nil)
+	_ attack.Differentiable = (*Adaptive)(nil)
+	_ attack.Reconstructor  = (*Adaptive)(nil)
+	_ attack.Model          = (*Adaptive)(nil)
 )
 
 // WarmStart makes each evaluation of the same samples start every class's latent

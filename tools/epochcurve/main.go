@@ -7,7 +7,7 @@
 // the 0.990 bar and the paper's 99.4% after 500 epochs. It writes a PNG and a Markdown
 // table made only from those files.
 //
-//	go run ./scripts/epochcurve -metrics results/mnist-eabs/selection/metrics-epochs1-31.csv \
+//	go run ./tools/epochcurve -metrics results/mnist-eabs/selection/metrics-epochs1-31.csv \
 //		-test results/mnist-eabs/test-full-ort.json -test-epoch 20 -out results/mnist-eabs/selection \
 //		results/mnist-eabs/selection/val2000-full-ep*.json
 //
@@ -298,7 +298,7 @@ func withBars(p *plot.Plot, pts []point, col color.Color, glyph draw.GlyphDrawer
 func table(w io.Writer, shortcut, full []point, tp *point) error {
 	fmt.Fprintf(w, "# zoo:%s: accuracy against training epochs\n", name)
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Made by `go run ./scripts/epochcurve %s` from the files named below; plot: `accuracy-vs-epoch.png`.\n\n", strings.Join(os.Args[1:], " "))
+	fmt.Fprintf(w, "Made by `go run ./tools/epochcurve %s` from the files named below; plot: `accuracy-vs-epoch.png`.\n\n", strings.Join(os.Args[1:], " "))
 	fmt.Fprintln(w, "| epoch | measure | split | correct / n | accuracy | 95% CI | file |")
 	fmt.Fprintln(w, "|---:|---|---|---:|---:|---|---|")
 	for _, q := range full {

@@ -6,7 +6,7 @@
 // of the mismatch under a move far below float32 resolution of the activations, the two
 // runtimes are on different sides of a kink.
 //
-//	go run ./scripts/kinkprobe [-model zoo:mnist-eabs] [-dataset mnist-sample] [-images 8] [-image 1] [-class 6]
+//	go run ./tools/kinkprobe [-model zoo:mnist-eabs] [-dataset mnist-sample] [-images 8] [-image 1] [-class 6]
 package main
 
 import (
@@ -21,7 +21,7 @@ import (
 	"github.com/eabs/eabs/runtime"
 	"github.com/eabs/eabs/runtime/ort"
 	"github.com/eabs/eabs/runtime/ref"
-	"github.com/eabs/eabs/scripts/internal/probe"
+	"github.com/eabs/eabs/tools/internal/probe"
 )
 
 // recorder keeps the arguments of the first latent step it runs.

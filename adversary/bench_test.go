@@ -1,4 +1,4 @@
-package attack
+package adversary
 
 import (
 	"fmt"
@@ -37,7 +37,7 @@ import (
 // full-inference call per restart: 5/16 of a Full call per image). cpu-s/image@paper
 // is the same with CPU seconds; divided by the cores it is the idle-machine wall time.
 //
-//	go test ./attack -run '^$' -bench AdaptiveGradient -benchtime 3x
+//	go test ./adversary -run '^$' -bench AdaptiveGradient -benchtime 3x
 func BenchmarkAdaptiveGradientFull(b *testing.B) {
 	e, set := benchSetup(b)
 	c := newBenchCase(b, e, set, nil)
@@ -75,7 +75,7 @@ func BenchmarkAdaptiveGradientWarm(b *testing.B) {
 // process CPU milliseconds per image-run: whether batching a sample's EOT runs into one
 // call would make the attacker's inference cheaper per image-run.
 //
-//	go test ./attack -run '^$' -bench RefineBatch -benchtime 40x
+//	go test ./adversary -run '^$' -bench RefineBatch -benchtime 40x
 func BenchmarkRefineBatch(b *testing.B) {
 	e, set := benchSetup(b)
 	const n = 8

@@ -1,10 +1,8 @@
-//go:build ignore
-
-// Command cut writes the embedded MNIST sample: the first 20 training images and the
+// Command cutsample writes the embedded MNIST sample: the first 20 training images and the
 // first 10 test images of each class, in file order, as gzipped IDX files with the
 // official names. Run from the repository root:
 //
-//	go run ./data/sample/cut.go -src /work/shared/data/mnist -dst data/sample/mnist
+//	go run ./tools/cutsample -src ../shared/data/mnist -dst data/sample/mnist
 //
 // The output is deterministic (no gzip name or time), so rerunning it on the official
 // files reproduces the committed bytes.

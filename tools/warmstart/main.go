@@ -1,9 +1,9 @@
 // Command warmstart measures whether the warm-started adaptive gradient
-// (attack.Adaptive with WarmStart) makes an attack at least as strong as the one whose
+// (adversary.Adaptive with WarmStart) makes an attack at least as strong as the one whose
 // every gradient runs the full inference: the same PGD-L2 (same random starts, same
 // budget) with each gradient, on the same seeded random MNIST test images, every
 // candidate judged by the model's own full inference with fresh noise (EOT 5,
-// attack.NewVerdict). It writes a JSON report with both robust accuracies, their 95%
+// adversary.NewVerdict). It writes a JSON report with both robust accuracies, their 95%
 // Clopper-Pearson intervals, the exact McNemar p-value of the paired flags and where
 // each arm's inference time went.
 //
@@ -12,7 +12,7 @@
 // first iterate its attacker classifies wrongly), so the comparison does not depend on
 // the suite's PGD.
 //
-//	nice -n 10 go run ./scripts/warmstart -n 50 -steps 20 -out results/mnist-eabs/warmstart-vs-full.json
+//	nice -n 10 go run ./tools/warmstart -n 50 -steps 20 -out results/mnist-eabs/warmstart-vs-full.json
 package main
 
 import (
@@ -28,27 +28,27 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/adversary"
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/infer"
 	"github.com/eabs/eabs/internal/atomicfile"
 	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/runtime/ort"
-	"github.com/eabs/eabs/scripts/internal/probe"
+	"github.com/eabs/eabs/tools/internal/probe"
 )
 
 type arm struct {
-	Name         string               `json:"name"`
-	Warm         *attack.WarmStart    `json:"warm,omitempty"`
-	Robust       int                  `json:"robust"`
-	RobustAcc    float64              `json:"robust_accuracy"`
-	CI95         [2]float64           `json:"ci95_clopper_pearson"`
-	AttackerWins int                  `json:"attacker_believed_success"`
-	Seconds      float64              `json:"seconds"`
-	GradCalls    int                  `json:"gradient_calls"`
-	Stats        attack.AdaptiveStats `json:"stats"`
-	RobustFlags  []bool               `json:"robust_flags"`
-	L2           []float64            `json:"l2"`
+	Name         string                  `json:"name"`
+	Warm         *adversary.WarmStart    `json:"warm,omitempty"`
+	Robust       int                     `json:"robust"`
+	RobustAcc    float64                 `json:"robust_accuracy"`
+	CI95         [2]float64              `json:"ci95_clopper_pearson"`
+	AttackerWins int                     `json:"attacker_believed_success"`
+	Seconds      float64                 `json:"seconds"`
+	GradCalls    int                     `json:"gradient_calls"`
+	Stats        adversary.AdaptiveStats `json:"stats"`
+	RobustFlags  []bool                  `json:"robust_flags"`
+	L2           []float64               `json:"l2"`
 }
 
 type report struct {
@@ -128,7 +128,7 @@ func run() error {
 		Model: *model, Dataset: "mnist test", Indices: idx, SampleSeed: *sampleSeed, Seed: *seed, Eps: *eps, Steps: *steps,
 		StepSize: 2.5 * *eps / float64(*steps), AttackEOT: *eot, VerdictEOT: *verdictEOT, Inference: opt}
 
-	verdict := attack.NewVerdict(e, *verdictEOT, *seed+1000, *workers)
+	verdict := adversary.NewVerdict(e, *verdictEOT, *seed+1000, *workers)
 	clean, err := verdict.Logits(set.Images, set.N)
 	if err != nil {
 		return err
@@ -141,13 +141,13 @@ func run() error {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "clean %d/%d\n", rep.Clean, set.N)
-	var arms []*attack.WarmStart
+	var arms []*adversary.WarmStart
 	for _, f := range strings.Split(*warmSteps, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 0 {
 			return fmt.Errorf("-warm-steps %q: want step counts separated by commas", *warmSteps)
 		}
-		arms = append(arms, &attack.WarmStart{Steps: n, FullEvery: *fullEvery})
+		arms = append(arms, &adversary.WarmStart{Steps: n, FullEvery: *fullEvery})
 	}
 	var prior *arm
 	if *fullFrom != "" {
@@ -162,7 +162,7 @@ func run() error {
 		if warm != nil {
 			a.Name = fmt.Sprintf("warm-%d", warm.Steps)
 		}
-		m := &attack.Adaptive{Engine: e, EOT: *eot, Seed: *seed, Workers: *workers, Warm: warm}
+		m := &adversary.Adaptive{Engine: e, EOT: *eot, Seed: *seed, Workers: *workers, Warm: warm}
 		t0 := time.Now()
 		adv, wins, calls, err := pgdL2(m, set.Images, set.Labels, set.N, *eps, rep.StepSize, *steps, rand.New(rand.NewPCG(*seed, 0x5EED)))
 		if err != nil {
@@ -171,7 +171,7 @@ func run() error {
 		a.Seconds, a.GradCalls, a.AttackerWins, a.Stats = time.Since(t0).Seconds(), calls, wins, m.Stats()
 		// A fresh verdict per arm, with the same noise seed: both arms' candidates are
 		// judged by identically seeded full inference.
-		v := attack.NewVerdict(e, *verdictEOT, *seed+2000, *workers)
+		v := adversary.NewVerdict(e, *verdictEOT, *seed+2000, *workers)
 		l, err := v.Logits(adv, set.N)
 		if err != nil {
 			return err
@@ -247,7 +247,7 @@ func fullArm(path string, rep *report) (*arm, error) {
 // pgdL2 is PGD-L2 on the cross-entropy with a random start; a sample stops at the
 // first iterate its attacker classifies wrongly. It returns the candidates, how many
 // the attacker believed adversarial and the gradient calls made.
-func pgdL2(m *attack.Adaptive, x []float32, y []int, batch int, eps, step float64, steps int, rng *rand.Rand) ([]float32, int, int, error) {
+func pgdL2(m *adversary.Adaptive, x []float32, y []int, batch int, eps, step float64, steps int, rng *rand.Rand) ([]float32, int, int, error) {
 	P := len(x) / batch
 	K := m.Classes()
 	adv := append([]float32(nil), x...)
