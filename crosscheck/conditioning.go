@@ -18,7 +18,7 @@ import (
 //     gradient jumps where a pre-activation crosses 0. When it lies within rounding of
 //     0 the engines can be on different sides. Such a row is excused when the other
 //     engine's gradient matches the reference's own gradient, within the same
-//     tolerance, at the latent mean moved by at most KinkShifts (scripts/kinkprobe
+//     tolerance, at the latent mean moved by at most KinkShifts (tools/kinkprobe
 //     shows the effect: a 1e-6 move changes the reference's gradient by 0.09 and lands
 //     it on ONNX Runtime's).
 //   - Final losses of a chaotic optimisation. Fifty Adam steps amplify rounding
@@ -36,7 +36,7 @@ import (
 //     runs, and ONNX Runtime jittered on 15.9219 in 2 of 8. Image 255's class-7 loss is
 //     3.8905 on the reference and 3.8865 on ONNX Runtime; no jittered reference run of
 //     32 leaves 3.8905, while ONNX Runtime jittered lands on it in 5 of 16:
-//     go run ./scripts/chaosprobe -image 255 -runs 32.)
+//     go run ./tools/chaosprobe -image 255 -runs 32.)
 //
 // Both excuses are tested, not assumed: a wrong gradient matches the reference at no
 // nearby point, and a loss that is off for a reason other than rounding is reproduced

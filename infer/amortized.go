@@ -4,7 +4,6 @@
 package infer
 
 import (
-
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/graph"
 	"github.com/eabs/eabs/internal/floats"

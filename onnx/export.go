@@ -281,7 +281,7 @@ func (b *builder) convTWeights(prefixes []string, i, in int) string {
 // convTranspose applies transposed convolution i of the decoders of prefixes (grouped,
 // one group per decoder) to x, which has in channels per group, and adds bias unless
 // it is "". ONNX Runtime's ConvTranspose runs at half the speed of its Conv on the same
-// work (scripts/ortprofile), so a stride-1 layer is written as the Conv with the kernel
+// work (tools/ortprofile), so a stride-1 layer is written as the Conv with the kernel
 // flipped, in and out channels swapped and padding k-1-p. Its weights are computed in
 // the graph from the stored ones (Reshape, Transpose, reversing Slice), which ONNX
 // Runtime folds into a constant when it loads the model, so the file holds the weights

@@ -28,7 +28,7 @@ var flagRules = map[string]flagRule{
 	"attack/steps":    intRule(1, inf),
 	"restarts":        intRule(1, inf),
 	"eps":             floatRule(0, math.Inf(1), false), // 0: the paper's budget
-	"eps-l2":          floatRule(0, math.Inf(1), true), // omitted: the dataset profile's
+	"eps-l2":          floatRule(0, math.Inf(1), true),  // omitted: the dataset profile's
 	"eps-linf":        floatRule(0, 1, true),            // pixels are in [0,1]; omitted: the profile's
 	"pgd-keep-going":  oneOf("auto", "on", "off"),
 	"pgd-restarts":    intRule(0, inf), // 0: the paper's for the dataset

@@ -21,7 +21,7 @@ type Options struct {
 	InputNames, OutputNames []string
 	// ProfilePrefix, when set, makes ORT record every operator's time; the JSON
 	// trace (Chrome trace format) is written to PREFIX_DATE.json when the session
-	// closes. For finding where inference time goes (scripts/ortprofile).
+	// closes. For finding where inference time goes (tools/ortprofile).
 	ProfilePrefix string
 }
 
