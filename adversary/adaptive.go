@@ -102,15 +102,11 @@ type WarmStart struct {
 	Changed int `json:"changed,omitempty"`
 }
 
-// DefaultWarmStart is the warm start chosen by measurement: no Adam step per
-// evaluation (the previous z* re-read at the new image), and 5 steps instead of the
-// full search at a random restart and at a changed prediction; the full search runs
-// once per sample. At the paper's PGD-L2 budget on the zoo MNIST E-ABS it left 80 of
-// 100 seeded test images robust where the former default (1 step, full searches at
-// restarts and changes) left 79 (2 and 1 discordant, McNemar p = 1), at 7.9 instead of
-// about 24 CPU-s per image (results/bench/pgd-l2-speed/README.md). At a reduced
-// budget on 50 images, 0 steps left 41 robust against 40 for 1 step and for the full
-// inference's gradient (results/mnist-eabs/warmstart-vs-full.md).
+// DefaultWarmStart is the warm start chosen by measurement (docs/choices.md): no Adam
+// step per evaluation (the previous z* re-read at the new image), and 5 steps instead
+// of the full search at a random restart and at a changed prediction; the full search
+// runs once per sample. On the zoo MNIST E-ABS it left as many images robust as full
+// searches at restarts and changes, at a third of the time.
 func DefaultWarmStart() WarmStart { return WarmStart{Steps: 0, Restart: 5, Changed: 5} }
 
 // AdaptiveStats counts where an Adaptive spent its inference (image-runs: one image in

@@ -314,7 +314,7 @@ func apgdStart(norm Norm, o []float32, eps float64, rng *rand.Rand) []float32 {
 // sigmoid(M) dM/dz, M = lseMargin(z, y), and sigmoid(M) ~ exp(M) underflows float32, the
 // type a model's cotangent has, once the lead passes about 100: every entry is then 0 and
 // so is the gradient. E-ABS's logits -l_k, sums of squared errors over thousands of
-// pixels, get there (results/gtsrb-10/eabs/attack/NOTES.md). So each EOT run r gets M's
+// pixels, get there. So each EOT run r gets M's
 // cotangent, which never vanishes, and the runs' gradients are summed in float64 with
 // CE's weights sigmoid(M_r) divided by the largest of them (from log sigmoid(M_r), which
 // does not underflow): that is the EOT mean of CE's gradients, (1/R) sum_r sigmoid(M_r)

@@ -207,10 +207,9 @@ func softplus(v float64) float64 {
 // gradient) and its ordering of iterates are CE's exactly; what differs is that its
 // cotangent never vanishes. CE's does, softmax(z) - e_y, once the true class leads by
 // more than about 100: cast to the float32 a runtime's VJP takes, every entry underflows
-// or cancels to 0 and the gradient is exactly zero (on the GTSRB-10 E-ABS, whose logits
-// -l_k sum over 3,072 pixels, 3 of 200 test images got nothing but zero gradients from
-// CE in all 20 restarts: results/gtsrb-10/eabs/attack/NOTES.md). Under EOT the runs'
-// gradients are averaged with equal weight instead of CE's weights sigmoid(M) per run.
+// or cancels to 0 and the gradient is exactly zero (on an E-ABS, whose logits -l_k sum
+// over thousands of pixels, a confidently classified image gets nothing but zero
+// gradients from CE and looks robust). Under EOT the runs' gradients are averaged with equal weight instead of CE's weights sigmoid(M) per run.
 func lseMargin(z []float32, y int) (float64, []float64) {
 	m := math.Inf(-1)
 	for k, v := range z {

@@ -47,8 +47,7 @@ type Noise struct {
 // of standard deviations, so the distance it finds is coarser too). On E-ABS every
 // query is a full inference: 100 queries (33 sizes x 3 draws) instead of 1000 is what
 // a run on hundreds of samples affords. A budget at or above the default leaves the
-// options zero (the defaults), so runs made before the budget applied keep their
-// configuration.
+// options zero (the defaults), so the configuration names only what differs.
 func noiseFor(norm Norm, s Settings) Noise {
 	a := Noise{Lp: norm, EOT: s.EOT}
 	if q := s.Queries / max(s.EOT, 1); s.Queries > 0 && q < 100*10 {

@@ -180,9 +180,8 @@ type PGDAttack struct {
 	// restarts still run only for samples never fooled. Without it a sample stops at
 	// its first misclassified iterate, which is right for a deterministic model. On a
 	// randomised one (E-ABS) that first iterate is often fooled by one draw of noise
-	// only, the verdict's fresh noise overturns it, and the attack has already stopped:
-	// the zoo E-ABS survived PGD-L2 at eps 6 that way after 7 queries
-	// (results/mnist/mnist-eabs-all-48.json's sweep).
+	// only, the verdict's fresh noise overturns it, and the attack has already stopped
+	// (an E-ABS then survives even budgets far beyond any robustness it has).
 	KeepGoing bool
 }
 

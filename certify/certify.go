@@ -72,7 +72,7 @@ type Options struct {
 }
 
 // DefaultOptions are the paper's 8000 starts and ABS's Adam (step 0.05) with the effort
-// chosen from the convergence curve in results/mnist/eabs/certify/convergence.json:
+// chosen from a measured convergence curve (docs/choices.md):
 // 3 restarts x 100 steps, then up to 10 restarts for images whose binding d_k still
 // moved by more than 1e-3 (the smallest change the convergence curve counts).
 func DefaultOptions() Options {

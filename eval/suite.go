@@ -114,8 +114,8 @@ type Config struct {
 	// own inference believed its candidate adversarial and the verdict overturned it,
 	// up to Retries times per attack. On a randomised model (E-ABS) that is how an
 	// attack that stops early loses a sample it nearly had: PGD skips its remaining
-	// restarts once it believes it won (results/mnist: test image 6962 survived
-	// PGD-Linf so, then fell to Square Attack's 4th query). Each retry is one more
+	// restarts once it believes it won, and a later attack may break the sample at
+	// once. Each retry is one more
 	// candidate judged by a verdict with fresh noise, like one more attack in "All";
 	// its queries add to the record's. 0 (the default) keeps earlier runs' results
 	// and configuration hashes; it is recorded per attack (AttackSpec.Retries).

@@ -48,9 +48,9 @@ const (
 	// reparameterised sample. Each is a value of the objective at a real z, so the
 	// lowest is the tightest upper bound on the minimum the inference found: 50
 	// single-sample Adam steps from a unit-variance start can end at a mean whose loss
-	// is above the start's (the variance is still large). On the first 1000 MNIST test
-	// images it classified 0.986 against 0.984 at the final mean
-	// (results/mnist-eabs/README.md), at the cost of one more latent step.
+	// is above the start's (the variance is still large). On MNIST it classified more
+	// images right than the final mean (docs/choices.md), at the cost of one more
+	// latent step.
 	LossAtBest LossAt = "best"
 	// LossAtFinal reads the loss at the optimised mean only, whatever it is.
 	LossAtFinal LossAt = "final"

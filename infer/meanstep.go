@@ -13,8 +13,7 @@ import (
 // The inference evaluates means only to read their loss, and engines run a latent
 // step's vector-Jacobian products whether or not its gradients are read (ONNX Runtime
 // does not prune unrequested outputs), which doubles the cost of such an evaluation:
-// on the MNIST E-ABS the products are half the step's convolution work
-// (results/bench/latent-step-profile.md).
+// on the MNIST E-ABS the products are half the step's convolution work.
 //
 // The prior is the latent step's at eps = 0 (runtime.Step): beta*softplus(-logit(mu))
 // = -beta*log D(mu) for adversarial models, beta/2*sum_m(mu^2 + exp(logvar) - logvar

@@ -1,6 +1,6 @@
 // Package zoo holds the trained models that ship with eabs, compiled into the binary so
 // the demo and examples work on a fresh clone: each with its training manifest and
-// metrics beside it in this folder, and the measured results under results/.
+// metrics beside it in this folder.
 package zoo
 
 import (

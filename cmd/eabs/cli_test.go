@@ -374,3 +374,20 @@ func TestCrosscheckClassifier(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagHelpIsShort: a flag's help says what it is in a line or two; the reasons go
+// in the command's long help or the docs.
+func TestFlagHelpIsShort(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if len(f.Usage) > 200 {
+				t.Errorf("eabs %s --%s: help of %d characters, want at most 200", c.Name(), f.Name, len(f.Usage))
+			}
+		})
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(NewRootCmd())
+}
