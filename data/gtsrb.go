@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"runtime"
 	"slices"
 	"strconv"
@@ -199,6 +200,23 @@ func planGTSRB(src *source, ten bool) (*gtsrbPlan, error) {
 	}
 	if len(plan.csvs) == 0 {
 		return nil, notFound("no class folders 00000 to 00042 in %s", src.display(trainDir))
+	}
+	// Every class of the official layout must be there: a subset chosen by image counts
+	// (GTSRB-10) would silently become another set of classes without one, and its
+	// labels would then mean other signs.
+	have := map[string]bool{}
+	for _, c := range plan.csvs {
+		have[path.Base(path.Dir(c))] = true
+	}
+	var missing []string
+	for id := range gtsrbClasses {
+		if d := fmt.Sprintf("%05d", id); !have[d] {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, notFound("%s lacks the class folder(s) %s (the official GTSRB training set has all 43, 00000 to 00042)",
+			src.display(trainDir), strings.Join(missing, ", "))
 	}
 	testCSV, err := src.firstOf(gtsrbTestCSVs, "the labelled GTSRB test CSV GT-final_test.csv (from GTSRB_Final_Test_GT.zip)")
 	if err != nil {

@@ -94,7 +94,12 @@ func writeGTSRB(t *testing.T, root string, train, test []gtsrbImg, testCSV strin
 		fmt.Fprintf(csvs[m.class], "%s;%d;%d;0;0;%d;%d;%d\n", name, m.w, m.h, m.w-1, m.h-1, m.class)
 		writeFile(t, filepath.Join(base, "Final_Training", "Images", fmt.Sprintf("%05d", m.class), name), img(m))
 	}
-	for c, b := range csvs {
+	for c := range gtsrbClasses { // every class folder, as in the official layout
+		b := csvs[c]
+		if b == nil {
+			b = &strings.Builder{}
+			b.WriteString(gtsrbHeader)
+		}
 		writeFile(t, filepath.Join(base, "Final_Training", "Images", fmt.Sprintf("%05d", c), fmt.Sprintf("GT-%05d.csv", c)), []byte(b.String()))
 	}
 	var tc strings.Builder
@@ -182,8 +187,8 @@ func TestLoadGTSRBSynthetic(t *testing.T) {
 			if err != nil || fp != ds.Fingerprint {
 				t.Errorf("Fingerprint(gtsrb-10) = %s, %v; want Load's %s", fp, err, ds.Fingerprint)
 			}
-			// Every CSV (14 classes + test) is read, but only the images kept.
-			if want := 15 + 41 + 3; len(ds.Files) != want {
+			// Every CSV (43 classes + test) is read, but only the images kept.
+			if want := 44 + 41 + 3; len(ds.Files) != want {
 				t.Errorf("gtsrb-10 read %d files, want %d", len(ds.Files), want)
 			}
 		})
@@ -348,5 +353,21 @@ func TestLoadGTSRBReal(t *testing.T) {
 	}
 	if want := []int{1977, 1747, 1599, 1404, 1196, 1579, 1900, 1968, 1396, 1638}; !slices.Equal(ds.Train.ClassCounts(), want) {
 		t.Errorf("gtsrb-10 train counts = %v, want %v", ds.Train.ClassCounts(), want)
+	}
+}
+
+// TestGTSRBMissingClassFolder: without one class folder GTSRB-10 would choose another
+// set of classes (its labels meaning other signs); the load is refused, naming it.
+func TestGTSRBMissingClassFolder(t *testing.T) {
+	train, test := synthGTSRB10()
+	root := t.TempDir()
+	writeGTSRB(t, root, train, test, "Final_Test/GT-final_test.csv")
+	if err := os.RemoveAll(filepath.Join(root, "gtsrb", "GTSRB", "Final_Training", "Images", "00011")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gtsrb-10", "gtsrb"} {
+		if _, err := Load(name, root); err == nil || !strings.Contains(err.Error(), "00011") {
+			t.Errorf("Load(%s) without class folder 00011: %v, want an error naming it", name, err)
+		}
 	}
 }

@@ -172,6 +172,13 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			}
 		}
 	}
+	// Temporary files of writes a kill interrupted (atomicfile's) are not the run's.
+	for _, f := range []string{CheckpointFile, ModelFile, MetricsFile, ManifestFile} {
+		left, _ := filepath.Glob(filepath.Join(opt.Dir, "."+f+".tmp*"))
+		for _, l := range left {
+			os.Remove(l)
+		}
+	}
 	if opt.Force && !opt.Resume {
 		// A new run replaces the old one at once: the old checkpoint must not
 		// survive a kill before the new run's first save (--resume would continue
@@ -227,7 +234,11 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			return nil, fmt.Errorf("train: checkpoint %s: rng state: %w", ckPath, err)
 		}
 	} else {
+		same := sameRun(opt, cfg)
 		if opt.Resume {
+			if same {
+				return nil, fmt.Errorf("train: --resume: no checkpoint in %s: the run stopped before its first checkpoint; run the same command without --resume to start it again", opt.Dir)
+			}
 			return nil, fmt.Errorf("train: --resume: no checkpoint in %s", opt.Dir)
 		}
 		if !opt.Force {
@@ -237,8 +248,11 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 					found = append(found, f)
 				}
 			}
-			if len(found) == 1 && found[0] == ManifestFile && sameRun(opt, cfg) {
-				found = nil // this very run, killed before its first checkpoint: start it again
+			if same {
+				// This very run (same settings and data), stopped before its first
+				// checkpoint was written (a kill during the write, a full disk): what
+				// it left is rewritten as it trains again.
+				found = nil
 			}
 			if len(found) > 0 {
 				return nil, fmt.Errorf("train: %s already holds %s (and no checkpoint to resume): choose another --out, or pass --force to replace them", opt.Dir, strings.Join(found, ", "))

@@ -624,3 +624,50 @@ func TestForceDropsOldEpochModels(t *testing.T) {
 		t.Errorf("the replaced run's epoch-2 model survived --force (stat: %v)", err)
 	}
 }
+
+// TestStoppedBeforeFirstCheckpointStartsAgain: a run killed while it wrote its first
+// checkpoint (or on a full disk) leaves its manifest, metrics, model and an empty
+// temporary file, and no checkpoint. --resume says so and how to go on; the same
+// command without --resume starts the run again and ends with the weights of a run
+// never interrupted. Another run's settings in the folder are still refused.
+func TestStoppedBeforeFirstCheckpointStartsAgain(t *testing.T) {
+	ds := tinyDataset(t)
+	cfg := tinyConfig("cnn")
+	cfg.Epochs, cfg.CheckpointSteps = 1, 0
+	want, err := Run(context.Background(), cfg, ds, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, CheckpointFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "."+CheckpointFile+".tmp123"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), cfg, ds, Options{Dir: dir, Resume: true}); err == nil || !strings.Contains(err.Error(), "without --resume") {
+		t.Errorf("--resume without a checkpoint: %v, want advice to run again without --resume", err)
+	}
+	other := cfg
+	other.LR = 0.5
+	if _, err := Run(context.Background(), other, ds, Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "already holds") {
+		t.Errorf("another run's settings over the stopped run: %v, want a refusal", err)
+	}
+	got, err := Run(context.Background(), cfg, ds, Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("the same command again: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp*")); len(left) > 0 {
+		t.Errorf("the interrupted write's temporary files are still there: %v", left)
+	}
+	for i, p := range want.Weights.Params {
+		for j := range p.Data {
+			if p.Data[j] != got.Weights.Params[i].Data[j] {
+				t.Fatalf("%s[%d]: %v after the restart, %v uninterrupted", p.Name, j, got.Weights.Params[i].Data[j], p.Data[j])
+			}
+		}
+	}
+}
