@@ -189,3 +189,22 @@ func Names() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Check reports, before any work, whether model m offers what the registered attack
+// name asks of it: scores only (the gradient-free and noise attacks), per-class
+// reconstructions (lda), or gradients (the others).
+func Check(name string, m Classifier) error {
+	switch {
+	case QueryOnly(name), strings.HasPrefix(name, "noise-"):
+		return nil
+	case name == "lda":
+		if _, ok := m.(Reconstructor); !ok {
+			return &UnsupportedError{Attack: name, Needs: "Reconstructor (per-class reconstructions)"}
+		}
+	default:
+		if _, ok := m.(Differentiable); !ok {
+			return &UnsupportedError{Attack: name, Needs: "gradients (attack.Differentiable)"}
+		}
+	}
+	return nil
+}

@@ -122,3 +122,27 @@ func TestQueryOnly(t *testing.T) {
 		t.Errorf("query-only attacks %v, want square, nes and spsa (2 norms each), hsj (2) and boundary", query)
 	}
 }
+
+// scoresOnly is a classifier with scores and nothing else.
+type scoresOnly struct{}
+
+func (scoresOnly) Classes() int { return 2 }
+func (scoresOnly) Logits(x []float32, batch int) ([]float32, error) {
+	return make([]float32, 2*batch), nil
+}
+
+// TestCheck: a model with scores only runs the gradient-free and noise attacks, and is
+// refused up front for gradient attacks and the latent descent attack.
+func TestCheck(t *testing.T) {
+	for _, name := range attack.Names() {
+		err := attack.Check(name, scoresOnly{})
+		free := attack.QueryOnly(name) || strings.HasPrefix(name, "noise-")
+		if free && err != nil {
+			t.Errorf("Check(%s) on a scores-only model: %v, want nil", name, err)
+		}
+		var ue *attack.UnsupportedError
+		if !free && !errors.As(err, &ue) {
+			t.Errorf("Check(%s) on a scores-only model: %v, want an UnsupportedError", name, err)
+		}
+	}
+}

@@ -130,6 +130,11 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 		h.Config = fmt.Sprintf("e-abs adaptive gradient (eq. 8) EOT %d %s, verdict full inference EOT %d, runtime %s, inference %+v",
 			job.EABS.EOT, warmText(job.EABS.Warm), job.EABS.VerdictEOT, job.EABS.Engine, job.EABS.Infer)
 	}
+	for _, e := range append(append([]Entry(nil), entries...), sweep...) {
+		if err := attack.Check(e.Attack.Name(), model); err != nil {
+			return nil, prov, err
+		}
+	}
 	if a := model.Classes(); a != s.Set.Classes {
 		return nil, prov, fmt.Errorf("model %s has %d classes, data %s %d", src.Arg, a, s.Dataset, s.Set.Classes)
 	}

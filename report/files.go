@@ -87,6 +87,9 @@ func Write(dir string, t *Table, rs []*eval.Result, o Options) (files, notes []s
 		}
 	}
 	for i, r := range rs {
+		if o.GridN == 0 {
+			break // no grids asked for
+		}
 		for _, nm := range r.Norms() {
 			items := GridItems(r, nm, o.GridN)
 			if len(items) == 0 {

@@ -49,18 +49,33 @@ func (h Header) Compatible(o Header) error {
 	}
 	for _, d := range diffs {
 		if d.a != d.b {
-			return fmt.Errorf("%s differs: %v vs %v", d.name, short(d.a), short(d.b))
+			a, b := around(fmt.Sprint(d.a), fmt.Sprint(d.b))
+			return fmt.Errorf("%s differs: %s vs %s", d.name, a, b)
 		}
 	}
 	return nil
 }
 
-func short(v any) string {
-	s := fmt.Sprint(v)
-	if len(s) > 24 {
-		return s[:24] + "..."
+// around shows two long values where they differ: a window of each from a little
+// before the first differing character, so a configuration that differs in one
+// setting names that setting.
+func around(a, b string) (string, string) {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
 	}
-	return s
+	cut := func(s string) string {
+		lo, hi := max(0, i-20), min(len(s), i+40)
+		out := s[lo:hi]
+		if lo > 0 {
+			out = "..." + out
+		}
+		if hi < len(s) {
+			out += "..."
+		}
+		return fmt.Sprintf("%q", out)
+	}
+	return cut(a), cut(b)
 }
 
 // Positioned is a per-sample record that knows its position in the sample list.

@@ -83,6 +83,9 @@ func fromEnv(getenv Env, count int) (Spec, error) {
 			// The count from the array itself: only meaningful for --array=0-(n-1). A
 			// rerun of some failed tasks (--array=2,5) must pass the count.
 			n := getenv("SLURM_ARRAY_TASK_COUNT")
+			if n == "" {
+				return Spec{}, fmt.Errorf("shard auto: Slurm set SLURM_ARRAY_TASK_ID but not SLURM_ARRAY_TASK_COUNT (an array submitted as a list, or an old Slurm): pass --shard-count")
+			}
 			if c, err = strconv.Atoi(n); err != nil {
 				return Spec{}, fmt.Errorf("shard auto: SLURM_ARRAY_TASK_COUNT=%q is not an integer", n)
 			}

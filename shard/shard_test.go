@@ -98,3 +98,18 @@ func TestPartPath(t *testing.T) {
 		}
 	}
 }
+
+// TestCompatibleShowsTheDifference: headers whose configurations differ late in a long
+// text name the setting that differs, not a shared prefix.
+func TestCompatibleShowsTheDifference(t *testing.T) {
+	base := "e-abs adaptive gradient (eq. 8) EOT 5 warm steps 0 restart 5 changed 5, verdict full inference EOT 5, runtime ort"
+	a := Header{Kind: "attack", Config: base + ", seed 1"}
+	b := Header{Kind: "attack", Config: base + ", seed 2"}
+	err := a.Compatible(b)
+	if err == nil || !strings.Contains(err.Error(), "seed 1") || !strings.Contains(err.Error(), "seed 2") {
+		t.Errorf("Compatible = %v, want the differing settings shown", err)
+	}
+	if _, err := Parse("auto", func(k string) string { return map[string]string{"SLURM_ARRAY_TASK_ID": "1"}[k] }, 0); err == nil || !strings.Contains(err.Error(), "--shard-count") {
+		t.Errorf("Slurm without a task count: %v, want advice to pass --shard-count", err)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/models"
+	"github.com/eabs/eabs/zoo"
 )
 
 // Files of a run directory.
@@ -126,8 +127,9 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	if err != nil {
 		return nil, err
 	}
+	var initW *models.Weights
 	if cfg.Init != "" {
-		if cfg.InitSHA256, err = fileSHA256(cfg.Init); err != nil {
+		if initW, cfg.InitSHA256, err = loadInit(cfg.Init); err != nil {
 			return nil, fmt.Errorf("train: --init: %w", err)
 		}
 	}
@@ -259,10 +261,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			}
 		}
 		if cfg.Init != "" {
-			iw, _, err := models.LoadModel(cfg.Init)
-			if err != nil {
-				return nil, fmt.Errorf("train: --init: %w", err)
-			}
+			iw := initW
 			if !specEqual(iw.Spec, spec) {
 				return nil, fmt.Errorf("train: --init %s holds a %s model on %q, this run trains %s on %q", cfg.Init, iw.Spec.Name(), iw.Spec.Arch.Name, spec.Name(), spec.Arch.Name)
 			}
@@ -537,4 +536,29 @@ func amortizedAccuracy(w *models.Weights, set *data.Set) (float64, error) {
 		}
 	}
 	return float64(ok) / float64(set.N), nil
+}
+
+// loadInit reads the model --init names: a model or checkpoint file, a training run or
+// export folder (its model.eabs), or a zoo model; sha is the SHA-256 of its file.
+func loadInit(init string) (w *models.Weights, sha string, err error) {
+	if strings.HasPrefix(init, zoo.Prefix) {
+		b, err := zoo.Bytes(init)
+		if err != nil {
+			return nil, "", err
+		}
+		w, _, err := zoo.Load(init)
+		sum := sha256.Sum256(b)
+		return w, hex.EncodeToString(sum[:]), err
+	}
+	if strings.EqualFold(filepath.Ext(init), ".onnx") {
+		return nil, "", fmt.Errorf("%s is a plain ONNX file; --init takes an eabs model (a model.eabs, a training run or export folder, or a zoo model)", init)
+	}
+	if st, err := os.Stat(init); err == nil && st.IsDir() {
+		init = filepath.Join(init, models.ModelFileName)
+	}
+	if sha, err = fileSHA256(init); err != nil {
+		return nil, "", err
+	}
+	w, _, err = models.LoadModel(init)
+	return w, sha, err
 }

@@ -47,3 +47,13 @@ func Load(name string) (*models.Weights, map[string]string, error) {
 	}
 	return w, f.Meta, nil
 }
+
+// Bytes returns a zoo model's file, for hashing (name may carry the "zoo:" prefix).
+func Bytes(name string) ([]byte, error) {
+	name = strings.TrimPrefix(name, Prefix)
+	b, err := files.ReadFile(name + "/model.eabs")
+	if err != nil {
+		return nil, fmt.Errorf("zoo: no model %q (have: %s)", name, strings.Join(Names(), ", "))
+	}
+	return b, nil
+}

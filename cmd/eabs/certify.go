@@ -76,7 +76,7 @@ for cluster jobs; eabs report --merge joins the parts.`,
 			if err != nil {
 				return err
 			}
-			if cf.smoothing != 0 {
+			if cmd.Flags().Changed("smoothing") {
 				return runSmoothing(cmd, cf, src)
 			}
 			return runCertify(cmd, cf, src)

@@ -391,3 +391,47 @@ func TestFlagHelpIsShort(t *testing.T) {
 	}
 	walk(NewRootCmd())
 }
+
+// TestVersionAndCompletion: eabs version names the build; completion offers zoo models
+// for MODEL and attack names for --attacks, continuing a comma-separated list.
+func TestVersionAndCompletion(t *testing.T) {
+	if out, err := run(t, "version"); err != nil || !strings.Contains(out, "go1.") {
+		t.Errorf("eabs version: %q, %v", out, err)
+	}
+	if out, _ := run(t, "__complete", "attack", ""); !strings.Contains(out, "zoo:mnist-eabs") {
+		t.Errorf("MODEL completion lacks the zoo:\n%s", out)
+	}
+	if out, _ := run(t, "__complete", "attack", "zoo:mnist-cnn", "--attacks", "pgd-l2,"); !strings.Contains(out, "pgd-l2,square-linf") {
+		t.Errorf("--attacks completion does not continue the list:\n%s", out)
+	}
+	if out, _ := run(t, "__complete", "classify", "zoo:mnist-cnn", "--runtime", ""); !strings.Contains(out, "ort\nref") {
+		t.Errorf("--runtime completion:\n%s", out)
+	}
+}
+
+// TestMisleadingErrors: errors name the real problem: an old flag name given with its
+// new one, --smoothing 0, an empty .onnx, a repeated sweep factor, --init with a plain
+// ONNX file.
+func TestMisleadingErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.onnx")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"classify", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--json", filepath.Join(dir, "a.json"), "--out", filepath.Join(dir, "b.json")}, "--json is the old name of --out"},
+		{[]string{"certify", "--smoothing", "0", "zoo:mnist-cnn", "--dataset", "mnist-sample"}, "--smoothing 0: the noise sigma must be positive"},
+		{[]string{"classify", empty, "--dataset", "mnist-sample"}, "is empty, not an ONNX model"},
+		{[]string{"attack", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--sweep-factors", "2,4,2", "--out", filepath.Join(dir, "s.json")}, "the factor 2 is given twice"},
+		{[]string{"train", "--dataset", "mnist-sample", "--model", "adv-l2", "--init", empty, "--out-dir", filepath.Join(dir, "run")}, "plain ONNX file"},
+	}
+	for _, c := range cases {
+		out, err := run(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("eabs %s: err = %v (output %q), want one mentioning %q", strings.Join(c.args, " "), err, out, c.want)
+		}
+	}
+}

@@ -66,6 +66,7 @@ runtimes against each other, attacks the models and computes certified lower bou
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
+	addCompletions(root)
 	return root
 }
 

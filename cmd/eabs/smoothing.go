@@ -15,8 +15,8 @@ import (
 // runSmoothing certifies a classifier by randomized smoothing.
 func runSmoothing(cmd *cobra.Command, cf *certifyFlags, src *runtime.Source) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	if cf.smoothing < 0 {
-		return fmt.Errorf("--smoothing %g: the noise sigma must be positive", cf.smoothing)
+	if !(cf.smoothing > 0) {
+		return fmt.Errorf("--smoothing %g: the noise sigma must be positive (without --smoothing, certify computes the Appendix-A bound)", cf.smoothing)
 	}
 	if err := refuse(cmd, "applies to the Appendix-A bound, not to randomized smoothing", "validate", "validate-from", "csv", "restarts", "max-restarts", "d-tol",
 		"audit", "starts", "infer-steps", "infer-lr", "bank-seed", "loss-at", "chunk", "batch", "adv-dir"); err != nil {

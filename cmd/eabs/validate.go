@@ -225,12 +225,16 @@ func validateFlags(cmd *cobra.Command) error {
 	var errs []error
 	outputs := map[string]string{}
 	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if cur, ok := aliases[f.Name]; ok && cmd.Flags().Changed(cur) {
+			errs = append(errs, fmt.Errorf("--%s is the old name of --%s: give one of them", f.Name, cur))
+			return
+		}
 		if r := ruleFor(cmd, f.Name); r != nil {
 			if err := r(f.Name, f.Value.String()); err != nil {
 				errs = append(errs, err)
 			}
 		}
-		if slices.Contains(outputFlags, f.Name) && f.Value.String() != "" {
+		if slices.Contains(outputFlags, f.Name) && f.Value.String() != "" && f.Value.String() != "-" {
 			abs, _ := filepath.Abs(f.Value.String())
 			if other, dup := outputs[abs]; dup {
 				errs = append(errs, fmt.Errorf("--%s and --%s both name %s: one would replace the other", other, f.Name, f.Value.String()))

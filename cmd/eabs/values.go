@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -41,8 +42,8 @@ func parseFactors(s string) ([]float64, error) {
 		if err != nil || !(v > 1) {
 			return nil, fmt.Errorf("--sweep-factors: %q is not a finite number > 1", p)
 		}
-		if len(out) > 0 && out[len(out)-1] == v {
-			return nil, fmt.Errorf("--sweep-factors: %g given twice", v)
+		if slices.Contains(out, v) {
+			return nil, fmt.Errorf("--sweep-factors: the factor %g is given twice", v)
 		}
 		out = append(out, v)
 	}

@@ -87,6 +87,8 @@ func Open(path string, opts Options) (*Session, error) {
 		return nil, fail("%v", err)
 	} else if fi.IsDir() {
 		return nil, fail("is a directory, not an ONNX model")
+	} else if fi.Size() == 0 {
+		return nil, fail("is empty, not an ONNX model")
 	}
 	threads := opts.IntraOpThreads
 	if threads < 0 {
