@@ -305,6 +305,21 @@ func (c *Certifier) Close() error {
 // tick reports (done, total) image-minimisations, total growing as restarts are
 // added.
 func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done, total int)) ([]Result, error) {
+	return c.CertifyFrom(x, labels, batch, nil, nil, tick)
+}
+
+// Pass is how far a certification got: Results after Restarts restarts, and the images
+// (indices into them) that still need more. A certification saved after each restart
+// resumes from its last Pass.
+type Pass struct {
+	Restarts int      `json:"restarts_done"`
+	Active   []int    `json:"active"`
+	Results  []Result `json:"results"`
+}
+
+// CertifyFrom is Certify continued from a saved pass (nil: from the start), calling
+// save after every restart with the pass so far (nil: no saves).
+func (c *Certifier) CertifyFrom(x []float32, labels []int, batch int, from *Pass, save func(*Pass) error, tick func(done, total int)) ([]Result, error) {
 	n := len(labels)
 	a := c.model.Spec().Arch
 	K, P := a.Classes, a.Pixels()
@@ -319,12 +334,18 @@ func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done
 			return nil, fmt.Errorf("certify: label %d outside [0,%d)", y, K)
 		}
 	}
-	out := make([]Result, n)
-	active := make([]int, n)
-	for i := range out {
-		out[i] = Result{Index: i, Pos: i, Label: labels[i], Binding: -1}
-		active[i] = i
+	pass := &Pass{Results: make([]Result, n), Active: make([]int, n)}
+	for i := range pass.Results {
+		pass.Results[i] = Result{Index: i, Pos: i, Label: labels[i], Binding: -1}
+		pass.Active[i] = i
 	}
+	if from != nil {
+		if len(from.Results) != n {
+			return nil, fmt.Errorf("certify: a saved pass of %d images for %d", len(from.Results), n)
+		}
+		pass = from
+	}
+	out := pass.Results
 	done, total := 0, n*c.opt.Restarts
 	progress := func(d int) {
 		done += d
@@ -332,22 +353,27 @@ func (c *Certifier) Certify(x []float32, labels []int, batch int, tick func(done
 			tick(done, total)
 		}
 	}
-	for r := 0; r < c.opt.maxRestarts() && len(active) > 0; r++ {
+	for r := pass.Restarts; r < c.opt.maxRestarts() && len(pass.Active) > 0; r++ {
 		if r >= c.opt.Restarts {
-			total += len(active)
+			total += len(pass.Active)
 		}
-		if err := c.restart(r, x, labels, active, out, batch, progress); err != nil {
+		if err := c.restart(r, x, labels, pass.Active, out, batch, progress); err != nil {
 			return nil, err
 		}
-		keep := active[:0]
-		for _, i := range active {
+		var keep []int
+		for _, i := range pass.Active {
 			finish(&out[i])
 			out[i].Converged = out[i].settled(c.opt.DTol)
 			if r+1 < c.opt.Restarts || !out[i].Converged {
 				keep = append(keep, i)
 			}
 		}
-		active = keep
+		pass.Active, pass.Restarts = keep, r+1
+		if save != nil {
+			if err := save(pass); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return out, nil
 }

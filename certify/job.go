@@ -2,8 +2,11 @@ package certify
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"time"
 
@@ -12,8 +15,10 @@ import (
 	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/internal/atomicfile"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/runtime"
+	"github.com/eabs/eabs/shard"
 )
 
 // Job is one certification run of the Appendix-A bound: a generative model on a sample
@@ -30,6 +35,10 @@ type Job struct {
 	// Audit, when set, re-searches d_k of every certified image independently
 	// (AuditDistances) and reports where it finds a smaller one.
 	Audit *AuditOptions
+	// State, when set, is saved after every restart of the certification and resumed
+	// from: a killed run loses at most one restart's pass (and a full disk shows after
+	// the first one, not at the end).
+	State string
 	// Progress reports each stage ("start bank", "certify", "validate").
 	Progress func(stage string, done, total int)
 }
@@ -75,8 +84,18 @@ func Run(ctx context.Context, j Job) (*Report, *data.Set, error) {
 		return nil, nil, err
 	}
 	defer c.Close()
+	sha, _ := src.SHA256()
+	header := j.Sample.Header(Kind, sha, config)
+	var from *Pass
+	var save func(*Pass) error
+	if j.State != "" {
+		if from, err = readState(j.State, header); err != nil {
+			return nil, nil, err
+		}
+		save = func(p *Pass) error { return atomicfile.WriteJSON(j.State, state{Header: header, Pass: *p}) }
+	}
 	start := time.Now()
-	results, err := c.Certify(set.Images, set.Labels, j.Batch, j.tick("certify"))
+	results, err := c.CertifyFrom(set.Images, set.Labels, j.Batch, from, save, j.tick("certify"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,8 +114,7 @@ func Run(ctx context.Context, j Job) (*Report, *data.Set, error) {
 			return nil, nil, err
 		}
 	}
-	sha, _ := src.SHA256()
-	rep := &Report{Header: j.Sample.Header(Kind, sha, config), Label: label, Model: src.Path, WeightsSHA: sha,
+	rep := &Report{Header: header, Label: label, Model: src.Path, WeightsSHA: sha,
 		Dataset: j.Sample.Dataset, Split: j.Sample.Split, Runtime: j.Engine, Options: c.Options(), Validation: j.Validate,
 		Summary: Summarise(results, Levels), Seconds: seconds, PerImage: seconds / float64(set.N), Results: results}
 	rep.Summary.Label = label
@@ -334,4 +352,30 @@ func RunSmoothing(j SmoothJob) (*SmoothReport, *data.Set, error) {
 		Seconds: seconds, PerImage: seconds / float64(set.N), Results: rs}
 	rep.Summary.Label = label
 	return rep, set, nil
+}
+
+// state is a certification's saved pass, with the header of its run.
+type state struct {
+	Header shard.Header `json:"header"`
+	Pass   Pass         `json:"pass"`
+}
+
+// readState returns the pass saved at path for the run h (nil when there is none); a
+// state of another run, or a file that is no state, is an error naming it.
+func readState(path string, h shard.Header) (*Pass, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil || st.Header.Kind != Kind || st.Pass.Results == nil {
+		return nil, fmt.Errorf("certify: %s is not a certification's state (%v): give another --state", path, err)
+	}
+	if err := h.Compatible(st.Header); err != nil || st.Header.Shard != h.Shard {
+		return nil, fmt.Errorf("certify: state %s is from another run (%v, shard %s): give another --state", path, err, st.Header.Shard)
+	}
+	return &st.Pass, nil
 }

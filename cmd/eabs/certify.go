@@ -22,6 +22,7 @@ func init() { register(newCertifyCmd) }
 
 type certifyFlags struct {
 	out, csv, plot, advDir string
+	state                  string
 	batch                  int
 	sf                     sampleFlags
 	ef                     engineFlags
@@ -122,6 +123,7 @@ for cluster jobs; eabs report --merge joins the parts.`,
 	f.Uint64Var(&cf.seed, "seed", 1, "smoothing: seed of the noise (image i uses stream (seed, i))")
 	addOut(f, &cf.out, "write the report with every certificate as JSON here ({shard}: i-of-n)")
 	f.BoolVar(&cf.force, "force", false, "replace an existing results file --out")
+	f.StringVar(&cf.state, "state", "", "state file, saved after every restart and resumed from (default: OUT.state)")
 	f.StringVar(&cf.csv, "csv", "", "write per-image certificates as CSV here")
 	f.StringVar(&cf.plot, "plot", "", "write the certified-accuracy curve as PNG here")
 	return cmd
@@ -196,12 +198,20 @@ func runCertify(cmd *cobra.Command, cf *certifyFlags, src *runtime.Source) error
 			return err
 		}
 		out = job.Sample.Shard.PartPath(out)
-		if err := checkOutputs(out, "", cf.force); err != nil {
+		if job.State = cf.state; job.State == "" && out != "" && out != "-" {
+			job.State = out + ".state"
+		} else {
+			job.State = job.Sample.Shard.PartPath(job.State)
+		}
+		if err := checkOutputs(out, job.State, cf.force); err != nil {
 			return err
 		}
 		rep, set, err = certify.Run(ctx, job)
 		finish()
 		if err != nil {
+			if job.State != "" {
+				fmt.Fprintf(stderr, "finished restarts are saved in %s; rerun the same command to resume\n", job.State)
+			}
 			return err
 		}
 	}
@@ -232,5 +242,11 @@ func runCertify(cmd *cobra.Command, cf *certifyFlags, src *runtime.Source) error
 			return err
 		}
 	}
-	return writeResult(cmd, out, rep)
+	if err := writeResult(cmd, out, rep); err != nil {
+		return err
+	}
+	if job.State != "" {
+		os.Remove(job.State)
+	}
+	return nil
 }
