@@ -25,7 +25,6 @@ var flagRules = map[string]flagRule{
 	"bank-seed":   anyValue,
 	"seed":        anyValue,
 	// attacks
-	"attack/steps":    intRule(1, inf),
 	"restarts":        intRule(1, inf),
 	"eps":             floatRule(0, math.Inf(1), false), // 0: the paper's budget
 	"eps-l2":          floatRule(0, math.Inf(1), true),  // omitted: the dataset profile's
@@ -70,9 +69,8 @@ var flagRules = map[string]flagRule{
 	"alpha":                floatRule(0, 0.5, true),
 	"smooth-batch":         intRule(1, inf),
 	// report
-	"grid-n":    intRule(0, inf),
-	"points":    intRule(2, inf),
-	"step-size": floatRule(0, math.Inf(1), false), // 0: 2.5*eps/steps
+	"grid-n": intRule(0, inf),
+	"points": intRule(2, inf),
 	// training
 	"epochs":           intRule(1, inf),
 	"halve-every":      intRule(0, inf), // 0: 0.4*epochs
@@ -89,7 +87,6 @@ var flagRules = map[string]flagRule{
 	// outputs
 	"json":       outFile,
 	"csv":        outFile,
-	"figure":     outFile,
 	"plot":       outFile,
 	"out":        outFile, // a results file ({shard} is replaced per part)
 	"out-dir":    outDir,

@@ -217,7 +217,7 @@ func needsRule(f *pflag.Flag) bool {
 }
 
 // outputFlags are the flags naming a file a command writes.
-var outputFlags = []string{"json", "csv", "figure", "plot", "out", "out-dir", "grid"}
+var outputFlags = []string{"json", "csv", "plot", "out", "out-dir", "grid"}
 
 // validateFlags checks every flag the user set against its rule, and that no two
 // output flags name the same file (the second write would replace the first).
