@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # slurm-test.sh: the shipped Slurm job files on a real one-node cluster. Starts Slurm on this
 # machine (scripts/slurm-cluster.sh), submits deploy/slurm/submit.sh as a 3-task array plus
-# its merge job for `classify`, `attack` and `certify --smoothing` on the embedded MNIST CNN and a few
-# embedded images, waits (bounded), and checks that each merged result equals an unsharded
+# its merge job for `classify` (CNN and E-ABS), `attack`, `certify` (E-ABS) and
+# `certify --smoothing` on the embedded models and a few embedded images, waits
+# (bounded), and checks that each merged result equals an unsharded
 # run of the same command exactly; stops the daemons it started on every exit.
 #
 # Needs root (the daemons run as root). Without root it skips, unless
@@ -77,7 +78,9 @@ check() { # name, then the eabs subcommand and flags
 }
 
 check classify classify zoo:mnist-cnn --dataset mnist-sample --n 12
+check classify-eabs classify zoo:mnist-eabs --dataset mnist-sample --n 7 --starts 200 --infer-steps 5
 check attack attack zoo:mnist-cnn --dataset mnist-sample --attacks pgd-l2,pgd-linf --n 9
+check certify certify zoo:mnist-eabs --dataset mnist-sample --n 5 --starts 50 --infer-steps 3 --restarts 1 --max-restarts 2
 check certify-smoothing certify --smoothing 0.25 zoo:mnist-cnn --dataset mnist-sample --n 6 --samples 200 --n0 20
 echo "slurm-test: $passed passed, $failed failed"
 exit $status
