@@ -90,6 +90,9 @@ type ClassifyJob struct {
 	// noise, from Seed and the image's position in the sample list.
 	EOT  int
 	Seed uint64
+	// Beta, when set, replaces the model's prior weight in the inference (the
+	// -beta*log D(z) term of the loss), for ablations; nil: the model's.
+	Beta *float64
 	// Batch images per call, Workers batches at once (full inference).
 	Batch, Workers int
 	// BankProgress and Progress report the start bank's means and the images done.
@@ -152,6 +155,14 @@ func Classify(job ClassifyJob) (*ClassifyResult, error) {
 			return nil, err
 		}
 		config = fmt.Sprintf("full inference, runtime %s, %+v, eot %d, seed %d", job.Engine, job.Infer, job.EOT, job.Seed)
+		if job.Beta != nil {
+			// The prior weight is baked into the exported latent step: the engine
+			// runs a copy of the weights with this beta (a fresh export on ORT).
+			wb := w.Clone()
+			wb.Spec.Beta = *job.Beta
+			src = &runtime.Source{Arg: src.Arg, Path: src.Path, Weights: wb, Meta: src.Meta}
+			config += fmt.Sprintf(", inference beta %g", *job.Beta)
+		}
 		opt := job.Infer
 		run.Mode, run.Runtime, run.Options, run.EOT, run.Seed = "full", job.Engine, &opt, job.EOT, job.Seed
 		run.Timing.Workers = job.Workers

@@ -435,3 +435,33 @@ func TestMisleadingErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestInferBeta: --infer-beta replaces the prior weight of the inference: the model's
+// own value gives its logits bit for bit, another value other logits.
+func TestInferBeta(t *testing.T) {
+	dir := t.TempDir()
+	logits := func(extra ...string) []float32 {
+		t.Helper()
+		p := filepath.Join(dir, strings.Join(extra, "")+"c.json")
+		args := append([]string{"classify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "2", "--runtime", "ref", "--starts", "20", "--infer-steps", "2", "--out", p}, extra...)
+		if out, err := run(t, args...); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		r, err := eval.ReadClassify(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v []float32
+		for _, rec := range r.Records {
+			v = append(v, rec.Logits...)
+		}
+		return v
+	}
+	base, one, zero := logits(), logits("--infer-beta", "1"), logits("--infer-beta", "0")
+	if !slices.Equal(base, one) {
+		t.Errorf("--infer-beta 1 (the model's) changed the logits")
+	}
+	if slices.Equal(base, zero) {
+		t.Errorf("--infer-beta 0 left the logits as they were")
+	}
+}

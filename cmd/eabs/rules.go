@@ -21,6 +21,7 @@ var flagRules = map[string]flagRule{
 	"infer-steps": intRule(0, inf),
 	"lr":          floatRule(0, math.Inf(1), true),
 	"infer-lr":    floatRule(0, math.Inf(1), true),
+	"infer-beta":  floatRule(0, math.Inf(1), false),
 	"eot":         intRule(1, inf),
 	"bank-seed":   anyValue,
 	"seed":        anyValue,
