@@ -98,6 +98,16 @@ type AttackRecord struct {
 	Adv []float32 `json:"adv,omitempty"`
 	// Eps is the budget (sweep records only; attack records' is in the settings).
 	Eps float64 `json:"eps,omitempty"`
+	// Scaled is the verdict on a minimum-norm attack's candidate moved out along its
+	// direction to the budget, when the candidate lay inside it: both are judged, and
+	// either breaks the sample.
+	Scaled *ScaledCheck `json:"scaled,omitempty"`
+}
+
+// ScaledCheck is the verdict on a candidate scaled out to the budget.
+type ScaledCheck struct {
+	Pred int     `json:"pred"`
+	Dist float64 `json:"dist"`
 }
 
 // Result is an attack results file: a whole run or one shard of it.

@@ -938,3 +938,56 @@ func TestRetriesAttackOverturnedClaimsAgain(t *testing.T) {
 		t.Errorf("retries -1: err = %v, want one naming the retries", err)
 	}
 }
+
+// boundary is a minimum-norm L2 attack that stops just short of the decision boundary
+// between the label and the next class (a margin of 2e-6 left for the label), as a
+// search on a randomised model stops where one draw of noise flips the prediction.
+type boundary struct{}
+
+func (boundary) Name() string      { return "boundary-test" }
+func (boundary) Norm() attack.Norm { return attack.L2 }
+func (boundary) Run(ctx context.Context, m attack.Classifier, x []float32, y []int, batch int, rng *rand.Rand) (*attack.Found, error) {
+	f := &attack.Found{Adv: append([]float32(nil), x...), Ok: make([]bool, batch), Queries: make([]int, batch)}
+	for b := 0; b < batch; b++ {
+		a := f.Adv[b*tSize : (b+1)*tSize]
+		k := (y[b] + 1) % tK
+		if move := (a[y[b]]-a[k])/2 - 1e-6; move > 0 {
+			a[y[b]] -= move
+			a[k] += move
+		}
+		f.Ok[b], f.Queries[b] = true, 1
+	}
+	return f, nil
+}
+
+// TestMinimumNormScaledToTheBudget: a minimum-norm candidate at the boundary is
+// classified correctly by the verdict, but the same direction out to the budget is not:
+// the sample counts broken, with both verdicts recorded. Without the scaled candidate
+// every such sample would count robust.
+func TestMinimumNormScaledToTheBudget(t *testing.T) {
+	set := testSet(20)
+	cfg := baseConfig(12, shard.Whole)
+	cfg.Attacks, cfg.Sweep, cfg.SweepN = []Entry{{Attack: boundary{}, Eps: 0.5}}, nil, 0
+	r := mustRun(t, cfg, set)
+	broken := 0
+	for _, rec := range r.Records {
+		if !rec.CleanCorrect {
+			continue
+		}
+		a := rec.Attacks[0]
+		if a.Scaled == nil || a.Scaled.Pred == rec.Label || math.Abs(a.Scaled.Dist-0.5) > 1e-6 {
+			t.Errorf("sample %d: scaled check %+v, want a misclassified candidate at L2 0.5", rec.Pos, a.Scaled)
+			continue
+		}
+		if a.Robust || a.Dist == nil || math.Abs(*a.Dist-0.5) > 1e-6 {
+			t.Errorf("sample %d: robust %v dist %v, want broken at 0.5 by the scaled candidate", rec.Pos, a.Robust, a.Dist)
+		}
+		broken++
+	}
+	if broken == 0 {
+		t.Fatal("no correctly classified sample to attack")
+	}
+	if got := Summarize(r).Attacks[0].ScaledOut; got != broken {
+		t.Errorf("summary counts %d samples broken by the scaled candidate, want %d", got, broken)
+	}
+}

@@ -196,6 +196,10 @@ func (r *runner) attack(ctx context.Context, e Entry, active []int, x []float32,
 		if err != nil {
 			return nil, err
 		}
+		scaled, spred, err := r.scaledOut(e, adv, x, idx, pos, size, purpose|uint64(t)<<32|1<<31)
+		if err != nil {
+			return nil, err
+		}
 		var next []int
 		for n, j := range at {
 			i, rec, prev := idx[n], try[n], out[j]
@@ -203,6 +207,9 @@ func (r *runner) attack(ctx context.Context, e Entry, active []int, x []float32,
 			rec.Queries += prev.Queries
 			rec.GradRows, rec.GradZero, rec.GradNaN = rec.GradRows+prev.GradRows, rec.GradZero+prev.GradZero, rec.GradNaN+prev.GradNaN
 			r.verdictOn(e, &rec, adv[n*size:(n+1)*size], x[i*size:(i+1)*size], pred[n], recs[i])
+			if scaled[n] != nil {
+				r.scaledVerdict(e, &rec, scaled[n], x[i*size:(i+1)*size], spred[n], recs[i])
+			}
 			// Overturned: the attacker's own inference called its candidate
 			// adversarial, the verdict did not.
 			if claimed[n] && rec.Pred == recs[i].Label && rec.Rejected == "" {
@@ -290,6 +297,70 @@ func (r *runner) verdictOn(e Entry, o *AttackRecord, a, c []float32, pred int, r
 		}
 	}
 	o.Robust = !(adversarial && within(d, e.Eps))
+}
+
+// scaledOut returns, for a minimum-norm attack's candidates that lie inside the budget
+// (at a boundary point, which a randomised model's fresh noise overturns as often as
+// not), the candidate moved out along its own direction to the budget (pixels clipped
+// to [0,1]), and the verdict on each; nil where there is none.
+func (r *runner) scaledOut(e Entry, adv, x []float32, idx, pos []int, size int, purpose uint64) ([][]float32, []int, error) {
+	out := make([][]float32, len(idx))
+	preds := make([]int, len(idx))
+	if e.Bounded {
+		return out, preds, nil
+	}
+	var batch []float32
+	var at, bpos []int
+	for n, i := range idx {
+		a, c := adv[n*size:(n+1)*size], x[i*size:(i+1)*size]
+		l2, linf, bad := distances(a, c)
+		d := l2
+		if e.Attack.Norm() == attack.Linf {
+			d = linf
+		}
+		if bad != "" || !(d > 0) || d >= e.Eps {
+			continue
+		}
+		f := e.Eps / d
+		s := make([]float32, size)
+		for p := range s {
+			s[p] = float32(math.Min(1, math.Max(0, float64(c[p])+f*(float64(a[p])-float64(c[p])))))
+		}
+		out[n] = s
+		batch = append(batch, s...)
+		at, bpos = append(at, n), append(bpos, pos[n])
+	}
+	if len(at) == 0 {
+		return out, preds, nil
+	}
+	p, _, err := r.judge(batch, bpos, purpose)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, n := range at {
+		preds[n] = p[k]
+	}
+	return out, preds, nil
+}
+
+// scaledVerdict records the verdict pred on a minimum-norm candidate scaled out to the
+// budget (scaledOut): it breaks the sample at the budget when the candidate itself did
+// not, and then gives the record its distances.
+func (r *runner) scaledVerdict(e Entry, o *AttackRecord, s, c []float32, pred int, rec Record) {
+	l2, linf, _ := distances(s, c)
+	d := l2
+	if e.Attack.Norm() == attack.Linf {
+		d = linf
+	}
+	o.Scaled = &ScaledCheck{Pred: pred, Dist: d}
+	if pred == rec.Label || !o.Robust || !within(d, e.Eps) {
+		return
+	}
+	o.Robust, o.Pred = false, pred
+	o.Dist, o.L2, o.Linf = &d, &l2, &linf
+	if rec.Pos < r.cfg.Keep {
+		o.Adv = slices.Clone(s)
+	}
 }
 
 // distances measures a candidate against its clean image in float64; bad says why a

@@ -58,6 +58,10 @@ type AttackSummary struct {
 	// Overturned counts the samples on which the verdict overturned at least one
 	// candidate the attacker believed adversarial (AttackRecord.Overturned).
 	Overturned int `json:"overturned,omitempty"`
+	// ScaledOut counts the samples a minimum-norm attack broke only with its candidate
+	// scaled out to the budget (AttackRecord.Scaled): the candidate itself, at the
+	// boundary, was classified correctly.
+	ScaledOut int `json:"scaled_out,omitempty"`
 }
 
 // NormSummary is the "All" column of a norm: robust against every attack of the norm.
@@ -199,6 +203,9 @@ func Summarize(r *Result) *Summary {
 			}
 			if ar.Overturned > 0 {
 				as.Overturned++
+			}
+			if ar.Scaled != nil && ar.Dist != nil && *ar.Dist == ar.Scaled.Dist && ar.Scaled.Pred == ar.Pred {
+				as.ScaledOut++
 			}
 			s.Checks.GradRows += ar.GradRows
 			s.Checks.GradZero += ar.GradZero

@@ -22,6 +22,9 @@ func printSummary(w io.Writer, r *eval.Result) {
 		if a.Overturned > 0 {
 			note += fmt.Sprintf(" (the verdict overturned the attacker's claimed adversarial on %d samples)", a.Overturned)
 		}
+		if a.ScaledOut > 0 {
+			note += fmt.Sprintf(" (%d broken only by the candidate scaled out to the budget)", a.ScaledOut)
+		}
 		fmt.Fprintf(w, "  %-12s %-4s eps %-7g robust %5.1f%% [%.1f, %.1f]%s\n", a.Name, a.Norm, a.Eps, 100*a.Robust.Acc, 100*a.Robust.Lo, 100*a.Robust.Hi, note)
 	}
 	for _, a := range s.All {
