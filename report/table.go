@@ -109,7 +109,15 @@ type Beaten struct {
 	Pred, Queries     int
 }
 
-// queryChecks makes r's QueryChecks, one per norm of its summary's "All" columns.
+// scoresOnly is a model with scores only: the attacks attack.Check refuses on it are
+// the ones that need gradients or reconstructions.
+type scoresOnly struct{}
+
+func (scoresOnly) Classes() int                             { return 2 }
+func (scoresOnly) Logits([]float32, int) ([]float32, error) { return nil, nil }
+
+// queryChecks makes r's QueryChecks, one per norm of its summary's "All" columns that
+// has a gradient-free and a gradient attack.
 func queryChecks(r *eval.Result, all []eval.NormSummary, model string) []QueryCheck {
 	var out []QueryCheck
 	for _, a := range all {
@@ -124,7 +132,12 @@ func queryChecks(r *eval.Result, all []eval.NormSummary, model string) []QueryCh
 				others, c.Others = append(others, i), append(c.Others, s.Name)
 			}
 		}
-		if len(query) == 0 {
+		// Masking shows only against a gradient attack of the norm that ran: without
+		// one, a sample only a gradient-free attack broke says nothing about gradients.
+		gradient := slices.ContainsFunc(c.Others, func(n string) bool {
+			return attack.Check(n, scoresOnly{}) != nil && n != "lda"
+		})
+		if len(query) == 0 || !gradient {
 			continue
 		}
 		broke := func(ar eval.AttackRecord) bool { return ar.Ran && !ar.Robust }

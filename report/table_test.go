@@ -355,3 +355,28 @@ func TestMergeDispatch(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryChecksNeedAGradientAttack: without a gradient attack of the norm (here only
+// the noise attack and a gradient-free one ran), samples a gradient-free attack broke
+// say nothing about gradient masking: no check is listed.
+func TestQueryChecksNeedAGradientAttack(t *testing.T) {
+	r := &eval.Result{
+		Header: shard.Header{Kind: eval.Kind, ModelSHA256: "m", DataFingerprint: "d", Dataset: "mnist", Split: "test", SampleSeed: 1, SampleN: 1, Config: "c", Shard: shard.Whole},
+		Model:  "m", Complete: true, Shape: [3]int{1, 2, 2}, Classes: 10,
+		Settings: eval.Settings{Attacks: []eval.AttackSpec{
+			{Name: "noise-l2", Norm: attack.L2, Eps: 1.5},
+			{Name: "square-l2", Norm: attack.L2, Eps: 1.5, Bounded: true},
+		}},
+		Records: []eval.Record{{Pos: 0, Index: 7, Label: 1, CleanCorrect: true, Attacks: []eval.AttackRecord{
+			{Name: "noise-l2", Ran: true, Robust: true, Pred: -1},
+			{Name: "square-l2", Ran: true, Robust: false, Pred: 3, Dist: f64(1)},
+		}}},
+	}
+	tb, err := Build([]*eval.Result{r}, []string{"m.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tb.QueryChecks) != 0 {
+		t.Errorf("%d gradient-masking checks without a gradient attack, want none: %+v", len(tb.QueryChecks), tb.QueryChecks)
+	}
+}
