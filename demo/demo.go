@@ -184,7 +184,7 @@ func Run(o Options) (*Report, error) {
 			return nil, err
 		}
 		rep.Files["attack"] = path
-		fmt.Fprintf(stdout, "clean %d/%d, robust %d/%d (%.0fs); clean images above their adversarial versions (green correct, red wrong): %s\n",
+		fmt.Fprintf(stdout, "clean %d/%d, robust %d/%d (%.0fs); clean images above their adversarial versions and the perturbation, labelled label>prediction, with the L2 distance (green correct, red wrong): %s\n",
 			da.rep.Clean, da.rep.Images, da.rep.Robust, da.rep.Images, da.rep.Seconds, path)
 	}
 	js := filepath.Join(o.Out, "demo.json")
@@ -263,7 +263,12 @@ func runAttack(stdout io.Writer, e *infer.Engine, set *data.Set, steps, workers 
 		}
 		rep.L2 = append(rep.L2, math.Sqrt(s2))
 	}
-	img, err := report.Adversarial(set.Images, adv, set.Labels, cp, ap, set.C, set.H, set.W, 2)
+	items := make([]report.GridItem, B)
+	for b := range items {
+		items[b] = report.GridItem{Clean: set.Images[b*P : (b+1)*P], Adv: adv[b*P : (b+1)*P], Label: set.Labels[b],
+			CleanPred: cp[b], AdvPred: ap[b], Attack: "pgd-l2", Dist: rep.L2[b]}
+	}
+	img, err := report.AdversarialGrid(items, set.C, set.H, set.W, 3)
 	if err != nil {
 		return nil, err
 	}

@@ -77,29 +77,3 @@ func frame(img *image.RGBA, r image.Rectangle, c color.RGBA) {
 	fillRect(img, image.Rect(r.Max.X-2, r.Min.Y, r.Max.X, r.Max.Y), c)
 }
 
-// Adversarial draws clean images in the top row and their adversarial versions below
-// them (the paper's Figures 4 and 5), each framed green when classified correctly and
-// red otherwise.
-func Adversarial(clean, adv []float32, labels, cleanPred, advPred []int, c, h, w, scale int) (*image.RGBA, error) {
-	p := c * h * w
-	n := len(labels)
-	if p == 0 || len(clean) != n*p || len(adv) != n*p || len(cleanPred) != n || len(advPred) != n {
-		return nil, fmt.Errorf("report: %d labels, %d clean and %d adversarial values, %d and %d predictions", n, len(clean), len(adv), len(cleanPred), len(advPred))
-	}
-	const pad = 3
-	cw, ch := w*scale+2*pad, h*scale+2*pad
-	img := image.NewRGBA(image.Rect(0, 0, n*cw, 2*ch))
-	fillRect(img, img.Bounds(), background)
-	for i := 0; i < n; i++ {
-		for row, src := range [][]float32{clean, adv} {
-			pred := []int{cleanPred[i], advPred[i]}[row]
-			col := correct
-			if pred != labels[i] {
-				col = wrong
-			}
-			frame(img, image.Rect(i*cw, row*ch, (i+1)*cw, (row+1)*ch), col)
-			data.DrawImage(img, i*cw+pad, row*ch+pad, src[i*p:(i+1)*p], c, h, w, scale)
-		}
-	}
-	return img, nil
-}

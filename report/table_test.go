@@ -205,11 +205,12 @@ func TestBuildRefusesPartsAndStates(t *testing.T) {
 }
 
 func TestCurves(t *testing.T) {
-	cs := Curves(fixtures()[1], "cnn", 4)
-	// L2 points at 0, 0.5, 1, 1.5: distances 0.5, 0.7, 1, 1.1, 1.4, 1.5 (ddn's 2 beyond):
-	// robust above eps: 10, 9 (0.5 breaks at 0.5), 7 (0.5, 0.7, 1 break), 4.
-	want := []float64{1, 0.9, 0.7, 0.4}
-	if cs[0].Norm != attack.L2 || len(cs[0].Acc) != 4 {
+	cs := Curves(fixtures()[1], "cnn", 7)
+	// L2 points at 0, 0.5, ..., 3 (twice the budget 1.5): pgd-l2's distances 0.5, 0.7,
+	// 1, 1.1, 1.4, 1.5, and ddn's 2 on every sample beyond the budget: robust above eps:
+	// 10, 9 (0.5 breaks at 0.5), 7 (0.5, 0.7, 1 break), 4, then none from 2 on.
+	want := []float64{1, 0.9, 0.7, 0.4, 0, 0, 0}
+	if cs[0].Norm != attack.L2 || len(cs[0].Acc) != 7 {
 		t.Fatalf("curves %+v", cs)
 	}
 	for i, v := range want {
