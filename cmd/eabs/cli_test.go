@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -463,5 +464,46 @@ func TestInferBeta(t *testing.T) {
 	}
 	if slices.Equal(base, zero) {
 		t.Errorf("--infer-beta 0 left the logits as they were")
+	}
+}
+
+// TestReportComparesClassifications: eabs report on classification results writes
+// the ablation table (the counts against the files' own records) and refuses the
+// attack report's flags.
+func TestReportComparesClassifications(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	var correct []int
+	for _, args := range [][]string{{"classify", "zoo:mnist-cnn"}, {"classify", "zoo:mnist-eabs", "--amortized"}} {
+		p := filepath.Join(dir, strings.TrimPrefix(args[1], "zoo:")+".json")
+		if out, err := run(t, append(args, "--dataset", "mnist-sample", "--n", "6", "--out", p)...); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		r, err := eval.ReadClassify(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := 0
+		for _, rec := range r.Records {
+			if rec.Correct {
+				k++
+			}
+		}
+		paths, correct = append(paths, p), append(correct, k)
+	}
+	out, err := run(t, append([]string{"report", "--names", "cnn,encoder", "--out-dir", filepath.Join(dir, "cmp")}, paths...)...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for i, name := range []string{"cnn", "encoder"} {
+		if want := fmt.Sprintf("| %s | %d/6 |", name, correct[i]); !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cmp", "classify-table.json")); err != nil {
+		t.Error(err)
+	}
+	if _, err := run(t, append([]string{"report", "--grid-n", "3"}, paths...)...); err == nil || !strings.Contains(err.Error(), "--grid-n applies to attack results") {
+		t.Errorf("--grid-n on classification results: %v", err)
 	}
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/eabs/eabs/eval"
+	"github.com/eabs/eabs/internal/atomicfile"
 	"github.com/eabs/eabs/report"
 	"github.com/eabs/eabs/shard"
 )
@@ -29,7 +32,7 @@ func newReportCmd() *cobra.Command {
 	o := &reportOptions{}
 	cmd := &cobra.Command{
 		Use:   "report RESULTS... | report --merge PARTS... --out FILE",
-		Short: "Tables, tests, curves and figures from attack results; merge shard parts",
+		Short: "Tables, tests, curves and figures from attack results; compare classifications; merge shard parts",
 		Long: `Make the robustness report from attack result files (eabs attack --out), and nothing
 else: accuracy per attack and "All" per norm with 95% Clopper-Pearson intervals, McNemar's
 exact test between every pair of models on the test images they share (alpha 0.01), the
@@ -41,6 +44,11 @@ the self-check sweep's points); and per model and norm a grid of clean images ab
 their smallest adversarial example and the perturbation, with the predicted class
 (grid-MODEL-NORM.png; from the first --keep samples a run stores).
 
+Given classification results (eabs classify --out) instead, it compares them as
+ablations of one another: accuracy with its interval on the images they all classified,
+and McNemar's exact test of each against the first (with --out-dir: classify-table.md
+and classify-table.json; rows named by --names, else by file name).
+
 --same A B compares two result files record by record, ignoring only provenance and the
 shard (exit 2 naming the first difference).
 
@@ -48,7 +56,8 @@ shard (exit 2 naming the first difference).
 whole run's file after checking that they belong together (kind, model, data, sample
 list, configuration) and that none is missing or repeated, naming the culprits.`,
 		Example: `  eabs report --merge attack.shard-*-of-4.json --out attack.json
-  eabs report eabs.json cnn.json --out-dir report`,
+  eabs report eabs.json cnn.json --out-dir report
+  eabs report val-beta1.json val-beta0.json --names beta1,beta0`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.same {
@@ -126,6 +135,13 @@ func runReport(cmd *cobra.Command, o *reportOptions, args []string) error {
 	if refuseFlags := refuse(cmd, "applies to --merge", "out"); refuseFlags != nil {
 		return refuseFlags
 	}
+	given, err := shard.ReadFiles(args)
+	if err != nil {
+		return err
+	}
+	if kind, err := shard.KindOf(given); err == nil && kind == eval.ClassifyKind {
+		return runCompareClassify(cmd, o, args)
+	}
 	var rs []*eval.Result
 	for _, a := range args {
 		r, err := eval.ReadFile(a)
@@ -173,4 +189,46 @@ func runReport(cmd *cobra.Command, o *reportOptions, args []string) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s\n", f)
 	}
 	return err
+}
+
+// runCompareClassify is eabs report on classification results: an ablation table.
+func runCompareClassify(cmd *cobra.Command, o *reportOptions, args []string) error {
+	if err := refuse(cmd, "applies to attack results", "grid-n", "scale", "points", "paper"); err != nil {
+		return err
+	}
+	names := make([]string, len(args))
+	rs := make([]*eval.ClassifyResult, len(args))
+	for i, a := range args {
+		r, err := eval.ReadClassify(a)
+		if err != nil {
+			return err
+		}
+		rs[i], names[i] = r, strings.TrimSuffix(filepath.Base(a), ".json")
+	}
+	if o.names != "" {
+		given := strings.Split(o.names, ",")
+		if len(given) != len(args) {
+			return fmt.Errorf("--names gives %d names for %d result files", len(given), len(args))
+		}
+		for i, n := range given {
+			if n = strings.TrimSpace(n); n != "" {
+				names[i] = n
+			}
+		}
+	}
+	t, err := report.CompareClassify(names, rs)
+	if err != nil {
+		return err
+	}
+	if err := t.WriteMarkdown(cmd.OutOrStdout()); err != nil || o.outDir == "" {
+		return err
+	}
+	md := filepath.Join(o.outDir, "classify-table.md")
+	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(md, t.WriteMarkdown); err != nil {
+		return err
+	}
+	return atomicfile.WriteJSON(filepath.Join(o.outDir, "classify-table.json"), t)
 }
