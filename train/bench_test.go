@@ -36,7 +36,7 @@ func benchTrainStep(b *testing.B, batch int) {
 		set.Labels[i] = rng.IntN(10)
 		idx[i] = i
 	}
-	st, err := newStepper(w, batch, &batcher{set: set, noise: 0.2}, NewAdam(1e-3), nil)
+	st, err := newStepper(w, batch, &batcher{set: set, noise: 0.2}, NewAdam(1e-3), nil, discSettings{})
 	if err != nil {
 		b.Fatal(err)
 	}

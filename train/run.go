@@ -133,7 +133,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 			return nil, fmt.Errorf("train: --init: %w", err)
 		}
 	}
-	spec, err := models.NewSpec(cfg.Dataset, cfg.Model)
+	spec, err := cfg.spec()
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +275,7 @@ func Run(ctx context.Context, cfg Config, ds *data.Dataset, opt Options) (*Resul
 	}
 	stepRNG := rand.New(stepPCG)
 	b := &batcher{set: trainSet, noise: cfg.Noise, noisyTarget: cfg.NoisyTarget, unclipped: cfg.NoiseUnclipped}
-	s, err := newStepper(w, cfg.Batch, b, opt2, cfg.PGD)
+	s, err := newStepper(w, cfg.Batch, b, opt2, cfg.PGD, discSettings{steps: cfg.DiscSteps, lr: cfg.DiscLR})
 	if err != nil {
 		return nil, err
 	}

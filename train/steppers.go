@@ -117,7 +117,7 @@ func argminRow(v []float32, k int) []int {
 type discStepper struct {
 	w    *models.Weights
 	main *graph.Objective[float32]
-	disc *graph.Objective[float32]
+	disc *discriminator
 	opt  *Adam
 	b    *batcher
 }
@@ -148,17 +148,10 @@ func (s *discStepper) step(idx []int, rng *rand.Rand, lr float64) (stepStats, er
 	if s.disc != nil {
 		// Algorithm 1: the discriminator sees the latents sampled at the top of the
 		// step, before the encoder update.
-		s.disc.Set("zq", s.main.Output("z"))
-		s.disc.Set("zp", normals(rng, len(idx)*a.Latent))
-		if st.discLoss, err = s.disc.Run(rng); err != nil {
+		if st.discLoss, err = s.disc.update(s.opt, s.main.Output("z"), len(idx)*a.Latent, rng, lr); err != nil {
 			return st, err
 		}
-		if err := finite("discriminator loss", st.discLoss); err != nil {
-			return st, err
-		}
-		if err := s.opt.Step(s.disc.Params, grads(s.disc)); err != nil {
-			return st, err
-		}
+		s.opt.LR = lr
 	}
 	return st, s.opt.Step(s.main.Params, grads(s.main))
 }
@@ -166,7 +159,7 @@ func (s *discStepper) step(idx []int, rng *rand.Rand, lr float64) (stepStats, er
 func (s *discStepper) close() {
 	s.main.Close()
 	if s.disc != nil {
-		s.disc.Close()
+		s.disc.o.Close()
 	}
 }
 
@@ -176,7 +169,7 @@ func (s *discStepper) close() {
 type classStepper struct {
 	w    *models.Weights
 	vaes []*graph.Objective[float32]
-	disc *graph.Objective[float32]
+	disc *discriminator
 	opt  *Adam
 	b    *batcher
 }
@@ -198,14 +191,10 @@ func (s *classStepper) step(idx []int, rng *rand.Rand, lr float64) (stepStats, e
 	st := stepStats{loss: loss}
 	s.opt.LR = lr
 	if s.disc != nil {
-		s.disc.Set("zq", o.Output("z"))
-		s.disc.Set("zp", normals(rng, len(idx)*a.Latent))
-		if st.discLoss, err = s.disc.Run(rng); err != nil {
+		if st.discLoss, err = s.disc.update(s.opt, o.Output("z"), len(idx)*a.Latent, rng, lr); err != nil {
 			return st, err
 		}
-		if err := s.opt.Step(s.disc.Params, grads(s.disc)); err != nil {
-			return st, err
-		}
+		s.opt.LR = lr
 	}
 	return st, s.opt.Step(o.Params, grads(o))
 }
@@ -215,7 +204,7 @@ func (s *classStepper) close() {
 		o.Close()
 	}
 	if s.disc != nil {
-		s.disc.Close()
+		s.disc.o.Close()
 	}
 }
 
@@ -298,14 +287,15 @@ func (l *lossGrad) LossGrad(x []float32, y []int, batch int) (logits, grad []flo
 
 // newStepper builds the training graphs of w's model family; pgd, when set, makes a
 // CNN train adversarially.
-func newStepper(w *models.Weights, batch int, b *batcher, opt *Adam, pgd *PGDConfig) (stepper, error) {
+func newStepper(w *models.Weights, batch int, b *batcher, opt *Adam, pgd *PGDConfig, ds discSettings) (stepper, error) {
 	s := w.Spec
-	var disc *graph.Objective[float32]
+	var disc *discriminator
 	if s.HasDiscriminator() {
-		var err error
-		if disc, err = graph.NewDiscriminator[float32](w, batch); err != nil {
+		o, err := graph.NewDiscriminator[float32](w, batch)
+		if err != nil {
 			return nil, err
 		}
+		disc = &discriminator{o: o, discSettings: ds}
 	}
 	switch {
 	case s.Kind == models.CNN:
@@ -369,4 +359,48 @@ func batches(set *data.Set, batch int, perClass bool, rng *rand.Rand) [][]int {
 		}
 	}
 	return out
+}
+
+// discSettings are the discriminator's updates per step and learning-rate factor
+// (Config.DiscSteps, Config.DiscLR; zero values are the paper's 1 and 1).
+type discSettings struct {
+	steps int
+	lr    float64
+}
+
+// discriminator trains D against the encoder's latents of a step.
+type discriminator struct {
+	o *graph.Objective[float32]
+	discSettings
+}
+
+// update makes the discriminator's updates of one step, each on n fresh prior draws
+// against the encoded latents zq, at the run's learning rate lr times the factor, and
+// returns the first update's loss (the one the paper's single update would see). With
+// the paper's settings it draws and computes exactly what one update always did, so
+// runs begun before these settings existed continue bit for bit.
+func (d *discriminator) update(opt *Adam, zq []float32, n int, rng *rand.Rand, lr float64) (float64, error) {
+	opt.LR = lr
+	if d.lr > 0 {
+		opt.LR = lr * d.lr
+	}
+	var first float64
+	for i := range max(1, d.steps) {
+		d.o.Set("zq", zq)
+		d.o.Set("zp", normals(rng, n))
+		loss, err := d.o.Run(rng)
+		if err != nil {
+			return 0, err
+		}
+		if err := finite("discriminator loss", loss); err != nil {
+			return 0, err
+		}
+		if i == 0 {
+			first = loss
+		}
+		if err := opt.Step(d.o.Params, grads(d.o)); err != nil {
+			return 0, err
+		}
+	}
+	return first, nil
 }

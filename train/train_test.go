@@ -193,7 +193,7 @@ func TestEABSLossDecreasesOnRealBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	const batch = 16
-	st, err := newStepper(w, batch, &batcher{set: ds.Train}, NewAdam(1e-3), nil)
+	st, err := newStepper(w, batch, &batcher{set: ds.Train}, NewAdam(1e-3), nil, discSettings{})
 	if err != nil {
 		t.Fatal(err)
 	}

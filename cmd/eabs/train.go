@@ -21,7 +21,7 @@ func newTrainCmd() *cobra.Command {
 	var dataDir, out string
 	var resume, force bool
 	var stopAfter, pgdSteps int
-	var pgdEps float64
+	var pgdEps, beta, gamma float64
 	cmd := &cobra.Command{
 		Use:   "train --dataset D --model M",
 		Short: "Train E-ABS, ABS, an ablation variant or the CNN baseline",
@@ -55,6 +55,12 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 					cfg.LR = 1e-4 // the paper's rate for adversarial training
 				}
 				cfg.PGD = &train.PGDConfig{Norm: cfg.Model[4:], Eps: pgdEps, Steps: pgdSteps}
+			}
+			if changed(cmd, "beta") {
+				cfg.Beta = &beta
+			}
+			if changed(cmd, "gamma") {
+				cfg.Gamma = &gamma
 			}
 			root, from := data.ResolveRoot(dataDir, os.Getenv)
 			fmt.Fprintf(cmd.ErrOrStderr(), "data: %s (%s)\n", root, from)
@@ -106,5 +112,9 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 	f.StringVar(&cfg.Init, "init", "", "start from this model's weights (required for adv-linf and adv-l2: a trained CNN)")
 	f.Float64Var(&pgdEps, "eps", 0, "adv-linf/adv-l2: PGD budget (default: the paper's, e.g. MNIST Linf 0.3, L2 1.5)")
 	f.IntVar(&pgdSteps, "pgd-steps", 10, "adv-linf/adv-l2: PGD steps per batch (step size 2.5*eps/steps, random start)")
+	f.Float64Var(&beta, "beta", 1, "E-ABS/ABS: weight of the prior term -beta*log D(z) (the paper's 1; also the inference's default); for ablations")
+	f.Float64Var(&gamma, "gamma", 10, "E-ABS: weight of the discriminative loss (the paper's 10); for ablations")
+	f.IntVar(&cfg.DiscSteps, "disc-steps", 0, "discriminator updates per training step (0: one, the paper's); for ablations")
+	f.Float64Var(&cfg.DiscLR, "disc-lr", 0, "discriminator learning rate as a multiple of --lr (0: 1, the paper's); for ablations")
 	return cmd
 }
