@@ -76,4 +76,3 @@ func frame(img *image.RGBA, r image.Rectangle, c color.RGBA) {
 	fillRect(img, image.Rect(r.Min.X, r.Min.Y, r.Min.X+2, r.Max.Y), c)
 	fillRect(img, image.Rect(r.Max.X-2, r.Min.Y, r.Max.X, r.Max.Y), c)
 }
-
