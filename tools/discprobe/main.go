@@ -30,6 +30,11 @@ type Side struct {
 	MeanLogD float64 `json:"mean_log_d"`
 	// AUC is the probability that a prior draw's logit exceeds this latent's.
 	AUC float64 `json:"auc_prior_over_this"`
+	// GaussKL measures the latents' distance from the prior without D (whose own
+	// strength sets its AUC): KL(N(m, diag(s^2)) || N(0, I)) of the Gaussian with the
+	// latents' per-dimension means and variances, 0 for a perfect match (up to the
+	// sampling error of n draws, about M/n for the prior itself).
+	GaussKL float64 `json:"gauss_kl_diag"`
 }
 
 // Report is what discprobe writes.
@@ -118,18 +123,19 @@ func run(model, dataset, dataDir, split string, n int, seed uint64, out string) 
 		return err
 	}
 	rep := Report{Model: model, Dataset: dataset, Split: split, Seed: seed,
-		Prior: side(lp, lp), EncoderMeans: side(lm, lp), EncoderSamples: side(ls, lp)}
-	fmt.Printf("%s on %d %s %s images: D (prior) %.3f, D (encoder means) %.3f, D (encoder samples) %.3f; AUC of prior over means %.3f, over samples %.3f\n",
-		model, n, dataset, split, rep.Prior.MeanD, rep.EncoderMeans.MeanD, rep.EncoderSamples.MeanD, rep.EncoderMeans.AUC, rep.EncoderSamples.AUC)
+		Prior: side(lp, lp, prior, M), EncoderMeans: side(lm, lp, mu, M), EncoderSamples: side(ls, lp, samples, M)}
+	fmt.Printf("%s on %d %s %s images: D (prior) %.3f, D (encoder means) %.3f, D (encoder samples) %.3f; AUC of prior over means %.3f, over samples %.3f; Gaussian-fit KL from the prior: prior draws %.3f, encoder samples %.3f\n",
+		model, n, dataset, split, rep.Prior.MeanD, rep.EncoderMeans.MeanD, rep.EncoderSamples.MeanD, rep.EncoderMeans.AUC, rep.EncoderSamples.AUC, rep.Prior.GaussKL, rep.EncoderSamples.GaussKL)
 	if out != "" {
 		return atomicfile.WriteJSON(out, rep)
 	}
 	return nil
 }
 
-// side summarises D's logits l, with the AUC of the prior's logits lp over them.
-func side(l, lp []float64) Side {
-	s := Side{N: len(l)}
+// side summarises D's logits l of the latents z (rows of M), with the AUC of the
+// prior's logits lp over them.
+func side(l, lp []float64, z []float32, M int) Side {
+	s := Side{N: len(l), GaussKL: gaussKL(z, M)}
 	for _, v := range l {
 		d := 1 / (1 + math.Exp(-v))
 		s.MeanD += d
@@ -172,4 +178,23 @@ func auc(a, b []float64) float64 {
 	}
 	na, nb := float64(len(a)), float64(len(b))
 	return (rankSum - na*(na+1)/2) / (na * nb)
+}
+
+// gaussKL is KL(N(m, diag(v)) || N(0, I)) = 1/2 sum_j (v_j + m_j^2 - 1 - ln v_j), with
+// m and v the per-dimension mean and (population) variance of the rows of z.
+func gaussKL(z []float32, M int) float64 {
+	n := len(z) / M
+	var kl float64
+	for j := 0; j < M; j++ {
+		var sum, sq float64
+		for i := 0; i < n; i++ {
+			x := float64(z[i*M+j])
+			sum += x
+			sq += x * x
+		}
+		m := sum / float64(n)
+		v := sq/float64(n) - m*m
+		kl += 0.5 * (v + m*m - 1 - math.Log(v))
+	}
+	return kl
 }

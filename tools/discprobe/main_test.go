@@ -23,3 +23,14 @@ func TestAUC(t *testing.T) {
 		}
 	}
 }
+
+// TestGaussKL checks the diagonal Gaussian-fit KL against a hand computation: two
+// dimensions, rows (1, 0) and (3, 0.5) and (2, -0.5): dimension 0 has mean 2 and
+// variance 2/3, dimension 1 mean 0 and variance 1/6.
+func TestGaussKL(t *testing.T) {
+	z := []float32{1, 0, 3, 0.5, 2, -0.5}
+	want := 0.5*(2.0/3+4-1-math.Log(2.0/3)) + 0.5*(1.0/6-1-math.Log(1.0/6))
+	if got := gaussKL(z, 2); math.Abs(got-want) > 1e-9 {
+		t.Errorf("gaussKL = %v, want %v", got, want)
+	}
+}
