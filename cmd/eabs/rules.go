@@ -81,6 +81,10 @@ var flagRules = map[string]flagRule{
 	"checkpoint-steps": intRule(0, inf), // 0: epoch ends only
 	"stop-after":       intRule(0, inf), // 0: run to the end
 	"pgd-steps":        intRule(1, inf),
+	"beta":             floatRule(0, math.Inf(1), false),
+	"gamma":            floatRule(0, math.Inf(1), false),
+	"disc-steps":       intRule(0, inf),                  // 0: one, the paper's
+	"disc-lr":          floatRule(0, math.Inf(1), false), // 0: the run's --lr
 	// data inspect: the grid is at most 100 x 43 images of 32x32 at 8x (~1.1 Gpx
 	// would be 100 at 16x); data.WriteGrid also refuses oversized pictures.
 	"per-class": intRule(1, 100),
