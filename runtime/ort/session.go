@@ -25,13 +25,14 @@ type Options struct {
 	ProfilePrefix string
 }
 
-// Tensor is a dense row-major tensor held in Go memory. Exactly one of Data and Int64
-// holds the elements; its length is the product of Shape. Rank-0 (scalar) tensors are
-// not supported.
+// Tensor is a dense row-major tensor held in Go memory. Exactly one of Data, Int64 and
+// Float64 holds the elements; its length is the product of Shape. Rank-0 (scalar)
+// tensors are not supported.
 type Tensor struct {
-	Shape []int64
-	Data  []float32 // elements of a float32 tensor
-	Int64 []int64   // elements of an int64 tensor; Data is nil
+	Shape   []int64
+	Data    []float32 // elements of a float32 tensor
+	Int64   []int64   // elements of an int64 tensor; Data is nil
+	Float64 []float64 // elements of a float64 tensor (gradient graphs of double models); Data is nil
 }
 
 // elemType names the element types Tensor can hold.
@@ -41,6 +42,7 @@ const (
 	typeOther elemType = iota
 	typeFloat32
 	typeInt64
+	typeFloat64
 )
 
 func (t elemType) String() string {
@@ -49,6 +51,8 @@ func (t elemType) String() string {
 		return "float32"
 	case typeInt64:
 		return "int64"
+	case typeFloat64:
+		return "float64"
 	}
 	return "unsupported type"
 }
@@ -150,6 +154,8 @@ func selectPorts(kind string, info []onnxruntime.InputOutputInfo, names []string
 			p.typ = typeFloat32
 		case onnxruntime.TensorElementDataTypeInt64:
 			p.typ = typeInt64
+		case onnxruntime.TensorElementDataTypeDouble:
+			p.typ = typeFloat64
 		}
 		if in.OrtValueType != onnxruntime.ONNXTypeTensor {
 			p.typ = typeOther
@@ -285,8 +291,10 @@ func (s *Session) Run(inputs []Tensor) ([]Tensor, error) {
 			t.Data = v.GetData()
 		case *onnxruntime.Tensor[int64]:
 			t.Int64 = v.GetData()
+		case *onnxruntime.Tensor[float64]:
+			t.Float64 = v.GetData()
 		default:
-			return nil, s.errorf("run", "output %q has element type %s; only float32 and int64 are supported",
+			return nil, s.errorf("run", "output %q has element type %s; only float32, float64 and int64 are supported",
 				s.outputs[i].name, onnxruntime.TensorElementDataType(v.DataType()))
 		}
 		res[i] = t
@@ -305,12 +313,20 @@ func (s *Session) check(inputs []Tensor) error {
 		fail := func(format string, args ...any) error {
 			return s.errorf("run", "input %q: %s", p.name, fmt.Sprintf(format, args...))
 		}
-		typ, n := typeFloat32, len(t.Data)
+		typ, n, set := typeFloat32, len(t.Data), 0
+		if t.Data != nil {
+			set++
+		}
 		if t.Int64 != nil {
-			if t.Data != nil {
-				return fail("both Data and Int64 are set")
-			}
 			typ, n = typeInt64, len(t.Int64)
+			set++
+		}
+		if t.Float64 != nil {
+			typ, n = typeFloat64, len(t.Float64)
+			set++
+		}
+		if set > 1 {
+			return fail("more than one of Data, Int64 and Float64 is set")
 		}
 		if p.typ == typeOther {
 			return fail("model wants element type %v, which Tensor cannot hold", p.ort)
@@ -362,6 +378,13 @@ func newValue(t Tensor) (onnxruntime.Value, error) {
 	// Return a nil interface, not a typed nil pointer, on error: destroyAll skips it.
 	if t.Int64 != nil {
 		v, err := onnxruntime.NewTensor(onnxruntime.Shape(t.Shape), t.Int64)
+		if err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	if t.Float64 != nil {
+		v, err := onnxruntime.NewTensor(onnxruntime.Shape(t.Shape), t.Float64)
 		if err != nil {
 			return nil, err
 		}

@@ -309,7 +309,9 @@ func TestRunBadInputs(t *testing.T) {
 			`input "y": got int64 elements, model wants float32`},
 		{"float for int64", typed, []Tensor{f(1, 3), f(1)}, `input "idx": got float32 elements, model wants int64`},
 		{"both slices", typed, []Tensor{f(1, 3), {Shape: []int64{1}, Data: []float32{0}, Int64: []int64{0}}},
-			"both Data and Int64"},
+			"more than one of Data, Int64 and Float64 is set"},
+		{"float64 for float", addMul, []Tensor{f(1, 4), {Shape: []int64{1, 4}, Float64: make([]float64, 4)}},
+			`input "y": got float64 elements, model wants float32`},
 		// Passes the checks above; ORT itself rejects it.
 		{"batch mismatch", addMul, []Tensor{f(2, 4), f(3, 4)}, "broadcast"},
 		{"index out of range", typed, []Tensor{f(1, 3), {Shape: []int64{1}, Int64: []int64{7}}}, "GatherElements"},
