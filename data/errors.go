@@ -38,11 +38,11 @@ func notFound(format string, args ...any) error {
 }
 
 // UnknownDatasetError is returned by [Load] and [Fingerprint] for a name they do not
-// know; its message lists the names they do.
+// know; its message lists the names they do and the forms of own data.
 type UnknownDatasetError struct{ Name string }
 
 func (e *UnknownDatasetError) Error() string {
-	return fmt.Sprintf("unknown dataset %q (known: %s)", e.Name, strings.Join(Names(), ", "))
+	return fmt.Sprintf("unknown dataset %q (known: %s; own data: %s)", e.Name, strings.Join(Names(), ", "), OwnForms)
 }
 
 // readChunk is the first allocation while reading a body whose size a header

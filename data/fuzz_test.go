@@ -125,6 +125,89 @@ func FuzzGTSRBCSV(f *testing.F) {
 	})
 }
 
+func FuzzNPY(f *testing.F) {
+	f.Add(npyBytes("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2), }", []byte{1, 2, 3, 4}))
+	f.Add(npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1), }", []byte{0, 0, 0x80, 0x3f}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := ReadNPY(bytes.NewReader(b), "fuzz.npy")
+		if err != nil {
+			wantOnlyFormatErrors(t, err)
+			return
+		}
+		if len(a.Data) != a.Len()*a.ElemSize() {
+			t.Fatalf("ReadNPY = %s %v with %d bytes", a.Dtype, a.Shape, len(a.Data))
+		}
+		if a.Len() > 1<<16 {
+			return // the conversions below are linear in the size: keep each run cheap
+		}
+		if _, ok := a.getter(); !ok {
+			if _, err := a.Strings(); err != nil && a.Dtype[0] != 'U' {
+				t.Fatalf("Strings of %s: %v", a.Dtype, err)
+			}
+			return
+		}
+		// As images and labels of own data: an error or a consistent split.
+		y := &NPY{Dtype: "u1", Shape: []int{0}}
+		if len(a.Shape) > 0 {
+			y = &NPY{Dtype: "u1", Shape: []int{a.Shape[0]}, Data: make([]byte, a.Shape[0])}
+		}
+		sp, err := arraysToSplit("test", a, y, "x", "y", "")
+		if err != nil {
+			wantOnlyFormatErrors(t, err)
+			return
+		}
+		if err := assignClasses([]*arraySplit{sp}, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+		sp.set.check()
+		for _, v := range sp.set.Images {
+			if !(v >= 0 && v <= 1) {
+				t.Fatalf("pixel %v outside [0,1]", v)
+			}
+		}
+	})
+}
+
+func FuzzNPYHeader(f *testing.F) {
+	f.Add("{'descr': '<f4', 'fortran_order': False, 'shape': (10, 28, 28), }")
+	f.Add("{'descr': [('a', '<i4')], 'fortran_order': True, 'shape': (60000L,)}")
+	f.Fuzz(func(t *testing.T, h string) {
+		dtype, shape, err := ParseNPYHeader(h)
+		if err != nil {
+			return
+		}
+		if _, err := parseDescr("<" + dtype); err != nil || len(shape) > npyMaxDims {
+			t.Fatalf("ParseNPYHeader(%q) = %q %v: not a valid dtype and shape (%v)", h, dtype, shape, err)
+		}
+		for _, d := range shape {
+			if d < 0 {
+				t.Fatalf("ParseNPYHeader(%q) = shape %v", h, shape)
+			}
+		}
+	})
+}
+
+func FuzzCIFAR10(f *testing.F) {
+	f.Add(cifarBatch([]byte{3}, 0))
+	f.Add(cifarBatch([]byte{1, 12}, 5)[:4000])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := ReadCIFAR10(bytes.NewReader(b), "fuzz.bin", "test")
+		if err != nil {
+			wantOnlyFormatErrors(t, err)
+			return
+		}
+		s.check()
+		if len(b) != s.N*cifarRecord {
+			t.Fatalf("ReadCIFAR10 read %d records from %d bytes", s.N, len(b))
+		}
+		for i, l := range s.Labels {
+			if l < 0 || l >= cifarClasses || l != int(b[i*cifarRecord]) {
+				t.Fatalf("record %d: label %d, byte %d", i, l, b[i*cifarRecord])
+			}
+		}
+	})
+}
+
 // TestUpdateFuzzCorpus rewrites testdata/fuzz from real files: go test ./data
 // -run=TestUpdateFuzzCorpus -update-corpus (needs the shared data directory).
 func TestUpdateFuzzCorpus(t *testing.T) {
@@ -169,6 +252,27 @@ func TestUpdateFuzzCorpus(t *testing.T) {
 			"ascii-p3":     []byte("P3\n1 1\n255\n1 2 3\n"),
 			"maxval-65535": []byte("P6\n1 1\n65535\n\x00\x01\x00\x02\x00\x03"),
 		},
+		"FuzzNPY": {
+			"numpy-u8-nhwc":    read("testdata/npy/u8_nhwc.npy"),
+			"numpy-f4-nchw":    read("testdata/npy/f4_nchw.npy"),
+			"numpy-v3":         read("testdata/npy/v3.npy"),
+			"numpy-labels":     read("testdata/npy/labels_u1_col.npy"),
+			"numpy-fortran":    read("testdata/npy/fortran.npy"),
+			"numpy-big-endian": read("testdata/npy/bigendian.npy"),
+			"lying-shape":      npyBytes("{'descr': '|u1', 'fortran_order': False, 'shape': (1000000000, 28, 28), }", make([]byte, 64)),
+			"nan":              npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), }", []byte{0, 0, 0xc0, 0x7f}),
+		},
+		"FuzzNPYHeader": {
+			"numpy":      []byte("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3, 4), }"),
+			"structured": []byte("{'descr': [('a', '<i4'), ('b', '<f8')], 'fortran_order': False, 'shape': (2,), }"),
+			"unicode":    []byte("{'descr': '<U5', 'fortran_order': False, 'shape': (4,), }"),
+			"python2":    []byte("{'descr': '<i8', 'fortran_order': False, 'shape': (60000L, 1L), }"),
+		},
+		"FuzzCIFAR10": {
+			"two-records": cifarBatch([]byte{3, 9}, 0),
+			"truncated":   cifarBatch([]byte{1, 2}, 7)[:4000],
+			"cifar-100":   append([]byte{15}, cifarBatch([]byte{55}, 0)...),
+		},
 		"FuzzGTSRBCSV": {
 			"train":      head(read(filepath.Join(gtsrb, "Final_Training", "Images", "00000", "GT-00000.csv")), 6),
 			"test":       head(read(filepath.Join(gtsrb, "Final_Test", "GT-final_test.csv")), 6),
@@ -183,7 +287,7 @@ func TestUpdateFuzzCorpus(t *testing.T) {
 		}
 		for name, b := range seeds {
 			typ := "[]byte"
-			if target == "FuzzGTSRBCSV" {
+			if target == "FuzzGTSRBCSV" || target == "FuzzNPYHeader" {
 				typ = "string"
 			}
 			body := fmt.Sprintf("go test fuzz v1\n%s(%q)\n", typ, b)

@@ -61,6 +61,8 @@ func Embedded(name string) bool {
 //     label 10 (the digit 0) becomes 0.
 //   - mnist-sample: 200 training and 100 test MNIST images (20 and 10 per class) embedded in the binary;
 //     root is ignored.
+//   - own data, KIND:PATH (folder:DIR, npz:FILE, npy:FILE#y=FILE, cifar10:DIR; see
+//     OwnFolder): the files PATH names; root is ignored.
 func Load(name, root string) (*Dataset, error) { return LoadWith(name, root, Options{}) }
 
 // LoadWith is Load with options.
@@ -69,10 +71,7 @@ func LoadWith(name, root string, opt Options) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.Embedded {
-		root = EmbeddedRoot
-	}
-	src, err := newSource(root)
+	src, err := d.source(root)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -99,10 +98,7 @@ func Fingerprint(name, root string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if d.Embedded {
-		root = EmbeddedRoot
-	}
-	src, err := newSource(root)
+	src, err := d.source(root)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
@@ -117,6 +113,18 @@ func Fingerprint(name, root string) (string, error) {
 	}
 	_, fp := src.fingerprint()
 	return fp, nil
+}
+
+// source opens where the dataset's files are: the embedded sample, own data's folder
+// (whatever root is), or its folder inside root.
+func (p Profile) source(root string) (*source, error) {
+	switch {
+	case p.Embedded:
+		return newSource(EmbeddedRoot)
+	case p.Path != "":
+		return newDirSource(p.Path)
+	}
+	return newSource(root)
 }
 
 // progress serialises Options.Progress calls.

@@ -18,6 +18,9 @@ type Profile struct {
 	Reader    Reader
 	// Embedded datasets are always read from the sample compiled into the binary.
 	Embedded bool
+	// Path is the folder own data (KIND:PATH, see OwnForms) is read from, whatever
+	// data root is passed; "" for the built-in datasets.
+	Path string
 	// Arch names the architecture of models trained on the dataset (models.ArchFor);
 	// "" for data with none (GTSRB's 43 classes, which the paper does not train on).
 	Arch string
@@ -67,7 +70,12 @@ func Register(p Profile) error {
 }
 
 // ProfileOf returns a dataset's profile; an unknown name is an *UnknownDatasetError.
+// An own data name (KIND:PATH) gets a profile built from the name, with no
+// architecture, noise or budgets; a malformed one is an error saying what is wrong.
 func ProfileOf(name string) (Profile, error) {
+	if p, ok, err := ownProfile(name); ok {
+		return p, err
+	}
 	profiles.Lock()
 	defer profiles.Unlock()
 	p, ok := profiles.m[name]

@@ -29,8 +29,8 @@ func ResolveRoot(flag string, getenv func(string) string) (root, from string) {
 	return "", "no data folder"
 }
 
-// LoadRoot is LoadWith from a root that ResolveRoot chose: the embedded sample whatever
-// the root, any other dataset only from a folder.
+// LoadRoot is LoadWith from a root that ResolveRoot chose: the embedded sample and own
+// data whatever the root, any other dataset only from a folder.
 func LoadRoot(name, root string, opt Options) (*Dataset, error) {
 	p, err := ProfileOf(name)
 	if err != nil {
@@ -39,7 +39,7 @@ func LoadRoot(name, root string, opt Options) (*Dataset, error) {
 	if p.Embedded {
 		root = EmbeddedRoot
 	}
-	if root == "" {
+	if root == "" && p.Path == "" {
 		return nil, fmt.Errorf("%s: no data folder: pass --data-dir DIR or set %s to the folder holding %s/ in its official layout (the built-in sample is the dataset mnist-sample)",
 			name, EnvDataDir, p.Dir)
 	}
@@ -51,7 +51,7 @@ func RootFingerprint(name, root string) (string, error) {
 	if Embedded(name) {
 		root = EmbeddedRoot
 	}
-	if root == "" {
+	if root == "" && !IsOwn(name) {
 		return "", fmt.Errorf("%s: no data folder", name)
 	}
 	return Fingerprint(name, root)

@@ -26,8 +26,9 @@ type Set struct {
 	// datasets that keep a subset of classes and relabel them (GTSRB-10); nil when
 	// labels are the original ids.
 	SourceClasses []int
-	// Files[i] is the file image i was read from, for sets read from image files
-	// (ReadImages, which leaves Labels nil); nil otherwise.
+	// Files[i] is the file image i was read from, for sets read from image files:
+	// ReadImages (which leaves Labels nil) and image folders (relative to the folder,
+	// so results name each image); nil otherwise.
 	Files []string
 }
 

@@ -30,6 +30,12 @@ func newSource(root string) (*source, error) {
 	if root == EmbeddedRoot {
 		return &source{fsys: sampleFS(), root: EmbeddedRoot}, nil
 	}
+	return newDirSource(root)
+}
+
+// newDirSource is a source on directory root, even one named like EmbeddedRoot (own
+// data names a real folder).
+func newDirSource(root string) (*source, error) {
 	st, err := os.Stat(root)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
