@@ -309,6 +309,16 @@ func (b *builder) scalarLike(ref string, v float64) string {
 
 func (b *builder) zeroLike(ref string) string { return b.scalarLike(ref, 0) }
 
+// zerosOf is a tensor of zeros of ref's type and shape (known only when the graph
+// runs, for a symbolic batch).
+func (b *builder) zerosOf(ref string) string {
+	s := b.shapeOf(ref)
+	if s.static() {
+		return b.constant(newTensor(b.typeOf(ref), s.ints()))
+	}
+	return b.op("ConstantOfShape", b.op("Shape", ref), atensor("value", newTensor(b.typeOf(ref), []int{1})))
+}
+
 func (b *builder) add(x, y string) string { return b.op("Add", x, y) }
 func (b *builder) sub(x, y string) string { return b.op("Sub", x, y) }
 func (b *builder) mul(x, y string) string { return b.op("Mul", x, y) }

@@ -420,8 +420,7 @@ func Build(model []byte, opts Options) (*Result, error) {
 	gx := b.sum(grads[x.name])
 	if gx == "" {
 		// The output does not depend on the input.
-		zero := newTensor(x.typ, []int{1})
-		gx = b.op("ConstantOfShape", b.op("Shape", x.name), atensor("value", zero))
+		gx = b.zerosOf(x.name)
 	}
 	if b.err != nil {
 		return nil, fmt.Errorf("grad: %w", b.err)

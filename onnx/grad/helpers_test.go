@@ -24,8 +24,9 @@ func initORT(tb testing.TB) {
 	}
 }
 
-// openGrad writes a gradient graph to a temporary file and opens it with one thread.
-func openGrad(tb testing.TB, r *grad.Result) *ort.Session {
+// openGrad writes a gradient graph to a temporary file and opens it with one thread;
+// context prefixes an error.
+func openGrad(tb testing.TB, r *grad.Result, context ...any) *ort.Session {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "grad.onnx")
 	if err := r.WriteFile(path); err != nil {
@@ -33,7 +34,7 @@ func openGrad(tb testing.TB, r *grad.Result) *ort.Session {
 	}
 	s, err := ort.Open(path, ort.Options{IntraOpThreads: 1})
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatal(append(context, err)...)
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s

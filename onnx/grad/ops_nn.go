@@ -84,9 +84,13 @@ func windowOf(c *ctx, in, kernel [2]int64, ceil bool) (window, error) {
 		}
 		if ceil {
 			w.out[a] = (num+w.s[a]-1)/w.s[a] + 1
-			// The last window must start inside the input or its left padding.
+			// ONNX Runtime's kernels, as PyTorch, drop a last window that would
+			// start past the input and its left padding; ONNX's shape inference,
+			// which ONNX Runtime also runs when it loads a graph, keeps it. A
+			// gradient graph written with either size fails to load.
 			if (w.out[a]-1)*w.s[a] >= in[a]+w.pb[a] {
-				w.out[a]--
+				return w, c.errorf("ceil_mode with a last window that starts past the input (size %d, kernel %d, stride %d, pads %d+%d): ONNX Runtime's kernel and its shape inference disagree on the output size; not supported",
+					in[a], w.k[a], w.s[a], w.pb[a], w.pe[a])
 			}
 		} else {
 			w.out[a] = num/w.s[a] + 1
@@ -186,8 +190,9 @@ func poolWindow(c *ctx) (window, error) {
 }
 
 // avgCounts returns, per output position of an AveragePool, the number its window's
-// sum is divided by, as ONNX Runtime computes it: with count_include_pad the window
-// clipped to the padded input, otherwise clipped to the input.
+// sum is divided by, as ONNX Runtime computes it: with count_include_pad the kernel's
+// size, even for a window that ceil_mode lets reach past the padding; otherwise the
+// number of the window's elements inside the input.
 func avgCounts(w window, includePad bool) []float64 {
 	cnt := make([]float64, w.out[0]*w.out[1])
 	for oh := range w.out[0] {
@@ -195,7 +200,7 @@ func avgCounts(w window, includePad bool) []float64 {
 			n := int64(1)
 			for a, o := range [2]int64{oh, ow} {
 				s := o*w.s[a] - w.pb[a]
-				e := min(s+w.k[a], w.in[a]+w.pe[a])
+				e := s + w.k[a]
 				if !includePad {
 					s, e = max(s, 0), min(e, w.in[a])
 				}

@@ -639,7 +639,7 @@ func init() {
 			parts := make([]any, len(dy))
 			for i, g := range dy {
 				if g == "" {
-					g = b.zeroLike(c.n.out[i])
+					g = b.zerosOf(c.n.out[i])
 				}
 				parts[i] = g
 			}

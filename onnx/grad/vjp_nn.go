@@ -125,8 +125,7 @@ func vjpMaxPool(b *builder, c *ctx, dy []string) ([]string, error) {
 		overlap = overlap || w.s[a] < (w.k[a]-1)*w.d[a]+1
 	}
 	if !overlap {
-		zero := newTensor(x.typ, []int{1})
-		zeros := b.op("ConstantOfShape", b.op("Shape", x.name), atensor("value", zero))
+		zeros := b.zerosOf(x.name)
 		flat := shape{x.shape.size()}
 		out := b.op("ScatterElements", b.reshape(zeros, flat), b.reshape(idx, shape{b.shapeOf(idx).size()}),
 			b.reshape(dy[0], shape{b.shapeOf(dy[0]).size()}), ai("axis", 0))
