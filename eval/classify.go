@@ -67,6 +67,7 @@ type ClassifyTiming struct {
 type ClassifyResult struct {
 	Header     shard.Header     `json:"header"`
 	Model      string           `json:"model"`
+	ClassNames []string         `json:"class_names,omitempty"` // the dataset's names of the labels
 	Run        *ClassifyRun     `json:"run,omitempty"`
 	Records    []ClassifyRecord `json:"records"`
 	Accuracy   *Rate            `json:"accuracy,omitempty"`
@@ -190,7 +191,7 @@ func Classify(job ClassifyJob) (*ClassifyResult, error) {
 	}
 	run.Timing.Seconds = time.Since(start).Seconds()
 	run.Timing.ImagesPerSec = float64(set.N*job.EOT) / run.Timing.Seconds
-	r := &ClassifyResult{Header: job.Sample.Header(ClassifyKind, modelSHA, config), Model: name, Run: run}
+	r := &ClassifyResult{Header: job.Sample.Header(ClassifyKind, modelSHA, config), Model: name, ClassNames: set.ClassNames, Run: run}
 	for i := range pos {
 		row := logits[i*classes : (i+1)*classes]
 		rec := ClassifyRecord{Pos: pos[i], Index: idx[i], Label: -1, Pred: floats.Argmax(row), Logits: append([]float32(nil), row...)}

@@ -19,7 +19,8 @@ import (
 // they are built with.
 type AttackSettings struct {
 	Names []string
-	// EpsL2, EpsLinf are the budgets (0: the dataset profile's, the paper's).
+	// EpsL2, EpsLinf are the budgets (0: the dataset profile's, the paper's; own data
+	// has none, and an attack of a norm without a budget is refused).
 	EpsL2, EpsLinf float64
 	// PGDSteps and PGDRestarts (0: the profile's) are PGD's; KeepGoing steps PGD and APGD
 	// on to the end of a restart once fooled ("auto": for generative models, whose
@@ -160,6 +161,7 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 	if err != nil {
 		return nil, prov, err
 	}
+	r.ClassNames = s.Set.ClassNames
 	prov = AttackProvenance{Model: src.Path, Seconds: time.Since(start).Seconds()}
 	if cfg.After != nil {
 		prov.After = &Source{job.AfterFile, cfg.After.Provenance}
@@ -234,6 +236,10 @@ func (a AttackSettings) build(prof data.Profile, generative bool, starts func([]
 		norm, bounded, err := attack.Kind(name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("unknown attack %q (known: %s)", name, strings.Join(attack.Names(), ", "))
+		}
+		if !(eps[norm] > 0) {
+			// Own data has no paper's budget, and no default would mean anything.
+			return nil, nil, fmt.Errorf("attack %s needs a budget: dataset %s has none (own data): pass --eps-%s", name, prof.Name, norm)
 		}
 		if seen[name] {
 			return nil, nil, fmt.Errorf("attack %s listed twice", name)

@@ -115,10 +115,12 @@ type Result struct {
 	Header   shard.Header `json:"header"`
 	Model    string       `json:"model"`
 	Settings Settings     `json:"settings"`
-	// Shape is C, H, W of the images; Classes the number of classes.
-	Shape   [3]int   `json:"shape"`
-	Classes int      `json:"classes"`
-	Records []Record `json:"records"`
+	// Shape is C, H, W of the images; Classes the number of classes, ClassNames the
+	// dataset's names of the labels (own data's folder names, say).
+	Shape      [3]int   `json:"shape"`
+	Classes    int      `json:"classes"`
+	ClassNames []string `json:"class_names,omitempty"`
+	Records    []Record `json:"records"`
 	// Summary is derived from Records (Summarize) when the file is written.
 	Summary *Summary `json:"summary,omitempty"`
 	// Provenance is the writer's (command line, build, time); merged files list their

@@ -55,6 +55,8 @@ zero or NaN gradient rows, candidates outside [0,1] or the budget, and an
 accuracy-vs-eps sweep (--sweep-factors times the budget on --sweep-n samples).
 
 MODEL may be a plain .onnx classifier (gradient-free attacks, on ONNX Runtime).
+--dataset may name your own data (folder:DIR, npz:FILE, ...; eabs data --help), which
+has no budgets: give --eps-l2 and --eps-linf for the norms of the attacks.
 Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
 		Example: `  eabs attack zoo:mnist-cnn --dataset mnist --attacks pgd-l2,pgd-linf --n 500 --out cnn.json
   eabs attack zoo:mnist-eabs --attacks pgd-l2 --n 500 --shard 0/4 --out eabs.json
@@ -66,8 +68,8 @@ Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
 	o.ef.add(cmd, "ort")
 	o.sf.add(f, 100, "seeded random test images to attack")
 	f.StringVar(&o.attacks, "attacks", "pgd-l2,pgd-linf", "comma-separated attacks, run in this order")
-	f.Var(&o.epsL2, "eps-l2", "L2 budget, a number or a fraction like 3/2 (default: the dataset's, the paper's)")
-	f.Var(&o.epsLinf, "eps-linf", "Linf budget, a number or a fraction like 8/255 (default: the dataset's, the paper's)")
+	f.Var(&o.epsL2, "eps-l2", "L2 budget, a number or a fraction like 3/2 (default: the dataset's, the paper's; own data: required)")
+	f.Var(&o.epsLinf, "eps-linf", "Linf budget, a number or a fraction like 8/255 (default: the dataset's, the paper's; own data: required)")
 	f.StringVar(&o.out, "out", "", "results file (JSON); a shard writes OUT with .shard-i-of-n before the extension, or {shard} replaced")
 	f.StringVar(&o.state, "state", "", "state file, saved after every batch and resumed from (default: OUT.state)")
 	f.BoolVar(&o.force, "force", false, "replace an existing results file --out")

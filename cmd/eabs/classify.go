@@ -34,7 +34,8 @@ func newClassifyCmd() *cobra.Command {
 		Aliases: []string{"eval"},
 		Short:   "Classify images with the paper's inference (or the encoder shortcut)",
 		Long: `Classify the sample of a dataset split (--n images, --sample-seed; --all: the whole
-split) or image files (PNG, JPEG, PPM; resized to the model's input).
+split), of your own data (--dataset folder:DIR, npz:FILE, ...; eabs data --help), or
+image files (PNG, JPEG, PPM; resized to the model's input).
 
 Full inference (the default) follows Section 3.3: per class, the best of --starts random
 means and the encoder's Q(z|x), then --infer-steps Adam steps on the mean and
@@ -44,6 +45,7 @@ image's position in the sample list. --amortized scores the encoder's mean inste
 validation metric of training). A CNN, or a plain .onnx classifier, is classified by its
 logits.`,
 		Example: `  eabs classify zoo:mnist-eabs --dataset mnist --n 1000 --out clean.json
+  eabs classify zoo:mnist-cnn --dataset folder:my-digits --all --out mine.json
   eabs classify zoo:mnist-eabs --dataset mnist --amortized --all
   eabs classify zoo:mnist-eabs digit.png`,
 		Args: cobra.MinimumNArgs(1),

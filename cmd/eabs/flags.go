@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	goruntime "runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -65,7 +66,7 @@ func (f *sampleFlags) add(fs *pflag.FlagSet, n int, nHelp string) {
 // addFirst adds the flags of a command that takes the first --n images of a split
 // (no --sample-seed, no shards).
 func (f *sampleFlags) addFirst(fs *pflag.FlagSet, n int, nHelp string) {
-	fs.StringVar(&f.dataset, "dataset", "", "dataset (default: the one the model file names)")
+	fs.StringVar(&f.dataset, "dataset", "", "dataset (default: the one the model file names), or own data: "+data.OwnForms+" (eabs data --help)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "data root (default $"+data.EnvDataDir+", then "+data.DefaultDataDir+")")
 	fs.StringVar(&f.split, "split", "test", "dataset split: test, train, or val (the 10% of train that eabs train --seed 1 holds out)")
 	fs.IntVar(&f.n, "n", n, nHelp+" (--all: the whole split)")
@@ -102,10 +103,16 @@ func (f *sampleFlags) load(cmd *cobra.Command, src *runtime.Source) (*eval.Sampl
 		return nil, err
 	}
 	root, from := data.ResolveRoot(f.dataDir, os.Getenv)
-	if data.Embedded(f.dataset) {
+	switch {
+	case data.IsOwn(f.dataset):
+		if cmd.Flags().Changed("data-dir") {
+			return nil, fmt.Errorf("--data-dir does not apply to own data (--dataset %s names its files)", f.dataset)
+		}
+		root, from = "", "own data"
+	case data.Embedded(f.dataset):
 		from = "built-in sample"
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "data: %s %s (%s)\n", f.dataset, root, from)
+	fmt.Fprintf(cmd.ErrOrStderr(), "data: %s (%s)\n", strings.TrimSpace(f.dataset+" "+root), from)
 	return eval.LoadSample(f.dataset, root, f.split, n, f.seed, sp, data.Options{})
 }
 
