@@ -6,8 +6,10 @@ import (
 	"os"
 	goruntime "runtime"
 	"testing"
+	"time"
 
 	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/internal/benchmetric"
 	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
@@ -18,9 +20,12 @@ import (
 
 // The full-inference benchmarks run the paper's settings (K = 10, 8000 + 1 starts,
 // 50 Adam steps) on the MNIST E-ABS architecture with seeded random weights: speed
-// does not depend on the weights' values. They report images/s and the split of time
-// between choosing starts (bank search + encoder) and optimising. Compare with
-// ../shared/bench/torch_ref.py infer in the same run (scripts/bench.sh does both).
+// does not depend on the weights' values. They report images/s, the FLOP per image
+// (ClassifyWork) and the rate (with benchmetric.EnvPeak, its fraction of the SGEMM
+// peak), and the split of time between choosing starts (bank search + encoder) and
+// optimising. Compare with ../shared/bench/torch_ref.py infer in the same run
+// (scripts/bench.sh does both). EABS_BENCH_STEPS and EABS_BENCH_STARTS change the Adam
+// steps and bank starts (scripts/bench.sh --quick); the FLOP count follows them.
 
 func mnistWeights(b *testing.B) *models.Weights {
 	s, _ := models.NewSpec("mnist", "eabs")
@@ -52,11 +57,19 @@ func openORT(b testing.TB, w *models.Weights, threads int) runtime.Model {
 	return m
 }
 
-// benchEngine is the paper's inference on m, with EABS_BENCH_STEPS Adam steps when set.
+// benchEngine is the paper's inference on m, with EABS_BENCH_STEPS Adam steps and
+// EABS_BENCH_STARTS bank starts when set.
 func benchEngine(b *testing.B, m runtime.Model) *Engine {
 	opt := DefaultOptions()
-	if s := os.Getenv("EABS_BENCH_STEPS"); s != "" {
-		fmt.Sscan(s, &opt.Steps)
+	for _, v := range []struct {
+		env string
+		to  *int
+	}{{"EABS_BENCH_STEPS", &opt.Steps}, {"EABS_BENCH_STARTS", &opt.Starts}} {
+		if s := os.Getenv(v.env); s != "" {
+			if _, err := fmt.Sscan(s, v.to); err != nil || *v.to < 0 {
+				b.Fatalf("%s=%q: want a count", v.env, s)
+			}
+		}
 	}
 	e, err := NewEngine(m, opt, nil)
 	if err != nil {
@@ -75,6 +88,7 @@ func benchInference(b *testing.B, m runtime.Model, batch int) {
 	}
 	var search, optimise float64
 	b.ResetTimer()
+	cpu0 := benchmetric.CPUTime()
 	for i := 0; i < b.N; i++ {
 		out, err := e.Classify(x, batch, rngs(batch, uint64(i)))
 		if err != nil {
@@ -83,9 +97,16 @@ func benchInference(b *testing.B, m runtime.Model, batch int) {
 		search += out.Search.Seconds()
 		optimise += out.Optimise.Seconds()
 	}
-	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+	reportInference(b, e, batch, batch*b.N, benchmetric.CPUTime()-cpu0)
 	b.ReportMetric(search/float64(b.N), "search-s/op")
 	b.ReportMetric(optimise/float64(b.N), "optimise-s/op")
+}
+
+// reportInference reports the rates of images classified in batches of batch, in the
+// benchmark's time and cpu CPU time.
+func reportInference(b *testing.B, e *Engine, batch, images int, cpu time.Duration) {
+	c := ClassifyWork(e.Options()).Cost(e.Model().Spec(), batch)
+	benchmetric.Report(b, images, cpu, float64(c.FLOP())/float64(batch))
 }
 
 // One batch on one session whose thread pool uses every core: the latency view.
@@ -112,6 +133,7 @@ func BenchmarkInferORTWorkers16(b *testing.B) {
 	}
 	var tm Timing
 	b.ResetTimer()
+	cpu0 := benchmetric.CPUTime()
 	for i := 0; i < b.N; i++ {
 		_, t, err := e.ClassifySet(set, 16, workers, uint64(i), 1, nil)
 		if err != nil {
@@ -120,7 +142,7 @@ func BenchmarkInferORTWorkers16(b *testing.B) {
 		tm.Search += t.Search
 		tm.Optimise += t.Optimise
 	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+	reportInference(b, e, 16, n*b.N, benchmetric.CPUTime()-cpu0)
 	b.ReportMetric(tm.Search.Seconds()/float64(b.N*workers), "search-s/op")
 	b.ReportMetric(tm.Optimise.Seconds()/float64(b.N*workers), "optimise-s/op")
 }

@@ -3,17 +3,18 @@ package train
 import (
 	"math/rand/v2"
 	"runtime"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/internal/benchmetric"
 	"github.com/eabs/eabs/models"
 )
 
 // benchTrainStep measures one full E-ABS training step on MNIST-shaped data: eq. 5
 // forward and backward for the encoder and ten decoders, the discriminator's step, and
-// both Adam updates (what ../shared/bench/torch_ref.py train measures).
+// both Adam updates (what ../shared/bench/torch_ref.py train measures). Besides
+// images/s it reports the step's FLOP per image (StepCost) and the rate, and, with
+// benchmetric.EnvPeak set, their fraction of the machine's SGEMM peak.
 func benchTrainStep(b *testing.B, batch int) {
 	// The testing package calls a benchmark first with b.N = 1, then again with the
 	// requested N; the probe's graphs are garbage by then, and collecting them before
@@ -44,8 +45,12 @@ func benchTrainStep(b *testing.B, batch int) {
 	if _, err := st.step(idx, rng, 1e-3); err != nil { // warm-up: allocations, caches
 		b.Fatal(err)
 	}
+	cost, err := StepCost(s, batch)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := benchmetric.CPUTime()
 	for i := 0; i < b.N; i++ {
 		if _, err := st.step(idx, rng, 1e-3); err != nil {
 			b.Fatal(err)
@@ -53,17 +58,7 @@ func benchTrainStep(b *testing.B, batch int) {
 	}
 	// CPU seconds per image: on a shared machine the wall-clock rate follows the
 	// load; the CPU time a step takes much less so.
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(batch*b.N)*1e3, "cpu-ms/image")
-	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
-}
-
-// cpuTime is the process's user plus system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	benchmetric.Report(b, batch*b.N, benchmetric.CPUTime()-cpu0, float64(cost.FLOP())/float64(batch))
 }
 
 func BenchmarkTrainStepMNIST64(b *testing.B)  { benchTrainStep(b, 64) }

@@ -4,9 +4,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	goruntime "runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/eabs/eabs/internal/benchmetric"
 	"github.com/eabs/eabs/internal/naive"
 )
 
@@ -132,4 +135,39 @@ func TestCoretypeHonoured(t *testing.T) {
 	if !strings.Contains(strings.ToLower(Name), strings.ToLower(ct)) {
 		t.Errorf("OPENBLAS_CORETYPE=%s, but OpenBLAS runs %q", ct, Name)
 	}
+}
+
+// BenchmarkSgemm1024Parallel measures the machine's float32 ceiling: GOMAXPROCS
+// single-threaded 1024x1024 SGEMMs at once, each on its own matrices (how the training
+// kernels and inference workers use the cores). Its GFLOP/s is the peak that
+// scripts/bench.sh passes to the other benchmarks (internal/benchmetric), and
+// cpu-GFLOP/s the same FLOP per CPU second of the process, the peak of their CPU
+// fractions.
+func BenchmarkSgemm1024Parallel(b *testing.B) {
+	const n = 1024
+	// One pair of matrices per goroutine, filled before the clocks start.
+	procs := goruntime.GOMAXPROCS(0)
+	rng := rand.New(rand.NewPCG(1, 2))
+	xs, cs := make([][]float32, procs), make([][]float32, procs)
+	for p := range xs {
+		xs[p], cs[p] = make([]float32, n*n), make([]float32, n*n)
+		for i := range xs[p] {
+			xs[p][i] = float32(rng.Float64())
+		}
+	}
+	var next atomic.Int32
+	b.ResetTimer()
+	cpu0 := benchmetric.CPUTime()
+	b.RunParallel(func(pb *testing.PB) {
+		p := int(next.Add(1)-1) % procs
+		x, c := xs[p], cs[p]
+		for pb.Next() {
+			Sgemm(false, false, n, n, n, 1, x, n, x, n, 0, c, n)
+		}
+	})
+	cpu := benchmetric.CPUTime() - cpu0
+	gflop := 2 * n * n * n * float64(b.N) / 1e9
+	b.ReportMetric(gflop/b.Elapsed().Seconds(), "GFLOP/s")
+	b.ReportMetric(gflop/b.Elapsed().Seconds()/float64(procs), "GFLOP/s/core")
+	b.ReportMetric(gflop/cpu.Seconds(), "cpu-GFLOP/s")
 }

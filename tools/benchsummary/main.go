@@ -1,99 +1,58 @@
-// Command benchsummary turns the raw outputs scripts/bench.sh collects into a Markdown
-// table and a JSON file: eabs and PyTorch images/s side by side, their ratio, peak
-// memory and, for inference, the time split between start search and optimisation.
+// Command benchsummary turns the raw outputs scripts/bench.sh collects in a folder
+// into one table and one JSON file: per stage and engine the images/s, the FLOP rate
+// and its fraction of the SGEMM peak measured in the same run (the benchmarks report
+// them through internal/benchmetric), the PyTorch yardstick's images/s and the ratio
+// to it, the code before (BENCH_BEFORE rows) and the ratio to it, and peak memory.
+//
+//	go run ./tools/benchsummary [-command "scripts/bench.sh ..."] DIR
+//
+// It prints the Markdown table, and writes DIR/summary.md and DIR/summary.json (with
+// the command, the commit and the machine: buildinfo.Provenance).
 package main
 
 import (
-	"encoding/json"
+	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/internal/buildinfo"
 )
-
-type entry struct {
-	Name        string  `json:"name"`
-	GoImagesS   float64 `json:"eabs_images_per_s"`
-	TorchImages float64 `json:"torch_images_per_s,omitempty"`
-	Ratio       float64 `json:"ratio,omitempty"`
-	GoRSSMiB    float64 `json:"eabs_peak_rss_mib"`
-	GoCPUms     float64 `json:"eabs_cpu_ms_per_image,omitempty"`
-	TorchRSSMiB float64 `json:"torch_peak_rss_mib,omitempty"`
-	SearchS     float64 `json:"search_s_per_batch,omitempty"`
-	OptimiseS   float64 `json:"optimise_s_per_batch,omitempty"`
-}
-
-var (
-	goMetric = regexp.MustCompile(`([0-9.e+-]+) ([a-z/-]+)`)
-	torchRe  = regexp.MustCompile(`images/s ([0-9.]+)`)
-)
-
-func read(dir, name string) string {
-	b, _ := os.ReadFile(filepath.Join(dir, name))
-	return string(b)
-}
-
-func rss(dir, name string) float64 {
-	v, _ := strconv.ParseFloat(strings.TrimSpace(read(dir, name+".maxrss_kb")), 64)
-	return v / 1024
-}
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchsummary DIR")
+	command := flag.String("command", "", "the command line that made DIR (recorded in summary.json)")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: benchsummary [-command CMD] DIR")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 1 {
+		flag.Usage()
 		os.Exit(2)
 	}
-	dir := os.Args[1]
-	outs, _ := filepath.Glob(filepath.Join(dir, "go-*.out"))
-	sort.Strings(outs)
-	var es []entry
-	for _, o := range outs {
-		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(o), "go-"), ".out")
-		e := entry{Name: name, GoRSSMiB: rss(dir, "go-"+name)}
-		for _, line := range strings.Split(read(dir, filepath.Base(o)), "\n") {
-			if !strings.HasPrefix(line, "Benchmark") {
-				continue
-			}
-			for _, m := range goMetric.FindAllStringSubmatch(line, -1) {
-				v, _ := strconv.ParseFloat(m[1], 64)
-				switch m[2] {
-				case "images/s":
-					e.GoImagesS = v
-				case "cpu-ms/image":
-					e.GoCPUms = v
-				case "search-s/op":
-					e.SearchS = v
-				case "optimise-s/op":
-					e.OptimiseS = v
-				}
-			}
-		}
-		// a BENCH_BEFORE row is compared with the same PyTorch run as this tree's
-		tname := "torch-" + strings.NewReplacer("-before", "", "infer-ort-workers-", "infer-", "infer-ort-", "infer-", "infer-ref-", "infer-").Replace(name)
-		if m := torchRe.FindStringSubmatch(read(dir, tname+".out")); m != nil {
-			e.TorchImages, _ = strconv.ParseFloat(m[1], 64)
-			e.TorchRSSMiB = rss(dir, tname)
-			if e.TorchImages > 0 {
-				e.Ratio = e.GoImagesS / e.TorchImages
-			}
-		}
-		es = append(es, e)
+	if err := run(flag.Arg(0), *command); err != nil {
+		fmt.Fprintln(os.Stderr, "benchsummary:", err)
+		os.Exit(1)
 	}
-	fmt.Printf("# Benchmarks (%s)\n\n```\n%s```\n\n", dir, read(dir, "machine.txt"))
-	fmt.Println("| benchmark | eabs images/s | PyTorch images/s | eabs / PyTorch | eabs peak RSS MiB | PyTorch peak RSS MiB | eabs CPU ms/image | search s/batch | optimise s/batch |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
-	f := func(v float64) string {
-		if v == 0 {
-			return "-"
-		}
-		return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+func run(dir, command string) error {
+	s, err := Read(dir)
+	if err != nil {
+		return err
 	}
-	for _, e := range es {
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", e.Name, f(e.GoImagesS), f(e.TorchImages), f(e.Ratio), f(e.GoRSSMiB), f(e.TorchRSSMiB), f(e.GoCPUms), f(e.SearchS), f(e.OptimiseS))
+	s.Provenance = buildinfo.NewProvenance()
+	if command != "" {
+		s.Provenance.Command = strings.Fields(command)
 	}
-	b, _ := json.MarshalIndent(es, "", "  ")
-	os.WriteFile(filepath.Join(dir, "summary.json"), append(b, '\n'), 0o644)
+	var md bytes.Buffer
+	s.Markdown(&md)
+	os.Stdout.Write(md.Bytes())
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "summary.md"), md.Bytes()); err != nil {
+		return err
+	}
+	return atomicfile.WriteJSON(filepath.Join(dir, "summary.json"), s)
 }
