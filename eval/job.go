@@ -176,6 +176,19 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 	return r, prov, nil
 }
 
+// CheckAttacks builds the job's attacks without running anything, so that an unknown
+// name or a missing budget (own data has none) is refused when the flags are read,
+// before the model is opened.
+func (job AttackJob) CheckAttacks() error {
+	prof, err := data.ProfileOf(job.Sample.Dataset)
+	if err != nil {
+		return err
+	}
+	generative := job.Model.Weights != nil && job.Model.Weights.Spec.Kind == models.Generative
+	_, _, err = job.Attacks.build(prof, generative, nil)
+	return err
+}
+
 // warmText names the attacker's warm start in the configuration; the restart and
 // changed-prediction refinements only when set, so configurations without them keep
 // their hash.

@@ -196,7 +196,7 @@ func (o *attackCmdOptions) job(cmd *cobra.Command, arg string) (eval.AttackJob, 
 		w.Steps = o.warmSteps
 		job.EABS.Warm = &w
 	}
-	return job, nil
+	return job, job.CheckAttacks()
 }
 
 // takeFrom sets the run settings that --after's (or --reuse's) results file fixes

@@ -177,8 +177,9 @@ func TestOwnDataEndToEnd(t *testing.T) {
 	att := filepath.Join(dir, "attack.json")
 	args := []string{"attack", "zoo:mnist-cnn", "--dataset", "folder:" + folder, "--n", "4", "--attacks", "pgd-l2,pgd-linf",
 		"--pgd-steps", "3", "--pgd-restarts", "1", "--sweep-n", "0", "--keep", "0", "--out", att}
-	if _, err := run(t, append(args, "--eps-l2", "1.5")...); err == nil || !strings.Contains(err.Error(), "pass --eps-linf") {
-		t.Errorf("attack without --eps-linf: %v, want an error naming --eps-linf", err)
+	// Refused when the flags are read: before the run starts (and shows its progress).
+	if out, err := run(t, append(args, "--eps-l2", "1.5")...); err == nil || !strings.Contains(err.Error(), "pass --eps-linf") || strings.Contains(out, "attack 0/1") {
+		t.Errorf("attack without --eps-linf: %v, output %q; want an error naming --eps-linf before the run starts", err, out)
 	}
 	if out, err := run(t, append(args, "--eps-l2", "1.5", "--eps-linf", "0.1")...); err != nil {
 		t.Fatalf("attack: %v\n%s", err, out)
