@@ -166,7 +166,10 @@ func FileStem(name string) string {
 		}
 		return '_'
 	}, base)
-	return sp.kind + "-" + strings.Trim(clean, ".")
+	if clean = strings.Trim(clean, "._"); clean == "" { // folder:. or folder:/
+		return sp.kind
+	}
+	return sp.kind + "-" + clean
 }
 
 // emptyLike is an empty split with the shape and classes of s (the training split of

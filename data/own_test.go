@@ -19,6 +19,8 @@ func TestOwnNames(t *testing.T) {
 		{"npz:a/b.npz#x=images,y=labels,layout=NHWC,classes=10,names=n", "npz-b"},
 		{"npy:x.npy#y=y.npy,layout=nchw", "npy-x"},
 		{"cifar10:cifar-10-batches-bin", "cifar10-cifar-10-batches-bin"},
+		{"folder:.", "folder"},
+		{"folder:../", "folder"},
 	}
 	for _, c := range ok {
 		if _, err := ProfileOf(c.name); err != nil {
