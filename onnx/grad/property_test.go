@@ -91,7 +91,8 @@ func fdCheck(f func(x []float64) float64, x, g []float64, coords []int, h, kink 
 // float64 and their gradients checked against central differences (step 1e-5) of the
 // gradient graph's own loss output, with no Go evaluator involved: at most 9e-9 of the
 // scale, tolerance 1e-6. Evaluate's outputs must match ONNX Runtime's (1e-4 of the
-// largest in float32, 1e-9 in float64). Points where the one-sided differences
+// largest in float32, 1e-9 in float64), and the graph's loss the loss written in Go
+// (lossOf) of Evaluate's outputs. Points where the one-sided differences
 // disagree (a kink: a ReLU at 0, tied maxima) are skipped; fewer than 80% of the
 // coordinates checked fails the graph.
 func TestRandomGraphs(t *testing.T) {
@@ -165,6 +166,13 @@ func TestRandomGraphs(t *testing.T) {
 		zf := ref(x.F)
 		if d := maxDiff64(out[0], zf) / math.Max(maxAbs(zf), 1e-3); d > 1e-4 {
 			t.Errorf("graph %d (opset %d, ops %v): ONNX Runtime's outputs differ from Evaluate's by %.3g of the largest", i, opset, used, d)
+		}
+		lossSum := 0.0
+		for _, v := range out[1] {
+			lossSum += v
+		}
+		if want := lossOf(loss, zf, k, label, target, cot.F); math.Abs(lossSum-want) > 1e-4*math.Max(1, math.Abs(want)) {
+			t.Errorf("graph %d (%s): the graph's losses sum to %.7g, Evaluate's outputs give %.7g", i, loss, lossSum, want)
 		}
 		f := func(xv []float64) float64 { return lossOf(loss, ref(xv), k, label, target, cot.F) }
 		w, checked, _ := fdCheck(f, x.F, out[2], coords, 1e-6, 1e-4)
