@@ -326,6 +326,11 @@ func RunSmoothing(j SmoothJob) (*SmoothReport, *data.Set, error) {
 		return nil, nil, err
 	}
 	defer m.Close()
+	// A label of another class count would be read as another class (a 9-class
+	// folder's labels under a 10-class model), certifying the wrong prediction.
+	if k := m.Classes(); set.Classes != 0 && k != set.Classes {
+		return nil, nil, fmt.Errorf("certify --smoothing: model %s has %d classes, data %s %d", src.Arg, k, j.Sample.Dataset, set.Classes)
+	}
 	start := time.Now()
 	P := set.ImageSize()
 	rs := make([]SmoothResult, set.N)

@@ -246,11 +246,18 @@ func TestOwnDataErrors(t *testing.T) {
 		png.Encode(&b, image.NewRGBA(image.Rect(0, 0, 28, 28)))
 		return b.Bytes()
 	}())
+	// Nine class folders under a ten-class model: every command refuses them (their
+	// labels 0-8 would name other digits), certify --smoothing included.
+	nine := t.TempDir()
+	os.CopyFS(nine, os.DirFS(folder))
+	os.RemoveAll(filepath.Join(nine, "9"))
 	cases := []struct {
 		args []string
 		want string
 	}{
 		{[]string{"classify", "zoo:mnist-cnn", "--dataset", "folder:" + mixed}, "odd.png: is 27x28 pixels, but 0/img"},
+		{[]string{"classify", "zoo:mnist-cnn", "--dataset", "folder:" + nine}, "expects 1x28x28 images and 10 classes"},
+		{[]string{"certify", "--smoothing", "0.25", "--n0", "10", "--samples", "20", "--n", "3", "zoo:mnist-cnn", "--dataset", "folder:" + nine}, "has 10 classes, data folder:"},
 		{[]string{"classify", "zoo:mnist-cnn", "--dataset", "folder:" + rgb}, "expects 1x28x28 images and 10 classes"},
 		{[]string{"classify", "zoo:mnist-cnn", "--dataset", "folder:" + folder, "--data-dir", folder}, "--data-dir does not apply to own data"},
 		{[]string{"classify", "zoo:mnist-cnn", "--dataset", "npz:" + filepath.Join(folder, "none.npz")}, "none.npz: file not found"},
