@@ -201,4 +201,4 @@ fi
 peak go-sgemm-peak-end
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 rm -rf "$out"/*.test "$out/before-src"
-go run ./tools/benchsummary -command "$cmdline" "$out"
+go run ./tools/benchsummary -command "$cmdline" -commit "$commit" -modified="$dirty" "$out"

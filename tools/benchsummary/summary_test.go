@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -121,5 +122,36 @@ func TestRead(t *testing.T) {
 	os.WriteFile(filepath.Join(bad, "go-attack-16.out"), nil, 0o644)
 	if _, err := Read(bad); err == nil || !strings.Contains(err.Error(), "attack") {
 		t.Errorf("Read(unknown benchmark) error = %v, want one naming it", err)
+	}
+}
+
+// TestRunRecordsBenchCommit: summary.json names the command and the commit bench.sh
+// benchmarked, not the checkout's when the summary was written.
+func TestRunRecordsBenchCommit(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "machine.txt"), []byte("commit: abc\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "go-train-64.out"), []byte("BenchmarkTrainStepMNIST64-2 1 1 ns/op 50 images/s\n"), 0o644)
+	if err := run(dir, "scripts/bench.sh --quick train", "abc123", true); err != nil {
+		t.Fatal(err)
+	}
+	var s Summary
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Provenance.Command, " "); got != "scripts/bench.sh --quick train" {
+		t.Errorf("command = %q", got)
+	}
+	if bi := s.Provenance.Build; bi.Commit != "abc123" || !bi.Modified || bi.CommitFrom != commitFromBench {
+		t.Errorf("build = %+v, want commit abc123, modified, from %q", bi, commitFromBench)
+	}
+	if len(s.Rows) != 1 || s.Rows[0].ImagesPerS != 50 {
+		t.Errorf("rows = %+v", s.Rows)
+	}
+	if md, err := os.ReadFile(filepath.Join(dir, "summary.md")); err != nil || !strings.Contains(string(md), "| training step |") {
+		t.Errorf("summary.md = %q, %v", md, err)
 	}
 }
