@@ -60,7 +60,8 @@ done
 [ "$quick" = 1 ] || quick=0
 torch_ref=${TORCH_REF:-../shared/bench/torch_ref.py}
 if [ -n "$before" ]; then
-	before=$(git rev-parse --verify --quiet "$before^{commit}") || { echo "bench: --before: $before is not a commit" >&2; exit 2; }
+	given=$before
+	before=$(git rev-parse --verify --quiet "$given^{commit}") || { echo "bench: --before: $given is not a commit" >&2; exit 2; }
 fi
 name=${name:-$(date -u +%Y%m%dT%H%M%SZ)}
 case $name in */* | .* | "") echo "bench: --name $name: want a plain folder name" >&2; exit 2 ;; esac
