@@ -402,7 +402,10 @@ func (b *builder) unbroadcastIf(c *ctx, i int, dy string) string {
 
 // pad pads x with zeros by pads (begins then ends; negative values crop), as a Slice
 // for the crops and a Pad for the rest, so no negative pads reach the runtime.
-func (b *builder) pad(x string, pads []int64) string {
+func (b *builder) pad(x string, pads []int64) string { return b.padFill(x, pads, 0) }
+
+// padFill is pad with the value fill.
+func (b *builder) padFill(x string, pads []int64, fill float64) string {
 	s := b.shapeOf(x)
 	r := len(s)
 	var starts, ends, axes []int64
@@ -426,7 +429,11 @@ func (b *builder) pad(x string, pads []int64) string {
 		x = b.op("Slice", x, b.ints(starts...), b.ints(ends...), b.ints(axes...))
 	}
 	if anyGrow {
-		x = b.op("Pad", x, b.ints(grow...))
+		if fill == 0 {
+			x = b.op("Pad", x, b.ints(grow...))
+		} else {
+			x = b.op("Pad", x, b.ints(grow...), b.scalarLike(x, fill))
+		}
 	}
 	return x
 }

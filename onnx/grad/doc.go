@@ -20,14 +20,17 @@
 // flipped weights become initializers):
 //
 //   - Conv: a ConvTranspose with the same weights, strides, pads, dilations and
-//     groups, or, for stride 1 and constant weights, a Conv with the weights flipped
-//     and transposed per group (ONNX Runtime runs it about twice as fast).
-//     ConvTranspose: the Conv with its attributes.
-//   - MaxPool: the forward node is written with its Indices output. Windows that do
-//     not overlap scatter the output gradient to the indices (ScatterElements);
-//     overlapping ones mask each window position by whether it was taken and add
-//     them up where they came from with a grouped one-hot ConvTranspose. Ties go
-//     where ONNX Runtime's forward pass put the maximum (the first, as PyTorch).
+//     groups, or, for a same-padded stride-1 layer of 8 channels or more with
+//     constant weights, a Conv with the weights flipped and transposed per group
+//     (faster in ONNX Runtime there, slower on narrow or valid-padded layers: see
+//     flipMinChannels). ConvTranspose: the Conv with its attributes.
+//   - MaxPool: the first maximum of each window gets the gradient (PyTorch's and
+//     ONNX Runtime's choice among ties). Windows that tile the input (stride equal
+//     to the kernel) become an axis of their own, where ArgMax finds the maximum
+//     and ScatterElements puts the gradient; other windows use the indices the
+//     forward MaxPool is then written to return: a scatter when windows do not
+//     overlap, masks per window position added up by a grouped one-hot
+//     ConvTranspose when they do.
 //   - AveragePool: the gradient divided by each window's count (ONNX Runtime's rule
 //     for count_include_pad and ceil_mode), spread by a grouped ConvTranspose of
 //     ones. GlobalAveragePool, ReduceMean, ReduceSum: a broadcast multiplication.

@@ -347,7 +347,10 @@ func Build(model []byte, opts Options) (*Result, error) {
 		b.nodeName = n.String()
 		act := slices.ContainsFunc(n.in, func(s string) bool { return b.active[s] })
 		if n.op == "MaxPool" && act && (len(n.out) < 2 || n.out[1] == "") {
-			n.out = []string{n.out[0], b.fresh("maxpool_indices")}
+			c := &ctx{n: n, opset: opset, in: []*value{b.vals[n.in[0]]}}
+			if maxPoolIndices(c) {
+				n.out = []string{n.out[0], b.fresh("maxpool_indices")}
+			}
 		}
 		before := len(b.nodes)
 		outs, err := b.apply(n)

@@ -1024,20 +1024,34 @@ func padTensor(x *Tensor, pads []int64, mode string, fill float64) *Tensor {
 }
 
 func init() {
-	// ScatterElements is written only by gradients (MaxPool's).
+	// ScatterElements is written only by gradients (MaxPool's). Duplicate indices keep
+	// the last update, which MaxPool's gradients never write.
 	register("ScatterElements", &opDef{
 		infer: sameAs,
 		eval: func(c *ctx) error {
 			data, idx, upd := c.in[0].k, c.in[1].k, c.in[2].k
-			if len(data.Shape) != 1 || c.n.i("axis", 0) != 0 || !isFloat(data.Type) {
-				return c.errorf("only 1-D float scatters are evaluated")
+			axis, err := normAxis(c.n.i("axis", 0), len(data.Shape))
+			if err != nil || !isFloat(data.Type) || len(idx.Shape) != len(data.Shape) {
+				return c.errorf("bad scatter of %v by indices %v", data.Shape, idx.Shape)
 			}
 			t := &Tensor{Type: data.Type, Shape: data.Shape, F: slices.Clone(data.F)}
-			for i, j := range idx.I {
-				if j < 0 || int(j) >= len(t.F) {
-					return c.errorf("index %d out of range", j)
+			dst, src := stridesOf(data.Shape), stridesOf(idx.Shape)
+			for p, j := range idx.I {
+				if j < 0 {
+					j += int64(data.Shape[axis])
 				}
-				t.F[j] = upd.F[i]
+				if j < 0 || j >= int64(data.Shape[axis]) {
+					return c.errorf("index %d out of range", idx.I[p])
+				}
+				o := 0
+				for a := range idx.Shape {
+					co := p / src[a] % idx.Shape[a]
+					if a == axis {
+						co = int(j)
+					}
+					o += co * dst[a]
+				}
+				t.F[o] = upd.F[p]
 			}
 			c.setK(0, t)
 			return nil

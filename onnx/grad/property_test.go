@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/onnx/grad"
+	"github.com/eabs/eabs/onnx/internal/onnxpb"
 	"github.com/eabs/eabs/runtime/ort"
 )
 
@@ -309,4 +310,95 @@ func maxDiff64(a, b []float64) float64 {
 		m = math.Max(m, math.Abs(a[i]-b[i]))
 	}
 	return m
+}
+
+// checkModel differentiates a model with a random cotangent and checks, on every
+// input coordinate, ONNX Runtime's float32 gradient against central differences of
+// Evaluate, as TestRandomGraphs does.
+func checkModel(t *testing.T, model []byte, shape []int, rnd *rand.Rand) float64 {
+	t.Helper()
+	r, err := grad.Build(model, grad.Options{Loss: grad.Cotangent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randomInput(rnd, shape)
+	eval := func(xv []float64) *grad.Tensor {
+		o, err := grad.Evaluate(model, map[string]*grad.Tensor{"x": {Type: tDouble, Shape: shape, F: xv}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o[r.Outputs[0]]
+	}
+	z := eval(x.F)
+	cot := &grad.Tensor{Type: tDouble, Shape: z.Shape, F: make([]float64, len(z.F))}
+	for j := range cot.F {
+		cot.F[j] = rnd.NormFloat64()
+	}
+	out := runGrad(t, openGrad(t, r), r, x, cot, nil, nil, tFloat)
+	if d := maxDiff64(out[0], z.F) / math.Max(maxAbs(z.F), 1e-3); d > 1e-4 {
+		t.Errorf("ONNX Runtime's outputs differ from Evaluate's by %.3g of the largest", d)
+	}
+	f := func(xv []float64) float64 { return lossOf(grad.Cotangent, eval(xv).F, 1, nil, nil, cot.F) }
+	coords := make([]int, len(x.F))
+	for i := range coords {
+		coords[i] = i
+	}
+	w, checked, _ := fdCheck(f, x.F, out[2], coords, 1e-6, 1e-4)
+	if w > 1e-4 || checked < len(coords)*4/5 {
+		t.Errorf("gradient differs from central differences by %.3g of its scale on %d of %d coordinates", w, checked, len(coords))
+	}
+	return w
+}
+
+// TestOperatorForms runs each way a gradient rule writes its operators, which random
+// graphs reach only by chance: MaxPool tiled (with padding on negative values, where
+// a padded element must never win, and with floor rounding dropping rows), with gaps
+// (scatter) and overlapping (one-hot ConvTranspose); Conv as a flipped Conv (8
+// channels or more) or a ConvTranspose (fewer, strided, dilated, grouped,
+// asymmetric pads); AveragePool with count_include_pad at the end padding.
+func TestOperatorForms(t *testing.T) {
+	initORT(t)
+	pool := func(op string, neg bool, attrs ...*onnxpb.AttributeProto) func(g *gen) string {
+		return func(g *gen) string {
+			in := "x"
+			if neg {
+				in = g.node("Sub", []string{g.node("Neg", []string{g.node("Abs", []string{"x"})}), g.scalar(0.1)})
+			}
+			return g.node(op, []string{in}, attrs...)
+		}
+	}
+	k := func(a, b int64) *onnxpb.AttributeProto { return attrInts("kernel_shape", a, b) }
+	s := func(a, b int64) *onnxpb.AttributeProto { return attrInts("strides", a, b) }
+	p := func(v ...int64) *onnxpb.AttributeProto { return attrInts("pads", v...) }
+	conv := func(m, cg, kk int, attrs ...*onnxpb.AttributeProto) func(g *gen) string {
+		return func(g *gen) string {
+			return g.node("Conv", []string{"x", g.floats([]int{m, cg, kk, kk}, -0.6, 0.6), g.floats([]int{m}, -0.3, 0.3)}, attrs...)
+		}
+	}
+	for _, test := range []struct {
+		name  string
+		shape []int
+		build func(g *gen) string
+	}{
+		{"maxpool tiled", []int{batch, 2, 6, 6}, pool("MaxPool", false, k(2, 2), s(2, 2))},
+		{"maxpool tiled padded negative", []int{batch, 2, 5, 5}, pool("MaxPool", true, k(2, 2), s(2, 2), p(1, 1, 0, 0))},
+		{"maxpool tiled ceil negative", []int{batch, 2, 5, 7}, pool("MaxPool", true, k(2, 3), s(2, 3), attrI("ceil_mode", 1))},
+		{"maxpool tiled floor drops rows", []int{batch, 1, 7, 8}, pool("MaxPool", false, k(3, 3), s(3, 3))},
+		{"maxpool gaps", []int{batch, 2, 7, 7}, pool("MaxPool", false, k(2, 2), s(3, 3))},
+		{"maxpool overlapping padded", []int{batch, 2, 7, 7}, pool("MaxPool", true, k(3, 3), s(2, 2), p(1, 1, 1, 1))},
+		{"maxpool dilated", []int{batch, 1, 7, 7}, pool("MaxPool", false, k(2, 2), s(1, 1), attrInts("dilations", 2, 2))},
+		{"avgpool padded count_include_pad", []int{batch, 2, 5, 5}, pool("AveragePool", false, k(3, 3), s(2, 2), p(0, 0, 2, 2), attrI("count_include_pad", 1))},
+		{"avgpool padded exclude pad ceil", []int{batch, 2, 6, 6}, pool("AveragePool", false, k(3, 3), s(2, 2), p(1, 1, 1, 1), attrI("ceil_mode", 1))},
+		{"conv flipped", []int{batch, 8, 5, 5}, conv(3, 8, 3, p(1, 0, 2, 1))},
+		{"conv flipped grouped dilated", []int{batch, 8, 6, 6}, conv(4, 4, 2, p(1, 1, 1, 1), attrI("group", 2), attrInts("dilations", 2, 2))},
+		{"conv transpose path narrow", []int{batch, 2, 5, 5}, conv(4, 2, 3, p(1, 1, 1, 1))},
+		{"conv strided asymmetric", []int{batch, 8, 7, 6}, conv(3, 8, 3, s(2, 2), p(0, 1, 2, 0))},
+		{"conv depthwise strided", []int{batch, 3, 6, 6}, conv(3, 1, 3, s(2, 1), attrI("group", 3), p(1, 1, 0, 0))},
+		{"conv same upper", []int{batch, 2, 5, 6}, conv(2, 2, 2, s(2, 2), attrS("auto_pad", "SAME_UPPER"))},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			w := checkModel(t, handModel(13, test.build, test.shape...), test.shape, rand.New(rand.NewPCG(3, 3)))
+			t.Logf("gradient error %.2g of the scale", w)
+		})
+	}
 }
