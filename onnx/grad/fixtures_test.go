@@ -2,6 +2,7 @@ package grad_test
 
 import (
 	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
@@ -10,8 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/onnx/grad"
+	"github.com/eabs/eabs/onnx/internal/onnxpb"
 	"github.com/eabs/eabs/runtime/ort"
 )
 
@@ -77,6 +82,12 @@ func TestFixtures(t *testing.T) {
 	if err != nil || len(models) < 5 {
 		t.Fatalf("found %d models in %s (%v), want the 5 of its README", len(models), dir, err)
 	}
+	keep, written = t.TempDir(), nil
+	defer func() {
+		keep = ""
+		// Every gradient graph is a valid ONNX model of its opset.
+		testenv.OnnxCheck(t, written)
+	}()
 	for _, path := range models {
 		name := strings.TrimSuffix(filepath.Base(path), ".onnx")
 		t.Run(name, func(t *testing.T) {
@@ -141,6 +152,22 @@ func TestFixtures(t *testing.T) {
 				}
 			}
 			t.Logf("largest relative differences from PyTorch: outputs %.2g, gradients %.2g", worstOut, worstGrad)
+			if batch == 1 {
+				return
+			}
+			// The batch is symbolic: three samples alone get their own gradients.
+			shape[0] = 3
+			x := slices.Concat(inputs[0], inputs[1], inputs[2])
+			out, err := s.Run([]ort.Tensor{{Shape: shape, Data: x}, {Shape: []int64{3}, Int64: ref.Labels[:3]}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range 3 {
+				gs := maxAbs(ref.GradCE[j])
+				if d := maxDiff(out[2].Data[j*per:(j+1)*per], ref.GradCE[j]) / gs; d > 1e-3 {
+					t.Errorf("sample %d in a batch of 3: gradient differs from PyTorch's by %.3g of its largest component", j, d)
+				}
+			}
 		})
 	}
 }
@@ -181,7 +208,7 @@ func TestEvaluateFixtures(t *testing.T) {
 				x[i] = float64(v)
 			}
 			f := func(x []float64) []float64 {
-				out, err := grad.Evaluate(model, map[string]*grad.Tensor{"input": {Type: 11, Shape: shape, F: x}})
+				out, err := grad.Evaluate(model, map[string]*grad.Tensor{"input": {Type: grad.Float64, Shape: shape, F: x}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -241,6 +268,72 @@ func TestEvaluateFixtures(t *testing.T) {
 			}
 			if checked < 6 {
 				t.Errorf("only %d coordinates where the loss is differentiable", checked)
+			}
+		})
+	}
+}
+
+// TestShapeChainsFolded: the shape arithmetic PyTorch exports is computed when the
+// gradient graph is built and is not in it. fashion-mlp-nhwc-softmax flattens with
+// x.view(x.size(0), -1) (Shape, Gather, Unsqueeze, Concat into a Reshape): the Reshape
+// must read the constant [0, -1] (0 copies the batch); rgb32-ops-random-batch1 builds
+// F.pad's pads with ConstantOfShape, Concat, Reshape, Slice, Transpose, Reshape and
+// Cast: the Pad must read a constant.
+func TestShapeChainsFolded(t *testing.T) {
+	dir := sharedDir(t, "EABS_ONNX_MODELS", "onnx-models")
+	for _, test := range []struct {
+		model, consumer string
+		chain           []string
+		want            []int64 // the consumer's constant input, when checked
+	}{
+		{"fashion-mlp-nhwc-softmax", "/Reshape", []string{"/Shape", "/Constant", "/Gather", "Constant_4", "/Unsqueeze", "/Constant_1", "/Concat"}, []int64{0, -1}},
+		{"rgb32-ops-random-batch1", "/Pad", []string{"/Constant_2", "/Constant_3", "/ConstantOfShape", "/Concat_1", "/Constant_4", "/Reshape",
+			"/Slice", "/Transpose", "/Reshape_1", "/Cast"}, nil},
+	} {
+		t.Run(test.model, func(t *testing.T) {
+			kind := grad.Logits
+			if strings.Contains(test.model, "softmax") {
+				kind = grad.Probabilities
+			}
+			r, err := grad.BuildFile(filepath.Join(dir, test.model+".onnx"), grad.Options{Kind: kind})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m onnxpb.ModelProto
+			if err := proto.Unmarshal(r.Model, &m); err != nil {
+				t.Fatal(err)
+			}
+			inits := map[string]*onnxpb.TensorProto{}
+			for _, init := range m.Graph.Initializer {
+				inits[init.Name] = init
+			}
+			var consumer *onnxpb.NodeProto
+			for _, n := range m.Graph.Node {
+				if slices.Contains(test.chain, n.Name) {
+					t.Errorf("node %s (%s) of the shape chain is in the gradient graph", n.Name, n.OpType)
+				}
+				if n.Name == test.consumer {
+					consumer = n
+				}
+			}
+			if consumer == nil {
+				t.Fatalf("no node %s in the gradient graph", test.consumer)
+			}
+			k, ok := inits[consumer.Input[1]]
+			if !ok {
+				t.Fatalf("%s reads %q, which is not an initializer", test.consumer, consumer.Input[1])
+			}
+			if test.want != nil {
+				got := make([]int64, len(k.RawData)/8)
+				for i := range got {
+					got[i] = int64(binary.LittleEndian.Uint64(k.RawData[8*i:]))
+				}
+				if !slices.Equal(got, test.want) {
+					t.Errorf("%s reads the constant %v, want %v", test.consumer, got, test.want)
+				}
+			}
+			if r.Folded < len(test.chain) {
+				t.Errorf("Result.Folded = %d, want at least the chain's %d nodes", r.Folded, len(test.chain))
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package grad_test
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -24,11 +25,22 @@ func initORT(tb testing.TB) {
 	}
 }
 
+// While keep is set, openGrad writes its graphs there and lists them in written, for
+// the ONNX checker to read after the subtests that wrote them have ended.
+var (
+	keep    string
+	written []string
+)
+
 // openGrad writes a gradient graph to a temporary file and opens it with one thread;
 // context prefixes an error.
 func openGrad(tb testing.TB, r *grad.Result, context ...any) *ort.Session {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "grad.onnx")
+	if keep != "" {
+		path = filepath.Join(keep, fmt.Sprintf("grad%d.onnx", len(written)))
+		written = append(written, path)
+	}
 	if err := r.WriteFile(path); err != nil {
 		tb.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/eabs/eabs/internal/testenv"
 	"github.com/eabs/eabs/onnx/grad"
 	"github.com/eabs/eabs/onnx/internal/onnxpb"
 	"github.com/eabs/eabs/runtime/ort"
@@ -51,9 +52,9 @@ func lossOf(l grad.Loss, z []float64, k int, label, target []int64, cot []float6
 // where the exact gradient vanishes (a mean over a softmax axis is constant) float32
 // leaves residues of cancelled O(1) terms, a few times 1e-7. It returns the largest
 // difference relative to the scale and how many coordinates were checked.
-func fdCheck(f func(x []float64) float64, x, g []float64, coords []int, h, kink float64) (worst float64, checked int, fd []float64) {
+func fdCheck(f func(x []float64) float64, x, g []float64, coords []int, h, kink float64) (worst float64, checked int, scale float64) {
 	f0 := f(x)
-	fd = make([]float64, len(coords))
+	fd := make([]float64, len(coords))
 	var fwd, bwd []float64
 	for j, i := range coords {
 		xp, xm := slices.Clone(x), slices.Clone(x)
@@ -63,8 +64,7 @@ func fdCheck(f func(x []float64) float64, x, g []float64, coords []int, h, kink 
 		fd[j] = (fp - fm) / (2 * h)
 		fwd, bwd = append(fwd, (fp-f0)/h), append(bwd, (f0-fm)/h)
 	}
-	scale := 1e-2
-	defer func() { lastScale = scale }()
+	scale = 1e-2
 	for j, i := range coords {
 		scale = math.Max(scale, math.Max(math.Abs(fd[j]), math.Abs(g[i])))
 	}
@@ -75,7 +75,7 @@ func fdCheck(f func(x []float64) float64, x, g []float64, coords []int, h, kink 
 		checked++
 		worst = math.Max(worst, math.Abs(g[i]-fd[j])/scale)
 	}
-	return worst, checked, fd
+	return worst, checked, scale
 }
 
 // TestRandomGraphs is the property test: 140 random graphs of the supported
@@ -102,6 +102,13 @@ func TestRandomGraphs(t *testing.T) {
 	if testing.Short() {
 		n = 35
 	}
+	keep, written = t.TempDir(), nil
+	defer func() {
+		keep = ""
+		// Every gradient graph is a valid ONNX model of its opset, in that opset's
+		// operator forms (the checker knows each operator's schema by version).
+		testenv.OnnxCheck(t, written)
+	}()
 	var worst32, worst64 float64
 	seen := map[string]int{}
 	opsets := map[int]int{}
@@ -176,10 +183,10 @@ func TestRandomGraphs(t *testing.T) {
 			t.Errorf("graph %d (%s): the graph's losses sum to %.7g, Evaluate's outputs give %.7g", i, loss, lossSum, want)
 		}
 		f := func(xv []float64) float64 { return lossOf(loss, ref(xv), k, label, target, cot.F) }
-		w, checked, _ := fdCheck(f, x.F, out[2], coords, 1e-6, 1e-4)
+		w, checked, scale := fdCheck(f, x.F, out[2], coords, 1e-6, 1e-4)
 		worst32 = math.Max(worst32, w)
 		if w > 1e-5 {
-			t.Logf("graph %d (opset %d, %s, ops %v): float32 gradient error %.2g of the scale %.3g", i, opset, loss, used, w, lastScale)
+			t.Logf("graph %d (opset %d, %s, ops %v): float32 gradient error %.2g of the scale %.3g", i, opset, loss, used, w, scale)
 		}
 		if w > 1e-4 || checked < len(coords)*4/5 {
 			t.Errorf("graph %d (opset %d, %s, ops %v): float32 gradient differs from central differences by %.3g of its scale on %d of %d coordinates",
@@ -236,8 +243,6 @@ func TestRandomGraphs(t *testing.T) {
 		t.Errorf("only %d graphs were checked in float64", doubles)
 	}
 }
-
-var lastScale float64
 
 func boolInt(b bool) int {
 	if b {

@@ -8,19 +8,27 @@ import (
 	"github.com/eabs/eabs/onnx/internal/onnxpb"
 )
 
+// Element types of Tensor.Type: the values of ONNX's TensorProto.DataType.
+const (
+	Float32 = int32(onnxpb.TensorProto_FLOAT)
+	Float64 = int32(onnxpb.TensorProto_DOUBLE)
+	Int64   = int32(onnxpb.TensorProto_INT64)
+	Bool    = int32(onnxpb.TensorProto_BOOL)
+)
+
 // The element types the differentiator handles. Floats are held as float64 whatever
 // their width, integers and booleans as int64: constant folding and the reference
 // evaluator compute in the widest type, and values are rounded to the declared type
 // when they are written back into a graph.
 const (
-	tFloat  = int32(onnxpb.TensorProto_FLOAT)
-	tDouble = int32(onnxpb.TensorProto_DOUBLE)
-	tInt64  = int32(onnxpb.TensorProto_INT64)
+	tFloat  = Float32
+	tDouble = Float64
+	tInt64  = Int64
 	tInt32  = int32(onnxpb.TensorProto_INT32)
 	tInt16  = int32(onnxpb.TensorProto_INT16)
 	tInt8   = int32(onnxpb.TensorProto_INT8)
 	tUint8  = int32(onnxpb.TensorProto_UINT8)
-	tBool   = int32(onnxpb.TensorProto_BOOL)
+	tBool   = Bool
 )
 
 func isFloat(t int32) bool { return t == tFloat || t == tDouble }
@@ -40,10 +48,11 @@ func typeName(t int32) string {
 	return fmt.Sprintf("type %d", t)
 }
 
-// Tensor is a dense row-major tensor with its ONNX element type. F holds the elements
-// of FLOAT and DOUBLE tensors, I those of integer and BOOL tensors; the other is nil.
+// Tensor is a dense row-major tensor with its ONNX element type (Float32, Float64,
+// Int64, Bool, or another integer type). F holds the elements of float tensors, I
+// those of integer and boolean tensors; the other is nil.
 type Tensor struct {
-	Type  int32 // onnxpb.TensorProto_DataType value
+	Type  int32
 	Shape []int
 	F     []float64
 	I     []int64
