@@ -100,11 +100,12 @@ func (b *builder) apply(n *node) ([]*value, error) {
 		c.in = append(c.in, v)
 		allConst = allConst && v.k != nil
 	}
-	for len(c.in) > 0 && c.in[len(c.in)-1] == nil {
-		c.in = c.in[:len(c.in)-1]
+	if err := def.checkArity(c); err != nil {
+		return nil, err
 	}
-	if len(c.in) == 0 && n.op != "Constant" {
-		return nil, fmt.Errorf("%v has no inputs", n)
+	// Shape inference validates the node before anything computes with it.
+	if err := def.infer(c); err != nil {
+		return nil, err
 	}
 	folded := false
 	if def.eval != nil && allConst {
@@ -117,12 +118,11 @@ func (b *builder) apply(n *node) ([]*value, error) {
 		if err != nil {
 			return nil, err
 		}
-		folded = ok
-	}
-	if !folded {
-		c.out = nil
-		if err := def.infer(c); err != nil {
-			return nil, err
+		if folded = ok; !ok {
+			c.out = nil
+			if err := def.infer(c); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(c.out) < len(n.out) {

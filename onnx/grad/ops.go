@@ -194,6 +194,50 @@ type opDef struct {
 	// ints lists inputs that hold integer parameters (axes, shapes, pads), so no
 	// gradient flows through them.
 	paramInputs []int
+	// minIn inputs are required (present and not omitted); maxIn bounds the inputs
+	// (0: any number, all required).
+	minIn, maxIn int
+}
+
+// arities gives, per operator, how many inputs it takes: the required ones, and at
+// most (0: any number, all required). A package variable, so it is set before the
+// init functions register the operators.
+var arities = map[string][2]int{
+	"Relu": {1, 1}, "LeakyRelu": {1, 1}, "Elu": {1, 1}, "Sigmoid": {1, 1}, "Tanh": {1, 1}, "Exp": {1, 1},
+	"Log": {1, 1}, "Sqrt": {1, 1}, "Neg": {1, 1}, "Abs": {1, 1}, "Sign": {1, 1}, "Softplus": {1, 1},
+	"Identity": {1, 1}, "Dropout": {1, 3}, "Cast": {1, 1}, "Not": {1, 1},
+	"Add": {2, 2}, "Sub": {2, 2}, "Mul": {2, 2}, "Div": {2, 2}, "Pow": {2, 2}, "Mod": {2, 2},
+	"Equal": {2, 2}, "Greater": {2, 2}, "Less": {2, 2}, "GreaterOrEqual": {2, 2}, "LessOrEqual": {2, 2},
+	"And": {2, 2}, "Or": {2, 2}, "Where": {3, 3}, "Sum": {1, 0}, "PRelu": {2, 2}, "Clip": {1, 3},
+	"Constant": {0, 0}, "Shape": {1, 1}, "Size": {1, 1}, "ConstantOfShape": {1, 1}, "Range": {3, 3},
+	"Gather": {2, 2}, "Unsqueeze": {1, 2}, "Squeeze": {1, 2}, "Flatten": {1, 1}, "Reshape": {2, 2},
+	"Transpose": {1, 1}, "Concat": {1, 0}, "Split": {1, 2}, "Slice": {3, 5}, "Pad": {2, 4},
+	"Expand": {2, 2}, "ScatterElements": {3, 3},
+	"Conv": {2, 3}, "ConvTranspose": {2, 3}, "MaxPool": {1, 1}, "AveragePool": {1, 1},
+	"GlobalAveragePool": {1, 1}, "ReduceSum": {1, 2}, "ReduceMean": {1, 1}, "ReduceMax": {1, 1},
+	"ArgMax": {1, 1}, "Softmax": {1, 1}, "LogSoftmax": {1, 1}, "Gemm": {2, 3}, "MatMul": {2, 2},
+	"BatchNormalization": {5, 5},
+}
+
+// checkArity reports a node with too few or too many inputs.
+func (d *opDef) checkArity(c *ctx) error {
+	n := len(c.n.in)
+	switch {
+	case d.maxIn > 0 && n > d.maxIn:
+		return c.errorf("has %d inputs; it takes at most %d", n, d.maxIn)
+	case d.maxIn == 0 && d.minIn > 0 && n < d.minIn:
+		return c.errorf("has no inputs")
+	}
+	required := d.minIn
+	if d.maxIn == 0 {
+		required = n
+	}
+	for i := range required {
+		if c.input(i) == nil {
+			return c.errorf("input %d is missing; it takes %d to %d inputs", i, d.minIn, max(d.maxIn, d.minIn))
+		}
+	}
+	return nil
 }
 
 var ops = map[string]*opDef{}
@@ -220,6 +264,11 @@ func register(name string, d *opDef) {
 	if _, dup := ops[name]; dup {
 		panic("grad: operator registered twice: " + name)
 	}
+	a, ok := arities[name]
+	if !ok {
+		panic("grad: no arity for " + name)
+	}
+	d.minIn, d.maxIn = a[0], a[1]
 	ops[name] = d
 }
 

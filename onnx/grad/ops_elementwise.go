@@ -483,8 +483,8 @@ func init() {
 			if err := needFloat(c, 0, 1); err != nil {
 				return err
 			}
-			if _, err := broadcast(c.in[0].shape, c.in[1].shape); err != nil {
-				return c.errorf("%v", err)
+			if s, err := broadcast(c.in[0].shape, c.in[1].shape); err != nil || !s.equal(c.in[0].shape) {
+				return c.errorf("slope of shape %v does not broadcast to the input's %v", c.in[1].shape, c.in[0].shape)
 			}
 			return sameAs(c)
 		},
@@ -516,6 +516,11 @@ func init() {
 		infer: func(c *ctx) error {
 			if c.opset < 11 && (c.n.has("min") || c.n.has("max")) {
 				return c.errorf("opset %d Clip with attributes is not supported", c.opset)
+			}
+			for i := 1; i < 3; i++ {
+				if v := c.input(i); v != nil && (len(v.shape) > 1 || v.shape.size() != fixed(1)) {
+					return c.errorf("bound %q has shape %v; want a scalar", v.name, v.shape)
+				}
 			}
 			return sameAs(c)
 		},

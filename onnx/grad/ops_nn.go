@@ -114,6 +114,9 @@ func convWindow(c *ctx) (window, int64, error) {
 	if g <= 0 || x.shape[1] != fixed(int64(ws[1])*g) || int64(ws[0])%g != 0 {
 		return window{}, 0, c.errorf("input %v, weights %v and group %d do not match", x.shape, wt.shape, g)
 	}
+	if b := c.input(2); b != nil && !b.shape.equal(shape{fixed(int64(ws[0]))}) {
+		return window{}, 0, c.errorf("bias of shape %v; want [%d]", b.shape, ws[0])
+	}
 	k := [2]int64{int64(ws[2]), int64(ws[3])}
 	if ks := c.n.ints("kernel_shape", nil); ks != nil && (len(ks) != 2 || ks[0] != k[0] || ks[1] != k[1]) {
 		return window{}, 0, c.errorf("kernel_shape %v differs from the weights' %v", ks, k)
@@ -133,6 +136,9 @@ func convTransposeWindow(c *ctx) (window, int64, [2]int64, error) {
 	g := c.n.i("group", 1)
 	if len(wt.shape) != 4 || !wt.shape.static() || g <= 0 || x.shape[1] != wt.shape[0] || wt.shape[0].n%g != 0 {
 		return window{}, 0, [2]int64{}, c.errorf("input %v, weights %v and group %d do not match", x.shape, wt.shape, g)
+	}
+	if b := c.input(2); b != nil && !b.shape.equal(shape{fixed(wt.shape[1].n * g)}) {
+		return window{}, 0, [2]int64{}, c.errorf("bias of shape %v; want [%d]", b.shape, wt.shape[1].n*g)
 	}
 	if c.n.has("output_shape") {
 		return window{}, 0, [2]int64{}, c.errorf("output_shape is not supported; export with explicit pads and output_padding")

@@ -185,6 +185,9 @@ func constantAttr(c *ctx) (*Tensor, error) {
 	for name, a := range c.n.attr {
 		switch name {
 		case "value":
+			if a.T == nil {
+				return nil, c.errorf("value is not a tensor")
+			}
 			t, err := decodeTensor(a.T)
 			if err != nil {
 				return nil, c.errorf("%v", err)
@@ -250,7 +253,15 @@ func init() {
 			}
 			typ := tFloat
 			if a, ok := c.n.attr["value"]; ok {
+				if a.T == nil {
+					return c.errorf("value is not a tensor")
+				}
 				typ = a.T.DataType
+			}
+			for _, x := range d {
+				if x.static() && x.n < 0 {
+					return c.errorf("negative dimension in shape %v", d)
+				}
 			}
 			c.set(0, typ, shape(d))
 			return nil
@@ -285,9 +296,12 @@ func init() {
 	register("Range", &opDef{
 		infer: func(c *ctx) error {
 			for i := range 3 {
-				if c.in[i].k == nil {
-					return c.errorf("start, limit and delta must be known before the graph runs")
+				if c.in[i].k == nil || c.in[i].k.len() != 1 {
+					return c.errorf("start, limit and delta must be scalars known before the graph runs")
 				}
+			}
+			if c.in[2].k.at(0) == 0 {
+				return c.errorf("delta 0")
 			}
 			return ops["Range"].eval(c)
 		},
