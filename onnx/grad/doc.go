@@ -22,8 +22,8 @@
 //   - Conv: a ConvTranspose with the same weights, strides, pads, dilations and
 //     groups, or, for a same-padded stride-1 layer of 8 channels or more with
 //     constant weights, a Conv with the weights flipped and transposed per group
-//     (faster in ONNX Runtime there, slower on narrow or valid-padded layers: see
-//     flipMinChannels). ConvTranspose: the Conv with its attributes.
+//     (faster in ONNX Runtime there, slower on narrow or valid-padded layers, as
+//     BenchmarkGradient measured). ConvTranspose: the Conv with its attributes.
 //   - MaxPool: the first maximum of each window gets the gradient (PyTorch's and
 //     ONNX Runtime's choice among ties). Windows that tile the input (stride equal
 //     to the kernel) become an axis of their own, where ArgMax finds the maximum

@@ -72,7 +72,9 @@ type Result struct {
 	Input, Output string
 	// Label, Target and Cotangent name the inputs the loss adds ("" when unused):
 	// int64 [batch] class indices for Label and Target, the output's shape and type
-	// for Cotangent.
+	// for Cotangent. A graph cannot fail at run time, so the caller checks that
+	// indices are in [0, classes): one outside picks no class, and its loss and
+	// gradient mean nothing.
 	Label, Target, Cotangent string
 	// Loss and Grad name the added outputs.
 	Loss, Grad string
