@@ -205,6 +205,7 @@ type opDef struct {
 var arities = map[string][2]int{
 	"Relu": {1, 1}, "LeakyRelu": {1, 1}, "Elu": {1, 1}, "Sigmoid": {1, 1}, "Tanh": {1, 1}, "Exp": {1, 1},
 	"Log": {1, 1}, "Sqrt": {1, 1}, "Neg": {1, 1}, "Abs": {1, 1}, "Sign": {1, 1}, "Softplus": {1, 1},
+	"Erf": {1, 1}, "Reciprocal": {1, 1}, "HardSigmoid": {1, 1}, "HardSwish": {1, 1},
 	"Identity": {1, 1}, "Dropout": {1, 3}, "Cast": {1, 1}, "Not": {1, 1},
 	"Add": {2, 2}, "Sub": {2, 2}, "Mul": {2, 2}, "Div": {2, 2}, "Pow": {2, 2}, "Mod": {2, 2},
 	"Equal": {2, 2}, "Greater": {2, 2}, "Less": {2, 2}, "GreaterOrEqual": {2, 2}, "LessOrEqual": {2, 2},

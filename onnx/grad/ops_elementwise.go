@@ -125,6 +125,34 @@ func init() {
 		return math.Log1p(math.Exp(x))
 	}, func(b *builder, c *ctx, x, y, dy string) string { return b.mul(dy, b.op("Sigmoid", x)) })
 
+	unary("Erf", func(_ *node, x float64) float64 { return math.Erf(x) },
+		func(b *builder, c *ctx, x, y, dy string) string {
+			// d erf(x)/dx = 2/sqrt(pi) * exp(-x^2).
+			return b.mul(dy, b.scale(b.op("Exp", b.op("Neg", b.mul(x, x))), 2/math.Sqrt(math.Pi)))
+		})
+	unary("Reciprocal", func(_ *node, x float64) float64 { return 1 / x },
+		func(b *builder, c *ctx, x, y, dy string) string { return b.op("Neg", b.mul(dy, b.mul(y, y))) })
+	// HardSigmoid: max(0, min(1, alpha*x + beta)); its derivative is alpha strictly
+	// inside the ramp, as PyTorch's.
+	unary("HardSigmoid", func(n *node, x float64) float64 {
+		return math.Max(0, math.Min(1, n.f("alpha", 0.2)*x+n.f("beta", 0.5)))
+	}, func(b *builder, c *ctx, x, y, dy string) string {
+		alpha, beta := c.n.f("alpha", 0.2), c.n.f("beta", 0.5)
+		t := b.add(b.scale(x, alpha), b.scalarLike(x, beta))
+		ramp := b.op("And", b.op("Greater", t, b.zeroLike(t)), b.op("Less", t, b.scalarLike(t, 1)))
+		return b.where(ramp, b.scale(dy, alpha), b.zeroLike(dy))
+	})
+	// HardSwish (opset 14): x * HardSigmoid(x) with alpha 1/6 and beta 0.5; its
+	// derivative is 0 below -3, x/3 + 1/2 up to 3, 1 above (PyTorch's).
+	unary("HardSwish", func(_ *node, x float64) float64 {
+		return x * math.Max(0, math.Min(1, x/6+0.5))
+	}, func(b *builder, c *ctx, x, y, dy string) string {
+		mid := b.add(b.scale(x, 1.0/3), b.scalarLike(x, 0.5))
+		d := b.where(b.op("Less", x, b.scalarLike(x, -3)), b.zeroLike(x),
+			b.where(b.op("Greater", x, b.scalarLike(x, 3)), b.scalarLike(x, 1), mid))
+		return b.mul(dy, d)
+	})
+
 	passThrough := func(b *builder, c *ctx, dy []string) ([]string, error) { return []string{dy[0]}, nil }
 	register("Identity", &opDef{
 		infer: sameAs,

@@ -234,7 +234,7 @@ func TestRandomGraphs(t *testing.T) {
 		"Sigmoid", "Tanh", "Softmax", "LogSoftmax", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "BatchNormalization",
 		"Flatten", "Reshape", "Transpose", "Concat", "Pad", "Clip", "Identity", "Dropout", "Constant", "Split", "Slice", "Squeeze",
 		"Unsqueeze", "Shape", "Gather", "Cast", "Expand", "ReduceSum", "Sum", "Where", "PRelu", "Softplus", "Exp", "Log", "Sqrt", "Pow",
-		"Abs", "Neg", "loss cotangent", "loss cross-entropy", "loss margin", "loss logit-diff"} {
+		"Abs", "Neg", "Erf", "HardSigmoid", "HardSwish", "Reciprocal", "loss cotangent", "loss cross-entropy", "loss margin", "loss logit-diff"} {
 		if seen[op] < 3 {
 			t.Errorf("%s appears %d times in the random graphs; the generator should use it at least 3 times", op, seen[op])
 		}

@@ -23,7 +23,8 @@ const (
 // noDouble lists the operators ONNX Runtime 1.24's CPU provider has no float64
 // kernel for, in the forward graph or in their gradients (MaxPool's overlapping form
 // is a ConvTranspose); a graph with none of them is also built and checked in float64.
-var noDouble = []string{"Conv", "ConvTranspose", "AveragePool", "GlobalAveragePool", "LeakyRelu", "Elu", "Softplus", "PRelu", "MaxPool"}
+var noDouble = []string{"Conv", "ConvTranspose", "AveragePool", "GlobalAveragePool", "LeakyRelu", "Elu", "Softplus", "PRelu", "MaxPool",
+	"Erf", "HardSigmoid", "HardSwish", "Reciprocal"}
 
 // tensor is a value of a generated graph with its shape (batch first, of size batch).
 type tensor struct {
@@ -161,7 +162,20 @@ func (g *gen) pick(ops ...string) string { return ops[g.rnd.IntN(len(ops))] }
 // unary applies a random elementwise function, keeping values in a range where
 // every function is smooth and finite.
 func (g *gen) unary(x tensor) tensor {
-	switch op := g.pick("Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "Neg", "Abs", "Exp", "Log", "Sqrt", "Pow", "Identity", "Dropout", "Clip", "PRelu"); op {
+	switch op := g.pick("Relu", "LeakyRelu", "Elu", "Sigmoid", "Tanh", "Softplus", "Neg", "Abs", "Exp", "Log", "Sqrt", "Pow", "Identity",
+		"Dropout", "Clip", "PRelu", "Erf", "HardSigmoid", "HardSwish", "Reciprocal"); op {
+	case "HardSigmoid":
+		if g.rnd.IntN(2) == 0 {
+			return tensor{g.node(op, []string{x.name}, attrF("alpha", 1.0/6), attrF("beta", 0.5)), x.shape}
+		}
+		return tensor{g.node(op, []string{x.name}), x.shape}
+	case "HardSwish":
+		if g.opset < 14 { // exported as x * HardSigmoid(x) before opset 14
+			return tensor{g.node("Mul", []string{x.name, g.node("HardSigmoid", []string{x.name}, attrF("alpha", 1.0/6), attrF("beta", 0.5))}), x.shape}
+		}
+		return tensor{g.node(op, []string{x.name}), x.shape}
+	case "Reciprocal":
+		return tensor{g.node(op, []string{g.node("Add", []string{g.node("Abs", []string{x.name}), g.scalar(0.5)})}), x.shape}
 	case "LeakyRelu":
 		return tensor{g.node(op, []string{x.name}, attrF("alpha", 0.05+0.3*g.rnd.Float64())), x.shape}
 	case "Elu":
@@ -281,7 +295,7 @@ func (g *gen) image(x tensor) tensor {
 	for {
 		switch op := g.pick("Conv", "Conv", "ConvTranspose", "MaxPool", "MaxPool", "AveragePool", "GlobalAveragePool",
 			"BatchNormalization", "Pad", "Slice", "Transpose", "Concat", "Split", "Softmax", "LogSoftmax", "ReduceMean",
-			"ReduceSum", "Unsqueeze", "Expand", "Flatten", "Reshape", "unary", "unary", "unary", "binary"); op {
+			"ReduceSum", "Unsqueeze", "Expand", "Flatten", "Reshape", "unary", "unary", "unary", "unary", "unary", "binary"); op {
 		case "Conv":
 			groups := []int{1}
 			for d := 2; d <= c; d++ {
@@ -547,7 +561,7 @@ func (g *gen) shapeOf(x string) string {
 func (g *gen) flat(x tensor) tensor {
 	f := x.shape[1]
 	rnd := g.rnd
-	switch op := g.pick("Gemm", "Gemm", "MatMul", "Softmax", "LogSoftmax", "Concat", "Split", "ReduceSum", "Image", "unary", "unary", "binary"); op {
+	switch op := g.pick("Gemm", "Gemm", "MatMul", "Softmax", "LogSoftmax", "Concat", "Split", "ReduceSum", "Image", "unary", "unary", "unary", "binary"); op {
 	case "Gemm":
 		n := 2 + rnd.IntN(10)
 		tb := rnd.IntN(2)
