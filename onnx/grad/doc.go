@@ -40,8 +40,9 @@
 //     Div, Pow, Sum, Where, Expand: the gradient summed over broadcast axes.
 //   - Relu, LeakyRelu, Elu, PRelu, Clip: masks of the input's sign or range
 //     (derivative 0, respectively the slope, at exactly 0, as PyTorch; Clip's is 1
-//     on its closed range, as torch.clamp); Sigmoid, Tanh, Exp, Log, Sqrt, Abs,
-//     Softplus: their derivatives from the input or output.
+//     on its closed range, as torch.clamp), HardSigmoid, HardSwish (PyTorch's
+//     derivatives at the ramps' ends); Sigmoid, Tanh, Exp, Log, Sqrt, Abs, Erf,
+//     Reciprocal, Softplus: their derivatives from the input or output.
 //   - BatchNormalization (inference): the per-channel scale/sqrt(var+eps).
 //   - Flatten, Reshape, Squeeze, Unsqueeze: a Reshape back; Transpose: the inverse
 //     permutation; Concat and Split: Slice and Concat; Slice (step 1) and Pad
