@@ -18,6 +18,11 @@ type Options struct {
 	// Meta is written into the metadata of a temporary export (the inference settings
 	// a model runs with, say).
 	Meta map[string]string
+	// Gradients asks for a classifier that is also differentiable (attack.Differentiable:
+	// LogitsVJP); for a plain ONNX classifier that means building its gradient graph
+	// (Source.GradientGraph), which fails on operators it cannot differentiate, so it
+	// is only done when an attack needs it.
+	Gradients bool
 }
 
 // Engine opens models on one execution engine; either function may be nil when the

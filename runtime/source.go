@@ -11,6 +11,8 @@ import (
 
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
+	"github.com/eabs/eabs/onnx/adapt"
+	"github.com/eabs/eabs/onnx/grad"
 	"github.com/eabs/eabs/zoo"
 )
 
@@ -30,6 +32,10 @@ type Source struct {
 	ExportDir string
 	// ONNX is set for a plain ONNX classifier: the file.
 	ONNX string
+	// Adapt says how a plain ONNX classifier takes images and what its output holds
+	// (layout, bounds, preprocessing, output); every engine runs the model Adapted
+	// returns.
+	Adapt adapt.Options
 }
 
 // Load resolves a MODEL argument. A folder that holds an export must match its
@@ -125,4 +131,41 @@ func (s *Source) SHA256() (string, error) {
 		return "", fmt.Errorf("%s: %w", s.ONNX, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Adapted reads a plain ONNX classifier and returns it as every engine runs it:
+// NCHW pixels in [0,1] in, scores (logits or log-probabilities) out, with s.Adapt's
+// layout, bounds, preprocessing and output written into the graph (package
+// onnx/adapt), so gradients are with respect to the pixels.
+func (s *Source) Adapted() (*adapt.Model, error) {
+	if s.ONNX == "" {
+		return nil, fmt.Errorf("%s is an eabs model, not a plain ONNX classifier", s.Arg)
+	}
+	return adapt.File(s.ONNX, s.Adapt)
+}
+
+// GradientGraph differentiates the adapted classifier (onnx/grad): a graph that takes
+// the images and a cotangent of the scores and returns the vector-Jacobian product
+// with respect to the pixels, the gradient every attack asks for. An operator the
+// differentiator does not know, or cannot differentiate where the node sits, is an
+// error naming the node; attacks that need gradients check this before any work.
+func (s *Source) GradientGraph() (*grad.Result, error) {
+	m, err := s.Adapted()
+	if err != nil {
+		return nil, err
+	}
+	r, err := grad.Build(m.ONNX, grad.Options{Input: m.Input, Output: m.Output, Loss: grad.Cotangent})
+	if err != nil {
+		return nil, fmt.Errorf("%s: no input gradients: %w", s.ONNX, err)
+	}
+	return r, nil
+}
+
+// ClassifierConfig describes how a plain ONNX classifier is run, for the configuration
+// results record: what its options change ("" for an eabs model or default options).
+func (s *Source) ClassifierConfig() string {
+	if s.ONNX == "" {
+		return ""
+	}
+	return s.Adapt.String()
 }

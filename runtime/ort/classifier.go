@@ -45,6 +45,26 @@ func OpenClassifier(path string, opts ClassifierOptions) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	return classifierOf(s, opts)
+}
+
+// OpenClassifierData is OpenClassifier on a model held in memory (an adapted plain
+// classifier, say); name stands for its path in errors.
+func OpenClassifierData(name string, model []byte, opts ClassifierOptions) (*Classifier, error) {
+	if opts.Workers < 0 || opts.MaxBatch < 0 {
+		return nil, &Error{Op: "open", Path: name, Msg: fmt.Sprintf("Workers %d, MaxBatch %d: want >= 0", opts.Workers, opts.MaxBatch)}
+	}
+	o := opts.Options
+	o.InputNames, o.OutputNames = nil, nil
+	s, err := OpenData(name, model, o)
+	if err != nil {
+		return nil, err
+	}
+	return classifierOf(s, opts)
+}
+
+// classifierOf makes a session a classifier, or closes it.
+func classifierOf(s *Session, opts ClassifierOptions) (*Classifier, error) {
 	c, err := newClassifier(s, opts)
 	if err != nil {
 		s.Close()

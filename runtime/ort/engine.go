@@ -65,7 +65,7 @@ func openONNXClassifier(src *runtime.Source, opt runtime.Options) (runtime.Class
 	}
 	co := ClassifierOptions{Options: Options{IntraOpThreads: max(opt.Threads, 1)}, Workers: opt.Workers}
 	if src.ONNX != "" {
-		return OpenClassifier(src.ONNX, co)
+		return openPlain(src, co, opt.Gradients)
 	}
 	if src.Weights.Spec.Kind != models.CNN {
 		return nil, &Error{Op: "open", Path: src.Arg, Msg: "a " + src.Weights.Spec.Name() + " model is not a classifier (open it with runtime.Open)"}
@@ -80,6 +80,31 @@ func openONNXClassifier(src *runtime.Source, opt runtime.Options) (runtime.Class
 		return nil, err
 	}
 	return &tempClassifier{c, remove}, nil
+}
+
+// openPlain opens a plain ONNX classifier as its options adapt it (runtime.Source.Adapted),
+// with its gradient graph when gradients are asked for.
+func openPlain(src *runtime.Source, co ClassifierOptions, gradients bool) (runtime.Classifier, error) {
+	m, err := src.Adapted()
+	if err != nil {
+		return nil, err
+	}
+	c, err := OpenClassifierData(src.ONNX, m.ONNX, co)
+	if err != nil {
+		return nil, err
+	}
+	if !gradients {
+		return c, nil
+	}
+	r, err := src.GradientGraph()
+	if err == nil {
+		var g *GradClassifier
+		if g, err = NewGradClassifier(c, r, co.Options); err == nil {
+			return g, nil
+		}
+	}
+	c.Close()
+	return nil, err
 }
 
 // tempModel and tempClassifier close the session, then remove the temporary export.

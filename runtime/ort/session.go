@@ -83,16 +83,33 @@ func Open(path string, opts Options) (*Session, error) {
 	if err := initError("open", path); err != nil {
 		return nil, err
 	}
-	fail := func(format string, args ...any) error {
-		return &Error{Op: "open", Path: path, Msg: fmt.Sprintf(format, args...)}
-	}
 	// ORT would report a missing file as a failed protobuf parse; say what happened.
 	if fi, err := os.Stat(path); err != nil {
-		return nil, fail("%v", err)
+		return nil, &Error{Op: "open", Path: path, Msg: err.Error()}
 	} else if fi.IsDir() {
-		return nil, fail("is a directory, not an ONNX model")
+		return nil, &Error{Op: "open", Path: path, Msg: "is a directory, not an ONNX model"}
 	} else if fi.Size() == 0 {
-		return nil, fail("is empty, not an ONNX model")
+		return nil, &Error{Op: "open", Path: path, Msg: "is empty, not an ONNX model"}
+	}
+	return open(path, nil, opts)
+}
+
+// OpenData is Open on a model held in memory (one written by onnx/adapt or onnx/grad,
+// say); name stands for its path in errors and Path.
+func OpenData(name string, model []byte, opts Options) (*Session, error) {
+	if err := initError("open", name); err != nil {
+		return nil, err
+	}
+	if len(model) == 0 {
+		return nil, &Error{Op: "open", Path: name, Msg: "is empty, not an ONNX model"}
+	}
+	return open(name, model, opts)
+}
+
+// open loads the model from data, or from path when data is nil.
+func open(path string, data []byte, opts Options) (*Session, error) {
+	fail := func(format string, args ...any) error {
+		return &Error{Op: "open", Path: path, Msg: fmt.Sprintf(format, args...)}
 	}
 	threads := opts.IntraOpThreads
 	if threads < 0 {
@@ -121,7 +138,12 @@ func Open(path string, opts Options) (*Session, error) {
 
 	// onnxruntime_go has no way to ask a live session for its inputs, so this loads
 	// the model once more; models in this project are small.
-	ins, outs, err := onnxruntime.GetInputOutputInfoWithOptions(path, so)
+	var ins, outs []onnxruntime.InputOutputInfo
+	if data != nil {
+		ins, outs, err = onnxruntime.GetInputOutputInfoWithONNXData(data)
+	} else {
+		ins, outs, err = onnxruntime.GetInputOutputInfoWithOptions(path, so)
+	}
 	if err != nil {
 		return nil, fail("%s", ortMessage(err))
 	}
@@ -132,8 +154,11 @@ func Open(path string, opts Options) (*Session, error) {
 	if sess.outputs, err = selectPorts("output", outs, opts.OutputNames); err != nil {
 		return nil, fail("%v", err)
 	}
-	sess.s, err = onnxruntime.NewDynamicAdvancedSession(path,
-		portNames(sess.inputs), portNames(sess.outputs), so)
+	if data != nil {
+		sess.s, err = onnxruntime.NewDynamicAdvancedSessionWithONNXData(data, portNames(sess.inputs), portNames(sess.outputs), so)
+	} else {
+		sess.s, err = onnxruntime.NewDynamicAdvancedSession(path, portNames(sess.inputs), portNames(sess.outputs), so)
+	}
 	if err != nil {
 		return nil, fail("%s", ortMessage(err))
 	}
@@ -193,7 +218,9 @@ func ortMessage(err error) string {
 	msg := err.Error()
 	for _, prefix := range []string{
 		"Error loading temporary session: ",
+		"Error creating temporary session: ",
 		"Error creating C session from file: ",
+		"Error creating C session: ",
 		"Error running network: ",
 	} {
 		msg = strings.TrimPrefix(msg, prefix)
