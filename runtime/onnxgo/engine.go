@@ -6,8 +6,8 @@ func init() {
 	runtime.Register(Engine, runtime.Engine{
 		Model: func(src *runtime.Source, _ runtime.Options) (runtime.Model, error) { return New(src.Weights) },
 		Classifier: func(src *runtime.Source, _ runtime.Options) (runtime.Classifier, error) {
-			if err := src.NeedWeights("onnx-go"); err != nil {
-				return nil, err
+			if src.ONNX != "" {
+				return NewPlainClassifier(src)
 			}
 			return NewClassifier(src.Weights)
 		},
