@@ -100,6 +100,9 @@ type Options struct {
 	// FullImages is how many images (the first ones) go through the full inference
 	// on both runtimes; 0 skips it.
 	FullImages int
+	// GradImages is how many images (the first ones) a plain ONNX classifier's input
+	// gradients are compared on; 0 skips them.
+	GradImages int
 	Infer      infer.Options
 	Seed       uint64
 	Tolerances map[string]Tolerance

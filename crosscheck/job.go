@@ -23,7 +23,10 @@ type Result struct {
 	Inference  *infer.Options       `json:"inference,omitempty"` // generative models only
 	Tolerances map[string]Tolerance `json:"tolerances"`
 	Runs       []*Report            `json:"runs"`
-	// NotChecked names the engines that could not run the model, with why.
+	// Adapt describes a plain ONNX classifier's options (layout, bounds, ...), when set.
+	Adapt string `json:"adapt,omitempty"`
+	// NotChecked names the engines (or "gradients") that could not run the model, with
+	// why.
 	NotChecked map[string]string `json:"not_checked,omitempty"`
 	Pass       bool              `json:"pass"`
 }
@@ -42,15 +45,21 @@ type Job struct {
 // Check runs ONNX Runtime (on the files of the model's export folder when it was given
 // one, else on a fresh export) and onnx-go against the reference graph: every tensor of
 // a generative model, and its full inference on Options.FullImages images with ONNX
-// Runtime; a classifier's logits and predictions.
+// Runtime; a classifier's logits and predictions. A plain ONNX classifier is checked
+// as checkPlain says: its scores against onnx-go or the float64 evaluator, its input
+// gradients against the evaluator.
 func Check(job Job) (*Result, error) {
 	src := job.Model
-	if err := src.NeedWeights("a cross-check against the reference graph"); err != nil {
+	sha, err := src.SHA256()
+	if err != nil {
 		return nil, err
 	}
-	w := src.Weights
-	sha, _ := src.SHA256()
 	r := &Result{Model: src.Path, WeightsSHA: sha, Dataset: job.Dataset, Seed: job.Options.Seed, Pass: true, NotChecked: map[string]string{}}
+	if src.ONNX != "" {
+		r.Adapt = src.ClassifierConfig()
+		return checkPlain(job, r)
+	}
+	w := src.Weights
 	engines := []string{ort.Engine, onnxgo.Engine}
 	opt := job.Options
 	tick := func(engine string) func(string, int, int) {

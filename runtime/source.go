@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/onnx"
 	"github.com/eabs/eabs/onnx/adapt"
@@ -168,4 +169,41 @@ func (s *Source) ClassifierConfig() string {
 		return ""
 	}
 	return s.Adapt.String()
+}
+
+// CheckData refuses images a plain ONNX classifier cannot take, before any work: an
+// image shape other than its input's (in NCHW order, whatever its layout), a class
+// count other than its output's, a label outside [0, classes). classes is the model's
+// class count when known (0: from the graph, if it says). It returns nil for an eabs
+// model, whose architecture the caller checks.
+func (s *Source) CheckData(dataset string, set *data.Set, classes int) error {
+	if s.ONNX == "" {
+		return nil
+	}
+	m, err := s.Adapted()
+	if err != nil {
+		return err
+	}
+	if dataset == "" {
+		dataset = "the images"
+	}
+	if classes == 0 {
+		classes = m.Classes
+	}
+	if set.C != m.C || set.H != m.H || set.W != m.W {
+		return fmt.Errorf("model %s takes %dx%dx%d images (input %q %s, %s); data %s has %dx%dx%d",
+			s.Arg, m.C, m.H, m.W, m.Input, m.InputShape, m.Layout, dataset, set.C, set.H, set.W)
+	}
+	if classes == 0 {
+		return nil
+	}
+	if set.Classes != 0 && set.Classes != classes {
+		return fmt.Errorf("model %s has %d classes (output %q), data %s %d", s.Arg, classes, m.Output, dataset, set.Classes)
+	}
+	for i, y := range set.Labels {
+		if y < 0 || y >= classes {
+			return fmt.Errorf("data %s: label %d of image %d is outside the model's %d classes [0,%d)", dataset, y, i, classes, classes)
+		}
+	}
+	return nil
 }

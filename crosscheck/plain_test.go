@@ -1,0 +1,140 @@
+package crosscheck
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/internal/onnxfixtures"
+	"github.com/eabs/eabs/internal/testenv"
+	"github.com/eabs/eabs/onnx/adapt"
+	"github.com/eabs/eabs/onnx/grad"
+	"github.com/eabs/eabs/runtime"
+	"github.com/eabs/eabs/runtime/ort"
+)
+
+// fixtureSet is a fixture's reference inputs as a data set.
+func fixtureSet(f *onnxfixtures.Fixture, n int) *data.Set {
+	s := &data.Set{N: n, C: f.C, H: f.H, W: f.W, Classes: len(f.Outputs[0]), Labels: f.Labels[:n]}
+	for _, in := range f.Inputs[:n] {
+		s.Images = append(s.Images, in...)
+	}
+	return s
+}
+
+// TestCheckPlainFixtures: every PyTorch-exported fixture passes the cross-check of a
+// plain ONNX classifier: ONNX Runtime's scores against onnx-go's on the LeNet (the one
+// graph onnx-go runs; for the others the report says why not) and against the float64
+// evaluator otherwise, and its input gradients against the evaluator's.
+func TestCheckPlainFixtures(t *testing.T) {
+	if _, err := ort.LibraryPath(""); err != nil {
+		testenv.SkipOrFail(t, "ONNX Runtime: %v", err)
+	}
+	for _, f := range onnxfixtures.Load(t) {
+		t.Run(f.Name, func(t *testing.T) {
+			src := &runtime.Source{Arg: f.Path, Path: f.Path, ONNX: f.Path}
+			if f.Output == "probabilities" {
+				src.Adapt = adapt.Options{Kind: grad.Probabilities}
+			}
+			n := 16
+			if f.Name == "mnist-resnet-norm" {
+				n = 4 // the evaluator's gradient takes about a second per image
+			}
+			r, err := Check(Job{Model: src, Set: fixtureSet(f, n), Dataset: "fixture", Runtime: runtime.Options{Threads: 1},
+				Options: Options{Batch: 5, GradImages: n, Seed: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Pass || len(r.Runs) != 2 {
+				t.Fatalf("pass %v with %d runs, want a pass of 2", r.Pass, len(r.Runs))
+			}
+			fwd, grads := r.Runs[0], r.Runs[1]
+			wantRef := "ref"
+			if f.Name == "mnist-lenet" {
+				wantRef = "onnx-go"
+			} else if r.NotChecked["onnx-go"] == "" {
+				t.Errorf("onnx-go neither checked nor said why")
+			}
+			if fwd.Reference != wantRef || fwd.Other != "ort" || fwd.Rows[0].Tensor != "logits" || fwd.PredAgree != n {
+				t.Errorf("scores: %s vs %s, row %s, %d of %d predictions agree; want ort vs %s, logits, all", fwd.Other, fwd.Reference, fwd.Rows[0].Tensor, fwd.PredAgree, n, wantRef)
+			}
+			if grads.Reference != "ref" || grads.Rows[0].Tensor != "grad" || grads.Rows[0].N != n*f.Pixels() {
+				t.Errorf("gradients: %s vs %s, row %s of %d elements; want ort vs ref, grad, %d", grads.Other, grads.Reference, grads.Rows[0].Tensor, grads.Rows[0].N, n*f.Pixels())
+			}
+			t.Logf("scores vs %s: max rel %.2g; gradients: max rel %.2g (%d rows excused)", fwd.Reference, fwd.Rows[0].MaxRel, grads.Rows[0].MaxRel, grads.Rows[0].Excused)
+		})
+	}
+}
+
+// scaledGrad multiplies one pixel's gradient by 1+d: a wrong backward rule.
+type scaledGrad struct {
+	VJPer
+	pixel int
+	d     float32
+}
+
+func (s scaledGrad) LogitsVJP(x []float32, batch int, cot func([]float32) []float32) ([]float32, []float32, error) {
+	z, g, err := s.VJPer.LogitsVJP(x, batch, cot)
+	if err == nil {
+		n := len(g) / batch
+		for b := range batch {
+			g[b*n+s.pixel] *= 1 + s.d
+		}
+	}
+	return z, g, err
+}
+
+// TestRunGradientsCatches: a gradient off by 1% at one pixel fails the comparison and
+// no kink excuses it; the engine against itself passes with no difference.
+func TestRunGradientsCatches(t *testing.T) {
+	if _, err := ort.LibraryPath(""); err != nil {
+		testenv.SkipOrFail(t, "ONNX Runtime: %v", err)
+	}
+	f := onnxfixtures.Get(t, "mnist-lenet")
+	src := &runtime.Source{Arg: f.Path, Path: f.Path, ONNX: f.Path}
+	c, err := runtime.OpenClassifier(ort.Engine, src, runtime.Options{Threads: 1, Gradients: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	v := c.(VJPer)
+	set := fixtureSet(f, 6)
+	tol := PlainTolerances(10, f.Pixels())["grad"]
+	same, err := RunGradients(v, v, 10, "ort", "ort", set, Options{Seed: 1}, tol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !same.Pass || same.Rows[0].MaxAbs != 0 {
+		t.Errorf("against itself: pass %v, max abs %v", same.Pass, same.Rows[0].MaxAbs)
+	}
+	// The pixel with the largest gradient of image 0, so the change is 1% of the row's scale.
+	_, g, err := v.LogitsVJP(set.Images[:f.Pixels()], 1, func(z []float32) []float32 { return []float32{1, -1, 0, 0, 0, 0, 0, 0, 0, 0} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := 0
+	for i, x := range g {
+		if abs(x) > abs(g[top]) {
+			top = i
+		}
+	}
+	bad, err := RunGradients(v, scaledGrad{v, top, 0.01}, 10, "ort", "broken", set, Options{Seed: 1}, tol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad.Pass || bad.Rows[0].FailedRows == 0 || len(bad.Rows[0].Unexcused) == 0 {
+		t.Errorf("a 1%% error at pixel %d: pass %v, %d failed rows, unexcused %v", top, bad.Pass, bad.Rows[0].FailedRows, bad.Rows[0].Unexcused)
+	}
+	var b strings.Builder
+	bad.WriteTable(&b)
+	if !strings.Contains(b.String(), "broken vs ort on 6 images: FAIL") {
+		t.Errorf("table:\n%s", b.String())
+	}
+}
+
+func abs(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
