@@ -321,6 +321,9 @@ func RunSmoothing(j SmoothJob) (*SmoothReport, *data.Set, error) {
 	sm := j.Smoothing
 	label := sm.Label()
 	set, pos, idx := j.Sample.Part()
+	if err := src.CheckData(j.Sample.Dataset, j.Sample.Set, 0); err != nil {
+		return nil, nil, err
+	}
 	m, err := runtime.OpenClassifier(j.Engine, src, j.Runtime)
 	if err != nil {
 		return nil, nil, err
@@ -352,6 +355,9 @@ func RunSmoothing(j SmoothJob) (*SmoothReport, *data.Set, error) {
 		return nil, nil, err
 	}
 	config := fmt.Sprintf("%s; seed %d; runtime %s", label, j.Seed, j.Engine)
+	if a := src.ClassifierConfig(); a != "" {
+		config += "; " + a
+	}
 	rep := &SmoothReport{Header: j.Sample.Header(SmoothKind, sha, config), Label: label, Model: src.Path, WeightsSHA: sha,
 		Dataset: j.Sample.Dataset, Split: j.Sample.Split, Smoothing: sm, Seed: j.Seed, Summary: SummariseSmoothing(rs, Levels),
 		Seconds: seconds, PerImage: seconds / float64(set.N), Results: rs}

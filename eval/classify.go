@@ -125,14 +125,20 @@ func Classify(job ClassifyJob) (*ClassifyResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		modelSHA, name, config = sha, src.Name(), "onnx classifier logits, ONNX Runtime"
+		modelSHA, name, config = sha, src.Name(), PlainConfig(src)
 		run.Mode, run.Runtime = "logits", "ort"
+		if err := src.CheckData(job.Sample.Dataset, job.Sample.Set, 0); err != nil {
+			return nil, err
+		}
 		c, err := runtime.OpenClassifier("ort", src, job.Runtime)
 		if err != nil {
 			return nil, err
 		}
 		defer c.Close()
 		classes = c.Classes()
+		if err := src.CheckData(job.Sample.Dataset, job.Sample.Set, classes); err != nil {
+			return nil, err
+		}
 		if logits, err = classifyBatches(c, set, job.Batch, tick); err != nil {
 			return nil, err
 		}

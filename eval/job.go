@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -106,10 +107,17 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 	case src.Weights == nil || src.Weights.Spec.Kind == models.CNN:
 		engine := "ref"
 		h.Config = "cnn logits, reference graph float64"
+		opt := job.Runtime
 		if src.Weights == nil {
-			engine, h.Config = "ort", "onnx classifier logits, ONNX Runtime"
+			engine, h.Config = "ort", PlainConfig(src)
+			// The gradient graph is built only for attacks that use it: a graph it
+			// cannot differentiate still runs the gradient-free ones.
+			opt.Gradients = needGradients(job.Attacks.Names)
+			if err := src.CheckData(s.Dataset, s.Set, 0); err != nil {
+				return nil, prov, err
+			}
 		}
-		c, err := runtime.OpenClassifier(engine, src, job.Runtime)
+		c, err := runtime.OpenClassifier(engine, src, opt)
 		if err != nil {
 			return nil, prov, err
 		}
@@ -178,15 +186,80 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 
 // CheckAttacks builds the job's attacks without running anything, so that an unknown
 // name or a missing budget (own data has none) is refused when the flags are read,
-// before the model is opened.
+// before the model is opened. For a plain ONNX classifier it also checks that the
+// images fit the model and, when an attack needs gradients, that its gradient graph
+// builds: an operator the differentiator cannot take is refused here, naming the node.
 func (job AttackJob) CheckAttacks() error {
 	prof, err := data.ProfileOf(job.Sample.Dataset)
 	if err != nil {
 		return err
 	}
-	generative := job.Model.Weights != nil && job.Model.Weights.Spec.Kind == models.Generative
-	_, _, err = job.Attacks.build(prof, generative, nil)
-	return err
+	src := job.Model
+	generative := src.Weights != nil && src.Weights.Spec.Kind == models.Generative
+	if _, _, err = job.Attacks.build(prof, generative, nil); err != nil {
+		return err
+	}
+	if src.ONNX == "" {
+		return nil
+	}
+	if err := src.CheckData(job.Sample.Dataset, job.Sample.Set, 0); err != nil {
+		return err
+	}
+	if !needGradients(job.Attacks.Names) {
+		return nil
+	}
+	if _, err := src.GradientGraph(); err != nil {
+		var need []string
+		for _, n := range job.Attacks.Names {
+			if needGradients([]string{n}) {
+				need = append(need, n)
+			}
+		}
+		return fmt.Errorf("%s need input gradients, which this model does not give (the gradient-free attacks run: %s): %w",
+			strings.Join(need, ", "), strings.Join(gradientFree(), ", "), err)
+	}
+	return nil
+}
+
+// PlainConfig is the model configuration results record for a plain ONNX classifier:
+// ONNX Runtime, and the options that adapt the model, if any.
+func PlainConfig(src *runtime.Source) string {
+	c := "onnx classifier logits, ONNX Runtime"
+	if a := src.ClassifierConfig(); a != "" {
+		c += "; " + a
+	}
+	return c
+}
+
+// scoresOnly is a classifier of scores alone, for asking attack.Check which attacks
+// need more.
+type scoresOnly struct{}
+
+func (scoresOnly) Classes() int { return 2 }
+func (scoresOnly) Logits(x []float32, batch int) ([]float32, error) {
+	return make([]float32, 2*batch), nil
+}
+
+// needGradients says whether any of the named attacks needs input gradients.
+func needGradients(names []string) bool {
+	for _, n := range names {
+		var ue *attack.UnsupportedError
+		if errors.As(attack.Check(n, scoresOnly{}), &ue) && strings.Contains(ue.Needs, "gradient") {
+			return true
+		}
+	}
+	return false
+}
+
+// gradientFree lists the attacks that run on scores alone.
+func gradientFree() []string {
+	var out []string
+	for _, n := range attack.Names() {
+		if attack.Check(n, scoresOnly{}) == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // warmText names the attacker's warm start in the configuration; the restart and

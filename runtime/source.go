@@ -197,13 +197,13 @@ func (s *Source) CheckData(dataset string, set *data.Set, classes int) error {
 	if classes == 0 {
 		return nil
 	}
-	if set.Classes != 0 && set.Classes != classes {
-		return fmt.Errorf("model %s has %d classes (output %q), data %s %d", s.Arg, classes, m.Output, dataset, set.Classes)
-	}
 	for i, y := range set.Labels {
 		if y < 0 || y >= classes {
-			return fmt.Errorf("data %s: label %d of image %d is outside the model's %d classes [0,%d)", dataset, y, i, classes, classes)
+			return fmt.Errorf("data %s: label %d of image %d is outside the %d classes [0,%d) of model %s", dataset, y, i, classes, classes, s.Arg)
 		}
+	}
+	if set.Classes != 0 && set.Classes != classes {
+		return fmt.Errorf("model %s has %d classes (output %q), data %s %d", s.Arg, classes, m.Output, dataset, set.Classes)
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ func init() { register(newAttackCmd) }
 type attackCmdOptions struct {
 	ef                        engineFlags
 	sf                        sampleFlags
+	of                        onnxFlags
 	attacks, sweepFactors     string
 	epsL2, epsLinf            budgetFlag
 	out, state, after, reuse  string
@@ -54,7 +55,13 @@ the parts, equal to the unsharded run. Self-checks in every result: randomised v
 zero or NaN gradient rows, candidates outside [0,1] or the budget, and an
 accuracy-vs-eps sweep (--sweep-factors times the budget on --sweep-n samples).
 
-MODEL may be a plain .onnx classifier (gradient-free attacks, on ONNX Runtime).
+MODEL may be a plain .onnx classifier, run on ONNX Runtime with gradients from its
+gradient graph (onnx/grad): --layout NCHW|NHWC (default: read from the input shape),
+--bounds lo,hi (Foolbox's bounds: [0,1] pixels are mapped onto them; budgets stay in
+[0,1] units), --mean/--std (Foolbox's preprocessing, inside the model, so gradients are
+with respect to the pixels), --output-name, --output-kind logits|probabilities|
+log-probabilities (attacks read the log of probabilities). A graph the differentiator
+cannot take is refused for gradient attacks before any work, naming the node.
 --dataset may name your own data (folder:DIR, npz:FILE, ...; eabs data --help), which
 has no budgets: give --eps-l2 and --eps-linf for the norms of the attacks.
 Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
@@ -67,6 +74,7 @@ Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
 	f := cmd.Flags()
 	o.ef.add(cmd, "ort")
 	o.sf.add(f, 100, "seeded random test images to attack")
+	o.of.add(f)
 	f.StringVar(&o.attacks, "attacks", "pgd-l2,pgd-linf", "comma-separated attacks, run in this order")
 	f.Var(&o.epsL2, "eps-l2", "L2 budget, a number or a fraction like 3/2 (default: the dataset's, the paper's; own data: required)")
 	f.Var(&o.epsLinf, "eps-linf", "Linf budget, a number or a fraction like 8/255 (default: the dataset's, the paper's; own data: required)")
@@ -160,6 +168,9 @@ func (o *attackCmdOptions) job(cmd *cobra.Command, arg string) (eval.AttackJob, 
 	job := eval.AttackJob{Run: o.run, AfterFile: o.after, ReuseFile: o.reuse}
 	var err error
 	if job.Model, err = runtime.Load(arg); err != nil {
+		return job, err
+	}
+	if err := o.of.apply(cmd, job.Model); err != nil {
 		return job, err
 	}
 	for _, p := range []struct {

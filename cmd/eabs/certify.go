@@ -26,6 +26,7 @@ type certifyFlags struct {
 	batch                  int
 	sf                     sampleFlags
 	ef                     engineFlags
+	of                     onnxFlags
 	opt                    certify.Options
 	validate, audit        bool
 	auditOpt               certify.AuditOptions
@@ -77,6 +78,9 @@ for cluster jobs; eabs report --merge joins the parts.`,
 			if err != nil {
 				return err
 			}
+			if err := cf.of.apply(cmd, src); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("smoothing") {
 				return runSmoothing(cmd, cf, src)
 			}
@@ -86,6 +90,7 @@ for cluster jobs; eabs report --merge joins the parts.`,
 	f := cmd.Flags()
 	cf.sf.add(f, 100, "images to certify")
 	cf.ef.add(cmd, "ref")
+	cf.of.add(f)
 	f.IntVar(&cf.batch, "batch", 8, "images per batch")
 	o := &cf.opt
 	addInferFlags(f, &o.Infer)

@@ -18,6 +18,7 @@ func init() { register(newClassifyCmd) }
 type classifyOptions struct {
 	ef        engineFlags
 	sf        sampleFlags
+	of        onnxFlags
 	batch     int
 	amortized bool
 	eot       int
@@ -43,17 +44,20 @@ log-variance of Q*(z); l_k is read where --loss-at says and the prediction is ar
 l_k. --eot N averages l_k over N runs with independent noise, drawn from --seed and the
 image's position in the sample list. --amortized scores the encoder's mean instead (the
 validation metric of training). A CNN, or a plain .onnx classifier, is classified by its
-logits.`,
+logits; --layout, --bounds, --mean, --std, --output-name and --output-kind say how a
+plain .onnx takes images and what it returns (eabs attack --help).`,
 		Example: `  eabs classify zoo:mnist-eabs --dataset mnist --n 1000 --out clean.json
   eabs classify zoo:mnist-cnn --dataset folder:my-digits --all --out mine.json
   eabs classify zoo:mnist-eabs --dataset mnist --amortized --all
-  eabs classify zoo:mnist-eabs digit.png`,
+  eabs classify zoo:mnist-eabs digit.png
+  eabs classify resnet.onnx --dataset cifar10:data --mean 0.49,0.48,0.45 --std 0.25,0.24,0.26 --all`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runClassify(cmd, o, args) },
 	}
 	f := cmd.Flags()
 	o.ef.add(cmd, "ort")
 	o.sf.add(f, 0, "images to classify (0: the whole split)")
+	o.of.add(f)
 	f.IntVar(&o.batch, "batch", 16, "images per inference call")
 	f.BoolVar(&o.amortized, "amortized", false, "score the encoder's mean instead of optimising (Go reference graph)")
 	f.IntVar(&o.eot, "eot", 1, "full inference: average the per-class losses over N runs with independent noise")
@@ -69,6 +73,9 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	src, err := runtime.Load(args[0])
 	if err != nil {
+		return err
+	}
+	if err := o.of.apply(cmd, src); err != nil {
 		return err
 	}
 	files := args[1:]

@@ -18,6 +18,7 @@ func newCrosscheckCmd() *cobra.Command {
 	var out string
 	var sf sampleFlags
 	var ef engineFlags
+	var of onnxFlags
 	opt := crosscheck.Options{Infer: infer.DefaultOptions()}
 	cmd := &cobra.Command{
 		Use:   "crosscheck MODEL",
@@ -37,17 +38,29 @@ Rows beyond a tolerance are tested for bad conditioning before they count as bro
 most 1% of a tensor's rows may be excused, and the table names the rest.
 
 A CNN is cross-checked on its logits and predictions; the full-inference flags do not
-apply to it.`,
-		Example: `  eabs crosscheck zoo:mnist-eabs --dataset mnist --n 1000 --out crosscheck.json`,
-		Args:    cobra.ExactArgs(1),
+apply to it. A plain .onnx classifier (options as eabs attack --help says) is checked on
+ONNX Runtime against onnx-go where onnx-go runs the graph, else against onnx/grad's
+float64 evaluator, on its scores and predictions, and on the input gradients of its
+gradient graph against the evaluator's (the first --grad-images images).`,
+		Example: `  eabs crosscheck zoo:mnist-eabs --dataset mnist --n 1000 --out crosscheck.json
+  eabs crosscheck my.onnx --dataset mnist --n 1000 --grad-images 100 --out crosscheck.json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			src, err := runtime.Load(args[0])
 			if err != nil {
 				return err
 			}
-			if src.Weights != nil && src.Weights.Spec.Kind == models.CNN {
+			if err := of.apply(cmd, src); err != nil {
+				return err
+			}
+			if src.Weights == nil || src.Weights.Spec.Kind == models.CNN {
 				if err := refuse(cmd, "applies to generative models' full inference", "full", "starts", "infer-steps", "infer-lr", "bank-seed", "loss-at"); err != nil {
+					return err
+				}
+			}
+			if src.Weights != nil {
+				if err := refuse(cmd, "applies to plain .onnx classifiers", "grad-images"); err != nil {
 					return err
 				}
 			}
@@ -97,6 +110,8 @@ apply to it.`,
 	cmd.Flags().MarkHidden("runtime")
 	sf.addFirst(f, 1000, "images compared tensor by tensor (the first of the split)")
 	f.IntVar(&opt.FullImages, "full", 1000, "images (of those) run through the full inference on both runtimes")
+	f.IntVar(&opt.GradImages, "grad-images", 100, "plain .onnx: images (of those) whose input gradients are compared")
+	of.add(f)
 	f.IntVar(&opt.Batch, "batch", 16, "batch size")
 	f.Uint64Var(&opt.Seed, "seed", 1, "seed of the shared latents and noise")
 	addInferFlags(f, &opt.Infer)

@@ -99,6 +99,14 @@ var flagRules = map[string]flagRule{
 	"export/out": outDir,
 	"demo/out":   outDir,
 	"grid":       outFile,
+	// plain .onnx classifiers (onnxflags.go)
+	"bounds":      listRule,
+	"mean":        listRule,
+	"std":         listRule,
+	"layout":      oneOf("NCHW", "NHWC", "nchw", "nhwc"),
+	"output-kind": oneOf("logits", "probabilities", "log-probabilities"),
+	"output-name": anyValue,
+	"grad-images": intRule(0, inf), // crosscheck: 0 skips the gradients
 	// choices, checked before any data is loaded
 	"runtime":       oneOf("ort", "ref"),
 	"split":         oneOf("test", "train", "val"),

@@ -188,6 +188,9 @@ func File(path string, o Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("adapt: %w", err)
 	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("adapt: %s: is empty, not an ONNX model", path)
+	}
 	m, err := Adapt(b, o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
