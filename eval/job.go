@@ -199,6 +199,14 @@ func (job AttackJob) CheckAttacks() error {
 	if _, _, err = job.Attacks.build(prof, generative, nil); err != nil {
 		return err
 	}
+	if !generative {
+		// A classifier gives scores and gradients at most.
+		for _, n := range job.Attacks.Names {
+			if err := attack.Check(n, withGradients{}); err != nil {
+				return err
+			}
+		}
+	}
 	if src.ONNX == "" {
 		return nil
 	}
@@ -238,6 +246,13 @@ type scoresOnly struct{}
 func (scoresOnly) Classes() int { return 2 }
 func (scoresOnly) Logits(x []float32, batch int) ([]float32, error) {
 	return make([]float32, 2*batch), nil
+}
+
+// withGradients is a classifier with scores and gradients, what a classifier offers.
+type withGradients struct{ scoresOnly }
+
+func (withGradients) LogitsVJP(x []float32, batch int, _ func([]float32) []float32) ([]float32, []float32, error) {
+	return make([]float32, 2*batch), make([]float32, len(x)), nil
 }
 
 // needGradients says whether any of the named attacks needs input gradients.

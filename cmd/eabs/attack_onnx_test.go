@@ -194,9 +194,10 @@ func TestPlainONNXFixtures(t *testing.T) {
 // TestPlainONNXBadInput: what does not fit a plain .onnx model is refused before any
 // work, with an error naming the problem: a label outside the model's classes, a
 // layout the graph contradicts, bounds that do not increase, a NaN mean or std, an
-// output that is not 2-D, images of another shape, the options on an eabs model, and
-// a gradient attack on a graph the differentiator cannot take (naming the node, and
-// writing no results or state).
+// output that is not 2-D, images of another shape, the options on an eabs model, an
+// attack needing what a classifier lacks (lda's reconstructions), and a gradient
+// attack on a graph the differentiator cannot take (naming the node, and writing no
+// results or state).
 func TestPlainONNXBadInput(t *testing.T) {
 	needORT(t)
 	lenet := onnxfixtures.Get(t, "mnist-lenet").Path
@@ -252,6 +253,7 @@ func TestPlainONNXBadInput(t *testing.T) {
 		{append([]string{"attack", floor, "--attacks", "square-linf,pgd-l2", "--out", floorOut}, data...),
 			`pgd-l2 need input gradients, which this model does not give (the gradient-free attacks run: `},
 		{append([]string{"attack", floor, "--attacks", "pgd-l2", "--out", floorOut}, data...), `unsupported operator: Floor (node "node_`},
+		{append([]string{"attack", lenet, "--attacks", "square-linf,lda", "--out", floorOut}, data...), "attack lda needs Reconstructor"},
 	} {
 		out, err := run(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
