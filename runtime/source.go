@@ -171,6 +171,20 @@ func (s *Source) ClassifierConfig() string {
 	return s.Adapt.String()
 }
 
+// ImageShape is the (C, H, W) of the images the model takes: its architecture's, or a
+// plain ONNX classifier's input shape in NCHW order.
+func (s *Source) ImageShape() (c, h, w int, err error) {
+	if s.Weights != nil {
+		a := s.Weights.Spec.Arch
+		return a.InC, a.InH, a.InW, nil
+	}
+	m, err := s.Adapted()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return m.C, m.H, m.W, nil
+}
+
 // CheckData refuses images a plain ONNX classifier cannot take, before any work: an
 // image shape other than its input's (in NCHW order, whatever its layout), a class
 // count other than its output's, a label outside [0, classes). classes is the model's

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/eabs/eabs/certify"
 	"github.com/eabs/eabs/crosscheck"
+	"github.com/eabs/eabs/data"
 	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/internal/onnxfixtures"
 	"github.com/eabs/eabs/internal/testenv"
@@ -85,6 +88,60 @@ func TestAttackPlainONNX(t *testing.T) {
 	}
 	if _, err := run(t, "attack", model, "--attacks", "square-linf", "--out", filepath.Join(dir, "x.json")); err == nil || !strings.Contains(err.Error(), "--dataset") {
 		t.Errorf("plain ONNX without --dataset: error %v, want one asking for --dataset", err)
+	}
+}
+
+// TestClassifyPlainONNXFiles: image files classified by a plain .onnx (read at the
+// model's input size) get the logits the same images get from the dataset, within
+// 1e-5 of the largest (the readers may round pixel/255 differently in the last bit).
+func TestClassifyPlainONNXFiles(t *testing.T) {
+	needORT(t)
+	lenet := onnxfixtures.Get(t, "mnist-lenet").Path
+	ds, err := data.Load("mnist-sample", data.EmbeddedRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var files []string
+	for i := range 3 {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		for p, v := range ds.Test.Image(i) {
+			img.Pix[p] = byte(math.Round(float64(v) * 255))
+		}
+		var b bytes.Buffer
+		if err := png.Encode(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, filepath.Join(dir, fmt.Sprintf("%d.png", i)))
+		writeTestFile(t, files[i], b.Bytes())
+	}
+	a, b := filepath.Join(dir, "files.json"), filepath.Join(dir, "set.json")
+	if out, err := run(t, append([]string{"classify", lenet, "--out", a}, files...)...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := run(t, "classify", lenet, "--dataset", "mnist-sample", "--n", "3", "--sample-seed", "0", "--out", b); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	fr, err := eval.ReadClassify(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := eval.ReadClassify(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		f, s := fr.Records[i].Logits, sr.Records[i].Logits
+		scale := 0.0
+		for _, v := range s {
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		for j := range s {
+			if len(f) != len(s) || math.Abs(float64(f[j]-s[j])) > 1e-5*scale {
+				t.Errorf("image %d: logits %v from the file, %v from the dataset", i, f, s)
+				break
+			}
+		}
 	}
 }
 

@@ -84,11 +84,11 @@ func runClassify(cmd *cobra.Command, o *classifyOptions, args []string) error {
 	case len(files) > 0 && cmd.Flags().Changed("dataset"):
 		return fmt.Errorf("give --dataset or image files, not both")
 	case len(files) > 0:
-		if err := src.NeedWeights("classifying image files"); err != nil {
+		c, h, w, err := src.ImageShape()
+		if err != nil {
 			return err
 		}
-		a := src.Weights.Spec.Arch
-		set, err := data.ReadImages(files, a.InC, a.InH, a.InW)
+		set, err := data.ReadImages(files, c, h, w)
 		if err != nil {
 			return err
 		}
