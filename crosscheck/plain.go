@@ -24,9 +24,9 @@ type VJPer interface {
 // classifier: its scores as a CNN's logits (1e-4 of the image's largest, or 1e-4
 // absolutely), and its input gradient, for a random cotangent, within 1e-4 of the
 // image's largest component. A gradient row beyond that is tested for a kink before
-// it counts (see KinkShifts): a ReLU whose pre-activation lies within rounding of 0,
-// or a MaxPool window whose two largest values are that close, switches the gradient
-// between the engines' roundings.
+// it counts (see GradKinkScales): a ReLU whose pre-activation lies within rounding of
+// 0, or a MaxPool window whose two largest values are that close, switches the
+// gradient between the engines' roundings.
 func PlainTolerances(classes, pixels int) map[string]Tolerance {
 	return map[string]Tolerance{
 		"logits": {Abs: 1e-4, Rel: 1e-4, Row: classes},
@@ -121,9 +121,9 @@ func renameRows(rep *Report, from, to string) {
 // RunGradients compares other's input gradients with ref's on every image of set,
 // batch at a time, for the same cotangent: one standard normal value per image and
 // class, drawn from opt.Seed (a random direction in score space weighs every score's
-// gradient). Gradient rows (images) beyond tol are tested for a kink (KinkShifts):
+// gradient). Gradient rows (images) beyond tol are tested for a kink (GradKinkScales):
 // such a row is excused when other's gradient matches ref's at the image moved by one
-// of the shifts, and at most MaxExcusedFraction of the rows may be.
+// of the scales, and at most MaxExcusedFraction of the rows may be.
 func RunGradients(ref, other VJPer, classes int, refName, otherName string, set *data.Set, opt Options, tol Tolerance) (*Report, error) {
 	if opt.Batch <= 0 {
 		opt.Batch = 16
@@ -166,9 +166,20 @@ func RunGradients(ref, other VJPer, classes int, refName, otherName string, set 
 	return &Report{Reference: refName, Other: otherName, Images: set.N, Rows: []Row{row}, Pass: row.Pass}, nil
 }
 
+// GradKinkScales are the relative moves with which a classifier's failing gradient row
+// is tested for a kink: every pixel x scaled by 1 ± s, along the all-ones direction
+// (the image scaled) and along two seeded random ones. The moves are relative so that
+// pixels that are exactly 0 (MNIST's background) stay 0, and the uniform scaling
+// keeps equal pixels equal: a MaxPool window over a uniform region holds exact ties,
+// which both engines break alike (the first maximum), and an additive move would break
+// them at random, changing the gradient in every such window. On the PyTorch LeNet,
+// test image 64 has a unit within float32 rounding of a kink: ONNX Runtime's gradient
+// differs from the reference's by 1.8e-3 of the largest component, and equals, within
+// 1.2e-7, the reference's at the image scaled by 1 - 1e-4.
+var GradKinkScales = []float64{1e-6, 1e-5, 1e-4}
+
 // excuseGradKinks marks the failing gradient rows where other's gradient matches ref's
-// own at the image moved by one of KinkShifts along the all-ones direction or one of
-// two seeded random ones (either sign).
+// own at the image moved as GradKinkScales says.
 func excuseGradKinks(ref VJPer, set *data.Set, cot []float32, classes int, a, b []float32, tol Tolerance, seed uint64, row *Row) error {
 	P := set.ImageSize()
 	rng := rand.New(rand.NewPCG(seed, 0x41C))
@@ -186,7 +197,7 @@ func excuseGradKinks(ref VJPer, set *data.Set, cot []float32, classes int, a, b 
 		v := cot[i*classes : (i+1)*classes]
 		want := b[i*P : (i+1)*P]
 		ok := false
-		for _, s := range KinkShifts {
+		for _, s := range GradKinkScales {
 			for _, d := range dirs {
 				for _, sign := range []float64{1, -1} {
 					if ok {
@@ -194,7 +205,7 @@ func excuseGradKinks(ref VJPer, set *data.Set, cot []float32, classes int, a, b 
 					}
 					x := slices.Clone(set.Images[i*P : (i+1)*P])
 					for j := range x {
-						x[j] += float32(sign * s * d[j])
+						x[j] *= float32(1 + sign*s*d[j])
 					}
 					_, g, err := ref.LogitsVJP(x, 1, func([]float32) []float32 { return v })
 					if err != nil {

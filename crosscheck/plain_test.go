@@ -138,3 +138,43 @@ func abs(x float32) float32 {
 	}
 	return x
 }
+
+// TestRunGradientsKink: the PyTorch LeNet's gradient at MNIST test image 64 differs
+// between ONNX Runtime and the float64 evaluator by more than the tolerance (a unit
+// within float32 rounding of a kink); the kink test excuses it, and without its moves
+// the row fails.
+func TestRunGradientsKink(t *testing.T) {
+	if _, err := ort.LibraryPath(""); err != nil {
+		testenv.SkipOrFail(t, "ONNX Runtime: %v", err)
+	}
+	f := onnxfixtures.Get(t, "mnist-lenet")
+	ds, err := data.LoadRoot("mnist", onnxfixtures.DataDir(), data.Options{})
+	if err != nil {
+		t.Skipf("MNIST: %v", err)
+	}
+	src := &runtime.Source{Arg: f.Path, Path: f.Path, ONNX: f.Path}
+	var cs []VJPer
+	for _, e := range []string{"ref", ort.Engine} {
+		c, err := runtime.OpenClassifier(e, src, runtime.Options{Threads: 1, Gradients: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cs = append(cs, c.(VJPer))
+	}
+	set := ds.Test.Subset([]int{64})
+	tol := PlainTolerances(10, 784)["grad"]
+	r, err := RunGradients(cs[0], cs[1], 10, "ref", "ort", set, Options{Seed: 1}, tol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := r.Rows[0]
+	if !r.Pass || row.FailedRows != 1 || row.Excused != 1 || row.MaxRel < 1e-3 {
+		t.Errorf("image 64: pass %v, %d failed rows, %d excused, max rel %.2g; want a failing row (max rel > 1e-3), excused", r.Pass, row.FailedRows, row.Excused, row.MaxRel)
+	}
+	defer func(s []float64) { GradKinkScales = s }(GradKinkScales)
+	GradKinkScales = nil
+	if r, err := RunGradients(cs[0], cs[1], 10, "ref", "ort", set, Options{Seed: 1}, tol); err != nil || r.Pass {
+		t.Errorf("without the kink test: pass %v (%v), want a failure", r.Pass, err)
+	}
+}
