@@ -124,6 +124,10 @@ type AdaptiveStats struct {
 	// full search.
 	Restarted int `json:"restarted,omitempty"`
 	Changed   int `json:"changed,omitempty"`
+	// Judged counts the image-runs of full inference through Full by an Adaptive
+	// that warm-starts its attacker (the attack's judgement of its own claims; not
+	// in Full).
+	Judged int `json:"judged,omitempty"`
 	// Search and Optimise are the time inside full inference (start search, then
 	// latent steps); Refine the time inside warm-started refinement. Summed over
 	// workers, so they can exceed the wall-clock time.
@@ -146,6 +150,28 @@ type warmRun struct {
 	// warm-started from them.
 	az, alv []float32
 	far     bool
+}
+
+// Full returns the Adaptive's model as the verdict sees it: its Logits run the full
+// inference (start search and Adam steps, never warm-started), averaged over EOT runs
+// of the Adaptive's own noise stream (a reseeded Adaptive judges reproducibly), and
+// leave the warm-start state alone. An attack judges its claims with it
+// (attack.PGDAttack.Judge): the warm-started attacker re-reads stale latents, which
+// overstate the true class's loss l_y after the image moved (the full search finds
+// another, better optimum for it), so the attacker calls candidates adversarial that
+// the full inference classifies correctly.
+func (a *Adaptive) Full() attack.Classifier { return full{a} }
+
+type full struct{ a *Adaptive }
+
+func (f full) Classes() int { return f.a.Classes() }
+
+func (f full) Logits(x []float32, batch int) ([]float32, error) {
+	ev, err := f.a.evaluate(x, batch, nil)
+	if err != nil {
+		return nil, err
+	}
+	return ev.logits(), nil
 }
 
 // Reset forgets the warm-start state, so the next evaluation runs the full search for
@@ -177,7 +203,7 @@ func (a *Adaptive) Classes() int { return a.Engine.Model().Spec().Arch.Classes }
 
 // Logits implements Classifier: -l_k(x) averaged over the EOT runs.
 func (a *Adaptive) Logits(x []float32, batch int) ([]float32, error) {
-	ev, err := a.evaluate(x, batch)
+	ev, err := a.evaluate(x, batch, a.Warm)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +215,7 @@ func (a *Adaptive) Logits(x []float32, batch int) ([]float32, error) {
 // d(-l_k)/dx = -2 (x - G_k(z*_k)), and the runs' gradients are averaged: the gradient
 // of the expected objective (EOT). The logits returned are the runs' average.
 func (a *Adaptive) LogitsVJP(x []float32, batch int, cot func(logits []float32) []float32) (logits, grad []float32, err error) {
-	ev, err := a.evaluate(x, batch)
+	ev, err := a.evaluate(x, batch, a.Warm)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -232,7 +258,7 @@ func (a *Adaptive) LogitsVJP(x []float32, batch int, cot func(logits []float32) 
 // Reconstruct implements Reconstructor: the logits and, per class, the mean over the
 // EOT runs of the reconstructions G_k(z*_k) (B, K, C, H, W).
 func (a *Adaptive) Reconstruct(x []float32, batch int) (logits, rec []float32, err error) {
-	ev, err := a.evaluate(x, batch)
+	ev, err := a.evaluate(x, batch, a.Warm)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -304,8 +330,9 @@ func (ev *evaluation) logits() []float32 {
 }
 
 // evaluate runs the EOT inference runs of a batch, chunk by chunk, on Workers
-// goroutines.
-func (a *Adaptive) evaluate(x []float32, batch int) (*evaluation, error) {
+// goroutines, warm-started as warm says (nil: the full inference, which leaves the
+// warm-start state alone).
+func (a *Adaptive) evaluate(x []float32, batch int, warm *WarmStart) (*evaluation, error) {
 	s := a.Engine.Model().Spec()
 	K, M, P := s.Arch.Classes, s.Arch.Latent, s.Arch.Pixels()
 	if batch <= 0 || len(x) != batch*P {
@@ -329,15 +356,15 @@ func (a *Adaptive) evaluate(x []float32, batch int) (*evaluation, error) {
 	if workers <= 0 {
 		workers = goruntime.NumCPU()
 	}
-	if a.Warm != nil {
-		if a.Warm.Steps < 0 || a.Warm.FullEvery < 0 || a.Warm.MaxMove < 0 || a.Warm.Restart < 0 || a.Warm.Changed < 0 {
+	if warm != nil {
+		if warm.Steps < 0 || warm.FullEvery < 0 || warm.MaxMove < 0 || warm.Restart < 0 || warm.Changed < 0 {
 			return nil, fmt.Errorf("attack: warm start steps %d, full-every %d, max-move %g, restart %d and changed %d must not be negative",
-				a.Warm.Steps, a.Warm.FullEvery, a.Warm.MaxMove, a.Warm.Restart, a.Warm.Changed)
+				warm.Steps, warm.FullEvery, warm.MaxMove, warm.Restart, warm.Changed)
 		}
 		if len(a.slots) != batch {
 			a.slots = make([]warmSlot, batch)
 		}
-		maxMove := a.Warm.MaxMove
+		maxMove := warm.MaxMove
 		if maxMove == 0 {
 			maxMove = 1
 		}
@@ -345,7 +372,7 @@ func (a *Adaptive) evaluate(x []float32, batch int) (*evaluation, error) {
 			sl := &a.slots[b]
 			xb := x[b*P : (b+1)*P]
 			if sl.x != nil && l2dist(xb, sl.x) > maxMove {
-				if a.Warm.Restart > 0 && len(sl.runs) == eot {
+				if warm.Restart > 0 && len(sl.runs) == eot {
 					for r := range sl.runs {
 						w := &sl.runs[r]
 						if w.az == nil {
@@ -382,7 +409,7 @@ func (a *Adaptive) evaluate(x []float32, batch int) (*evaluation, error) {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				st, err := a.runChunk(x, j.lo, j.hi, j.r, base+j.r, ev, K, M, P)
+				st, err := a.runChunk(x, j.lo, j.hi, j.r, base+j.r, ev, K, M, P, warm)
 				smu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = fmt.Errorf("images %d-%d, run %d: %w", j.lo, j.hi-1, j.r, err)
@@ -392,6 +419,7 @@ func (a *Adaptive) evaluate(x []float32, batch int) (*evaluation, error) {
 				a.stats.Forced += st.Forced
 				a.stats.Restarted += st.Restarted
 				a.stats.Changed += st.Changed
+				a.stats.Judged += st.Judged
 				a.stats.Search += st.Search
 				a.stats.Optimise += st.Optimise
 				a.stats.Refine += st.Refine
@@ -417,7 +445,7 @@ func (a *Adaptive) evaluate(x []float32, batch int) (*evaluation, error) {
 // runChunk evaluates images lo..hi-1 in EOT run r (noise index run), writing their
 // losses and reconstructions into ev and updating their warm state (each job owns its
 // slots' run r, so jobs never share state).
-func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, M, P int) (AdaptiveStats, error) {
+func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, M, P int, warm *WarmStart) (AdaptiveStats, error) {
 	var st AdaptiveStats
 	rngs := make([]*rand.Rand, hi-lo)
 	for i := range rngs {
@@ -427,7 +455,7 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 		for j, b := range idx {
 			copy(ev.loss[r][b*K:(b+1)*K], o.Loss[j*K:(j+1)*K])
 			copy(ev.rec[r][b*K*P:(b+1)*K*P], o.Rec[j*K*P:(j+1)*K*P])
-			if a.Warm != nil {
+			if warm != nil {
 				w := &a.slots[b].runs[r]
 				w.z = append(w.z[:0], o.Z[j*K*M:(j+1)*K*M]...)
 				w.lv = append(w.lv[:0], o.Logvar[j*K*M:(j+1)*K*M]...)
@@ -456,7 +484,7 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 		st.Search += o.Search
 		st.Optimise += o.Optimise
 		put(idx, o)
-		if a.Warm != nil {
+		if warm != nil {
 			for j, b := range idx {
 				w := &a.slots[b].runs[r]
 				w.pred, w.since = floats.Argmin(o.Loss[j*K:(j+1)*K]), 0
@@ -467,23 +495,30 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 		}
 		return nil
 	}
-	if a.Warm == nil {
+	if warm == nil {
 		idx := make([]int, hi-lo)
 		for i := range idx {
 			idx[i] = lo + i
 		}
-		return st, full(idx)
+		err := full(idx)
+		if a.Warm != nil {
+			// The full inference of an Adaptive that warm-starts its attacker is a
+			// judgement (Full), counted apart from the attacker's own searches.
+			st.Full -= len(idx)
+			st.Judged += len(idx)
+		}
+		return st, err
 	}
-	var fresh, warm, far []int
+	var fresh, near, far []int
 	for b := lo; b < hi; b++ {
 		w := &a.slots[b].runs[r]
 		switch {
-		case w.z == nil || (a.Warm.FullEvery > 0 && w.since >= a.Warm.FullEvery):
+		case w.z == nil || (warm.FullEvery > 0 && w.since >= warm.FullEvery):
 			fresh = append(fresh, b)
 		case w.far:
 			far = append(far, b)
 		default:
-			warm = append(warm, b)
+			near = append(near, b)
 		}
 	}
 	if err := full(fresh); err != nil {
@@ -528,7 +563,7 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 	// A far-moved slot (a random restart): Restart steps from its first optimum, and
 	// its prediction is whatever they give.
 	if len(far) > 0 {
-		o, err := refine(far, a.Warm.Restart)
+		o, err := refine(far, warm.Restart)
 		if err != nil {
 			return st, err
 		}
@@ -540,16 +575,16 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 			w.far, w.pred = false, floats.Argmin(o.Loss[j*K:(j+1)*K])
 		}
 	}
-	if len(warm) == 0 {
+	if len(near) == 0 {
 		return st, nil
 	}
-	o, err := refine(warm, a.Warm.Steps)
+	o, err := refine(near, warm.Steps)
 	if err != nil {
 		return st, err
 	}
-	st.Warm += len(warm)
+	st.Warm += len(near)
 	var moved, movedJ, kept, keptJ []int
-	for j, b := range warm {
+	for j, b := range near {
 		if floats.Argmin(o.Loss[j*K:(j+1)*K]) != a.slots[b].runs[r].pred {
 			moved, movedJ = append(moved, b), append(movedJ, j)
 		} else {
@@ -560,7 +595,7 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 	if len(moved) == 0 {
 		return st, nil
 	}
-	if a.Warm.Changed == 0 {
+	if warm.Changed == 0 {
 		st.Forced += len(moved)
 		return st, full(moved)
 	}
@@ -571,7 +606,7 @@ func (a *Adaptive) runChunk(x []float32, lo, hi, r, run int, ev *evaluation, K, 
 		w.z = append(w.z[:0], o.Z[j*K*M:(j+1)*K*M]...)
 		w.lv = append(w.lv[:0], o.Logvar[j*K*M:(j+1)*K*M]...)
 	}
-	o, err = refine(moved, a.Warm.Changed)
+	o, err = refine(moved, warm.Changed)
 	if err != nil {
 		return st, err
 	}

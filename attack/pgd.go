@@ -8,9 +8,11 @@ package attack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/eabs/eabs/internal/floats"
 )
@@ -183,6 +185,33 @@ type PGDAttack struct {
 	// only, the verdict's fresh noise overturns it, and the attack has already stopped
 	// (an E-ABS then survives even budgets far beyond any robustness it has).
 	KeepGoing bool
+	// Judge, when set, decides whether a restart fooled the model, where the model
+	// the attack queries only approximates it: E-ABS's warm-started attacker
+	// inference re-reads stale latents that overstate the true class's loss, and so
+	// calls candidates adversarial that its full inference (adversary.Adaptive.Full)
+	// classifies correctly. At the end of a restart the candidate it claimed (above)
+	// is classified by Judge, one query; only the Judge's misclassification ends the
+	// sample's restarts, and Found.Ok is the Judge's answer. A rejected claim is
+	// returned only when no restart ended without a claim (those keep their
+	// highest-loss iterate as usual), and of several, the one of highest loss by the
+	// Judge. Without a Judge a claim ends the restarts, whatever it is worth: on the
+	// zoo E-ABS false claims ended PGD-L2 after one or two of its five restarts, so
+	// that more restarts changed nothing. Recorded in the options as "Judged".
+	Judge Classifier `json:"-"`
+}
+
+// MarshalJSON records the options (a run's configuration): the fields, and
+// "Judged": true when a Judge is set (absent otherwise, so that configurations without
+// one keep their hash).
+func (p PGDAttack) MarshalJSON() ([]byte, error) {
+	type plain PGDAttack
+	if p.Judge == nil {
+		return json.Marshal(plain(p))
+	}
+	return json.Marshal(struct {
+		plain
+		Judged bool
+	}{plain(p), true})
 }
 
 // DefaultRestarts is the paper's number of PGD random starts: 5 on 28x28 data (MNIST,
@@ -200,6 +229,13 @@ func (p PGDAttack) Name() string { return "pgd-" + string(p.Lp) }
 // Norm implements Attack.
 func (p PGDAttack) Norm() Norm { return p.Lp }
 
+// Kinds of candidate a sample holds between restarts (PGDAttack.Run).
+const (
+	candNone     = iota
+	candRejected // a claim the Judge rejected; best is the Judge's loss
+	candPlain    // a restart's best iterate without a claim; best is the attacker's loss
+)
+
 // Run implements Attack.
 func (p PGDAttack) Run(ctx context.Context, m Classifier, x []float32, y []int, batch int, rng *rand.Rand) (*Found, error) {
 	name := p.Name()
@@ -216,6 +252,9 @@ func (p PGDAttack) Run(ctx context.Context, m Classifier, x []float32, y []int, 
 	n, err := checkRun(name, x, y, batch, d.Classes())
 	if err != nil {
 		return nil, err
+	}
+	if p.Judge != nil && p.Judge.Classes() != d.Classes() {
+		return nil, fmt.Errorf("attack %s: the judge has %d classes, the model %d", name, p.Judge.Classes(), d.Classes())
 	}
 	steps, err := orDefault(name, "steps", p.Steps, 80)
 	if err != nil {
@@ -238,20 +277,26 @@ func (p PGDAttack) Run(ctx context.Context, m Classifier, x []float32, y []int, 
 	}
 	f := newFound(x, batch)
 	s := &sampler{m: d, eot: eot, k: d.Classes(), n: n, y: y, queries: f.Queries}
+	// Across restarts: the kind of candidate each sample holds in f.Adv and its loss.
+	kind := make([]int, batch)
 	best := make([]float64, batch)
-	for i := range best {
-		best[i] = math.Inf(-1)
-	}
+	// Within a restart: whether the model was fooled (the claim), the loss of the
+	// restart's candidate (radv, by the rules of KeepGoing and the early stop).
+	rOk := make([]bool, batch)
+	rBest := make([]float64, batch)
+	radv := make([]float32, len(x))
 	for r := 0; r < restarts; r++ {
 		var idx []int
 		for i := 0; i < batch; i++ {
 			if !f.Ok[i] {
 				idx = append(idx, i)
+				rOk[i], rBest[i] = false, math.Inf(-1)
 			}
 		}
 		if len(idx) == 0 {
 			break
 		}
+		ran := slices.Clone(idx)
 		cur := gather(x, idx, n)
 		if !p.ZeroStart {
 			for j, i := range idx {
@@ -279,16 +324,16 @@ func (p PGDAttack) Run(ctx context.Context, m Classifier, x []float32, y []int, 
 				fooled := floats.Argmax(logits[j*s.k:(j+1)*s.k]) != y[i]
 				if p.KeepGoing {
 					// Misclassified beats classified; within each, higher loss wins.
-					if (fooled && !f.Ok[i]) || (fooled == f.Ok[i] && losses[j] > best[i]) {
-						f.Ok[i], best[i] = fooled, losses[j]
-						copy(f.Adv[i*n:(i+1)*n], c)
+					if (fooled && !rOk[i]) || (fooled == rOk[i] && losses[j] > rBest[i]) {
+						rOk[i], rBest[i] = fooled, losses[j]
+						copy(radv[i*n:(i+1)*n], c)
 					}
 				} else if fooled {
-					f.Ok[i], done[j] = true, true
-					copy(f.Adv[i*n:(i+1)*n], c)
-				} else if losses[j] > best[i] {
-					best[i] = losses[j]
-					copy(f.Adv[i*n:(i+1)*n], c)
+					rOk[i], done[j] = true, true
+					copy(radv[i*n:(i+1)*n], c)
+				} else if losses[j] > rBest[i] {
+					rBest[i] = losses[j]
+					copy(radv[i*n:(i+1)*n], c)
 				}
 			}
 			if t == steps {
@@ -303,6 +348,54 @@ func (p PGDAttack) Run(ctx context.Context, m Classifier, x []float32, y []int, 
 			idx = keep(done, idx, n, &cur, &grad)
 			if len(idx) == 0 {
 				break
+			}
+		}
+		// The restart's candidates: a claim ends the sample's restarts (if the Judge,
+		// when there is one, agrees); the others compete by loss.
+		var claimed []int
+		for _, i := range ran {
+			switch {
+			case rOk[i]:
+				claimed = append(claimed, i)
+			case kind[i] != candPlain || rBest[i] > best[i]:
+				kind[i], best[i] = candPlain, rBest[i]
+				copy(f.Adv[i*n:(i+1)*n], radv[i*n:(i+1)*n])
+			}
+		}
+		if len(claimed) == 0 {
+			continue
+		}
+		if p.Judge == nil {
+			for _, i := range claimed {
+				f.Ok[i] = true
+				copy(f.Adv[i*n:(i+1)*n], radv[i*n:(i+1)*n])
+			}
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		jz, err := p.Judge.Logits(gather(radv, claimed, n), len(claimed))
+		if err != nil {
+			return nil, fmt.Errorf("attack %s: judge: %w", name, err)
+		}
+		if len(jz) != len(claimed)*s.k {
+			return nil, fmt.Errorf("attack %s: the judge returned %d logits for %d images of %d classes", name, len(jz), len(claimed), s.k)
+		}
+		if err := finite("judge logits", jz); err != nil {
+			return nil, err
+		}
+		for j, i := range claimed {
+			f.Queries[i]++
+			row := jz[j*s.k : (j+1)*s.k]
+			jl, _ := lseMargin(row, y[i])
+			switch {
+			case floats.Argmax(row) != y[i]:
+				f.Ok[i] = true
+				copy(f.Adv[i*n:(i+1)*n], radv[i*n:(i+1)*n])
+			case kind[i] == candNone || (kind[i] == candRejected && jl > best[i]):
+				kind[i], best[i] = candRejected, jl
+				copy(f.Adv[i*n:(i+1)*n], radv[i*n:(i+1)*n])
 			}
 		}
 	}

@@ -28,6 +28,12 @@ type AttackSettings struct {
 	// randomised verdict overturns barely fooled candidates).
 	PGDSteps, PGDRestarts int
 	KeepGoing             string
+	// Judge decides whether a PGD restart fooled a generative model: "auto" (or ""):
+	// the model's full inference with fresh noise (adversary.Adaptive.Full), one per
+	// claimed restart, because the warm-started attacker's stale latents overstate the
+	// true class's loss and its false claims ended PGD after one or two restarts;
+	// "off": the attacker's own claim, as before (to continue or grow older runs).
+	Judge string
 	// Queries is the gradient-free attacks' per-sample budget (0: each attack's own).
 	Queries int
 	// SweepFactors re-run each norm's first bounded attack at these multiples of the
@@ -135,6 +141,10 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 		}
 		attacker = &adversary.Adaptive{Engine: e, EOT: job.EABS.EOT, Workers: job.Runtime.Workers, Warm: job.EABS.Warm}
 		model = attacker
+		if job.Attacks.Judge != "off" {
+			judge(entries, attacker.Full())
+			judge(sweep, attacker.Full())
+		}
 		verdict = &adversary.Verdict{Engine: e, EOT: job.EABS.VerdictEOT, Workers: job.Runtime.Workers, Seed: job.Run.Seed}
 		h.Config = fmt.Sprintf("e-abs adaptive gradient (eq. 8) EOT %d %s, verdict full inference EOT %d, runtime %s, inference %+v",
 			job.EABS.EOT, warmText(job.EABS.Warm), job.EABS.VerdictEOT, job.EABS.Engine, job.EABS.Infer)
@@ -277,6 +287,16 @@ func gradientFree() []string {
 	return out
 }
 
+// judge makes j the Judge of the PGD attacks among es (attack.PGDAttack.Judge).
+func judge(es []Entry, j attack.Classifier) {
+	for i, e := range es {
+		if p, ok := e.Attack.(attack.PGDAttack); ok {
+			p.Judge = j
+			es[i].Attack = p
+		}
+	}
+}
+
 // warmText names the attacker's warm start in the configuration; the restart and
 // changed-prediction refinements only when set, so configurations without them keep
 // their hash.
@@ -307,6 +327,9 @@ func (a AttackSettings) build(prof data.Profile, generative bool, starts func([]
 	st := attack.Settings{Restarts: a.PGDRestarts, Queries: a.Queries, Starts: starts}
 	if st.Restarts == 0 {
 		st.Restarts = prof.Restarts
+	}
+	if a.Judge != "" && a.Judge != "auto" && a.Judge != "off" {
+		return nil, nil, fmt.Errorf("judge %q: want auto or off", a.Judge)
 	}
 	switch a.KeepGoing {
 	case "on":

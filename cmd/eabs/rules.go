@@ -31,6 +31,7 @@ var flagRules = map[string]flagRule{
 	"eps-l2":          floatRule(0, math.Inf(1), true),  // omitted: the dataset profile's
 	"eps-linf":        floatRule(0, 1, true),            // pixels are in [0,1]; omitted: the profile's
 	"pgd-keep-going":  oneOf("auto", "on", "off"),
+	"pgd-judge":       oneOf("auto", "off"),
 	"pgd-restarts":    intRule(0, inf), // 0: the paper's for the dataset
 	"attack-batch":    intRule(1, inf),
 	"queries":         intRule(0, inf),  // 0: each gradient-free attack's default
