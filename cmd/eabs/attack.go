@@ -92,7 +92,7 @@ Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
 	f.IntVar(&o.as.PGDSteps, "pgd-steps", 80, "PGD steps (the paper's 80)")
 	f.IntVar(&o.as.PGDRestarts, "pgd-restarts", 0, "PGD random restarts (default: the dataset's, the paper's 5 or 20)")
 	f.StringVar(&o.as.KeepGoing, "pgd-keep-going", "auto", "PGD and APGD step on to the end of a restart once fooled and keep the most adversarial iterate: on, off, or auto (on for generative models)")
-	f.StringVar(&o.as.Judge, "pgd-judge", "auto", "who decides that a PGD restart fooled a generative model: auto (its full inference, one query per claim: the warm-started attacker's claims are often false and ended the restarts) or off (the attacker's own claim, for continuing runs made before)")
+	f.StringVar(&o.as.Judge, "pgd-judge", "auto", "who decides a PGD restart fooled a generative model: auto (its full inference, one query per claim; the warm-started attacker's claims are often false) or off (the attacker, as runs made before)")
 	f.IntVar(&o.as.Queries, "queries", 0, "per-sample query budget of the gradient-free attacks (default: each attack's)")
 	f.StringVar(&o.after, "after", "", "continue this complete results file of the same model: run --attacks after its attacks on the samples still robust, as one run of all of them")
 	f.StringVar(&o.reuse, "reuse", "", "grow this complete results file of the same model and configuration to --n samples, attacking only the new ones (needs --attack-batch 1)")
