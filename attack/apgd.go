@@ -96,163 +96,202 @@ func APGDCheckpoints(steps int) []int {
 // Run implements Attack.
 func (a APGD) Run(ctx context.Context, m Classifier, x []float32, y []int, batch int, rng *rand.Rand) (*Found, error) {
 	name := a.Name()
-	if err := checkNorm(name, a.Lp); err != nil {
-		return nil, err
-	}
-	if err := checkEps(name, a.Eps); err != nil {
-		return nil, err
-	}
 	if a.Loss != "ce" && a.Loss != "dlr" {
 		return nil, fmt.Errorf("attack %s: unknown loss %q (want ce or dlr)", name, a.Loss)
 	}
-	d, err := differentiable(name, m)
+	minClasses := 2
+	if a.Loss == "dlr" {
+		minClasses = 3
+	}
+	r, s, err := a.start(name, m, x, y, batch, minClasses)
 	if err != nil {
 		return nil, err
 	}
-	K := d.Classes()
-	if a.Loss == "dlr" && K < 3 {
-		return nil, fmt.Errorf("attack %s: the DLR loss needs at least 3 classes, the model has %d", name, K)
-	}
-	n, err := checkRun(name, x, y, batch, K)
-	if err != nil {
-		return nil, err
-	}
-	steps, err := orDefault(name, "steps", a.Steps, 100)
-	if err != nil {
-		return nil, err
-	}
-	restarts, err := orDefault(name, "restarts", a.Restarts, 1)
-	if err != nil {
-		return nil, err
-	}
-	eot, err := orDefault(name, "eot", a.EOT, 1)
-	if err != nil {
-		return nil, err
-	}
-	alpha, rho := a.Momentum, a.Rho
-	if alpha == 0 {
-		alpha = 0.75
-	}
-	if rho == 0 {
-		rho = 0.75
-	}
-	if !(alpha > 0 && alpha <= 1) || !(rho > 0 && rho <= 1) {
-		return nil, fmt.Errorf("attack %s: momentum %g and rho %g must be in (0,1]", name, alpha, rho)
-	}
-	isCheck := map[int]bool{}
-	gaps := map[int]int{}
-	prev := 0
-	for _, w := range APGDCheckpoints(steps) {
-		isCheck[w], gaps[w] = true, w-prev
-		prev = w
-	}
-
-	f := newFound(x, batch)
-	s := &sampler{m: d, eot: eot, k: K, n: n, y: y, queries: f.Queries}
 	eval := func(xs []float32, idx []int) ([]float32, []float32, []float64, error) {
 		if a.Loss == "ce" {
 			return s.ceVJP(ctx, xs, idx)
 		}
 		return s.vjp(ctx, xs, idx, dlr)
 	}
-	best := make([]float64, batch) // the loss of the candidate in f.Adv
-	for i := range best {
-		best[i] = math.Inf(-1)
-	}
-	for r := 0; r < restarts; r++ {
-		var idx []int
-		for i := 0; i < batch; i++ {
-			if !f.Ok[i] {
-				idx = append(idx, i)
-			}
-		}
-		if len(idx) == 0 {
-			break
-		}
-		// Per-sample state of this restart, indexed by sample.
-		eta := make([]float64, batch)
-		lossBest := make([]float64, batch)
-		lossLastCheck := make([]float64, batch)
-		reducedLast := make([]bool, batch)
-		history := make([][]float64, batch) // losses at iterates 0..k
-		xBest := make([][]float32, batch)
-		gBest := make([][]float32, batch)
-
-		cur := make([]float32, 0, len(idx)*n)
-		for _, i := range idx {
-			cur = append(cur, apgdStart(a.Lp, x[i*n:(i+1)*n], a.Eps, rng)...)
-		}
-		old := append([]float32(nil), cur...)
-		grad := make([]float32, len(cur))
-
-		// record evaluates cur, updates the best points, and drops fooled samples
-		// (without KeepGoing).
-		record := func(t int) error {
-			logits, g, losses, err := eval(cur, idx)
-			if err != nil {
-				return err
-			}
-			copy(grad, g)
-			done := make([]bool, len(idx))
-			for j, i := range idx {
-				c := cur[j*n : (j+1)*n]
-				fooled := floats.Argmax(logits[j*K:(j+1)*K]) != y[i]
-				if fooled && !a.KeepGoing {
-					f.Ok[i], done[j] = true, true
-					copy(f.Adv[i*n:(i+1)*n], c)
-					continue
-				}
-				history[i] = append(history[i], losses[j])
-				if t == 0 || losses[j] > lossBest[i] {
-					lossBest[i] = losses[j]
-					xBest[i] = append(xBest[i][:0], c...)
-					gBest[i] = append(gBest[i][:0], g[j*n:(j+1)*n]...)
-				}
-				// Misclassified beats classified; within each, higher loss wins.
-				if (fooled && !f.Ok[i]) || (fooled == f.Ok[i] && losses[j] > best[i]) {
-					f.Ok[i], best[i] = fooled, losses[j]
-					copy(f.Adv[i*n:(i+1)*n], c)
-				}
-			}
-			idx = keep(done, idx, n, &cur, &old, &grad)
-			return nil
-		}
-		if err := record(0); err != nil {
+	for range r.restarts {
+		if err := r.restart(rng, eval); err != nil {
 			return nil, err
 		}
-		for _, i := range idx {
-			eta[i] = 2 * a.Eps
-			lossLastCheck[i] = lossBest[i]
-			reducedLast[i] = true // AutoAttack starts with reduced_last_check = 1
+	}
+	return r.f, nil
+}
+
+// apgdRun is an APGD run's settings with their defaults and what it keeps across
+// restarts (and APGD-T's target classes): the answer and the loss of each sample's
+// candidate.
+type apgdRun struct {
+	a               APGD
+	steps, restarts int
+	alpha, rho      float64
+	isCheck         map[int]bool
+	gaps            map[int]int
+	x               []float32
+	y               []int
+	n, k            int
+	f               *Found
+	best            []float64 // the loss of the candidate in f.Adv
+}
+
+// apgdEval evaluates the images xs of samples idx: their logits, the gradient of the
+// loss, and the loss per sample.
+type apgdEval func(xs []float32, idx []int) (logits, grad []float32, losses []float64, err error)
+
+// start checks a run's inputs (a model of at least minClasses classes) and resolves
+// the defaults.
+func (a APGD) start(name string, m Classifier, x []float32, y []int, batch, minClasses int) (*apgdRun, *sampler, error) {
+	if err := checkNorm(name, a.Lp); err != nil {
+		return nil, nil, err
+	}
+	if err := checkEps(name, a.Eps); err != nil {
+		return nil, nil, err
+	}
+	d, err := differentiable(name, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	K := d.Classes()
+	if K < minClasses {
+		return nil, nil, fmt.Errorf("attack %s: the loss needs at least %d classes, the model has %d", name, minClasses, K)
+	}
+	n, err := checkRun(name, x, y, batch, K)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &apgdRun{a: a, x: x, y: y, n: n, k: K, isCheck: map[int]bool{}, gaps: map[int]int{}}
+	if r.steps, err = orDefault(name, "steps", a.Steps, 100); err != nil {
+		return nil, nil, err
+	}
+	if r.restarts, err = orDefault(name, "restarts", a.Restarts, 1); err != nil {
+		return nil, nil, err
+	}
+	eot, err := orDefault(name, "eot", a.EOT, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.alpha, r.rho = a.Momentum, a.Rho
+	if r.alpha == 0 {
+		r.alpha = 0.75
+	}
+	if r.rho == 0 {
+		r.rho = 0.75
+	}
+	if !(r.alpha > 0 && r.alpha <= 1) || !(r.rho > 0 && r.rho <= 1) {
+		return nil, nil, fmt.Errorf("attack %s: momentum %g and rho %g must be in (0,1]", name, r.alpha, r.rho)
+	}
+	prev := 0
+	for _, w := range APGDCheckpoints(r.steps) {
+		r.isCheck[w], r.gaps[w] = true, w-prev
+		prev = w
+	}
+	r.f = newFound(x, batch)
+	r.best = make([]float64, batch)
+	for i := range r.best {
+		r.best[i] = math.Inf(-1)
+	}
+	return r, &sampler{m: d, eot: eot, k: K, n: n, y: y, queries: r.f.Queries}, nil
+}
+
+// restart runs one APGD restart, from a random start, on the samples not yet fooled.
+func (r *apgdRun) restart(rng *rand.Rand, eval apgdEval) error {
+	a, n, K, x, y, f, best := r.a, r.n, r.k, r.x, r.y, r.f, r.best
+	batch := len(y)
+	var idx []int
+	for i := 0; i < batch; i++ {
+		if !f.Ok[i] {
+			idx = append(idx, i)
 		}
-		for t := 1; t <= steps && len(idx) > 0; t++ {
-			mom := alpha
-			if t == 1 {
-				mom = 1
-			}
-			for j, i := range idx {
-				apgdUpdate(a.Lp, cur[j*n:(j+1)*n], old[j*n:(j+1)*n], grad[j*n:(j+1)*n], x[i*n:(i+1)*n], eta[i], a.Eps, mom)
-			}
-			if err := record(t); err != nil {
-				return nil, err
-			}
-			if !isCheck[t] {
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	// Per-sample state of this restart, indexed by sample.
+	eta := make([]float64, batch)
+	lossBest := make([]float64, batch)
+	lossLastCheck := make([]float64, batch)
+	reducedLast := make([]bool, batch)
+	history := make([][]float64, batch) // losses at iterates 0..k
+	xBest := make([][]float32, batch)
+	gBest := make([][]float32, batch)
+
+	cur := make([]float32, 0, len(idx)*n)
+	for _, i := range idx {
+		cur = append(cur, apgdStart(a.Lp, x[i*n:(i+1)*n], a.Eps, rng)...)
+	}
+	old := append([]float32(nil), cur...)
+	grad := make([]float32, len(cur))
+
+	// record evaluates cur, updates the best points, and drops fooled samples
+	// (without KeepGoing).
+	record := func(t int) error {
+		logits, g, losses, err := eval(cur, idx)
+		if err != nil {
+			return err
+		}
+		copy(grad, g)
+		done := make([]bool, len(idx))
+		for j, i := range idx {
+			c := cur[j*n : (j+1)*n]
+			fooled := floats.Argmax(logits[j*K:(j+1)*K]) != y[i]
+			if fooled && !a.KeepGoing {
+				f.Ok[i], done[j] = true, true
+				copy(f.Adv[i*n:(i+1)*n], c)
 				continue
 			}
-			k := gaps[t]
-			for j, i := range idx {
-				cond := apgdHalve(history[i], k, rho, reducedLast[i], lossLastCheck[i], lossBest[i])
-				reducedLast[i] = cond
-				lossLastCheck[i] = lossBest[i]
-				if cond {
-					eta[i] /= 2
-					copy(cur[j*n:(j+1)*n], xBest[i])
-					copy(grad[j*n:(j+1)*n], gBest[i])
-				}
+			history[i] = append(history[i], losses[j])
+			if t == 0 || losses[j] > lossBest[i] {
+				lossBest[i] = losses[j]
+				xBest[i] = append(xBest[i][:0], c...)
+				gBest[i] = append(gBest[i][:0], g[j*n:(j+1)*n]...)
+			}
+			// Misclassified beats classified; within each, higher loss wins.
+			if (fooled && !f.Ok[i]) || (fooled == f.Ok[i] && losses[j] > best[i]) {
+				f.Ok[i], best[i] = fooled, losses[j]
+				copy(f.Adv[i*n:(i+1)*n], c)
+			}
+		}
+		idx = keep(done, idx, n, &cur, &old, &grad)
+		return nil
+	}
+	if err := record(0); err != nil {
+		return err
+	}
+	for _, i := range idx {
+		eta[i] = 2 * a.Eps
+		lossLastCheck[i] = lossBest[i]
+		reducedLast[i] = true // AutoAttack starts with reduced_last_check = 1
+	}
+	for t := 1; t <= r.steps && len(idx) > 0; t++ {
+		mom := r.alpha
+		if t == 1 {
+			mom = 1
+		}
+		for j, i := range idx {
+			apgdUpdate(a.Lp, cur[j*n:(j+1)*n], old[j*n:(j+1)*n], grad[j*n:(j+1)*n], x[i*n:(i+1)*n], eta[i], a.Eps, mom)
+		}
+		if err := record(t); err != nil {
+			return err
+		}
+		if !r.isCheck[t] {
+			continue
+		}
+		k := r.gaps[t]
+		for j, i := range idx {
+			cond := apgdHalve(history[i], k, r.rho, reducedLast[i], lossLastCheck[i], lossBest[i])
+			reducedLast[i] = cond
+			lossLastCheck[i] = lossBest[i]
+			if cond {
+				eta[i] /= 2
+				copy(cur[j*n:(j+1)*n], xBest[i])
+				copy(grad[j*n:(j+1)*n], gBest[i])
 			}
 		}
 	}
-	return f, nil
+	return nil
 }
 
 // apgdUpdate moves the iterate c (previous iterate o, gradient g, original x) one

@@ -281,13 +281,19 @@ type sampler struct {
 // logits, and returns the EOT-mean logits, the mean gradient of the loss and the loss of
 // the mean logits per sample.
 func (s *sampler) vjp(ctx context.Context, xs []float32, idx []int, loss lossFn) (logits, grad []float32, losses []float64, err error) {
+	return s.vjpBy(ctx, xs, idx, func(z []float32, i int) (float64, []float64) { return loss(z, s.y[i]) })
+}
+
+// vjpBy is vjp with a loss that depends on the sample i, not only on its label (a
+// targeted loss).
+func (s *sampler) vjpBy(ctx context.Context, xs []float32, idx []int, loss func(z []float32, i int) (float64, []float64)) (logits, grad []float32, losses []float64, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, nil, err
 	}
 	cot := func(z []float32) []float32 {
 		v := make([]float32, len(z))
 		for j, i := range idx {
-			_, dz := loss(z[j*s.k:(j+1)*s.k], s.y[i])
+			_, dz := loss(z[j*s.k:(j+1)*s.k], i)
 			for c, d := range dz {
 				v[j*s.k+c] = float32(d)
 			}
@@ -301,7 +307,7 @@ func (s *sampler) vjp(ctx context.Context, xs []float32, idx []int, loss lossFn)
 	losses = make([]float64, len(idx))
 	for j, i := range idx {
 		s.queries[i] += s.eot
-		losses[j], _ = loss(logits[j*s.k:(j+1)*s.k], s.y[i])
+		losses[j], _ = loss(logits[j*s.k:(j+1)*s.k], i)
 	}
 	return logits, grad, losses, nil
 }

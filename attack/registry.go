@@ -70,6 +70,14 @@ var registry = struct {
 	"apgd-dlr-l2": {L2, true, bounded(func(s Settings) Attack {
 		return APGD{Lp: L2, Eps: s.Eps, Loss: "dlr", EOT: s.EOT, KeepGoing: s.KeepGoing}
 	})},
+	"apgd-t-linf": {Linf, true, bounded(func(s Settings) Attack {
+		return APGDT{Lp: Linf, Eps: s.Eps, EOT: s.EOT, KeepGoing: s.KeepGoing}
+	})},
+	"apgd-t-l2": {L2, true, bounded(func(s Settings) Attack {
+		return APGDT{Lp: L2, Eps: s.Eps, EOT: s.EOT, KeepGoing: s.KeepGoing}
+	})},
+	"fab-t-linf":    {Linf, false, minNorm(func(s Settings) Attack { return FAB{Lp: Linf, Eps: s.Eps, EOT: s.EOT} })},
+	"fab-t-l2":      {L2, false, minNorm(func(s Settings) Attack { return FAB{Lp: L2, Eps: s.Eps, EOT: s.EOT} })},
 	"deepfool-linf": {Linf, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: Linf, EOT: s.EOT} })},
 	"deepfool-l2":   {L2, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: L2, EOT: s.EOT} })},
 	"ddn":           {L2, false, minNorm(func(s Settings) Attack { return DDN{EOT: s.EOT} })},
@@ -140,6 +148,10 @@ func minNorm(f func(Settings) Attack) Constructor {
 //	pgd-linf, pgd-l2            PGDAttack: 80 steps, step 2.5*eps/80, Settings.Restarts
 //	apgd-ce-linf, apgd-ce-l2    APGD, cross-entropy: 100 iterations, 1 restart
 //	apgd-dlr-linf, apgd-dlr-l2  APGD, DLR loss (3 or more classes)
+//	apgd-t-linf, apgd-t-l2      APGD-T, targeted DLR loss: 9 targets x 100 iterations
+//	                            (4 or more classes)
+//	fab-t-linf, fab-t-l2        FAB-T: 9 targets x 100 iterations, alpha_max 0.1, eta 1.05,
+//	                            beta 0.9 (stops a sample once within Settings.Eps)
 //	deepfool-linf, deepfool-l2  DeepFool: 100 steps, overshoot 0.02, all classes
 //	ddn                         DDN (L2): 80 steps, gamma 0.05
 //	cw-l2                       Carlini-Wagner L2: 5 x 100 steps, lr 0.01
@@ -154,8 +166,8 @@ func minNorm(f func(Settings) Attack) Constructor {
 //	                            class's reconstruction, then bisection (E-ABS only)
 //
 // pgd, apgd, square, nes and spsa are bounded by Settings.Eps (Kind says which); the
-// others minimise the distance (hsj and boundary stop a sample once within Eps).
-// Settings.KeepGoing reaches pgd and apgd.
+// others minimise the distance (hsj, boundary and fab stop a sample once within Eps).
+// Settings.KeepGoing reaches pgd and apgd. Suite names lists of attacks (autoattack).
 func New(name string, s Settings) (Attack, error) {
 	registry.Lock()
 	e, ok := registry.m[name]
@@ -207,4 +219,60 @@ func Check(name string, m Classifier) error {
 		}
 	}
 	return nil
+}
+
+// AutoAttackVersion is the configuration of AutoAttack (Croce and Hein 2020) that
+// AutoAttack runs: its "standard" version, what RobustBench ranks by.
+const AutoAttackVersion = "standard"
+
+// suites are the names that stand for a list of attacks, per norm in this order.
+var suites = map[string][]Norm{"autoattack": {Linf, L2}, "autoattack-linf": {Linf}, "autoattack-l2": {L2}}
+
+// Suite reports whether name stands for a list of attacks rather than one, and its
+// norms in order: "autoattack" is AutoAttack's standard version in Linf, then in L2;
+// "autoattack-linf" and "autoattack-l2" in one norm (see AutoAttack).
+func Suite(name string) ([]Norm, bool) {
+	ns, ok := suites[name]
+	return ns, ok
+}
+
+// SuiteNames lists the names Suite accepts, sorted.
+func SuiteNames() []string {
+	out := make([]string, 0, len(suites))
+	for k := range suites {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// AutoAttack returns the attacks of AutoAttack's standard version (Croce and Hein 2020,
+// AutoAttackVersion) in the norm, in its order, at budget s.Eps, with its parameters
+// written out:
+//
+//	apgd-ce-*  APGD, cross-entropy, 100 iterations, 1 restart
+//	apgd-t-*   APGD-T, targeted DLR, 9 targets x 100 iterations, 1 restart each
+//	fab-t-*    FAB-T, 9 targets x 100 iterations, alpha_max 0.1, eta 1.05, beta 0.9
+//	square-*   Square, 5000 queries, p_init 0.8, the unrescaled schedule
+//
+// The evaluation runs each on the samples the earlier ones left robust, so the norm's
+// "All" is AutoAttack's robust accuracy. s.EOT and s.KeepGoing reach APGD, APGD-T and
+// FAB as they reach the single attacks (the standard has 1 and false, for a
+// deterministic classifier); s.Restarts and s.Queries do not apply.
+func AutoAttack(norm Norm, s Settings) ([]Attack, error) {
+	if err := checkNorm("autoattack", norm); err != nil {
+		return nil, err
+	}
+	if err := checkSettings(s); err != nil {
+		return nil, err
+	}
+	if err := checkEps("autoattack-"+string(norm), s.Eps); err != nil {
+		return nil, err
+	}
+	return []Attack{
+		APGD{Lp: norm, Eps: s.Eps, Loss: "ce", Steps: 100, Restarts: 1, EOT: s.EOT, Momentum: 0.75, Rho: 0.75, KeepGoing: s.KeepGoing},
+		APGDT{Lp: norm, Eps: s.Eps, Targets: 9, Steps: 100, Restarts: 1, EOT: s.EOT, Momentum: 0.75, Rho: 0.75, KeepGoing: s.KeepGoing},
+		FAB{Lp: norm, Eps: s.Eps, Targets: 9, Steps: 100, Restarts: 1, AlphaMax: 0.1, Eta: 1.05, Beta: 0.9, EOT: s.EOT},
+		Square{Lp: norm, Eps: s.Eps, Queries: 5000, PInit: 0.8, FixedSchedule: true},
+	}, nil
 }

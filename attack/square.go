@@ -27,9 +27,14 @@ type Square struct {
 	Queries int
 	// PInit is the initial fraction of pixels a window covers, shrunk by the paper's
 	// piecewise-constant schedule (halved at 10, 50, 200, 500, 1000, 2000, 4000, 6000
-	// and 8000 of 10,000 iterations, rescaled to the budget); 0 means 0.8, AutoAttack's
-	// value for both norms.
+	// and 8000 of 10,000 iterations, rescaled to the budget unless FixedSchedule); 0
+	// means 0.8, AutoAttack's value for both norms.
 	PInit float64
+	// FixedSchedule keeps the schedule's breakpoints at the paper's iteration counts
+	// (10, 50, ..., 8000) whatever the budget, as AutoAttack runs it (its
+	// resc_schedule=False: with 5000 queries the windows shrink half as fast as when
+	// rescaled); false rescales them to the budget, as the authors' original code does.
+	FixedSchedule bool
 	// Shape is the images' (C, H, W); zero means square images with 1 or 3 channels,
 	// inferred from the number of values per image.
 	Shape [3]int
@@ -117,7 +122,7 @@ func (a Square) sample(q *SampleOracle, x []float32, y int, adv []float32, r *ra
 	copy(adv, best)
 	cand := make([]float32, len(x))
 	for it := 0; margin >= 0 && q.Remaining() > 0; it++ {
-		p := squareP(a.PInit, it, a.Queries)
+		p := squareP(a.PInit, it, a.Queries, a.FixedSchedule)
 		if a.Lp == Linf {
 			a.proposeLinf(cand, best, x, p, r, c, h, w)
 		} else {
@@ -136,9 +141,12 @@ func (a Square) sample(q *SampleOracle, x []float32, y int, adv []float32, r *ra
 }
 
 // squareP is the paper's piecewise-constant schedule of the window fraction, its
-// 10,000-iteration breakpoints rescaled to n iterations.
-func squareP(pInit float64, it, n int) float64 {
-	i := int(float64(it) / float64(n) * 10000)
+// 10,000-iteration breakpoints rescaled to n iterations unless fixed.
+func squareP(pInit float64, it, n int, fixed bool) float64 {
+	i := it
+	if !fixed {
+		i = int(float64(it) / float64(n) * 10000)
+	}
 	switch {
 	case i <= 10:
 		return pInit
