@@ -269,10 +269,11 @@ func AutoAttack(norm Norm, s Settings) ([]Attack, error) {
 	if err := checkEps("autoattack-"+string(norm), s.Eps); err != nil {
 		return nil, err
 	}
+	eot := max(s.EOT, 1)
 	return []Attack{
-		APGD{Lp: norm, Eps: s.Eps, Loss: "ce", Steps: 100, Restarts: 1, EOT: s.EOT, Momentum: 0.75, Rho: 0.75, KeepGoing: s.KeepGoing},
-		APGDT{Lp: norm, Eps: s.Eps, Targets: 9, Steps: 100, Restarts: 1, EOT: s.EOT, Momentum: 0.75, Rho: 0.75, KeepGoing: s.KeepGoing},
-		FAB{Lp: norm, Eps: s.Eps, Targets: 9, Steps: 100, Restarts: 1, AlphaMax: 0.1, Eta: 1.05, Beta: 0.9, EOT: s.EOT},
+		APGD{Lp: norm, Eps: s.Eps, Loss: "ce", Steps: 100, Restarts: 1, EOT: eot, Momentum: 0.75, Rho: 0.75, KeepGoing: s.KeepGoing},
+		APGDT{Lp: norm, Eps: s.Eps, Targets: 9, Steps: 100, Restarts: 1, EOT: eot, Momentum: 0.75, Rho: 0.75, KeepGoing: s.KeepGoing},
+		FAB{Lp: norm, Eps: s.Eps, Targets: 9, Steps: 100, Restarts: 1, AlphaMax: 0.1, Eta: 1.05, Beta: 0.9, EOT: eot},
 		Square{Lp: norm, Eps: s.Eps, Queries: 5000, PInit: 0.8, FixedSchedule: true},
 	}, nil
 }
