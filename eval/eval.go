@@ -36,7 +36,14 @@ type Entry struct {
 	// beyond it is an attack bug, rejected and counted. A minimum-norm attack's (DDN,
 	// CW, DeepFool) candidates beyond Eps are measured, not rejected.
 	Bounded bool
+	// Suite names the list of attacks the entry came from, with its version
+	// ("autoattack standard", AutoAttackSuite), or is empty for an attack named alone.
+	Suite string
 }
+
+// AutoAttackSuite is Entry.Suite and AttackSpec.Suite of the attacks of AutoAttack's
+// standard version (attack.AutoAttack), which --attacks autoattack stands for.
+const AutoAttackSuite = "autoattack " + attack.AutoAttackVersion
 
 // Keyed is a randomised classifier whose noise for each row comes from a key the
 // runner gives (a function of the run's seed, the sample's position and the purpose of

@@ -19,6 +19,11 @@ import (
 // AttackSettings are the attacks of a run by name (attack.Names), in order, and what
 // they are built with.
 type AttackSettings struct {
+	// Names are attacks (attack.Names) or suites (attack.SuiteNames): "autoattack" stands
+	// for AutoAttack's standard version in Linf then in L2, "autoattack-linf" and
+	// "autoattack-l2" for one norm (attack.AutoAttack: apgd-ce, apgd-t, fab-t, square,
+	// with the standard's parameters, whatever PGDRestarts and Queries say), each entry
+	// marked with Suite AutoAttackSuite.
 	Names []string
 	// EpsL2, EpsLinf are the budgets (0: the dataset profile's, the paper's; own data
 	// has none, and an attack of a norm without a budget is refused).
@@ -356,32 +361,71 @@ func (a AttackSettings) build(prof data.Profile, generative bool, starts func([]
 	}
 	seen := map[string]bool{}
 	swept := map[attack.Norm]bool{}
-	for _, name := range a.Names {
+	// add appends the attack name, which build makes at a budget, and its sweep.
+	add := func(name string, build func(eps float64) (Entry, error)) error {
 		norm, bounded, err := attack.Kind(name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("unknown attack %q (known: %s)", name, strings.Join(attack.Names(), ", "))
+			return fmt.Errorf("unknown attack %q (known: %s; and %s)", name, strings.Join(attack.Names(), ", "), strings.Join(attack.SuiteNames(), ", "))
 		}
 		if !(eps[norm] > 0) {
 			// Own data has no paper's budget, and no default would mean anything.
-			return nil, nil, fmt.Errorf("attack %s needs a budget: dataset %s has none (own data): pass --eps-%s", name, prof.Name, norm)
+			return fmt.Errorf("attack %s needs a budget: dataset %s has none (own data): pass --eps-%s", name, prof.Name, norm)
 		}
 		if seen[name] {
-			return nil, nil, fmt.Errorf("attack %s listed twice", name)
+			return fmt.Errorf("attack %s listed twice", name)
 		}
 		seen[name] = true
-		e, err := one(name, eps[norm])
+		e, err := build(eps[norm])
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		entries = append(entries, e)
 		if bounded && !swept[norm] {
 			swept[norm] = true
 			for _, f := range a.SweepFactors {
-				s, err := one(name, f*eps[norm])
+				s, err := build(f * eps[norm])
 				if err != nil {
-					return nil, nil, err
+					return err
 				}
 				sweep = append(sweep, s)
+			}
+		}
+		return nil
+	}
+	for _, name := range a.Names {
+		norms, suite := attack.Suite(name)
+		if !suite {
+			if err := add(name, func(e float64) (Entry, error) { return one(name, e) }); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		// A suite (autoattack) stands for its attacks, per norm, with its own parameters.
+		for _, norm := range norms {
+			list := func(e float64) ([]attack.Attack, error) {
+				s := st
+				s.Eps = e
+				return attack.AutoAttack(norm, s)
+			}
+			if !(eps[norm] > 0) {
+				return nil, nil, fmt.Errorf("%s needs a budget in %s: dataset %s has none (own data): pass --eps-%s", name, norm, prof.Name, norm)
+			}
+			as, err := list(eps[norm])
+			if err != nil {
+				return nil, nil, err
+			}
+			for k, at := range as {
+				err := add(at.Name(), func(e float64) (Entry, error) {
+					as, err := list(e)
+					if err != nil {
+						return Entry{}, err
+					}
+					_, bounded, _ := attack.Kind(as[k].Name())
+					return Entry{Attack: as[k], Eps: e, Bounded: bounded, Suite: AutoAttackSuite}, nil
+				})
+				if err != nil {
+					return nil, nil, fmt.Errorf("%s: %w", name, err)
+				}
 			}
 		}
 	}

@@ -23,6 +23,9 @@ type AttackSpec struct {
 	Options string      `json:"options"`
 	// Retries is Config.Retries of the run that made the attack's records.
 	Retries int `json:"retries,omitempty"`
+	// Suite is Entry.Suite: the list of attacks this one came from and its version
+	// ("autoattack standard"); absent for an attack named alone.
+	Suite string `json:"suite,omitempty"`
 }
 
 // Settings are the run's own settings as recorded in the results.
@@ -172,7 +175,7 @@ func specs(es []Entry, retries int) ([]AttackSpec, error) {
 		if n := e.Attack.Norm(); n != attack.L2 && n != attack.Linf {
 			return nil, fmt.Errorf("suite: attack %s: unknown norm %q", e.Attack.Name(), n)
 		}
-		out[i] = AttackSpec{Name: e.Attack.Name(), Norm: e.Attack.Norm(), Eps: e.Eps, Bounded: e.Bounded, Options: describe(e.Attack), Retries: retries}
+		out[i] = AttackSpec{Name: e.Attack.Name(), Norm: e.Attack.Norm(), Eps: e.Eps, Bounded: e.Bounded, Options: describe(e.Attack), Retries: retries, Suite: e.Suite}
 		key := fmt.Sprintf("%s@%g", out[i].Name, e.Eps)
 		if seen[key] {
 			return nil, fmt.Errorf("suite: attack %s listed twice", out[i].Name)

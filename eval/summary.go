@@ -114,13 +114,61 @@ type Checks struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
+// RobustBench is a norm's AutoAttack result in the terms RobustBench lists a model by
+// (Croce et al. 2021): threat model, budget, number of test points, clean and robust
+// accuracy. Robust is the norm's "All", which is AutoAttack's robust accuracy when the
+// norm's attacks are exactly AutoAttack's, in its order (AttackSpec.Suite); a norm with
+// other attacks has no RobustBench line.
+type RobustBench struct {
+	ThreatModel string  `json:"threat_model"`
+	Eps         float64 `json:"eps"`
+	N           int     `json:"n"`
+	CleanAcc    float64 `json:"clean_acc"`
+	RobustAcc   float64 `json:"autoattack_acc"`
+	// Version is AutoAttack's ("standard").
+	Version string `json:"version"`
+}
+
 // Summary is what the records of a result add up to.
 type Summary struct {
 	N       int             `json:"n"`
 	Clean   Rate            `json:"clean"`
 	Attacks []AttackSummary `json:"attacks"`
 	All     []NormSummary   `json:"all"`
-	Checks  Checks          `json:"checks"`
+	// RobustBench has a line per norm that ran AutoAttack alone.
+	RobustBench []RobustBench `json:"robustbench,omitempty"`
+	Checks      Checks        `json:"checks"`
+}
+
+// ThreatModel is a norm's name as RobustBench and AutoAttack write it ("Linf", "L2").
+func ThreatModel(n attack.Norm) string {
+	switch n {
+	case attack.Linf:
+		return "Linf"
+	case attack.L2:
+		return "L2"
+	}
+	return string(n)
+}
+
+// autoAttackOnly reports whether the attacks of norm n in r are AutoAttack's standard
+// version alone, in its order.
+func (r *Result) autoAttackOnly(n attack.Norm) bool {
+	want, err := attack.AutoAttack(n, attack.Settings{Eps: 1})
+	if err != nil {
+		return false
+	}
+	i := 0
+	for _, a := range r.Settings.Attacks {
+		if a.Norm != n {
+			continue
+		}
+		if i == len(want) || a.Name != want[i].Name() || a.Suite != AutoAttackSuite {
+			return false
+		}
+		i++
+	}
+	return i == len(want)
 }
 
 // NormEps returns the budget of a norm: the largest eps among its attacks.
@@ -233,6 +281,10 @@ func Summarize(r *Result) *Summary {
 			}
 		}
 		s.All = append(s.All, NormSummary{Norm: nm, Eps: r.NormEps(nm), Robust: NewRate(k, n)})
+		if r.autoAttackOnly(nm) {
+			s.RobustBench = append(s.RobustBench, RobustBench{ThreatModel: ThreatModel(nm), Eps: r.NormEps(nm), N: n,
+				CleanAcc: s.Clean.Acc, RobustAcc: NewRate(k, n).Acc, Version: attack.AutoAttackVersion})
+		}
 		s.Checks.Curves = append(s.Checks.Curves, curve(r, nm))
 	}
 	c := &s.Checks

@@ -74,6 +74,15 @@ type Table struct {
 	// (eval.AttackRecord.Overturned): on a randomised model, how often the attacks'
 	// belief and the model's answer part ways. Only attacks with some are listed.
 	Overturned []Overturned
+	// AutoAttack lists, per model and norm that ran AutoAttack alone, its result as
+	// RobustBench lists it (eval.Summary.RobustBench).
+	AutoAttack []AutoAttackRow
+}
+
+// AutoAttackRow is one model's AutoAttack result in one norm.
+type AutoAttackRow struct {
+	Model string
+	eval.RobustBench
 }
 
 // Overturned is one attack of one model with claims the verdict overturned.
@@ -230,6 +239,9 @@ func Build(results []*eval.Result, sources []string) (*Table, error) {
 		}
 		t.Rows = append(t.Rows, row)
 		t.QueryChecks = append(t.QueryChecks, queryChecks(r, s.All, row.Model)...)
+		for _, b := range s.RobustBench {
+			t.AutoAttack = append(t.AutoAttack, AutoAttackRow{Model: row.Model, RobustBench: b})
+		}
 		for _, a := range s.Attacks {
 			if a.Overturned > 0 {
 				t.Overturned = append(t.Overturned, Overturned{Model: row.Model, Attack: fmt.Sprintf("%s (%s)", a.Name, EpsLabel(a.Eps)), Samples: a.Overturned, Ran: a.Ran})
@@ -378,6 +390,12 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 	b.WriteString("\nAccuracy in % with the 95% Clopper-Pearson interval; an attack counts only candidates the model's own verdict misclassifies within the budget; All: robust against every attack of the norm (per-sample worst case).\n")
 	if cum {
 		b.WriteString("\n\\* cumulative: the attack ran only on samples earlier attacks of its norm left robust, so the value is the accuracy after it and every earlier attack of its norm.\n")
+	}
+	if len(t.AutoAttack) > 0 {
+		b.WriteString("\nAutoAttack, as RobustBench lists it (robust: All of a norm whose attacks are AutoAttack's alone):\n\n| Model | Version | Threat model | eps | n | Clean | AutoAttack |\n|---|---|---|---|---:|---:|---:|\n")
+		for _, a := range t.AutoAttack {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.2f | %.2f |\n", a.Model, a.Version, a.ThreatModel, EpsLabel(a.Eps), a.N, 100*a.CleanAcc, 100*a.RobustAcc)
+		}
 	}
 	if len(t.QueryChecks) > 0 {
 		b.WriteString("\nGradient-free attacks against the model's other attacks of the norm (gradient masking shows as samples only a gradient-free attack broke):\n\n| Model | Norm | gradient-free attacks | samples they ran on | broken by them only |\n|---|---|---|---:|---|\n")

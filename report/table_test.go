@@ -381,3 +381,43 @@ func TestQueryChecksNeedAGradientAttack(t *testing.T) {
 		t.Errorf("%d gradient-masking checks without a gradient attack, want none: %+v", len(tb.QueryChecks), tb.QueryChecks)
 	}
 }
+
+// TestAutoAttackSection: a result whose Linf attacks are AutoAttack's alone gets a
+// RobustBench-style line (clean 90%, AutoAttack 60% from the records), its L2 attacks,
+// which are not, none.
+func TestAutoAttackSection(t *testing.T) {
+	r := fixture("aa", []bool{true, true, true, true, true, true, true, true, true, false},
+		make([]float64, 10), []float64{0.1, 0.2, 0.3, -1, -1, -1, -1, -1, -1, -1}, false)
+	// Replace pgd-linf by AutoAttack's four Linf attacks: apgd-ce-linf holds pgd-linf's
+	// records, the other three find nothing.
+	var linf []eval.AttackSpec
+	for _, n := range []string{"apgd-ce-linf", "apgd-t-linf", "fab-t-linf", "square-linf"} {
+		linf = append(linf, eval.AttackSpec{Name: n, Norm: attack.Linf, Eps: 0.3, Bounded: n != "fab-t-linf", Suite: eval.AutoAttackSuite})
+	}
+	r.Settings.Attacks = append(r.Settings.Attacks[:2], linf...)
+	for i := range r.Records {
+		rec := &r.Records[i]
+		ce := rec.Attacks[2]
+		ce.Name = "apgd-ce-linf"
+		rec.Attacks = rec.Attacks[:2]
+		rec.Attacks = append(rec.Attacks, ce)
+		for _, n := range []string{"apgd-t-linf", "fab-t-linf", "square-linf"} {
+			rec.Attacks = append(rec.Attacks, eval.AttackRecord{Name: n, Ran: ce.Robust, Robust: ce.Robust, Pred: -1})
+		}
+	}
+	tb, err := Build([]*eval.Result{r}, []string{"aa.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []AutoAttackRow{{Model: "aa", RobustBench: eval.RobustBench{ThreatModel: "Linf", Eps: 0.3, N: 10, CleanAcc: 0.9, RobustAcc: 0.6, Version: "standard"}}}
+	if !reflect.DeepEqual(tb.AutoAttack, want) {
+		t.Errorf("AutoAttack = %+v, want %+v", tb.AutoAttack, want)
+	}
+	var b bytes.Buffer
+	if err := tb.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	if line := "| aa | standard | Linf | 0.3 | 10 | 90.00 | 60.00 |"; !strings.Contains(b.String(), line) {
+		t.Errorf("markdown lacks %q:\n%s", line, b.String())
+	}
+}

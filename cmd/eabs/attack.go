@@ -64,9 +64,13 @@ log-probabilities (attacks read the log of probabilities). A graph the different
 cannot take is refused for gradient attacks before any work, naming the node.
 --dataset may name your own data (folder:DIR, npz:FILE, ...; eabs data --help), which
 has no budgets: give --eps-l2 and --eps-linf for the norms of the attacks.
-Attacks: ` + strings.Join(attack.Names(), ", ") + `.`,
+Attacks: ` + strings.Join(attack.Names(), ", ") + `.
+AutoAttack's standard version (APGD-CE, APGD-T, FAB-T, Square, with its parameters;
+a RobustBench-style summary line): autoattack (Linf then L2), autoattack-linf,
+autoattack-l2.`,
 		Example: `  eabs attack zoo:mnist-cnn --dataset mnist --attacks pgd-l2,pgd-linf --n 500 --out cnn.json
   eabs attack zoo:mnist-eabs --attacks pgd-l2 --n 500 --shard 0/4 --out eabs.json
+  eabs attack net.onnx --dataset mnist --attacks autoattack-linf --eps-linf 0.3 --n 1000 --out aa.json
   eabs report --merge eabs.shard-*-of-4.json --out eabs.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runAttack(cmd, o, args) },

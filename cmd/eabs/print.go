@@ -30,6 +30,9 @@ func printSummary(w io.Writer, r *eval.Result) {
 	for _, a := range s.All {
 		fmt.Fprintf(w, "  %-12s %-4s eps %-7g robust %5.1f%% [%.1f, %.1f]\n", "All", a.Norm, a.Eps, 100*a.Robust.Acc, 100*a.Robust.Lo, 100*a.Robust.Hi)
 	}
+	for _, b := range s.RobustBench {
+		fmt.Fprintf(w, "  AutoAttack (%s), RobustBench style: %s eps %g, n %d: clean %.2f%%, robust %.2f%%\n", b.Version, b.ThreatModel, b.Eps, b.N, 100*b.CleanAcc, 100*b.RobustAcc)
+	}
 	for _, m := range s.Checks.Warnings {
 		fmt.Fprintf(w, "  check: %s\n", m)
 	}
