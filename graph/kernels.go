@@ -3,6 +3,7 @@ package graph
 import (
 	goruntime "runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/eabs/eabs/internal/blas"
 )
@@ -142,46 +143,88 @@ func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 	}
 }
 
-// workers is how many goroutines the kernels split a batch across.
-func workers(n int) int {
-	w := goruntime.GOMAXPROCS(0)
-	if w > n {
-		w = n
-	}
-	if w < 1 {
-		w = 1
-	}
-	return w
-}
+// parts is how many pieces a kernel whose result depends on how its work is cut
+// divides a batch into: a filter gradient sums each part's images in an accumulator of
+// its own and then adds the parts, and a chunk of images shares one GEMM, whose
+// rounding can depend on its shape. The cut is fixed, not taken from GOMAXPROCS, so
+// that training gives the same model bit for bit on any number of threads; 2 is the
+// cut the models so far were trained with (on two cores). More threads than parts
+// still help every kernel whose pieces are independent (spread).
+const parts = 2
 
-// parallel runs f(worker, lo, hi) over [0, n) split into contiguous chunks, one per
-// worker, and waits.
-func parallel(n int, f func(worker, lo, hi int)) {
-	w := workers(n)
-	if w == 1 {
-		f(0, 0, n)
+// threads is how many goroutines may run n independent pieces at once.
+func threads(n int) int { return max(1, min(n, goruntime.GOMAXPROCS(0))) }
+
+// split runs f(part, lo, hi) over [0, n) cut into min(parts, n) contiguous ranges,
+// in as many goroutines as GOMAXPROCS allows (a goroutine takes the parts left over in
+// order), and waits. The ranges, and so the results, do not depend on GOMAXPROCS.
+func split(n int, f func(part, lo, hi int)) {
+	p := min(parts, n)
+	t := threads(p)
+	run := func(first int) {
+		for i := first; i < p; i += t {
+			f(i, i*n/p, (i+1)*n/p)
+		}
+	}
+	if t <= 1 {
+		run(0)
 		return
 	}
 	var wg sync.WaitGroup
-	for i := 0; i < w; i++ {
-		lo, hi := i*n/w, (i+1)*n/w
+	for i := 1; i < t; i++ {
 		wg.Add(1)
-		go func(i, lo, hi int) {
+		go func() {
 			defer wg.Done()
-			f(i, lo, hi)
-		}(i, lo, hi)
+			run(i)
+		}()
 	}
+	run(0)
 	wg.Wait()
 }
 
-// parallelLarge is parallel for elementwise work: it splits only when there is
-// enough to amortise the goroutines.
+// spread calls f(worker, i) for every i in [0, n), pieces whose results do not depend
+// on each other, on up to GOMAXPROCS goroutines that take the next piece as they
+// finish one (so a thread the machine slows down does not hold the others up), and
+// waits. worker (below threads(n)) names a goroutine's scratch space.
+func spread(n int, f func(worker, i int)) {
+	t := threads(n)
+	if t == 1 {
+		for i := 0; i < n; i++ {
+			f(0, i)
+		}
+		return
+	}
+	var next atomic.Int64
+	work := func(wk int) {
+		for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+			f(wk, i)
+		}
+	}
+	var wg sync.WaitGroup
+	for wk := 1; wk < t; wk++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(wk)
+		}()
+	}
+	work(0)
+	wg.Wait()
+}
+
+// largeWork is the size below which element-wise kernels run on one goroutine: too
+// little to amortise starting others.
+const largeWork = 1 << 15
+
+// parallelLarge runs f(lo, hi) over [0, n) for element-wise work, in a few ranges
+// spread over the threads when n is large enough to be worth it.
 func parallelLarge(n int, f func(lo, hi int)) {
-	if n < 1<<15 {
+	if n < largeWork {
 		f(0, n)
 		return
 	}
-	parallel(n, func(_, lo, hi int) { f(lo, hi) })
+	const pieces = 8
+	spread(pieces, func(_, i int) { f(i*n/pieces, (i+1)*n/pieces) })
 }
 
 // colBudget bounds the columns of one chunk of images (floats): a chunk's images share
@@ -191,23 +234,35 @@ func parallelLarge(n int, f func(lo, hi int)) {
 const colBudget = 1 << 16
 
 // chunkSize is how many images one GEMM covers for a layer with per floats of columns
-// per image: within colBudget, and at most a worker's share of the batch.
+// per image: within colBudget, and at most a part's share of the batch.
 func chunkSize(per, batch int) int {
-	w := workers(batch)
-	return max(1, min(colBudget/max(per, 1), (batch+w-1)/w))
+	p := max(1, min(parts, batch))
+	return max(1, min(colBudget/max(per, 1), (batch+p-1)/p))
 }
 
-// chunked calls f(worker, b0, n) for the chunks of nb images (n < nb for the last one)
-// of a batch, split across workers.
-func chunked(batch, nb int, f func(wk, b0, n int)) {
-	nc := (batch + nb - 1) / nb
-	parallel(nc, func(wk, lo, hi int) {
+// chunks calls f(worker, b0, n) for the chunks of nb images (n < nb for the last one)
+// of a batch, independent of each other, spread over the threads.
+func chunks(batch, nb int, f func(wk, b0, n int)) {
+	spread((batch+nb-1)/nb, func(wk, c int) {
+		b0 := c * nb
+		f(wk, b0, min(nb, batch-b0))
+	})
+}
+
+// partChunks calls f(part, b0, n) for the chunks of nb images of a batch, each part's
+// contiguous run of chunks in order (split): for kernels that accumulate a part's
+// chunks into one sum. partsOf says how many parts that makes.
+func partChunks(batch, nb int, f func(part, b0, n int)) {
+	split((batch+nb-1)/nb, func(part, lo, hi int) {
 		for c := lo; c < hi; c++ {
 			b0 := c * nb
-			f(wk, b0, min(nb, batch-b0))
+			f(part, b0, min(nb, batch-b0))
 		}
 	})
 }
+
+// partsOf is how many parts partChunks cuts a batch of chunks of nb images into.
+func partsOf(batch, nb int) int { return min(parts, (batch+nb-1)/nb) }
 
 // unfold writes the columns of images b0..b0+n-1 of a batch side by side, as one
 // (C*K*K, n*Ho*Wo) matrix.
@@ -325,7 +380,7 @@ func (c *colCache[T]) get(g geometry, batch int, img []T) []T {
 		c.cols = make([]T, batch*per)
 	}
 	c.cols = c.cols[:batch*per]
-	chunked(batch, chunkSize(per, batch), func(_, b0, n int) {
+	chunks(batch, chunkSize(per, batch), func(_, b0, n int) {
 		unfold(g, img, b0, n, c.cols[b0*per:(b0+n)*per])
 	})
 	c.src, c.at = &img[0], c.gen
@@ -342,7 +397,7 @@ func convForward[T Float](g geometry, o, batch int, cols, w, y []T, sc ...*scrat
 	if len(sc) > 0 {
 		s = sc[0]
 	}
-	chunked(batch, nb, func(wk, b0, n int) {
+	chunks(batch, nb, func(wk, b0, n int) {
 		var buf []T
 		if n > 1 {
 			buf = s.get(wk, o*n*g.colCols)
@@ -356,7 +411,7 @@ func convForward[T Float](g geometry, o, batch int, cols, w, y []T, sc ...*scrat
 func convFromImage[T Float](g geometry, o, batch int, x, w, y []T, sc *scratch[T]) {
 	per := g.colRows * g.colCols
 	nb := chunkSize(per, batch)
-	chunked(batch, nb, func(wk, b0, n int) {
+	chunks(batch, nb, func(wk, b0, n int) {
 		cols, buf := sc.two(wk, n*per, o*n*g.colCols)
 		unfold(g, x, b0, n, cols)
 		fwdChunk(g, o, b0, n, cols, w, y, buf)
@@ -369,7 +424,7 @@ func convBackwardData[T Float](g geometry, o, batch int, dy, w, dx []T, sc *scra
 	per := g.colRows * g.colCols
 	hw := g.colCols
 	nb := chunkSize(per, batch)
-	chunked(batch, nb, func(wk, b0, n int) {
+	chunks(batch, nb, func(wk, b0, n int) {
 		cols, buf := sc.two(wk, n*per, o*n*hw)
 		src := dy[b0*o*hw : (b0+1)*o*hw]
 		if n > 1 {
@@ -392,21 +447,21 @@ func convBackwardData[T Float](g geometry, o, batch int, dy, w, dx []T, sc *scra
 func convBackwardFilter[T Float](g geometry, o, batch int, cols, dy, dw []T, part *scratch[T]) {
 	per := g.colRows * g.colCols
 	nb := chunkSize(per, batch)
-	nw := workers((batch + nb - 1) / nb)
-	for wk := 0; wk < nw; wk++ {
-		clear(part.get(2*wk, o*g.colRows))
+	np := partsOf(batch, nb)
+	for p := 0; p < np; p++ {
+		clear(part.get(2*p, o*g.colRows))
 	}
-	chunked(batch, nb, func(wk, b0, n int) {
-		acc, buf := part.two(wk, o*g.colRows, o*n*g.colCols)
+	partChunks(batch, nb, func(p, b0, n int) {
+		acc, buf := part.two(p, o*g.colRows, o*n*g.colCols)
 		filtChunk(g, o, b0, n, cols[b0*per:(b0+n)*per], dy, acc, buf)
 	})
-	reduceParts(dw, part, nw)
+	reduceParts(dw, part, np)
 }
 
-// reduceParts sums the first nw workers' accumulators (slots 2*worker) into dw.
-func reduceParts[T Float](dw []T, part *scratch[T], nw int) {
+// reduceParts sums the first np parts' accumulators (slots 2*part) into dw, in order.
+func reduceParts[T Float](dw []T, part *scratch[T], np int) {
 	copy(dw, part.get(0, len(dw)))
-	for wk := 1; wk < nw; wk++ {
+	for wk := 1; wk < np; wk++ {
 		p := part.get(2*wk, len(dw))
 		for i := range dw {
 			dw[i] += p[i]
@@ -423,13 +478,16 @@ func reduceParts[T Float](dw []T, part *scratch[T], nw int) {
 func convGrads[T Float](g geometry, o, batch int, x, w, dy, y, dw []T, sc, part *scratch[T]) {
 	per := g.colRows * g.colCols
 	nb := chunkSize(per, batch)
-	nw := workers((batch + nb - 1) / nb)
+	np := partsOf(batch, nb)
+	each := chunks
 	if dw != nil {
-		for wk := 0; wk < nw; wk++ {
-			clear(part.get(2*wk, o*g.colRows))
+		for p := 0; p < np; p++ {
+			clear(part.get(2*p, o*g.colRows))
 		}
+		// A part's filter gradient is one sum over its chunks in order.
+		each = partChunks
 	}
-	chunked(batch, nb, func(wk, b0, n int) {
+	each(batch, nb, func(wk, b0, n int) {
 		cols, buf := sc.two(wk, n*per, o*n*g.colCols)
 		unfold(g, x, b0, n, cols)
 		if y != nil {
@@ -441,6 +499,6 @@ func convGrads[T Float](g geometry, o, batch int, x, w, dy, y, dw []T, sc, part 
 		}
 	})
 	if dw != nil {
-		reduceParts(dw, part, nw)
+		reduceParts(dw, part, np)
 	}
 }

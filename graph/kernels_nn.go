@@ -406,19 +406,17 @@ func (k *bnKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
 	return nil
 }
 
-// perChannel runs f for every channel, split across workers when the tensor is large.
+// perChannel runs f for every channel, spread over the threads when the tensor is
+// large. A channel's statistics are summed by one goroutine in a fixed order, so they
+// do not depend on the number of threads.
 func perChannel(size, channels int, f func(ch int)) {
-	if size < 1<<15 {
+	if size < largeWork {
 		for ch := 0; ch < channels; ch++ {
 			f(ch)
 		}
 		return
 	}
-	parallel(channels, func(_, lo, hi int) {
-		for ch := lo; ch < hi; ch++ {
-			f(ch)
-		}
-	})
+	spread(channels, func(_, ch int) { f(ch) })
 }
 
 // The gradient kernels of a BatchNorm fold in the activation's gradient: its mask is
