@@ -3,6 +3,7 @@ package train
 import (
 	"math/rand/v2"
 	"runtime"
+	"runtime/metrics"
 	"testing"
 
 	"github.com/eabs/eabs/data"
@@ -49,6 +50,7 @@ func benchTrainStep(b *testing.B, batch int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	idle0, total0 := schedCPU()
 	b.ResetTimer()
 	cpu0 := benchmetric.CPUTime()
 	for i := 0; i < b.N; i++ {
@@ -58,7 +60,28 @@ func benchTrainStep(b *testing.B, batch int) {
 	}
 	// CPU seconds per image: on a shared machine the wall-clock rate follows the
 	// load; the CPU time a step takes much less so.
-	benchmetric.Report(b, batch*b.N, benchmetric.CPUTime()-cpu0, float64(cost.FLOP())/float64(batch))
+	cpu := benchmetric.CPUTime() - cpu0
+	b.StopTimer()
+	benchmetric.Report(b, batch*b.N, cpu, float64(cost.FLOP())/float64(batch))
+	// The share of the Go scheduler's processor time (GOMAXPROCS per wall second)
+	// with no goroutine to run: serial stretches and waits for the slower worker,
+	// where a core had work but the step could not use it. Other load on the machine
+	// changes it much less than the wall-clock rate (a thread the OS preempts still
+	// counts as busy).
+	if idle1, total1 := schedCPU(); total1 > total0 {
+		b.ReportMetric((idle1-idle0)/(total1-total0), "idle-fraction")
+	}
+}
+
+// schedCPU returns the Go runtime's estimates of the processor time idle and in
+// total so far (runtime/metrics /cpu/classes), in seconds. The runtime accumulates
+// them at the end of a garbage collection, so schedCPU collects first (outside the
+// timed loop).
+func schedCPU() (idle, total float64) {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/cpu/classes/idle:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64(), s[1].Value.Float64()
 }
 
 func BenchmarkTrainStepMNIST64(b *testing.B)  { benchTrainStep(b, 64) }
