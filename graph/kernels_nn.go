@@ -249,6 +249,91 @@ func (k chanSumKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) erro
 	return nil
 }
 
+// ---- the decoders' output layer ------------------------------------------------------
+
+// biasSigmoidKernel is a decoder's last step, sigmoid(x + b[c]) with b along axis 1 of
+// (B, C, H, W), in one pass spread over the threads; Gorgonia's own Sigmoid ran on one
+// thread and copied its input first. It computes exactly what the Bias and Gorgonia
+// Sigmoid nodes it replaces computed (sigmoid below), and its gradient what
+// Gorgonia's did (biasSigmoidGradKernel), so results are unchanged bit for bit.
+type biasSigmoidKernel[T float32 | float64] struct{}
+
+func (biasSigmoidKernel[T]) String() string     { return "BiasSigmoid4d" }
+func (biasSigmoidKernel[T]) dims() ([]int, int) { return []int{4, 1}, 4 }
+func (k biasSigmoidKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return biasKernel[T]{4}.outShape(in)
+}
+func (biasSigmoidKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, b := in[0], in[1]
+	c, inner := shapes[0][1], shapes[0].TotalSize()/(shapes[0][0]*shapes[0][1])
+	parallelLarge(len(out), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i] = sigmoid(x[i] + b[(i/inner)%c])
+		}
+	})
+	return nil
+}
+func (biasSigmoidKernel[T]) diff(inputs G.Nodes, output, grad *G.Node, need []bool) (G.Nodes, error) {
+	out := make(G.Nodes, 2)
+	d, err := apply[T](biasSigmoidGradKernel[T]{}, nil, inputs[0], inputs[1], output, grad)
+	if err != nil {
+		return nil, err
+	}
+	if need[0] {
+		out[0] = d
+	}
+	if need[1] {
+		if out[1], err = apply[T](chanSumKernel[T]{4}, nil, d); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// biasSigmoidGradKernel is the gradient of biasSigmoidKernel with respect to its
+// pre-activation a = x + b[c], (y * sigmoid(-a)) * g: Gorgonia's sigmoid derivative
+// y * (1 - y) * g, whose 1 - y its graph stabilisation rewrites as sigmoid(-a).
+// Inputs: x, b, the output y, its gradient g.
+type biasSigmoidGradKernel[T float32 | float64] struct{}
+
+func (biasSigmoidGradKernel[T]) String() string     { return "BiasSigmoid4dGrad" }
+func (biasSigmoidGradKernel[T]) dims() ([]int, int) { return []int{4, 1, 4, 4}, 4 }
+func (biasSigmoidGradKernel[T]) outShape(in []tensor.Shape) (tensor.Shape, error) {
+	return in[0].Clone(), nil
+}
+func (biasSigmoidGradKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
+	x, b, y, g := in[0], in[1], in[2], in[3]
+	c, inner := shapes[0][1], shapes[0].TotalSize()/(shapes[0][0]*shapes[0][1])
+	parallelLarge(len(out), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i] = y[i] * sigmoid(-(x[i] + b[(i/inner)%c])) * g[i]
+		}
+	})
+	return nil
+}
+
+// sigmoid is 1/(1+exp(-x)) as Gorgonia computes it (gorgonia.org/gorgonia
+// math_nooptim.go, _sigmoidf32 and _sigmoidf64): exp in float64, and the tails
+// clamped to 0 and 1.
+func sigmoid[T float32 | float64](x T) T {
+	if _, ok := any(x).(float32); ok {
+		if x < -88 {
+			return 0
+		}
+		if x > 15 {
+			return 1
+		}
+		return T(float32(1.0 / (1.0 + math.Exp(float64(-x)))))
+	}
+	if x < -709 {
+		return 0
+	}
+	if x > 19 {
+		return 1
+	}
+	return T(1.0 / (1.0 + math.Exp(float64(-x))))
+}
+
 // ---- activations ---------------------------------------------------------------------
 
 // actKernel is LeakyReLU with the given slope (ReLU when slope is 0). The derivative at

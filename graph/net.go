@@ -262,8 +262,7 @@ func (n *Net[T]) Decoder(z *G.Node, k int) *G.Node {
 		if i < len(a.Decoder)-1 {
 			x = n.bnAct(x, fmt.Sprintf("%s.bn%d", p, i), 0)
 		} else {
-			x = n.k(biasKernel[T]{4}, x, n.Param(fmt.Sprintf("%s.convt%d.b", p, i)))
-			x = n.from(x)(G.Sigmoid(x))
+			x = n.k(biasSigmoidKernel[T]{}, x, n.Param(fmt.Sprintf("%s.convt%d.b", p, i)))
 		}
 		c, hh, ww = l.Out, ho, wo
 	}
