@@ -100,6 +100,9 @@ var registry = struct {
 	// E-ABS's own attack, on models that expose their reconstructions (Reconstructor).
 	"lda":         {L2, false, minNorm(func(Settings) Attack { return LDA{} })},
 	"boundary-l2": {L2, false, minNorm(func(s Settings) Attack { return Boundary{Eps: s.Eps, Starts: s.Starts, Queries: s.Queries} })},
+	// Toward the basins of other optima of a wrong class's latent search, on models
+	// that expose it (LatentModel).
+	"basin-l2": {L2, true, bounded(func(s Settings) Attack { return Basin{Eps: s.Eps} })},
 }}
 
 // queryOnly names the attacks that see nothing of the model but its answers through
@@ -164,8 +167,11 @@ func minNorm(f func(Settings) Attack) Constructor {
 //	boundary-l2                 Boundary attack: 25,000 steps (the paper: 100,000)
 //	lda                         Latent Descent Attack (ABS): toward the nearest other
 //	                            class's reconstruction, then bisection (E-ABS only)
+//	basin-l2                    Basin: descent toward chosen optima of the nearest
+//	                            wrong class's latent search, judged by the model's
+//	                            full inference (E-ABS only)
 //
-// pgd, apgd, square, nes and spsa are bounded by Settings.Eps (Kind says which); the
+// pgd, apgd, basin, square, nes and spsa are bounded by Settings.Eps (Kind says which); the
 // others minimise the distance (hsj, boundary and fab stop a sample once within Eps).
 // Settings.KeepGoing reaches pgd and apgd. Suite names lists of attacks (autoattack).
 func New(name string, s Settings) (Attack, error) {
@@ -204,7 +210,7 @@ func Names() []string {
 
 // Check reports, before any work, whether model m offers what the registered attack
 // name asks of it: scores only (the gradient-free and noise attacks), per-class
-// reconstructions (lda), or gradients (the others).
+// reconstructions (lda), a latent search (basin-l2), or gradients (the others).
 func Check(name string, m Classifier) error {
 	switch {
 	case QueryOnly(name), strings.HasPrefix(name, "noise-"):
@@ -212,6 +218,10 @@ func Check(name string, m Classifier) error {
 	case name == "lda":
 		if _, ok := m.(Reconstructor); !ok {
 			return &UnsupportedError{Attack: name, Needs: "Reconstructor (per-class reconstructions)"}
+		}
+	case name == "basin-l2":
+		if _, ok := m.(LatentModel); !ok {
+			return &UnsupportedError{Attack: name, Needs: "LatentModel (latent objective, search starts, start bank and full inference)"}
 		}
 	default:
 		if _, ok := m.(Differentiable); !ok {
