@@ -39,16 +39,21 @@ func (c *gradCount) add(g []float32, batch int) {
 
 // wrap returns m with every gradient it hands out counted in c. The wrapper has
 // exactly the capabilities of m (Classifier, and Differentiable and/or the
-// cross-entropy attack.Model when m has them, Reconstructor with both as E-ABS has,
-// Parallel for a gradient-free classifier), so an attack's capability check sees the
-// model it would have seen unwrapped.
+// cross-entropy attack.Model when m has them, Reconstructor and LatentModel with both
+// as E-ABS has, Parallel for a gradient-free classifier), so an attack's capability
+// check sees the model it would have seen unwrapped.
 func wrap(m attack.Classifier, c *gradCount) attack.Classifier {
 	base := counted{m, c}
 	d, isD := m.(attack.Differentiable)
 	l, isL := m.(attack.Model)
 	r, isR := m.(attack.Reconstructor)
 	p, isP := m.(attack.Parallel)
+	lm, isLM := m.(attack.LatentModel)
 	switch {
+	case isD && isL && isR && isLM:
+		// E-ABS's Adaptive: the Latent Descent Attack needs its reconstructions, the
+		// basin attack its latent search.
+		return countedLatent{countedRec{countedBoth{countedVJP{base, d}, countedCE{base, l}}, r}, lm}
 	case isD && isL && isR:
 		// E-ABS's Adaptive: the Latent Descent Attack needs its reconstructions.
 		return countedRec{countedBoth{countedVJP{base, d}, countedCE{base, l}}, r}
@@ -74,6 +79,25 @@ type countedRec struct {
 func (w countedRec) Reconstruct(x []float32, batch int) ([]float32, []float32, error) {
 	return w.r.Reconstruct(x, batch)
 }
+
+// countedLatent passes the latent search through; its gradients are with respect to
+// latents, not the image, and are not counted.
+type countedLatent struct {
+	countedRec
+	lm attack.LatentModel
+}
+
+func (w countedLatent) Latent() int { return w.lm.Latent() }
+func (w countedLatent) Objective(x []float32, class []int, z []float32, n int) ([]float32, []float32, []float32, error) {
+	return w.lm.Objective(x, class, z, n)
+}
+func (w countedLatent) Starts(x []float32, k int) ([]float32, []float32, error) {
+	return w.lm.Starts(x, k)
+}
+func (w countedLatent) Pool(x []float32, k int, eps float64, count int) ([]float32, error) {
+	return w.lm.Pool(x, k, eps, count)
+}
+func (w countedLatent) Full() attack.Classifier { return w.lm.Full() }
 
 type countedPar struct {
 	counted
