@@ -439,23 +439,9 @@ func (k *bnKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
 			shift := float64(shiftT)
 			var s, ss float64
 			for i := 0; i < b; i++ {
-				row := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
-				var s0, s1, q0, q1 T
-				j := 0
-				for ; j+1 < len(row); j += 2 {
-					d0, d1 := row[j]-shiftT, row[j+1]-shiftT
-					s0 += d0
-					s1 += d1
-					q0 += d0 * d0
-					q1 += d1 * d1
-				}
-				if j < len(row) {
-					d := row[j] - shiftT
-					s0 += d
-					q0 += d * d
-				}
-				s += float64(s0 + s1)
-				ss += float64(q0 + q1)
+				rs, rq := shiftedMoments(x[(i*c+ch)*hw:(i*c+ch+1)*hw], shiftT)
+				s += float64(rs)
+				ss += float64(rq)
 			}
 			md := s / float64(n)
 			mean := shift + md
@@ -479,16 +465,49 @@ func (k *bnKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error {
 		sh := beta[ch] - k.mean[ch]*sc
 		f := leakyFactors[T](k.slope)
 		for i := 0; i < b; i++ {
-			xs := x[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			o := out[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			o = o[:len(xs)]
-			for j, v := range xs {
-				y := v*sc + sh
-				o[j] = y * f[positive(y)]
-			}
+			lo, hi := (i*c+ch)*hw, (i*c+ch+1)*hw
+			bnActRow(out[lo:hi], x[lo:hi], sc, sh, f)
 		}
 	})
 	return nil
+}
+
+// The row loops of the BatchNorm kernels are functions of their own, kept out of the
+// per-channel closures (go:noinline): inlined there, the compiler kept the loop
+// counter and slice bases on the stack (too many live values), reloading them every
+// element. The arithmetic is the same, in the same order.
+
+// shiftedMoments returns the sum of row[j]-shift and of its squares, each over two
+// accumulators (even and odd j) added at the end.
+//
+//go:noinline
+func shiftedMoments[T Float](row []T, shift T) (s, q T) {
+	var s0, s1, q0, q1 T
+	j := 0
+	for ; j+1 < len(row); j += 2 {
+		d0, d1 := row[j]-shift, row[j+1]-shift
+		s0 += d0
+		s1 += d1
+		q0 += d0 * d0
+		q1 += d1 * d1
+	}
+	if j < len(row) {
+		d := row[j] - shift
+		s0 += d
+		q0 += d * d
+	}
+	return s0 + s1, q0 + q1
+}
+
+// bnActRow sets o = act(x*sc + sh), act the LeakyReLU of factors f.
+//
+//go:noinline
+func bnActRow[T Float](o, xs []T, sc, sh T, f [2]T) {
+	o = o[:len(xs)]
+	for j, v := range xs {
+		y := v*sc + sh
+		o[j] = y * f[positive(y)]
+	}
 }
 
 // perChannel runs f for every channel, spread over the threads when the tensor is
@@ -575,14 +594,7 @@ func (k bnSumsKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error
 		var sdy, sdyx float64
 		for i := 0; i < b; i++ {
 			lo, hi := (i*c+ch)*hw, (i*c+ch+1)*hw
-			xs, ys, gs := x[lo:hi], y[lo:hi], dy[lo:hi]
-			ys, gs = ys[:len(xs)], gs[:len(xs)]
-			var s, sx T // per row in T: at most H*W terms
-			for j, v := range xs {
-				g := gs[j] * f[positive(ys[j])]
-				s += g
-				sx += g * (v - mean)
-			}
+			s, sx := bnGradSumsRow(x[lo:hi], y[lo:hi], dy[lo:hi], mean, f)
 			sdy += float64(s)
 			sdyx += float64(sx)
 		}
@@ -590,6 +602,21 @@ func (k bnSumsKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) error
 		out[c+ch] = T(sdy)
 	})
 	return nil
+}
+
+// bnGradSumsRow returns, over one row, sum(g) and sum(g*(x-mean)) in T (at most H*W
+// terms), g the output gradient through the activation (factors f, mask from the
+// output y).
+//
+//go:noinline
+func bnGradSumsRow[T Float](xs, ys, gs []T, mean T, f [2]T) (s, sx T) {
+	ys, gs = ys[:len(xs)], gs[:len(xs)]
+	for j, v := range xs {
+		g := gs[j] * f[positive(ys[j])]
+		s += g
+		sx += g * (v - mean)
+	}
+	return s, sx
 }
 
 // partKernel copies n values from offset off of a vector.
@@ -648,14 +675,21 @@ func (k bnGradXKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) erro
 		a, d := -scale*inv*mdyx, -scale*mdy
 		for i := 0; i < b; i++ {
 			lo, hi := (i*c+ch)*hw, (i*c+ch+1)*hw
-			xs, ys, gs, o := x[lo:hi], y[lo:hi], dy[lo:hi], out[lo:hi]
-			ys, gs, o = ys[:len(xs)], gs[:len(xs)], o[:len(xs)]
-			for j, v := range xs {
-				o[j] = scale*gs[j]*f[positive(ys[j])] + a*(v-mean) + d
-			}
+			bnGradXRow(out[lo:hi], x[lo:hi], y[lo:hi], dy[lo:hi], scale, mean, a, d, f)
 		}
 	})
 	return nil
+}
+
+// bnGradXRow sets o = scale*g + a*(x-mean) + d over one row, g the output gradient gs
+// through the activation (factors f, mask from the output ys).
+//
+//go:noinline
+func bnGradXRow[T Float](o, xs, ys, gs []T, scale, mean, a, d T, f [2]T) {
+	ys, gs, o = ys[:len(xs)], gs[:len(xs)], o[:len(xs)]
+	for j, v := range xs {
+		o[j] = scale*gs[j]*f[positive(ys[j])] + a*(v-mean) + d
+	}
 }
 
 // ---- loss terms ----------------------------------------------------------------------
