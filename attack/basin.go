@@ -49,7 +49,8 @@ type LatentModel interface {
 // another, much better optimum, which that gradient does not point into. Basin instead
 // picks the latent z first and moves the image to it:
 //
-//  1. Targets: the Targets wrong classes with the lowest loss at x, by the judge.
+//  1. Targets: the Targets wrong classes whose best Pool latent reaches the lowest
+//     objective within the budget, (||x - G_t(z)|| - eps)^2 + prior(z).
 //  2. Candidates per target: the model's starts at x and Pool bank latents, each
 //     refined for ReachSteps alternations of x' = the point of the eps-ball (within
 //     [0,1]) nearest G_t(z) and an Adam step on z at x'. This minimises the lowest
@@ -235,7 +236,7 @@ func (s *basinRun) offer(xa []float32) (bool, error) {
 }
 
 func (s *basinRun) run(ctx context.Context) error {
-	mg, l0, err := s.margin(s.x)
+	mg, _, err := s.margin(s.x)
 	if err != nil {
 		return err
 	}
@@ -243,14 +244,10 @@ func (s *basinRun) run(ctx context.Context) error {
 	if s.ok {
 		return nil
 	}
-	// Targets: the wrong classes the judge ranks highest at x.
-	var cls []int
-	for k := 0; k < s.K; k++ {
-		if k != s.y {
-			cls = append(cls, k)
-		}
+	cls, err := s.targets()
+	if err != nil {
+		return err
 	}
-	sort.SliceStable(cls, func(i, j int) bool { return l0[cls[i]] > l0[cls[j]] })
 	for _, t := range cls[:min(s.o.targets, len(cls))] {
 		cands, err := s.candidates(ctx, t)
 		if err != nil {
@@ -280,6 +277,52 @@ func (s *basinRun) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// targets returns the wrong classes, lowest reachable objective first: per class, the
+// pool's best latent's (||x - G_k(z)|| - eps)^2 + prior(z). It depends on the budget,
+// unlike l_k(x), and no noise reorders close classes (the judge's l_k does).
+func (s *basinRun) targets() ([]int, error) {
+	var cls []int
+	var z []float32
+	for k := 0; k < s.K; k++ {
+		if k == s.y {
+			continue
+		}
+		zk, err := s.m.Pool(s.x, k, s.a.Eps, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(zk) == 0 {
+			if zk, _, err = s.m.Starts(s.x, k); err != nil {
+				return nil, err
+			}
+		}
+		if len(zk) < s.M {
+			return nil, fmt.Errorf("attack: %s: no latent for class %d (pool and starts empty)", s.a.Name(), k)
+		}
+		cls, z = append(cls, k), append(z, zk[:s.M]...)
+	}
+	n := len(cls)
+	xs := make([]float32, 0, n*s.P)
+	for range n {
+		xs = append(xs, s.x...)
+	}
+	v, rec, _, err := s.m.Objective(xs, cls, z, n)
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != n || len(rec) != n*s.P {
+		return nil, fmt.Errorf("attack: %s: the model's objective returned %d values and %d reconstruction values for %d rows", s.a.Name(), len(v), len(rec), n)
+	}
+	reach := make(map[int]float64, n)
+	for i, k := range cls {
+		d2 := sqDist(s.x, rec[i*s.P:(i+1)*s.P])
+		r := math.Max(math.Sqrt(d2)-s.a.Eps, 0)
+		reach[k] = r*r + float64(v[i]) - d2
+	}
+	sort.SliceStable(cls, func(i, j int) bool { return reach[cls[i]] < reach[cls[j]] })
+	return cls, nil
 }
 
 // candidates returns the latent candidates of class t (n, M), lowest reachable bound
