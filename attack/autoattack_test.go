@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/eabs/eabs/attack"
@@ -135,8 +136,9 @@ func fabRatio(steps int, alphaMax, eta, beta float64) float64 {
 // closed form, min over t != y of (z_y - z_t) / ||w_y - w_t||_q (q = 2 for L2, 1 for
 // Linf: the distance to the union of the half-spaces z_t >= z_y) when the box does not
 // bind; FAB-T with every target finds it within the factor fabRatio (0.52%) above, and
-// never below (up to float32's rounding of the pixels). Both norms, a two-class (Binary)
-// and a five-class model.
+// never below (up to float32's rounding of the pixels); so does untargeted FAB, which
+// linearises every class and steps toward the closest boundary (from any point on the
+// way to it, the closest). Both norms, a two-class (Binary) and a five-class model.
 func TestFABClosedForm(t *testing.T) {
 	rho := fabRatio(100, 0.1, 1.05, 0.9)
 	if math.Abs(rho-1.0052133) > 1e-6 {
@@ -194,32 +196,34 @@ func TestFABClosedForm(t *testing.T) {
 					}
 				}
 			}
-			l0 := l.Evals()
-			f, err := (attack.FAB{Lp: norm}).Run(context.Background(), l, x, y, batch, rand.New(rand.NewPCG(1, 1)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := attacktest.Check(l, x, y, batch, f, norm, 0, l.Evals()-l0); err != nil {
-				t.Fatalf("%s %s: %v", name, norm, err)
-			}
-			checked := 0
-			for b := range y {
-				if math.IsNaN(want[b]) {
-					continue
+			for _, untargeted := range []bool{false, true} {
+				l0 := l.Evals()
+				f, err := (attack.FAB{Lp: norm, Untargeted: untargeted}).Run(context.Background(), l, x, y, batch, rand.New(rand.NewPCG(1, 1)))
+				if err != nil {
+					t.Fatal(err)
 				}
-				checked++
-				if !f.Ok[b] {
-					t.Errorf("%s %s sample %d: FAB found nothing, closed form %.6f", name, norm, b, want[b])
-					continue
+				if err := attacktest.Check(l, x, y, batch, f, norm, 0, l.Evals()-l0); err != nil {
+					t.Fatalf("%s %s: %v", name, norm, err)
 				}
-				got := attacktest.Distance(norm, f.Adv[b*n:(b+1)*n], x[b*n:(b+1)*n])
-				// The slack is float32's: pixels near 0.5 are stored to 6e-8.
-				if got < want[b]-2e-7 || got > want[b]*rho+2e-7 {
-					t.Errorf("%s %s sample %d: distance %.7f, closed form %.7f (ratio %.6f, want within [1, %.6f])", name, norm, b, got, want[b], got/want[b], rho)
+				checked := 0
+				for b := range y {
+					if math.IsNaN(want[b]) {
+						continue
+					}
+					checked++
+					if !f.Ok[b] {
+						t.Errorf("%s %s sample %d: FAB found nothing, closed form %.6f", name, norm, b, want[b])
+						continue
+					}
+					got := attacktest.Distance(norm, f.Adv[b*n:(b+1)*n], x[b*n:(b+1)*n])
+					// The slack is float32's: pixels near 0.5 are stored to 6e-8.
+					if got < want[b]-2e-7 || got > want[b]*rho+2e-7 {
+						t.Errorf("%s %s sample %d: distance %.7f, closed form %.7f (ratio %.6f, want within [1, %.6f])", name, norm, b, got, want[b], got/want[b], rho)
+					}
 				}
-			}
-			if checked < batch/2 {
-				t.Errorf("%s %s: only %d of %d samples have a closed form", name, norm, checked, batch)
+				if checked < batch/2 {
+					t.Errorf("%s %s: only %d of %d samples have a closed form", name, norm, checked, batch)
+				}
 			}
 		}
 	}
@@ -250,6 +254,11 @@ func TestFABInvariants(t *testing.T) {
 	}
 	l := attacktest.NewLinear(rand.New(rand.NewPCG(2, 2)), 3, 4, 1)
 	x, y := problem(t, l, 4, 1, 3)
+	// Untargeted FAB on 3 classes: a clean evaluation, then per restart 2 evaluations per
+	// step, 2 per pull-back (at most steps - 1) and 1 for the last point.
+	if f, _ := runChecked(t, attack.FAB{Lp: attack.L2, Steps: 5, Untargeted: true}, l, x, y, 1, 0, 1); f.Queries[0] < 1+5*2+1 || f.Queries[0] > 1+5*2+4*2+1 {
+		t.Errorf("untargeted FAB on 3 classes, 5 steps: %d queries, want 12 to 20", f.Queries[0])
+	}
 	for _, a := range []attack.FAB{{Lp: attack.L2, Eps: -1}, {Lp: attack.L2, Restarts: 2}, {Lp: attack.L2, Beta: 1}, {Lp: attack.L2, Eta: 0.5}, {Lp: attack.L2, AlphaMax: 2}, {Lp: "l1"}} {
 		if _, err := a.Run(context.Background(), l, x, y, 1, rand.New(rand.NewPCG(1, 1))); err == nil {
 			t.Errorf("FAB%+v accepted", a)
@@ -258,17 +267,19 @@ func TestFABInvariants(t *testing.T) {
 }
 
 // TestAutoAttackSuite: the suite names, and AutoAttack's attacks in its order with the
-// standard's parameters written out.
+// standard's and the plus version's parameters written out.
 func TestAutoAttackSuite(t *testing.T) {
-	for name, want := range map[string][]attack.Norm{"autoattack": {attack.Linf, attack.L2}, "autoattack-linf": {attack.Linf}, "autoattack-l2": {attack.L2}} {
-		if got, ok := attack.Suite(name); !ok || !reflect.DeepEqual(got, want) {
-			t.Errorf("Suite(%q) = %v, %v; want %v", name, got, ok, want)
+	for name, want := range map[string][]attack.Norm{"autoattack": {attack.Linf, attack.L2}, "autoattack-linf": {attack.Linf}, "autoattack-l2": {attack.L2},
+		"autoattack-plus": {attack.Linf, attack.L2}, "autoattack-plus-l2": {attack.L2}} {
+		v, got, ok := attack.Suite(name)
+		if wantV := map[bool]string{false: "standard", true: "plus"}[strings.Contains(name, "plus")]; !ok || v != wantV || !reflect.DeepEqual(got, want) {
+			t.Errorf("Suite(%q) = %q, %v, %v; want %q, %v", name, v, got, ok, wantV, want)
 		}
 	}
-	if _, ok := attack.Suite("apgd-ce-linf"); ok {
+	if _, _, ok := attack.Suite("apgd-ce-linf"); ok {
 		t.Error("Suite accepted a single attack")
 	}
-	as, err := attack.AutoAttack(attack.L2, attack.Settings{Eps: 1.5, Queries: 10, Restarts: 7})
+	as, err := attack.AutoAttack("standard", attack.L2, attack.Settings{Eps: 1.5, Queries: 10, Restarts: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +300,30 @@ func TestAutoAttackSuite(t *testing.T) {
 	if fb := as[2].(attack.FAB); fb.Targets != 9 || fb.Steps != 100 || fb.AlphaMax != 0.1 || fb.Eta != 1.05 || fb.Beta != 0.9 || fb.Eps != 1.5 {
 		t.Errorf("AutoAttack's fab-t = %+v, want 9 targets, 100 steps, alpha_max 0.1, eta 1.05, beta 0.9, eps 1.5", fb)
 	}
-	if _, err := attack.AutoAttack(attack.Linf, attack.Settings{}); err == nil {
+	if _, err := attack.AutoAttack("standard", attack.Linf, attack.Settings{}); err == nil {
 		t.Error("AutoAttack accepted no budget")
+	}
+	if _, err := attack.AutoAttack("rand", attack.Linf, attack.Settings{Eps: 0.3}); err == nil {
+		t.Error("AutoAttack accepted an unknown version")
+	}
+	plus, err := attack.AutoAttack("plus", attack.Linf, attack.Settings{Eps: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names = nil
+	for _, a := range plus {
+		names = append(names, a.Name())
+	}
+	if want := []string{"apgd-ce-linf", "apgd-dlr-linf", "fab-linf", "square-linf", "apgd-t-linf", "fab-t-linf"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("AutoAttack(plus, linf) = %v, want %v", names, want)
+	}
+	if a := plus[0].(attack.APGD); a.Restarts != 5 {
+		t.Errorf("plus apgd-ce = %+v, want 5 restarts", a)
+	}
+	if a := plus[1].(attack.APGD); a.Restarts != 5 || a.Loss != "dlr" {
+		t.Errorf("plus apgd-dlr = %+v, want the DLR loss and 5 restarts", a)
+	}
+	if a := plus[2].(attack.FAB); a.Restarts != 5 || !a.Untargeted {
+		t.Errorf("plus fab = %+v, want untargeted with 5 restarts", a)
 	}
 }

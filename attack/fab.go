@@ -16,7 +16,8 @@ import (
 	"github.com/eabs/eabs/internal/floats"
 )
 
-// FAB is targeted FAB, a minimum-norm Attack. For a target class t it linearises
+// FAB is the Fast Adaptive Boundary attack, a minimum-norm Attack, targeted (FAB-T)
+// unless Untargeted is set. For a target class t it linearises
 // f = z_t - z_y at the iterate x_k and projects both x_k and the original x onto the
 // hyperplane f(x_k) + g.(z - x_k) = 0 (g the gradient of f) within the [0,1] box, the
 // smallest such moves d_k and d_0 in the norm; then it steps to
@@ -35,13 +36,16 @@ import (
 // from a random point at half of Eps from it) on the samples no earlier target fooled
 // within Eps (with Eps 0 every target runs on every sample). Found.Adv is the closest
 // misclassified iterate over all targets, at any distance; the runner judges it
-// against the budget.
+// against the budget. Untargeted FAB (the paper's original form, AutoAttack's "plus"
+// version) instead linearises every z_c - z_y, c != y, at each iterate and takes the
+// hyperplane closest in the norm, |f_c| / ||g_c||_q (q the dual norm: 2 for L2, 1 for
+// Linf); its Restarts run on the samples no earlier one fooled within Eps.
 //
 // Queries: one clean evaluation per sample, then per iteration one logits-and-gradient
-// evaluation (which also judges the previous step's point), one more after a
-// misclassified point is pulled back, and one to judge the last step (the reference
-// spends a gradient and a prediction per iteration; a deterministic model gets the same
-// iterates).
+// evaluation (untargeted: one per class other than y), which also judges the previous
+// step's point, as many more after a misclassified point is pulled back, and one to
+// judge the last step (the reference spends a gradient and a prediction per iteration;
+// a deterministic model gets the same iterates).
 //
 // Zero options take AutoAttack's standard values: 9 targets (fewer when the model has
 // fewer other classes), 100 iterations, 1 restart, AlphaMax 0.1, Eta 1.05, Beta 0.9,
@@ -64,10 +68,17 @@ type FAB struct {
 	AlphaMax, Eta, Beta float64
 	// EOT is the number of model calls each evaluation averages over (default 1).
 	EOT int
+	// Untargeted runs untargeted FAB (Targets is then unused).
+	Untargeted bool `json:",omitempty"`
 }
 
-// Name implements Attack: "fab-t-linf" or "fab-t-l2".
-func (a FAB) Name() string { return "fab-t-" + string(a.Lp) }
+// Name implements Attack: "fab-t-linf" or "fab-t-l2"; untargeted "fab-linf", "fab-l2".
+func (a FAB) Name() string {
+	if a.Untargeted {
+		return "fab-" + string(a.Lp)
+	}
+	return "fab-t-" + string(a.Lp)
+}
 
 // Norm implements Attack.
 func (a FAB) Norm() Norm { return a.Lp }
@@ -124,6 +135,9 @@ func (a FAB) Run(ctx context.Context, m Classifier, x []float32, y []int, batch 
 		return nil, fmt.Errorf("attack %s: alpha_max %g, eta %g, beta %g: want 0 < alpha_max <= 1, eta >= 1, 0 < beta < 1", name, r.alphaMax, r.eta, r.beta)
 	}
 	targets = min(targets, r.k-1)
+	if a.Untargeted {
+		targets = 1
+	}
 	r.f = newFound(x, batch)
 	r.s = &sampler{m: gr.d, eot: gr.eot, k: r.k, n: r.n, y: y, queries: r.f.Queries}
 	r.dist = make([]float64, batch)
@@ -146,7 +160,9 @@ func (a FAB) Run(ctx context.Context, m Classifier, x []float32, y []int, batch 
 			r.f.Ok[i] = true // at distance 0, Adv = x
 			continue
 		}
-		order[i] = topOthers(row, y[i], targets)
+		if !a.Untargeted {
+			order[i] = topOthers(row, y[i], targets)
+		}
 	}
 	for t := 0; t < targets; t++ {
 		for rs := 0; rs < restarts; rs++ {
@@ -154,7 +170,9 @@ func (a FAB) Run(ctx context.Context, m Classifier, x []float32, y []int, batch 
 			for i := range all {
 				if !r.f.Ok[i] || r.dist[i] > a.Eps {
 					idx = append(idx, i)
-					r.target[i] = order[i][t]
+					if !a.Untargeted {
+						r.target[i] = order[i][t]
+					}
 				}
 			}
 			if len(idx) == 0 {
@@ -185,7 +203,7 @@ func (r *fabRun) single(ctx context.Context, idx []int, random bool, rng *rand.R
 		return float64(z[r.target[i]]) - float64(z[r.y[i]]), dz
 	}
 	for it := 0; it < r.steps; it++ {
-		logits, grad, fv, err := r.s.vjpBy(ctx, cur, idx, loss)
+		logits, grad, fv, err := r.linearise(ctx, cur, idx, loss)
 		if err != nil {
 			return err
 		}
@@ -209,7 +227,7 @@ func (r *fabRun) single(ctx context.Context, idx []int, random bool, rng *rand.R
 				for b, j := range back {
 					sub[b] = idx[j]
 				}
-				_, g2, fv2, err := r.s.vjpBy(ctx, gather(cur, back, n), sub, loss)
+				_, g2, fv2, err := r.linearise(ctx, gather(cur, back, n), sub, loss)
 				if err != nil {
 					return err
 				}
@@ -233,6 +251,55 @@ func (r *fabRun) single(ctx context.Context, idx []int, random bool, rng *rand.R
 		}
 	}
 	return nil
+}
+
+// linearise evaluates the images xs of samples idx: their logits, and the value fv and
+// gradient of the f = z_t - z_y whose hyperplane the step projects onto. Targeted, t
+// is the sample's target (loss reads r.target); untargeted, every class other than y in
+// turn, keeping per sample the one whose linearised boundary is closest in the norm.
+func (r *fabRun) linearise(ctx context.Context, xs []float32, idx []int, loss func([]float32, int) (float64, []float64)) ([]float32, []float32, []float64, error) {
+	if !r.a.Untargeted {
+		return r.s.vjpBy(ctx, xs, idx, loss)
+	}
+	n := r.n
+	var logits []float32
+	grad := make([]float32, len(xs))
+	fv := make([]float64, len(idx))
+	best := make([]float64, len(idx))
+	for o := 0; o < r.k-1; o++ {
+		for _, i := range idx {
+			r.target[i] = o
+			if o >= r.y[i] {
+				r.target[i] = o + 1
+			}
+		}
+		z, g, f, err := r.s.vjpBy(ctx, xs, idx, loss)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if o == 0 {
+			logits = z
+		}
+		for j := range idx {
+			gj := g[j*n : (j+1)*n]
+			var q float64 // the dual norm of g
+			for _, v := range gj {
+				if r.a.Lp == Linf {
+					q += math.Abs(float64(v))
+				} else {
+					q += float64(v) * float64(v)
+				}
+			}
+			if r.a.Lp == L2 {
+				q = math.Sqrt(q)
+			}
+			if d := math.Abs(f[j]) / (q + 1e-12); o == 0 || d < best[j] {
+				best[j], fv[j] = d, f[j]
+				copy(grad[j*n:(j+1)*n], gj)
+			}
+		}
+	}
+	return logits, grad, fv, nil
 }
 
 // record keeps the misclassified point c of sample i if it is the closest so far.

@@ -78,6 +78,8 @@ var registry = struct {
 	})},
 	"fab-t-linf":    {Linf, false, minNorm(func(s Settings) Attack { return FAB{Lp: Linf, Eps: s.Eps, EOT: s.EOT} })},
 	"fab-t-l2":      {L2, false, minNorm(func(s Settings) Attack { return FAB{Lp: L2, Eps: s.Eps, EOT: s.EOT} })},
+	"fab-linf":      {Linf, false, minNorm(func(s Settings) Attack { return FAB{Lp: Linf, Eps: s.Eps, EOT: s.EOT, Untargeted: true} })},
+	"fab-l2":        {L2, false, minNorm(func(s Settings) Attack { return FAB{Lp: L2, Eps: s.Eps, EOT: s.EOT, Untargeted: true} })},
 	"deepfool-linf": {Linf, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: Linf, EOT: s.EOT} })},
 	"deepfool-l2":   {L2, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: L2, EOT: s.EOT} })},
 	"ddn":           {L2, false, minNorm(func(s Settings) Attack { return DDN{EOT: s.EOT} })},
@@ -155,6 +157,7 @@ func minNorm(f func(Settings) Attack) Constructor {
 //	                            (4 or more classes)
 //	fab-t-linf, fab-t-l2        FAB-T: 9 targets x 100 iterations, alpha_max 0.1, eta 1.05,
 //	                            beta 0.9 (stops a sample once within Settings.Eps)
+//	fab-linf, fab-l2            FAB, untargeted: 100 iterations, every class linearised
 //	deepfool-linf, deepfool-l2  DeepFool: 100 steps, overshoot 0.02, all classes
 //	ddn                         DDN (L2): 80 steps, gamma 0.05
 //	cw-l2                       Carlini-Wagner L2: 5 x 100 steps, lr 0.01
@@ -231,19 +234,27 @@ func Check(name string, m Classifier) error {
 	return nil
 }
 
-// AutoAttackVersion is the configuration of AutoAttack (Croce and Hein 2020) that
-// AutoAttack runs: its "standard" version, what RobustBench ranks by.
-const AutoAttackVersion = "standard"
+// suites are the names that stand for a list of attacks: AutoAttack's version and its
+// norms, in this order.
+var suites = map[string]struct {
+	version string
+	norms   []Norm
+}{
+	"autoattack":           {"standard", []Norm{Linf, L2}},
+	"autoattack-linf":      {"standard", []Norm{Linf}},
+	"autoattack-l2":        {"standard", []Norm{L2}},
+	"autoattack-plus":      {"plus", []Norm{Linf, L2}},
+	"autoattack-plus-linf": {"plus", []Norm{Linf}},
+	"autoattack-plus-l2":   {"plus", []Norm{L2}},
+}
 
-// suites are the names that stand for a list of attacks, per norm in this order.
-var suites = map[string][]Norm{"autoattack": {Linf, L2}, "autoattack-linf": {Linf}, "autoattack-l2": {L2}}
-
-// Suite reports whether name stands for a list of attacks rather than one, and its
-// norms in order: "autoattack" is AutoAttack's standard version in Linf, then in L2;
-// "autoattack-linf" and "autoattack-l2" in one norm (see AutoAttack).
-func Suite(name string) ([]Norm, bool) {
-	ns, ok := suites[name]
-	return ns, ok
+// Suite reports whether name stands for a list of attacks rather than one: the
+// AutoAttack version it runs (see AutoAttack) and its norms in order. "autoattack" is
+// AutoAttack's standard version in Linf, then in L2; "autoattack-linf" and
+// "autoattack-l2" in one norm; "autoattack-plus..." its plus version likewise.
+func Suite(name string) (version string, norms []Norm, ok bool) {
+	s, ok := suites[name]
+	return s.version, s.norms, ok
 }
 
 // SuiteNames lists the names Suite accepts, sorted.
@@ -256,20 +267,26 @@ func SuiteNames() []string {
 	return out
 }
 
-// AutoAttack returns the attacks of AutoAttack's standard version (Croce and Hein 2020,
-// AutoAttackVersion) in the norm, in its order, at budget s.Eps, with its parameters
-// written out:
+// AutoAttackVersions are the versions of AutoAttack that AutoAttack builds.
+var AutoAttackVersions = []string{"standard", "plus"}
+
+// AutoAttack returns the attacks of a version of AutoAttack (Croce and Hein 2020) in the
+// norm, in its order, at budget s.Eps, with its parameters written out. "standard", the
+// version RobustBench ranks by:
 //
 //	apgd-ce-*  APGD, cross-entropy, 100 iterations, 1 restart
 //	apgd-t-*   APGD-T, targeted DLR, 9 targets x 100 iterations, 1 restart each
 //	fab-t-*    FAB-T, 9 targets x 100 iterations, alpha_max 0.1, eta 1.05, beta 0.9
 //	square-*   Square, 5000 queries, p_init 0.8, the unrescaled schedule
 //
+// "plus": apgd-ce-* and apgd-dlr-* with 5 restarts, untargeted fab-* with 5 restarts,
+// square-*, apgd-t-*, fab-t-* (the last three as in the standard version).
+//
 // The evaluation runs each on the samples the earlier ones left robust, so the norm's
 // "All" is AutoAttack's robust accuracy. s.EOT and s.KeepGoing reach APGD, APGD-T and
-// FAB as they reach the single attacks (the standard has 1 and false, for a
-// deterministic classifier); s.Restarts and s.Queries do not apply.
-func AutoAttack(norm Norm, s Settings) ([]Attack, error) {
+// FAB as they reach the single attacks (AutoAttack has 1 and false, for a deterministic
+// classifier); s.Restarts and s.Queries do not apply.
+func AutoAttack(version string, norm Norm, s Settings) ([]Attack, error) {
 	if err := checkNorm("autoattack", norm); err != nil {
 		return nil, err
 	}
@@ -280,10 +297,19 @@ func AutoAttack(norm Norm, s Settings) ([]Attack, error) {
 		return nil, err
 	}
 	eot := max(s.EOT, 1)
-	return []Attack{
-		APGD{Lp: norm, Eps: s.Eps, Loss: "ce", Steps: 100, Restarts: 1, EOT: eot, Momentum: 0.75, Rho: 0.75, KeepGoing: s.KeepGoing},
-		APGDT{Lp: norm, Eps: s.Eps, Targets: 9, Steps: 100, Restarts: 1, EOT: eot, Momentum: 0.75, Rho: 0.75, KeepGoing: s.KeepGoing},
-		FAB{Lp: norm, Eps: s.Eps, Targets: 9, Steps: 100, Restarts: 1, AlphaMax: 0.1, Eta: 1.05, Beta: 0.9, EOT: eot},
-		Square{Lp: norm, Eps: s.Eps, Queries: 5000, PInit: 0.8, FixedSchedule: true},
-	}, nil
+	apgd := func(loss string, restarts int) APGD {
+		return APGD{Lp: norm, Eps: s.Eps, Loss: loss, Steps: 100, Restarts: restarts, EOT: eot, Momentum: 0.75, Rho: 0.75, KeepGoing: s.KeepGoing}
+	}
+	fab := func(targets, restarts int, untargeted bool) FAB {
+		return FAB{Lp: norm, Eps: s.Eps, Targets: targets, Steps: 100, Restarts: restarts, AlphaMax: 0.1, Eta: 1.05, Beta: 0.9, EOT: eot, Untargeted: untargeted}
+	}
+	apgdt := APGDT{Lp: norm, Eps: s.Eps, Targets: 9, Steps: 100, Restarts: 1, EOT: eot, Momentum: 0.75, Rho: 0.75, KeepGoing: s.KeepGoing}
+	square := Square{Lp: norm, Eps: s.Eps, Queries: 5000, PInit: 0.8, FixedSchedule: true}
+	switch version {
+	case "standard":
+		return []Attack{apgd("ce", 1), apgdt, fab(9, 1, false), square}, nil
+	case "plus":
+		return []Attack{apgd("ce", 5), apgd("dlr", 5), fab(0, 5, true), square, apgdt, fab(9, 1, false)}, nil
+	}
+	return nil, fmt.Errorf("attack: unknown AutoAttack version %q (known: %s)", version, strings.Join(AutoAttackVersions, ", "))
 }

@@ -15,7 +15,7 @@ import (
 // passed through, bounded attacks refuse a missing budget, and every registered attack
 // keeps the invariants on a small model.
 func TestRegistry(t *testing.T) {
-	want := []string{"apgd-ce-l2", "apgd-ce-linf", "apgd-dlr-l2", "apgd-dlr-linf", "apgd-t-l2", "apgd-t-linf", "cw-l2", "ddn", "fab-t-l2", "fab-t-linf",
+	want := []string{"apgd-ce-l2", "apgd-ce-linf", "apgd-dlr-l2", "apgd-dlr-linf", "apgd-t-l2", "apgd-t-linf", "cw-l2", "ddn", "fab-l2", "fab-linf", "fab-t-l2", "fab-t-linf",
 		"deepfool-l2", "deepfool-linf", "noise-l2", "noise-linf", "pgd-l2", "pgd-linf"}
 	names := attack.Names()
 	for _, w := range want {
@@ -28,7 +28,7 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 	norms := map[string]attack.Norm{"apgd-ce-l2": attack.L2, "apgd-ce-linf": attack.Linf, "apgd-dlr-l2": attack.L2,
-		"apgd-dlr-linf": attack.Linf, "apgd-t-l2": attack.L2, "apgd-t-linf": attack.Linf, "fab-t-l2": attack.L2, "fab-t-linf": attack.Linf, "cw-l2": attack.L2, "ddn": attack.L2, "deepfool-l2": attack.L2,
+		"apgd-dlr-linf": attack.Linf, "apgd-t-l2": attack.L2, "apgd-t-linf": attack.Linf, "fab-t-l2": attack.L2, "fab-t-linf": attack.Linf, "fab-l2": attack.L2, "fab-linf": attack.Linf, "cw-l2": attack.L2, "ddn": attack.L2, "deepfool-l2": attack.L2,
 		"deepfool-linf": attack.Linf, "noise-l2": attack.L2, "noise-linf": attack.Linf, "pgd-l2": attack.L2, "pgd-linf": attack.Linf}
 	bounded := map[string]bool{"apgd-ce-l2": true, "apgd-ce-linf": true, "apgd-dlr-l2": true, "apgd-dlr-linf": true, "apgd-t-l2": true, "apgd-t-linf": true, "pgd-l2": true, "pgd-linf": true}
 	rng := rand.New(rand.NewPCG(1, 3))

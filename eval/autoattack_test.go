@@ -33,8 +33,8 @@ func TestAutoAttackExpansion(t *testing.T) {
 		got = append(got, e.Attack.Name())
 		norm, bounded, _ := attack.Kind(e.Attack.Name())
 		want := map[attack.Norm]float64{attack.Linf: prof.EpsLinf, attack.L2: prof.EpsL2}[norm]
-		if e.Eps != want || e.Bounded != bounded || e.Suite != AutoAttackSuite {
-			t.Errorf("%s: eps %g, bounded %v, suite %q; want %g, %v, %q", e.Attack.Name(), e.Eps, e.Bounded, e.Suite, want, bounded, AutoAttackSuite)
+		if e.Eps != want || e.Bounded != bounded || e.Suite != AutoAttackSuite("standard") {
+			t.Errorf("%s: eps %g, bounded %v, suite %q; want %g, %v, %q", e.Attack.Name(), e.Eps, e.Bounded, e.Suite, want, bounded, AutoAttackSuite("standard"))
 		}
 		if sq, ok := e.Attack.(attack.Square); ok && (sq.Queries != 5000 || !sq.FixedSchedule) {
 			t.Errorf("%s: %+v, want AutoAttack's 5000 queries and fixed schedule", sq.Name(), sq)
@@ -46,6 +46,18 @@ func TestAutoAttackExpansion(t *testing.T) {
 	}
 	if len(sweep) != 2 || sweep[0].Attack.Name() != "apgd-ce-linf" || sweep[0].Eps != 2*prof.EpsLinf || sweep[1].Attack.Name() != "apgd-ce-l2" {
 		t.Errorf("sweep %+v, want apgd-ce-linf and apgd-ce-l2 at twice the budgets", sweep)
+	}
+	a = AttackSettings{Names: []string{"autoattack-plus-l2"}}
+	entries, _, err = a.build(prof, false, nil)
+	got = nil
+	for _, e := range entries {
+		got = append(got, e.Attack.Name())
+		if e.Suite != "autoattack plus" {
+			t.Errorf("%s: suite %q, want autoattack plus", e.Attack.Name(), e.Suite)
+		}
+	}
+	if want := []string{"apgd-ce-l2", "apgd-dlr-l2", "fab-l2", "square-l2", "apgd-t-l2", "fab-t-l2"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("autoattack-plus-l2 = %v (%v), want %v", got, err, want)
 	}
 	a = AttackSettings{Names: []string{"pgd-l2", "autoattack-l2"}}
 	if entries, _, err = a.build(prof, false, nil); err != nil || len(entries) != 5 || entries[0].Suite != "" || entries[4].Attack.Name() != "square-l2" {
@@ -67,10 +79,11 @@ func TestAutoAttackExpansion(t *testing.T) {
 	}
 }
 
-// TestAutoAttackRun: AutoAttack in Linf on a four-class affine model of 2x2 images, at a
-// budget that leaves samples robust: every attack runs in its order on the samples the
-// earlier ones left robust, the summary's RobustBench line is the norm's "All" with the
-// clean accuracy, and an attack of the norm that is not AutoAttack's drops the line.
+// TestAutoAttackRun: AutoAttack (plus, then standard) in Linf on a four-class affine
+// model of 2x2 images, at a budget that leaves samples robust: every attack runs in its
+// order on the samples the earlier ones left robust, the summary's RobustBench line is
+// the norm's "All" with the clean accuracy and the version, and an attack of the norm
+// that is not AutoAttack's drops the line.
 func TestAutoAttackRun(t *testing.T) {
 	const n, k = 40, 4
 	l := attacktest.NewLinear(rand.New(rand.NewPCG(5, 1)), k, 4, 2)
@@ -91,35 +104,38 @@ func TestAutoAttackRun(t *testing.T) {
 		}
 	}
 	prof := data.Profile{Name: "toy", EpsLinf: 0.1, EpsL2: 0.2}
-	entries, _, err := AttackSettings{Names: []string{"autoattack-linf"}}.build(prof, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Header: shard.Header{ModelSHA256: "m", DataFingerprint: "d", Dataset: "toy", Split: "test", SampleSeed: 1, SampleN: n, Config: "affine", Shard: shard.Whole},
-		Model: "affine", Attacks: entries, Seed: 1, Batch: n, AttackBatch: 8}
-	r, err := Run(context.Background(), cfg, set, l, l, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := r.Summary
-	for _, a := range s.Attacks {
-		t.Logf("%s: ran on %d, robust after %d", a.Name, a.Ran, a.Robust.K)
-	}
-	for i := 1; i < len(s.Attacks); i++ {
-		if s.Attacks[i].Ran != s.Attacks[i-1].Robust.K {
-			t.Errorf("%s ran on %d samples, %s left %d robust", s.Attacks[i].Name, s.Attacks[i].Ran, s.Attacks[i-1].Name, s.Attacks[i-1].Robust.K)
+	var r *Result
+	for _, v := range []string{"plus", "standard"} {
+		name := map[string]string{"standard": "autoattack-linf", "plus": "autoattack-plus-linf"}[v]
+		entries, _, err := AttackSettings{Names: []string{name}}.build(prof, false, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if s.Attacks[3].Ran == 0 {
-		t.Error("no sample was left for Square: choose another budget")
-	}
-	want := []RobustBench{{ThreatModel: "Linf", Eps: 0.1, N: n, CleanAcc: s.Clean.Acc, RobustAcc: s.All[0].Robust.Acc, Version: "standard"}}
-	if !reflect.DeepEqual(s.RobustBench, want) {
-		t.Errorf("RobustBench = %+v, want %+v", s.RobustBench, want)
-	}
-	for i, a := range r.Settings.Attacks {
-		if a.Suite != AutoAttackSuite || a.Name != entries[i].Attack.Name() {
-			t.Errorf("attack %d recorded as %+v", i, a)
+		cfg := Config{Header: shard.Header{ModelSHA256: "m", DataFingerprint: "d", Dataset: "toy", Split: "test", SampleSeed: 1, SampleN: n, Config: "affine", Shard: shard.Whole},
+			Model: "affine", Attacks: entries, Seed: 1, Batch: n, AttackBatch: 8}
+		if r, err = Run(context.Background(), cfg, set, l, l, nil); err != nil {
+			t.Fatal(err)
+		}
+		s := r.Summary
+		for _, a := range s.Attacks {
+			t.Logf("%s %s: ran on %d, robust after %d", v, a.Name, a.Ran, a.Robust.K)
+		}
+		for i := 1; i < len(s.Attacks); i++ {
+			if s.Attacks[i].Ran != s.Attacks[i-1].Robust.K {
+				t.Errorf("%s: %s ran on %d samples, %s left %d robust", v, s.Attacks[i].Name, s.Attacks[i].Ran, s.Attacks[i-1].Name, s.Attacks[i-1].Robust.K)
+			}
+		}
+		if last := s.Attacks[len(s.Attacks)-1]; last.Ran == 0 {
+			t.Errorf("%s: no sample was left for %s: choose another budget", v, last.Name)
+		}
+		want := []RobustBench{{ThreatModel: "Linf", Eps: 0.1, N: n, CleanAcc: s.Clean.Acc, RobustAcc: s.All[0].Robust.Acc, Version: v}}
+		if !reflect.DeepEqual(s.RobustBench, want) {
+			t.Errorf("RobustBench = %+v, want %+v", s.RobustBench, want)
+		}
+		for i, a := range r.Settings.Attacks {
+			if a.Suite != AutoAttackSuite(v) || a.Name != entries[i].Attack.Name() {
+				t.Errorf("attack %d recorded as %+v", i, a)
+			}
 		}
 	}
 	r.Settings.Attacks[1].Suite = ""

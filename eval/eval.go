@@ -41,9 +41,10 @@ type Entry struct {
 	Suite string
 }
 
-// AutoAttackSuite is Entry.Suite and AttackSpec.Suite of the attacks of AutoAttack's
-// standard version (attack.AutoAttack), which --attacks autoattack stands for.
-const AutoAttackSuite = "autoattack " + attack.AutoAttackVersion
+// AutoAttackSuite is Entry.Suite and AttackSpec.Suite of the attacks of a version of
+// AutoAttack (attack.AutoAttack): "autoattack standard", which --attacks autoattack
+// stands for, or "autoattack plus".
+func AutoAttackSuite(version string) string { return "autoattack " + version }
 
 // Keyed is a randomised classifier whose noise for each row comes from a key the
 // runner gives (a function of the run's seed, the sample's position and the purpose of

@@ -22,8 +22,9 @@ type AttackSettings struct {
 	// Names are attacks (attack.Names) or suites (attack.SuiteNames): "autoattack" stands
 	// for AutoAttack's standard version in Linf then in L2, "autoattack-linf" and
 	// "autoattack-l2" for one norm (attack.AutoAttack: apgd-ce, apgd-t, fab-t, square,
-	// with the standard's parameters, whatever PGDRestarts and Queries say), each entry
-	// marked with Suite AutoAttackSuite.
+	// with the standard's parameters, whatever PGDRestarts and Queries say), and
+	// "autoattack-plus..." for its plus version; each entry is marked with its Suite
+	// (AutoAttackSuite).
 	Names []string
 	// EpsL2, EpsLinf are the budgets (0: the dataset profile's, the paper's; own data
 	// has none, and an attack of a norm without a budget is refused).
@@ -393,7 +394,7 @@ func (a AttackSettings) build(prof data.Profile, generative bool, starts func([]
 		return nil
 	}
 	for _, name := range a.Names {
-		norms, suite := attack.Suite(name)
+		version, norms, suite := attack.Suite(name)
 		if !suite {
 			if err := add(name, func(e float64) (Entry, error) { return one(name, e) }); err != nil {
 				return nil, nil, err
@@ -405,7 +406,7 @@ func (a AttackSettings) build(prof data.Profile, generative bool, starts func([]
 			list := func(e float64) ([]attack.Attack, error) {
 				s := st
 				s.Eps = e
-				return attack.AutoAttack(norm, s)
+				return attack.AutoAttack(version, norm, s)
 			}
 			if !(eps[norm] > 0) {
 				return nil, nil, fmt.Errorf("%s needs a budget in %s: dataset %s has none (own data): pass --eps-%s", name, norm, prof.Name, norm)
@@ -421,7 +422,7 @@ func (a AttackSettings) build(prof data.Profile, generative bool, starts func([]
 						return Entry{}, err
 					}
 					_, bounded, _ := attack.Kind(as[k].Name())
-					return Entry{Attack: as[k], Eps: e, Bounded: bounded, Suite: AutoAttackSuite}, nil
+					return Entry{Attack: as[k], Eps: e, Bounded: bounded, Suite: AutoAttackSuite(version)}, nil
 				})
 				if err != nil {
 					return nil, nil, fmt.Errorf("%s: %w", name, err)

@@ -125,7 +125,7 @@ type RobustBench struct {
 	N           int     `json:"n"`
 	CleanAcc    float64 `json:"clean_acc"`
 	RobustAcc   float64 `json:"autoattack_acc"`
-	// Version is AutoAttack's ("standard").
+	// Version is AutoAttack's ("standard" or "plus").
 	Version string `json:"version"`
 }
 
@@ -151,24 +151,30 @@ func ThreatModel(n attack.Norm) string {
 	return string(n)
 }
 
-// autoAttackOnly reports whether the attacks of norm n in r are AutoAttack's standard
-// version alone, in its order.
-func (r *Result) autoAttackOnly(n attack.Norm) bool {
-	want, err := attack.AutoAttack(n, attack.Settings{Eps: 1})
-	if err != nil {
-		return false
-	}
-	i := 0
-	for _, a := range r.Settings.Attacks {
-		if a.Norm != n {
+// autoAttackOnly returns the version of AutoAttack whose attacks, alone and in its
+// order, are those of norm n in r ("" for none).
+func (r *Result) autoAttackOnly(n attack.Norm) string {
+	for _, v := range attack.AutoAttackVersions {
+		want, err := attack.AutoAttack(v, n, attack.Settings{Eps: 1})
+		if err != nil {
 			continue
 		}
-		if i == len(want) || a.Name != want[i].Name() || a.Suite != AutoAttackSuite {
-			return false
+		i := 0
+		for _, a := range r.Settings.Attacks {
+			if a.Norm != n {
+				continue
+			}
+			if i == len(want) || a.Name != want[i].Name() || a.Suite != AutoAttackSuite(v) {
+				i = -1
+				break
+			}
+			i++
 		}
-		i++
+		if i == len(want) {
+			return v
+		}
 	}
-	return i == len(want)
+	return ""
 }
 
 // NormEps returns the budget of a norm: the largest eps among its attacks.
@@ -281,9 +287,9 @@ func Summarize(r *Result) *Summary {
 			}
 		}
 		s.All = append(s.All, NormSummary{Norm: nm, Eps: r.NormEps(nm), Robust: NewRate(k, n)})
-		if r.autoAttackOnly(nm) {
+		if v := r.autoAttackOnly(nm); v != "" {
 			s.RobustBench = append(s.RobustBench, RobustBench{ThreatModel: ThreatModel(nm), Eps: r.NormEps(nm), N: n,
-				CleanAcc: s.Clean.Acc, RobustAcc: NewRate(k, n).Acc, Version: attack.AutoAttackVersion})
+				CleanAcc: s.Clean.Acc, RobustAcc: NewRate(k, n).Acc, Version: v})
 		}
 		s.Checks.Curves = append(s.Checks.Curves, curve(r, nm))
 	}

@@ -392,7 +392,7 @@ func TestAutoAttackSection(t *testing.T) {
 	// records, the other three find nothing.
 	var linf []eval.AttackSpec
 	for _, n := range []string{"apgd-ce-linf", "apgd-t-linf", "fab-t-linf", "square-linf"} {
-		linf = append(linf, eval.AttackSpec{Name: n, Norm: attack.Linf, Eps: 0.3, Bounded: n != "fab-t-linf", Suite: eval.AutoAttackSuite})
+		linf = append(linf, eval.AttackSpec{Name: n, Norm: attack.Linf, Eps: 0.3, Bounded: n != "fab-t-linf", Suite: eval.AutoAttackSuite("standard")})
 	}
 	r.Settings.Attacks = append(r.Settings.Attacks[:2], linf...)
 	for i := range r.Records {

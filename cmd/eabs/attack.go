@@ -67,7 +67,7 @@ has no budgets: give --eps-l2 and --eps-linf for the norms of the attacks.
 Attacks: ` + strings.Join(attack.Names(), ", ") + `.
 AutoAttack's standard version (APGD-CE, APGD-T, FAB-T, Square, with its parameters;
 a RobustBench-style summary line): autoattack (Linf then L2), autoattack-linf,
-autoattack-l2.`,
+autoattack-l2; its plus version: autoattack-plus, autoattack-plus-linf, -l2.`,
 		Example: `  eabs attack zoo:mnist-cnn --dataset mnist --attacks pgd-l2,pgd-linf --n 500 --out cnn.json
   eabs attack zoo:mnist-eabs --attacks pgd-l2 --n 500 --shard 0/4 --out eabs.json
   eabs attack net.onnx --dataset mnist --attacks autoattack-linf --eps-linf 0.3 --n 1000 --out aa.json
