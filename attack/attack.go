@@ -13,9 +13,17 @@
 //   - Model: the cross-entropy special case, kept for adversarial training.
 //
 // An Attack runs on a batch and returns its best candidate per sample with its own
-// belief of success and the queries it spent; the evaluation runner (package suite)
+// belief of success and the queries it spent; the evaluation runner (package eval)
 // decides success with the model's own full inference (fresh noise, EOT) and
 // measures distances itself, so an attack's claim is never the verdict.
+//
+// # Randomised models
+//
+// Expectation over transformation is the model's business: a randomised model
+// averages its own runs per call (E-ABS: adversary.Adaptive.EOT, the paper's 5), so
+// every attack sees the averaged logits and gradient. The attacks' EOT fields average
+// that many calls of a model that cannot average itself, for library use; the
+// registry (New, AutoAttack) leaves them at 1.
 package attack
 
 import (

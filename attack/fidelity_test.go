@@ -188,14 +188,14 @@ func TestAPGDKeepGoing(t *testing.T) {
 
 // TestRegistryKeepGoing: Settings.KeepGoing reaches PGD and every APGD.
 func TestRegistryKeepGoing(t *testing.T) {
-	s := attack.Settings{Eps: 0.3, Restarts: 20, EOT: 5, KeepGoing: true}
+	s := attack.Settings{Eps: 0.3, Restarts: 20, KeepGoing: true}
 	want := map[string]attack.Attack{
-		"pgd-linf":      attack.PGDAttack{Lp: attack.Linf, Eps: 0.3, Restarts: 20, EOT: 5, KeepGoing: true},
-		"pgd-l2":        attack.PGDAttack{Lp: attack.L2, Eps: 0.3, Restarts: 20, EOT: 5, KeepGoing: true},
-		"apgd-ce-linf":  attack.APGD{Lp: attack.Linf, Eps: 0.3, Loss: "ce", EOT: 5, KeepGoing: true},
-		"apgd-ce-l2":    attack.APGD{Lp: attack.L2, Eps: 0.3, Loss: "ce", EOT: 5, KeepGoing: true},
-		"apgd-dlr-linf": attack.APGD{Lp: attack.Linf, Eps: 0.3, Loss: "dlr", EOT: 5, KeepGoing: true},
-		"apgd-dlr-l2":   attack.APGD{Lp: attack.L2, Eps: 0.3, Loss: "dlr", EOT: 5, KeepGoing: true},
+		"pgd-linf":      attack.PGDAttack{Lp: attack.Linf, Eps: 0.3, Restarts: 20, KeepGoing: true},
+		"pgd-l2":        attack.PGDAttack{Lp: attack.L2, Eps: 0.3, Restarts: 20, KeepGoing: true},
+		"apgd-ce-linf":  attack.APGD{Lp: attack.Linf, Eps: 0.3, Loss: "ce", KeepGoing: true},
+		"apgd-ce-l2":    attack.APGD{Lp: attack.L2, Eps: 0.3, Loss: "ce", KeepGoing: true},
+		"apgd-dlr-linf": attack.APGD{Lp: attack.Linf, Eps: 0.3, Loss: "dlr", KeepGoing: true},
+		"apgd-dlr-l2":   attack.APGD{Lp: attack.L2, Eps: 0.3, Loss: "dlr", KeepGoing: true},
 	}
 	for name, w := range want {
 		if a, err := attack.New(name, s); err != nil || !reflect.DeepEqual(a, w) {

@@ -49,8 +49,8 @@ type Noise struct {
 // a run on hundreds of samples affords. A budget at or above the default leaves the
 // options zero (the defaults), so the configuration names only what differs.
 func noiseFor(norm Norm, s Settings) Noise {
-	a := Noise{Lp: norm, EOT: s.EOT}
-	if q := s.Queries / max(s.EOT, 1); s.Queries > 0 && q < 100*10 {
+	a := Noise{Lp: norm}
+	if q := s.Queries; q > 0 && q < 100*10 {
 		q = max(q, 1)
 		a.Draws = max(1, int(math.Round(math.Sqrt(float64(q)/10))))
 		a.Sizes = max(1, q/a.Draws)

@@ -171,7 +171,8 @@ type PGDAttack struct {
 	// DefaultRestarts).
 	Restarts int
 	// EOT averages each gradient and each evaluation over this many calls of a
-	// randomised model (default 1; the paper uses 5 for E-ABS).
+	// randomised model that does not average itself (default 1; E-ABS averages its own
+	// runs: see the package doc).
 	EOT int
 	// ZeroStart starts every restart at x itself instead of a random point (for tests
 	// and for a deterministic first look).

@@ -19,9 +19,6 @@ type Settings struct {
 	// Fashion-MNIST value; the dataset profile has each dataset's). APGD keeps its
 	// single start.
 	Restarts int
-	// EOT is the number of calls every gradient and evaluation averages over (0: 1;
-	// set 5, the paper's value, for a randomised model such as E-ABS).
-	EOT int
 	// KeepGoing is PGDAttack.KeepGoing and APGD.KeepGoing for pgd-* and apgd-*: step on
 	// after the model is fooled and return the most confidently adversarial iterate (set
 	// it for a randomised model such as E-ABS, whose verdict's fresh noise overturns a
@@ -53,37 +50,37 @@ var registry = struct {
 	m map[string]entry
 }{m: map[string]entry{
 	"pgd-linf": {Linf, true, bounded(func(s Settings) Attack {
-		return PGDAttack{Lp: Linf, Eps: s.Eps, Restarts: s.Restarts, EOT: s.EOT, KeepGoing: s.KeepGoing}
+		return PGDAttack{Lp: Linf, Eps: s.Eps, Restarts: s.Restarts, KeepGoing: s.KeepGoing}
 	})},
 	"pgd-l2": {L2, true, bounded(func(s Settings) Attack {
-		return PGDAttack{Lp: L2, Eps: s.Eps, Restarts: s.Restarts, EOT: s.EOT, KeepGoing: s.KeepGoing}
+		return PGDAttack{Lp: L2, Eps: s.Eps, Restarts: s.Restarts, KeepGoing: s.KeepGoing}
 	})},
 	"apgd-ce-linf": {Linf, true, bounded(func(s Settings) Attack {
-		return APGD{Lp: Linf, Eps: s.Eps, Loss: "ce", EOT: s.EOT, KeepGoing: s.KeepGoing}
+		return APGD{Lp: Linf, Eps: s.Eps, Loss: "ce", KeepGoing: s.KeepGoing}
 	})},
 	"apgd-ce-l2": {L2, true, bounded(func(s Settings) Attack {
-		return APGD{Lp: L2, Eps: s.Eps, Loss: "ce", EOT: s.EOT, KeepGoing: s.KeepGoing}
+		return APGD{Lp: L2, Eps: s.Eps, Loss: "ce", KeepGoing: s.KeepGoing}
 	})},
 	"apgd-dlr-linf": {Linf, true, bounded(func(s Settings) Attack {
-		return APGD{Lp: Linf, Eps: s.Eps, Loss: "dlr", EOT: s.EOT, KeepGoing: s.KeepGoing}
+		return APGD{Lp: Linf, Eps: s.Eps, Loss: "dlr", KeepGoing: s.KeepGoing}
 	})},
 	"apgd-dlr-l2": {L2, true, bounded(func(s Settings) Attack {
-		return APGD{Lp: L2, Eps: s.Eps, Loss: "dlr", EOT: s.EOT, KeepGoing: s.KeepGoing}
+		return APGD{Lp: L2, Eps: s.Eps, Loss: "dlr", KeepGoing: s.KeepGoing}
 	})},
 	"apgd-t-linf": {Linf, true, bounded(func(s Settings) Attack {
-		return APGDT{Lp: Linf, Eps: s.Eps, EOT: s.EOT, KeepGoing: s.KeepGoing}
+		return APGDT{Lp: Linf, Eps: s.Eps, KeepGoing: s.KeepGoing}
 	})},
 	"apgd-t-l2": {L2, true, bounded(func(s Settings) Attack {
-		return APGDT{Lp: L2, Eps: s.Eps, EOT: s.EOT, KeepGoing: s.KeepGoing}
+		return APGDT{Lp: L2, Eps: s.Eps, KeepGoing: s.KeepGoing}
 	})},
-	"fab-t-linf":    {Linf, false, minNorm(func(s Settings) Attack { return FAB{Lp: Linf, Eps: s.Eps, EOT: s.EOT} })},
-	"fab-t-l2":      {L2, false, minNorm(func(s Settings) Attack { return FAB{Lp: L2, Eps: s.Eps, EOT: s.EOT} })},
-	"fab-linf":      {Linf, false, minNorm(func(s Settings) Attack { return FAB{Lp: Linf, Eps: s.Eps, EOT: s.EOT, Untargeted: true} })},
-	"fab-l2":        {L2, false, minNorm(func(s Settings) Attack { return FAB{Lp: L2, Eps: s.Eps, EOT: s.EOT, Untargeted: true} })},
-	"deepfool-linf": {Linf, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: Linf, EOT: s.EOT} })},
-	"deepfool-l2":   {L2, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: L2, EOT: s.EOT} })},
-	"ddn":           {L2, false, minNorm(func(s Settings) Attack { return DDN{EOT: s.EOT} })},
-	"cw-l2":         {L2, false, minNorm(func(s Settings) Attack { return CW{EOT: s.EOT} })},
+	"fab-t-linf":    {Linf, false, minNorm(func(s Settings) Attack { return FAB{Lp: Linf, Eps: s.Eps} })},
+	"fab-t-l2":      {L2, false, minNorm(func(s Settings) Attack { return FAB{Lp: L2, Eps: s.Eps} })},
+	"fab-linf":      {Linf, false, minNorm(func(s Settings) Attack { return FAB{Lp: Linf, Eps: s.Eps, Untargeted: true} })},
+	"fab-l2":        {L2, false, minNorm(func(s Settings) Attack { return FAB{Lp: L2, Eps: s.Eps, Untargeted: true} })},
+	"deepfool-linf": {Linf, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: Linf} })},
+	"deepfool-l2":   {L2, false, minNorm(func(s Settings) Attack { return DeepFool{Lp: L2} })},
+	"ddn":           {L2, false, minNorm(func(s Settings) Attack { return DDN{} })},
+	"cw-l2":         {L2, false, minNorm(func(s Settings) Attack { return CW{} })},
 	"noise-l2":      {L2, false, minNorm(func(s Settings) Attack { return noiseFor(L2, s) })},
 	"noise-linf":    {Linf, false, minNorm(func(s Settings) Attack { return noiseFor(Linf, s) })},
 	// Gradient-free (score- and decision-based), through the query-counting Oracle.
@@ -120,8 +117,8 @@ var queryOnly = map[string]bool{
 func QueryOnly(name string) bool { return queryOnly[name] }
 
 func checkSettings(s Settings) error {
-	if s.Restarts < 0 || s.EOT < 0 || s.Queries < 0 {
-		return fmt.Errorf("attack: restarts %d, EOT %d and queries %d must not be negative", s.Restarts, s.EOT, s.Queries)
+	if s.Restarts < 0 || s.Queries < 0 {
+		return fmt.Errorf("attack: restarts %d and queries %d must not be negative", s.Restarts, s.Queries)
 	}
 	return nil
 }
@@ -283,9 +280,10 @@ var AutoAttackVersions = []string{"standard", "plus"}
 // square-*, apgd-t-*, fab-t-* (the last three as in the standard version).
 //
 // The evaluation runs each on the samples the earlier ones left robust, so the norm's
-// "All" is AutoAttack's robust accuracy. s.EOT and s.KeepGoing reach APGD, APGD-T and
-// FAB as they reach the single attacks (AutoAttack has 1 and false, for a deterministic
-// classifier); s.Restarts and s.Queries do not apply.
+// "All" is AutoAttack's robust accuracy. s.KeepGoing reaches APGD and APGD-T as it
+// reaches the single attacks (AutoAttack has false, for a deterministic classifier);
+// EOT is AutoAttack's 1 (a randomised model averages its own runs, as the registry's
+// attacks leave it to); s.Restarts and s.Queries do not apply.
 func AutoAttack(version string, norm Norm, s Settings) ([]Attack, error) {
 	if err := checkNorm("autoattack", norm); err != nil {
 		return nil, err
@@ -296,7 +294,7 @@ func AutoAttack(version string, norm Norm, s Settings) ([]Attack, error) {
 	if err := checkEps("autoattack-"+string(norm), s.Eps); err != nil {
 		return nil, err
 	}
-	eot := max(s.EOT, 1)
+	const eot = 1
 	apgd := func(loss string, restarts int) APGD {
 		return APGD{Lp: norm, Eps: s.Eps, Loss: loss, Steps: 100, Restarts: restarts, EOT: eot, Momentum: 0.75, Rho: 0.75, KeepGoing: s.KeepGoing}
 	}

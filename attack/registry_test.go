@@ -36,7 +36,7 @@ func TestRegistry(t *testing.T) {
 	const n, batch = 16, 4
 	x, y := problem(t, m, n, batch, 2)
 	for _, name := range want {
-		a, err := attack.New(name, attack.Settings{Eps: 0.5, Restarts: 2, EOT: 1})
+		a, err := attack.New(name, attack.Settings{Eps: 0.5, Restarts: 2})
 		if err != nil {
 			t.Fatalf("New(%q): %v", name, err)
 		}
@@ -53,14 +53,14 @@ func TestRegistry(t *testing.T) {
 		}
 		runChecked(t, a, m, x, y, batch, eps, rng.Uint64())
 	}
-	if a, _ := attack.New("pgd-linf", attack.Settings{Eps: 0.3, Restarts: 20, EOT: 5}); !reflect.DeepEqual(a, attack.PGDAttack{Lp: attack.Linf, Eps: 0.3, Restarts: 20, EOT: 5}) {
+	if a, _ := attack.New("pgd-linf", attack.Settings{Eps: 0.3, Restarts: 20, KeepGoing: true}); !reflect.DeepEqual(a, attack.PGDAttack{Lp: attack.Linf, Eps: 0.3, Restarts: 20, KeepGoing: true}) {
 		t.Errorf("New(pgd-linf) = %+v, settings not passed through", a)
 	}
 	if _, err := attack.New("fgsm", attack.Settings{Eps: 1}); err == nil {
 		t.Error("New accepted an unknown name")
 	}
-	if _, err := attack.New("ddn", attack.Settings{EOT: -1}); err == nil {
-		t.Error("New accepted a negative EOT")
+	if _, err := attack.New("ddn", attack.Settings{Restarts: -1}); err == nil {
+		t.Error("New accepted negative restarts")
 	}
 	// Kind agrees with what New builds, for every registered attack (the gradient-free
 	// ones included), and with the bounded set above.
@@ -101,7 +101,7 @@ func TestQueryOnly(t *testing.T) {
 	x, y := problem(t, m, n, batch, 2)
 	var query []string
 	for _, name := range attack.Names() {
-		a, err := attack.New(name, attack.Settings{Eps: 0.5, Restarts: 1, EOT: 1, Queries: 40})
+		a, err := attack.New(name, attack.Settings{Eps: 0.5, Restarts: 1, Queries: 40})
 		if err != nil {
 			t.Fatal(err)
 		}
