@@ -167,8 +167,8 @@ type PGDAttack struct {
 	// Step is the step size (default 2.5*Eps/Steps, Madry et al.'s rule).
 	Step float64
 	// Restarts is the number of random starts (default 5, the paper's MNIST and
-	// Fashion-MNIST setting; it uses 20 on SVHN and SuperTraffic-10, see
-	// DefaultRestarts).
+	// Fashion-MNIST setting; it uses 20 on SVHN and SuperTraffic-10: each dataset's is
+	// in its data.Profile).
 	Restarts int
 	// EOT averages each gradient and each evaluation over this many calls of a
 	// randomised model that does not average itself (default 1; E-ABS averages its own
@@ -213,15 +213,6 @@ func (p PGDAttack) MarshalJSON() ([]byte, error) {
 		plain
 		Judged bool
 	}{plain(p), true})
-}
-
-// DefaultRestarts is the paper's number of PGD random starts: 5 on 28x28 data (MNIST,
-// Fashion-MNIST), 20 on the 32x32 sets (SVHN, SuperTraffic-10; Appendix B.2).
-func DefaultRestarts(height int) int {
-	if height >= 32 {
-		return 20
-	}
-	return 5
 }
 
 // Name implements Attack: "pgd-linf" or "pgd-l2".
