@@ -4,6 +4,7 @@ import (
 	goruntime "runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/eabs/eabs/internal/blas"
 )
@@ -69,67 +70,108 @@ func im2col[T Float](g geometry, img, cols []T, ld int) {
 					clear(row[ylo*g.Wo : yhi*g.Wo])
 					continue
 				}
-				iy := ylo*g.S - g.P + ki
-				ix0 := xlo*g.S - g.P + kj
-				w := xhi - xlo
-				for oy := ylo; oy < yhi; oy++ {
-					dst := row[oy*g.Wo : (oy+1)*g.Wo]
-					clear(dst[:xlo])
-					clear(dst[xhi:])
-					line := src[iy*g.W+ix0:]
-					iy += g.S
-					if g.S == 1 {
-						copy(dst[xlo:xhi], line[:w])
-						continue
-					}
-					d := dst[xlo:xhi]
-					line = line[:(w-1)*g.S+1]
-					for i := range d {
-						d[i] = line[i*g.S]
-					}
+				if ylo >= yhi {
+					continue
 				}
+				at := (ylo*g.S-g.P+ki)*g.W + xlo*g.S - g.P + kj
+				unfoldRows(row[ylo*g.Wo:yhi*g.Wo], src[at:], g.Wo, xlo, xhi, g.S*g.W, g.S)
 			}
+		}
+	}
+}
+
+// unfoldRows fills dst, rows of wo values, with src[y*srcLd + j*s] at positions
+// xlo+j < xhi of row y, and zeros elsewhere.
+func unfoldRows[T Float](dst, src []T, wo, xlo, xhi, srcLd, s int) {
+	n, w := len(dst)/wo, xhi-xlo
+	if xlo > 0 || xhi < wo {
+		for y := 0; y < n; y++ {
+			clear(dst[y*wo : y*wo+xlo])
+			clear(dst[y*wo+xhi : (y+1)*wo])
+		}
+	}
+	if d, ok := f32(dst); ok && useAVX2 && s == 2 && n > 0 {
+		sr, _ := f32(src)
+		_ = d[(n-1)*wo+xhi-1]       // the last value written
+		_ = sr[(n-1)*srcLd+(w-1)*s] // and read
+		unfoldRows2AVX2(&d[xlo], &sr[0], n, w, wo, srcLd)
+		return
+	}
+	for y := 0; y < n; y++ {
+		d, line := dst[y*wo+xlo:y*wo+xhi], src[y*srcLd:]
+		if s == 1 {
+			copy(d, line[:w])
+			continue
+		}
+		line = line[:(w-1)*s+1]
+		for j := range d {
+			d[j] = line[j*s]
 		}
 	}
 }
 
 // col2im folds columns (C*K*K, Ho*Wo), rows ld apart, back onto an image (C,H,W),
 // adding overlapping contributions. img must be zeroed (or hold values to accumulate
-// onto).
+// onto). Every pixel receives its contributions in the order of the column rows.
 func col2im[T Float](g geometry, cols, img []T, ld int) {
 	for c := 0; c < g.C; c++ {
 		dst := img[c*g.H*g.W : (c+1)*g.H*g.W]
 		for ki := 0; ki < g.K; ki++ {
 			ylo, yhi := validRange(g.H, g.Ho, ki, g.S, g.P)
+			if ylo >= yhi {
+				continue
+			}
 			for kj := 0; kj < g.K; kj++ {
 				xlo, xhi := validRange(g.W, g.Wo, kj, g.S, g.P)
 				if xlo >= xhi {
 					continue
 				}
 				r := (c*g.K+ki)*g.K + kj
-				row := cols[r*ld : r*ld+g.colCols]
-				w := xhi - xlo
-				iy := ylo*g.S - g.P + ki
-				ix0 := xlo*g.S - g.P + kj
-				for oy := ylo; oy < yhi; oy++ {
-					src := row[oy*g.Wo+xlo : oy*g.Wo+xhi]
-					line := dst[iy*g.W+ix0:]
-					iy += g.S
-					if g.S == 1 {
-						seg := line[:len(src)]
-						for j, v := range src {
-							seg[j] += v
-						}
-						continue
-					}
-					line = line[:(w-1)*g.S+1]
-					for j, v := range src {
-						line[j*g.S] += v
-					}
-				}
+				at := (ylo*g.S-g.P+ki)*g.W + xlo*g.S - g.P + kj
+				foldRows(dst[at:], cols[r*ld+ylo*g.Wo+xlo:], yhi-ylo, xhi-xlo, g.S*g.W, g.Wo, g.S)
 			}
 		}
 	}
+}
+
+// foldRows adds n rows of w values of src, rows srcLd apart, onto dst, rows dstLd
+// apart and values s apart (n, w > 0).
+func foldRows[T Float](dst, src []T, n, w, dstLd, srcLd, s int) {
+	if d, ok := f32(dst); ok && useAVX2 && (s == 1 || s == 2) {
+		sr, _ := f32(src)
+		_ = d[(n-1)*dstLd+(w-1)*s] // the last value written
+		_ = sr[(n-1)*srcLd+w-1]    // and read
+		if s == 1 {
+			foldRows1AVX2(&d[0], &sr[0], n, w, dstLd, srcLd)
+		} else {
+			foldRows2AVX2(&d[0], &sr[0], n, w, dstLd, srcLd)
+		}
+		return
+	}
+	for y := 0; y < n; y++ {
+		sr, line := src[y*srcLd:y*srcLd+w], dst[y*dstLd:]
+		if s == 1 {
+			d := line[:len(sr)]
+			for j, v := range sr {
+				d[j] += v
+			}
+			continue
+		}
+		d := line[:(w-1)*s+1]
+		for j, v := range sr {
+			d[j*s] += v
+		}
+	}
+}
+
+// f32 returns s as a []float32 when T is float32 (the element types of the AVX2
+// loops).
+func f32[T Float](s []T) ([]float32, bool) {
+	var z T
+	if unsafe.Sizeof(z) != 4 {
+		return nil, false
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s)), true
 }
 
 // gemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, op(A) m x k,

@@ -504,6 +504,12 @@ func shiftedMoments[T Float](row []T, shift T) (s, q T) {
 //go:noinline
 func bnActRow[T Float](o, xs []T, sc, sh T, f [2]T) {
 	o = o[:len(xs)]
+	if o32, ok := f32(o); ok && useAVX2 && len(xs) >= 8 {
+		x32, _ := f32(xs)
+		bnActRowAVX2(&o32[0], &x32[0], len(xs), float32(sc), float32(sh), float32(f[0]), float32(f[1]))
+		m := len(xs) &^ 7 // the AVX2 loop's share
+		o, xs = o[m:], xs[m:]
+	}
 	for j, v := range xs {
 		y := v*sc + sh
 		o[j] = y * f[positive(y)]
@@ -687,6 +693,15 @@ func (k bnGradXKernel[T]) forward(in [][]T, shapes []tensor.Shape, out []T) erro
 //go:noinline
 func bnGradXRow[T Float](o, xs, ys, gs []T, scale, mean, a, d T, f [2]T) {
 	ys, gs, o = ys[:len(xs)], gs[:len(xs)], o[:len(xs)]
+	if o32, ok := f32(o); ok && useAVX2 && len(xs) >= 8 {
+		x32, _ := f32(xs)
+		y32, _ := f32(ys)
+		g32, _ := f32(gs)
+		bnGradXRowAVX2(&o32[0], &x32[0], &y32[0], &g32[0], len(xs),
+			float32(scale), float32(mean), float32(a), float32(d), float32(f[0]), float32(f[1]))
+		m := len(xs) &^ 7 // the AVX2 loop's share
+		o, xs, ys, gs = o[m:], xs[m:], ys[m:], gs[m:]
+	}
 	for j, v := range xs {
 		o[j] = scale*gs[j]*f[positive(ys[j])] + a*(v-mean) + d
 	}
