@@ -52,114 +52,126 @@ func validRange(n, out, k, s, p int) (lo, hi int) {
 // im2col unfolds one image (C,H,W) into the columns (C*K*K, Ho*Wo) of a matrix whose
 // rows are ld apart (ld = Ho*Wo for one image; a multiple of it when the images of a
 // chunk sit side by side); padded positions are 0. The valid output range of each
-// kernel offset is computed once, so the inner loops are plain copies (strided gathers
-// when the stride is not 1).
+// kernel offset is computed once for all channels, so the inner loops are plain
+// copies (strided gathers when the stride is not 1) over every channel's rows.
 func im2col[T Float](g geometry, img, cols []T, ld int) {
-	n := g.colCols
-	for c := 0; c < g.C; c++ {
-		src := img[c*g.H*g.W : (c+1)*g.H*g.W]
-		for ki := 0; ki < g.K; ki++ {
-			ylo, yhi := validRange(g.H, g.Ho, ki, g.S, g.P)
-			for kj := 0; kj < g.K; kj++ {
-				xlo, xhi := validRange(g.W, g.Wo, kj, g.S, g.P)
-				r := (c*g.K+ki)*g.K + kj
-				row := cols[r*ld : r*ld+n]
-				clear(row[:ylo*g.Wo])
-				clear(row[yhi*g.Wo:])
-				if xlo >= xhi {
-					clear(row[ylo*g.Wo : yhi*g.Wo])
-					continue
+	n, kk := g.colCols, g.K*g.K
+	for ki := 0; ki < g.K; ki++ {
+		ylo, yhi := validRange(g.H, g.Ho, ki, g.S, g.P)
+		for kj := 0; kj < g.K; kj++ {
+			xlo, xhi := validRange(g.W, g.Wo, kj, g.S, g.P)
+			r0 := ki*g.K + kj // the row of channel 0; channel c's is r0 + c*kk
+			if xlo >= xhi || ylo >= yhi {
+				for c := 0; c < g.C; c++ {
+					clear(cols[(r0+c*kk)*ld : (r0+c*kk)*ld+n])
 				}
-				if ylo >= yhi {
-					continue
-				}
-				at := (ylo*g.S-g.P+ki)*g.W + xlo*g.S - g.P + kj
-				unfoldRows(row[ylo*g.Wo:yhi*g.Wo], src[at:], g.Wo, xlo, xhi, g.S*g.W, g.S)
+				continue
 			}
+			if ylo > 0 || yhi < g.Ho {
+				for c := 0; c < g.C; c++ {
+					row := cols[(r0+c*kk)*ld : (r0+c*kk)*ld+n]
+					clear(row[:ylo*g.Wo])
+					clear(row[yhi*g.Wo:])
+				}
+			}
+			at := (ylo*g.S-g.P+ki)*g.W + xlo*g.S - g.P + kj
+			unfoldRows(cols[r0*ld+ylo*g.Wo:], img[at:], g.C, kk*ld, g.H*g.W, yhi-ylo, g.Wo, xlo, xhi, g.S*g.W, g.S)
 		}
 	}
 }
 
-// unfoldRows fills dst, rows of wo values, with src[y*srcLd + j*s] at positions
-// xlo+j < xhi of row y, and zeros elsewhere.
-func unfoldRows[T Float](dst, src []T, wo, xlo, xhi, srcLd, s int) {
-	n, w := len(dst)/wo, xhi-xlo
+// unfoldRows fills nc blocks of n rows of wo values, block c of dst starting at
+// c*dstC and of src at c*srcC: row y of a block gets src[y*srcLd + j*s] at positions
+// xlo+j < xhi, and zeros elsewhere (n > 0, xlo < xhi).
+func unfoldRows[T Float](dst, src []T, nc, dstC, srcC, n, wo, xlo, xhi, srcLd, s int) {
+	w := xhi - xlo
 	if xlo > 0 || xhi < wo {
-		for y := 0; y < n; y++ {
-			clear(dst[y*wo : y*wo+xlo])
-			clear(dst[y*wo+xhi : (y+1)*wo])
+		for c := 0; c < nc; c++ {
+			for y := 0; y < n; y++ {
+				row := dst[c*dstC+y*wo : c*dstC+(y+1)*wo]
+				clear(row[:xlo])
+				clear(row[xhi:])
+			}
 		}
 	}
-	if d, ok := f32(dst); ok && useAVX2 && s == 2 && n > 0 {
+	if d, ok := f32(dst); ok && useAVX2 && (s == 1 || s == 2) {
 		sr, _ := f32(src)
-		_ = d[(n-1)*wo+xhi-1]       // the last value written
-		_ = sr[(n-1)*srcLd+(w-1)*s] // and read
-		unfoldRows2AVX2(&d[xlo], &sr[0], n, w, wo, srcLd)
+		_ = d[(nc-1)*dstC+(n-1)*wo+xhi-1]       // the last value written
+		_ = sr[(nc-1)*srcC+(n-1)*srcLd+(w-1)*s] // and read
+		if s == 1 {
+			unfoldRows1AVX2(&d[xlo], &sr[0], nc, dstC, srcC, n, w, wo, srcLd)
+		} else {
+			unfoldRows2AVX2(&d[xlo], &sr[0], nc, dstC, srcC, n, w, wo, srcLd)
+		}
 		return
 	}
-	for y := 0; y < n; y++ {
-		d, line := dst[y*wo+xlo:y*wo+xhi], src[y*srcLd:]
-		if s == 1 {
-			copy(d, line[:w])
-			continue
-		}
-		line = line[:(w-1)*s+1]
-		for j := range d {
-			d[j] = line[j*s]
+	for c := 0; c < nc; c++ {
+		for y := 0; y < n; y++ {
+			d, line := dst[c*dstC+y*wo+xlo:c*dstC+y*wo+xhi], src[c*srcC+y*srcLd:]
+			if s == 1 {
+				copy(d, line[:w])
+				continue
+			}
+			line = line[:(w-1)*s+1]
+			for j := range d {
+				d[j] = line[j*s]
+			}
 		}
 	}
 }
 
 // col2im folds columns (C*K*K, Ho*Wo), rows ld apart, back onto an image (C,H,W),
 // adding overlapping contributions. img must be zeroed (or hold values to accumulate
-// onto). Every pixel receives its contributions in the order of the column rows.
+// onto). Every pixel receives its contributions in the order of the kernel offsets
+// (ki, kj), as a loop over the column rows in order gives them.
 func col2im[T Float](g geometry, cols, img []T, ld int) {
-	for c := 0; c < g.C; c++ {
-		dst := img[c*g.H*g.W : (c+1)*g.H*g.W]
-		for ki := 0; ki < g.K; ki++ {
-			ylo, yhi := validRange(g.H, g.Ho, ki, g.S, g.P)
-			if ylo >= yhi {
+	kk := g.K * g.K
+	for ki := 0; ki < g.K; ki++ {
+		ylo, yhi := validRange(g.H, g.Ho, ki, g.S, g.P)
+		if ylo >= yhi {
+			continue
+		}
+		for kj := 0; kj < g.K; kj++ {
+			xlo, xhi := validRange(g.W, g.Wo, kj, g.S, g.P)
+			if xlo >= xhi {
 				continue
 			}
-			for kj := 0; kj < g.K; kj++ {
-				xlo, xhi := validRange(g.W, g.Wo, kj, g.S, g.P)
-				if xlo >= xhi {
-					continue
-				}
-				r := (c*g.K+ki)*g.K + kj
-				at := (ylo*g.S-g.P+ki)*g.W + xlo*g.S - g.P + kj
-				foldRows(dst[at:], cols[r*ld+ylo*g.Wo+xlo:], yhi-ylo, xhi-xlo, g.S*g.W, g.Wo, g.S)
-			}
+			r0 := ki*g.K + kj // the row of channel 0; channel c's is r0 + c*kk
+			at := (ylo*g.S-g.P+ki)*g.W + xlo*g.S - g.P + kj
+			foldRows(img[at:], cols[r0*ld+ylo*g.Wo+xlo:], g.C, g.H*g.W, kk*ld, yhi-ylo, xhi-xlo, g.S*g.W, g.Wo, g.S)
 		}
 	}
 }
 
-// foldRows adds n rows of w values of src, rows srcLd apart, onto dst, rows dstLd
-// apart and values s apart (n, w > 0).
-func foldRows[T Float](dst, src []T, n, w, dstLd, srcLd, s int) {
+// foldRows adds nc blocks of n rows of w values of src, block c starting at c*srcC
+// and rows srcLd apart, onto dst, block c at c*dstC, rows dstLd apart and values s
+// apart (n, w > 0).
+func foldRows[T Float](dst, src []T, nc, dstC, srcC, n, w, dstLd, srcLd, s int) {
 	if d, ok := f32(dst); ok && useAVX2 && (s == 1 || s == 2) {
 		sr, _ := f32(src)
-		_ = d[(n-1)*dstLd+(w-1)*s] // the last value written
-		_ = sr[(n-1)*srcLd+w-1]    // and read
+		_ = d[(nc-1)*dstC+(n-1)*dstLd+(w-1)*s] // the last value written
+		_ = sr[(nc-1)*srcC+(n-1)*srcLd+w-1]    // and read
 		if s == 1 {
-			foldRows1AVX2(&d[0], &sr[0], n, w, dstLd, srcLd)
+			foldRows1AVX2(&d[0], &sr[0], nc, dstC, srcC, n, w, dstLd, srcLd)
 		} else {
-			foldRows2AVX2(&d[0], &sr[0], n, w, dstLd, srcLd)
+			foldRows2AVX2(&d[0], &sr[0], nc, dstC, srcC, n, w, dstLd, srcLd)
 		}
 		return
 	}
-	for y := 0; y < n; y++ {
-		sr, line := src[y*srcLd:y*srcLd+w], dst[y*dstLd:]
-		if s == 1 {
-			d := line[:len(sr)]
-			for j, v := range sr {
-				d[j] += v
+	for c := 0; c < nc; c++ {
+		for y := 0; y < n; y++ {
+			sr, line := src[c*srcC+y*srcLd:c*srcC+y*srcLd+w], dst[c*dstC+y*dstLd:]
+			if s == 1 {
+				d := line[:len(sr)]
+				for j, v := range sr {
+					d[j] += v
+				}
+				continue
 			}
-			continue
-		}
-		d := line[:(w-1)*s+1]
-		for j, v := range sr {
-			d[j*s] += v
+			d := line[:(w-1)*s+1]
+			for j, v := range sr {
+				d[j*s] += v
+			}
 		}
 	}
 }

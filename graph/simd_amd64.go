@@ -10,13 +10,16 @@ import "golang.org/x/sys/cpu"
 var useAVX2 = cpu.X86.HasAVX2
 
 //go:noescape
-func foldRows1AVX2(dst, src *float32, n, w, dstLd, srcLd int)
+func foldRows1AVX2(dst, src *float32, nc, dstC, srcC, n, w, dstLd, srcLd int)
 
 //go:noescape
-func foldRows2AVX2(dst, src *float32, n, w, dstLd, srcLd int)
+func foldRows2AVX2(dst, src *float32, nc, dstC, srcC, n, w, dstLd, srcLd int)
 
 //go:noescape
-func unfoldRows2AVX2(dst, src *float32, n, w, dstLd, srcLd int)
+func unfoldRows1AVX2(dst, src *float32, nc, dstC, srcC, n, w, dstLd, srcLd int)
+
+//go:noescape
+func unfoldRows2AVX2(dst, src *float32, nc, dstC, srcC, n, w, dstLd, srcLd int)
 
 //go:noescape
 func bnActRowAVX2(o, x *float32, n int, sc, sh, f0, f1 float32)

@@ -6,24 +6,36 @@
 // loop's arithmetic in the same order, eight lanes at a time: separate multiplies and
 // adds (no FMA), so every value is bitwise what the Go loop gives.
 
-// func foldRows1AVX2(dst, src *float32, n, w, dstLd, srcLd int)
-// dst[y*dstLd+j] += src[y*srcLd+j] for y < n, j < w.
-TEXT ·foldRows1AVX2(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	MOVQ w+24(FP), DX
-	MOVQ dstLd+32(FP), R8
-	MOVQ srcLd+40(FP), R9
+// The row kernels below work on nc blocks (channels) of n rows: block c's rows start
+// dstC and srcC floats after block c-1's, rows dstLd and srcLd floats apart. Registers:
+// R11 blocks left, R12/R13 the block's first dst/src, DI/SI the row's, CX rows left,
+// DX = w, BX the last j+1 a vector step may start at, AX = j.
+
+// func foldRows1AVX2(dst, src *float32, nc, dstC, srcC, n, w, dstLd, srcLd int)
+// dst[c*dstC+y*dstLd+j] += src[c*srcC+y*srcLd+j] for c < nc, y < n, j < w.
+TEXT ·foldRows1AVX2(SB), NOSPLIT, $0-72
+	MOVQ dst+0(FP), R12
+	MOVQ src+8(FP), R13
+	MOVQ nc+16(FP), R11
+	MOVQ w+48(FP), DX
+	MOVQ dstLd+56(FP), R8
+	MOVQ srcLd+64(FP), R9
 	SHLQ $2, R8
 	SHLQ $2, R9
 	MOVQ DX, BX
 	ANDQ $-8, BX
 
+f1block:
+	TESTQ R11, R11
+	JLE   f1done
+	MOVQ  R12, DI
+	MOVQ  R13, SI
+	MOVQ  n+40(FP), CX
+
 f1row:
 	TESTQ CX, CX
-	JLE  f1done
-	XORQ AX, AX
+	JLE   f1nextblock
+	XORQ  AX, AX
 
 f1vec:
 	CMPQ    AX, BX
@@ -36,18 +48,26 @@ f1vec:
 
 f1tail:
 	CMPQ   AX, DX
-	JGE    f1next
+	JGE    f1nextrow
 	VMOVSS (DI)(AX*4), X0
 	VADDSS (SI)(AX*4), X0, X0
 	VMOVSS X0, (DI)(AX*4)
 	INCQ   AX
 	JMP    f1tail
 
-f1next:
+f1nextrow:
 	ADDQ R8, DI
 	ADDQ R9, SI
 	DECQ CX
 	JMP  f1row
+
+f1nextblock:
+	MOVQ dstC+24(FP), AX
+	LEAQ (R12)(AX*4), R12
+	MOVQ srcC+32(FP), AX
+	LEAQ (R13)(AX*4), R13
+	DECQ R11
+	JMP  f1block
 
 f1done:
 	VZEROUPPER
@@ -75,51 +95,58 @@ DATA spreadHi<>+24(SB)/4, $7
 DATA spreadHi<>+28(SB)/4, $7
 GLOBL spreadHi<>(SB), RODATA|NOPTR, $32
 
-// func foldRows2AVX2(dst, src *float32, n, w, dstLd, srcLd int)
-// dst[y*dstLd+2j] += src[y*srcLd+j] for y < n, j < w. A vector step reads and writes
+// func foldRows2AVX2(dst, src *float32, nc, dstC, srcC, n, w, dstLd, srcLd int)
+// dst[c*dstC+y*dstLd+2j] += src[c*srcC+y*srcLd+j]. A vector step reads and writes
 // sixteen positions of dst, the odd ones written back unchanged (a blend, not an add,
 // so they keep every bit), and runs only while they all lie in the row: j+8 < w.
-TEXT ·foldRows2AVX2(SB), NOSPLIT, $0-48
-	MOVQ    dst+0(FP), DI
-	MOVQ    src+8(FP), SI
-	MOVQ    n+16(FP), CX
-	MOVQ    w+24(FP), DX
-	MOVQ    dstLd+32(FP), R8
-	MOVQ    srcLd+40(FP), R9
+TEXT ·foldRows2AVX2(SB), NOSPLIT, $0-72
+	MOVQ    dst+0(FP), R12
+	MOVQ    src+8(FP), R13
+	MOVQ    nc+16(FP), R11
+	MOVQ    w+48(FP), DX
+	MOVQ    dstLd+56(FP), R8
+	MOVQ    srcLd+64(FP), R9
 	SHLQ    $2, R8
 	SHLQ    $2, R9
 	VMOVUPS spreadLo<>(SB), Y6
 	VMOVUPS spreadHi<>(SB), Y7
 	MOVQ    DX, BX
-	SUBQ    $8, BX // vector steps while j < w-8
+	SUBQ    $8, BX
+
+f2block:
+	TESTQ R11, R11
+	JLE   f2done
+	MOVQ  R12, DI
+	MOVQ  R13, SI
+	MOVQ  n+40(FP), CX
 
 f2row:
 	TESTQ CX, CX
-	JLE  f2done
-	XORQ AX, AX
-	MOVQ DI, R10 // &dst[2j]
+	JLE   f2nextblock
+	XORQ  AX, AX
+	MOVQ  DI, R10 // &dst[2j]
 
 f2vec:
-	CMPQ      AX, BX
-	JGE       f2tail
-	VMOVUPS   (SI)(AX*4), Y0
-	VPERMPS   Y0, Y6, Y1
-	VPERMPS   Y0, Y7, Y2
-	VMOVUPS   (R10), Y3
-	VMOVUPS   32(R10), Y4
-	VADDPS    Y1, Y3, Y1
-	VADDPS    Y2, Y4, Y2
-	VBLENDPS  $0x55, Y1, Y3, Y3
-	VBLENDPS  $0x55, Y2, Y4, Y4
-	VMOVUPS   Y3, (R10)
-	VMOVUPS   Y4, 32(R10)
-	ADDQ      $8, AX
-	ADDQ      $64, R10
-	JMP       f2vec
+	CMPQ     AX, BX
+	JGE      f2tail
+	VMOVUPS  (SI)(AX*4), Y0
+	VPERMPS  Y0, Y6, Y1
+	VPERMPS  Y0, Y7, Y2
+	VMOVUPS  (R10), Y3
+	VMOVUPS  32(R10), Y4
+	VADDPS   Y1, Y3, Y1
+	VADDPS   Y2, Y4, Y2
+	VBLENDPS $0x55, Y1, Y3, Y3
+	VBLENDPS $0x55, Y2, Y4, Y4
+	VMOVUPS  Y3, (R10)
+	VMOVUPS  Y4, 32(R10)
+	ADDQ     $8, AX
+	ADDQ     $64, R10
+	JMP      f2vec
 
 f2tail:
 	CMPQ   AX, DX
-	JGE    f2next
+	JGE    f2nextrow
 	VMOVSS (R10), X0
 	VADDSS (SI)(AX*4), X0, X0
 	VMOVSS X0, (R10)
@@ -127,36 +154,112 @@ f2tail:
 	ADDQ   $8, R10
 	JMP    f2tail
 
-f2next:
+f2nextrow:
 	ADDQ R8, DI
 	ADDQ R9, SI
 	DECQ CX
 	JMP  f2row
 
+f2nextblock:
+	MOVQ dstC+24(FP), AX
+	LEAQ (R12)(AX*4), R12
+	MOVQ srcC+32(FP), AX
+	LEAQ (R13)(AX*4), R13
+	DECQ R11
+	JMP  f2block
+
 f2done:
 	VZEROUPPER
 	RET
 
-// func unfoldRows2AVX2(dst, src *float32, n, w, dstLd, srcLd int)
-// dst[y*dstLd+j] = src[y*srcLd+2j] for y < n, j < w. A vector step reads sixteen
-// values of src, and runs only while they all lie in the row: j+8 < w.
-TEXT ·unfoldRows2AVX2(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	MOVQ w+24(FP), DX
-	MOVQ dstLd+32(FP), R8
-	MOVQ srcLd+40(FP), R9
+// func unfoldRows1AVX2(dst, src *float32, nc, dstC, srcC, n, w, dstLd, srcLd int)
+// dst[c*dstC+y*dstLd+j] = src[c*srcC+y*srcLd+j]: a copy of short rows without a call
+// per row.
+TEXT ·unfoldRows1AVX2(SB), NOSPLIT, $0-72
+	MOVQ dst+0(FP), R12
+	MOVQ src+8(FP), R13
+	MOVQ nc+16(FP), R11
+	MOVQ w+48(FP), DX
+	MOVQ dstLd+56(FP), R8
+	MOVQ srcLd+64(FP), R9
+	SHLQ $2, R8
+	SHLQ $2, R9
+	MOVQ DX, BX
+	ANDQ $-8, BX
+
+u1block:
+	TESTQ R11, R11
+	JLE   u1done
+	MOVQ  R12, DI
+	MOVQ  R13, SI
+	MOVQ  n+40(FP), CX
+
+u1row:
+	TESTQ CX, CX
+	JLE   u1nextblock
+	XORQ  AX, AX
+
+u1vec:
+	CMPQ    AX, BX
+	JGE     u1tail
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ    $8, AX
+	JMP     u1vec
+
+u1tail:
+	CMPQ   AX, DX
+	JGE    u1nextrow
+	VMOVSS (SI)(AX*4), X0
+	VMOVSS X0, (DI)(AX*4)
+	INCQ   AX
+	JMP    u1tail
+
+u1nextrow:
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ CX
+	JMP  u1row
+
+u1nextblock:
+	MOVQ dstC+24(FP), AX
+	LEAQ (R12)(AX*4), R12
+	MOVQ srcC+32(FP), AX
+	LEAQ (R13)(AX*4), R13
+	DECQ R11
+	JMP  u1block
+
+u1done:
+	VZEROUPPER
+	RET
+
+// func unfoldRows2AVX2(dst, src *float32, nc, dstC, srcC, n, w, dstLd, srcLd int)
+// dst[c*dstC+y*dstLd+j] = src[c*srcC+y*srcLd+2j]. A vector step reads sixteen values
+// of src, and runs only while they all lie in the row: j+8 < w.
+TEXT ·unfoldRows2AVX2(SB), NOSPLIT, $0-72
+	MOVQ dst+0(FP), R12
+	MOVQ src+8(FP), R13
+	MOVQ nc+16(FP), R11
+	MOVQ w+48(FP), DX
+	MOVQ dstLd+56(FP), R8
+	MOVQ srcLd+64(FP), R9
 	SHLQ $2, R8
 	SHLQ $2, R9
 	MOVQ DX, BX
 	SUBQ $8, BX
 
+u2block:
+	TESTQ R11, R11
+	JLE   u2done
+	MOVQ  R12, DI
+	MOVQ  R13, SI
+	MOVQ  n+40(FP), CX
+
 u2row:
 	TESTQ CX, CX
-	JLE  u2done
-	XORQ AX, AX
-	MOVQ SI, R10 // &src[2j]
+	JLE   u2nextblock
+	XORQ  AX, AX
+	MOVQ  SI, R10 // &src[2j]
 
 u2vec:
 	CMPQ    AX, BX
@@ -172,18 +275,26 @@ u2vec:
 
 u2tail:
 	CMPQ   AX, DX
-	JGE    u2next
+	JGE    u2nextrow
 	VMOVSS (R10), X0
 	VMOVSS X0, (DI)(AX*4)
 	INCQ   AX
 	ADDQ   $8, R10
 	JMP    u2tail
 
-u2next:
+u2nextrow:
 	ADDQ R8, DI
 	ADDQ R9, SI
 	DECQ CX
 	JMP  u2row
+
+u2nextblock:
+	MOVQ dstC+24(FP), AX
+	LEAQ (R12)(AX*4), R12
+	MOVQ srcC+32(FP), AX
+	LEAQ (R13)(AX*4), R13
+	DECQ R11
+	JMP  u2block
 
 u2done:
 	VZEROUPPER

@@ -70,23 +70,26 @@ func TestSIMDMatchesGo(t *testing.T) {
 			sameBits(t, fmt.Sprintf("bnGradXRow n=%d slope %v", n, f[0]), got, want)
 		}
 	}
-	// The row loops of im2col and col2im: rows of every width up to 40, strides 1
-	// and 2, row strides with gaps.
+	// The row loops of im2col and col2im: two blocks (channels) of three rows of every
+	// width up to 40, strides 1 and 2, with gaps between rows and between blocks.
 	for w := 1; w <= 40; w++ {
 		for _, s := range []int{1, 2} {
-			const rows = 3
+			const nc, rows = 2, 3
 			srcLd, dstLd := w*s+3, (w-1)*s+5
-			src := simdValues(rng, (rows-1)*srcLd+(w-1)*s+1)
-			base := simdValues(rng, (rows-1)*dstLd+(w-1)*s+1)
+			srcC, dstC := rows*srcLd+7, rows*dstLd+2
+			src := simdValues(rng, (nc-1)*srcC+(rows-1)*srcLd+(w-1)*s+1)
+			base := simdValues(rng, (nc-1)*dstC+(rows-1)*dstLd+(w-1)*s+1)
 			got, want := append([]float32(nil), base...), append([]float32(nil), base...)
-			foldRows(got, src, rows, w, dstLd, srcLd, s)
-			withGo(func() { foldRows(want, src, rows, w, dstLd, srcLd, s) })
+			foldRows(got, src, nc, dstC, srcC, rows, w, dstLd, srcLd, s)
+			withGo(func() { foldRows(want, src, nc, dstC, srcC, rows, w, dstLd, srcLd, s) })
 			sameBits(t, fmt.Sprintf("foldRows w=%d s=%d", w, s), got, want)
 			for _, pad := range [][2]int{{0, 0}, {1, 2}} {
 				wo := w + pad[0] + pad[1]
-				got, want := simdValues(rng, rows*wo), simdValues(rng, rows*wo)
-				unfoldRows(got, src, wo, pad[0], pad[0]+w, srcLd, s)
-				withGo(func() { unfoldRows(want, src, wo, pad[0], pad[0]+w, srcLd, s) })
+				uC := rows*wo + 3
+				got, want := simdValues(rng, nc*uC), simdValues(rng, nc*uC)
+				copy(want, got)
+				unfoldRows(got, src, nc, uC, srcC, rows, wo, pad[0], pad[0]+w, srcLd, s)
+				withGo(func() { unfoldRows(want, src, nc, uC, srcC, rows, wo, pad[0], pad[0]+w, srcLd, s) })
 				sameBits(t, fmt.Sprintf("unfoldRows w=%d s=%d pad %v", w, s, pad), got, want)
 			}
 		}
