@@ -11,6 +11,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 EABS=${EABS:-./bin/eabs}
+# A training step's arithmetic depends on OpenBLAS's kernel family (2 epochs of
+# mnist-sample: SkylakeX gives other weights than Haswell and Zen, which agree), and
+# OpenBLAS picks the family by CPU, so a checkpoint continued on another machine would
+# follow another trajectory. The queue pins a family every AVX2 x86 machine runs, so any
+# machine continues a committed checkpoint exactly as this one would.
+export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
 DATA=${EABS_DATA_DIR:-../shared/data}
 mkdir -p runs
 
