@@ -50,6 +50,7 @@ type Net[T float32 | float64] struct {
 	params   map[string]*G.Node
 	needs    map[*G.Node]bool
 	masks    []*G.Node
+	maskVals []*tensor.Dense // the masks' tensors, refilled by every FillMasks
 	keep     float64
 	updateBN bool
 }
@@ -179,13 +180,19 @@ func (n *Net[T]) Dropout(x *G.Node) *G.Node {
 
 // FillMasks draws fresh dropout masks: each element is 1/keep with probability keep,
 // else 0 (inverted dropout, so Eval needs no rescaling).
+// Each mask keeps its tensor from draw to draw: a fresh one per training step was
+// garbage, and fresh memory costs page faults.
 func (n *Net[T]) FillMasks(rng *rand.Rand) error {
-	for _, m := range n.masks {
-		v := tensor.New(tensor.Of(dtypeOf[T]()), tensor.WithShape(m.Shape()...))
+	for i, m := range n.masks {
+		if i == len(n.maskVals) {
+			n.maskVals = append(n.maskVals, tensor.New(tensor.Of(dtypeOf[T]()), tensor.WithShape(m.Shape()...)))
+		}
+		v := n.maskVals[i]
 		d := v.Data().([]T)
-		for i := range d {
+		for j := range d {
+			d[j] = 0
 			if rng.Float64() < n.keep {
-				d[i] = T(1 / n.keep)
+				d[j] = T(1 / n.keep)
 			}
 		}
 		if err := G.Let(m, v); err != nil {

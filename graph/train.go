@@ -21,6 +21,9 @@ type Objective[T float32 | float64] struct {
 	// Outputs are values worth reading after a run by name ("c", "z", "logits").
 	Outputs map[string]*G.Node
 	vm      G.VM
+	// bound holds each data input's tensor, refilled by every Set: a fresh one per
+	// training step was garbage, and fresh memory costs page faults.
+	bound map[string]*tensor.Dense
 }
 
 func (o *Objective[T]) compile() error {
@@ -46,7 +49,15 @@ func (o *Objective[T]) Set(name string, v []T) error {
 	if len(v) != nd.Shape().TotalSize() {
 		return fmt.Errorf("graph: input %q needs %d values (shape %v), got %d", name, nd.Shape().TotalSize(), nd.Shape(), len(v))
 	}
-	t := tensor.New(tensor.WithShape(nd.Shape()...), tensor.WithBacking(append([]T(nil), v...)))
+	t := o.bound[name]
+	if t == nil {
+		t = tensor.New(tensor.Of(dtypeOf[T]()), tensor.WithShape(nd.Shape()...))
+		if o.bound == nil {
+			o.bound = map[string]*tensor.Dense{}
+		}
+		o.bound[name] = t
+	}
+	copy(t.Data().([]T), v)
 	return G.Let(nd, t)
 }
 
