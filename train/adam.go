@@ -3,6 +3,9 @@ package train
 import (
 	"fmt"
 	"math"
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/eabs/eabs/models"
 )
@@ -25,12 +28,20 @@ func NewAdam(lr float64) *Adam {
 	return &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, T: map[string]int{}, M: map[string][]float32{}, V: map[string][]float32{}}
 }
 
-// Step updates params in place from their gradients (same order).
+// Step updates params in place from their gradients (same order). The element-wise
+// update is spread over the threads in pieces; every element's arithmetic is the same
+// whichever thread does it.
 func (a *Adam) Step(params []*models.Param, grads [][]float32) error {
 	if len(params) != len(grads) {
 		return fmt.Errorf("train: %d parameters, %d gradients", len(params), len(grads))
 	}
 	b1, b2 := float32(a.Beta1), float32(a.Beta2)
+	type piece struct {
+		d, g, m, v []float32
+		lr, eps    float32
+	}
+	var pieces []piece
+	const pieceLen = 1 << 14
 	for i, p := range params {
 		a.T[p.Name]++
 		t := float64(a.T[p.Name])
@@ -47,12 +58,38 @@ func (a *Adam) Step(params []*models.Param, grads [][]float32) error {
 			m, v = make([]float32, len(g)), make([]float32, len(g))
 			a.M[p.Name], a.V[p.Name] = m, v
 		}
-		d := p.Data
-		for j, gj := range g {
-			m[j] = b1*m[j] + (1-b1)*gj
-			v[j] = b2*v[j] + (1-b2)*gj*gj
-			d[j] -= lr * m[j] / (float32(math.Sqrt(float64(v[j]))) + eps)
+		for lo := 0; lo < len(g); lo += pieceLen {
+			hi := min(lo+pieceLen, len(g))
+			pieces = append(pieces, piece{p.Data[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], lr, eps})
 		}
 	}
+	update := func(pc piece) {
+		d, m, v := pc.d, pc.m[:len(pc.g)], pc.v[:len(pc.g)]
+		d = d[:len(pc.g)]
+		for j, gj := range pc.g {
+			m[j] = b1*m[j] + (1-b1)*gj
+			v[j] = b2*v[j] + (1-b2)*gj*gj
+			d[j] -= pc.lr * m[j] / (float32(math.Sqrt(float64(v[j]))) + pc.eps)
+		}
+	}
+	workers := min(goruntime.GOMAXPROCS(0), len(pieces)/4)
+	if workers < 2 {
+		for _, pc := range pieces {
+			update(pc)
+		}
+		return nil
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(pieces); i = int(next.Add(1) - 1) {
+				update(pieces[i])
+			}
+		}()
+	}
+	wg.Wait()
 	return nil
 }
