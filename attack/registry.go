@@ -100,8 +100,9 @@ var registry = struct {
 	"lda":         {L2, false, minNorm(func(Settings) Attack { return LDA{} })},
 	"boundary-l2": {L2, false, minNorm(func(s Settings) Attack { return Boundary{Eps: s.Eps, Starts: s.Starts, Queries: s.Queries} })},
 	// Toward the basins of other optima of a wrong class's latent search, on models
-	// that expose it (LatentModel).
-	"basin-l2": {L2, true, bounded(func(s Settings) Attack { return Basin{Eps: s.Eps} })},
+	// that expose it (LatentModel): two targets of two candidates each (options
+	// recorded as set, so runs of other choices keep other configuration hashes).
+	"basin-l2": {L2, true, bounded(func(s Settings) Attack { return Basin{Eps: s.Eps, Targets: 2, Candidates: 2} })},
 }}
 
 // queryOnly names the attacks that see nothing of the model but its answers through
@@ -167,9 +168,9 @@ func minNorm(f func(Settings) Attack) Constructor {
 //	boundary-l2                 Boundary attack: 25,000 steps (the paper: 100,000)
 //	lda                         Latent Descent Attack (ABS): toward the nearest other
 //	                            class's reconstruction, then bisection (E-ABS only)
-//	basin-l2                    Basin: descent toward chosen optima of the nearest
-//	                            wrong class's latent search, judged by the model's
-//	                            full inference (E-ABS only)
+//	basin-l2                    Basin: descent toward chosen optima of the two
+//	                            nearest wrong classes' latent searches (2 candidates
+//	                            each), judged by the model's full inference (E-ABS only)
 //
 // pgd, apgd, basin, square, nes and spsa are bounded by Settings.Eps (Kind says which); the
 // others minimise the distance (hsj, boundary and fab stop a sample once within Eps).
