@@ -82,7 +82,15 @@ func main() { os.Exit(mainCode()) }
 func mainCode() int {
 	buildinfo.Collect() // the provenance as of the start (buildinfo.Collect)
 	handleSignals()
-	return exitCode(NewRootCmd().Execute(), os.Stderr)
+	err := NewRootCmd().Execute()
+	var sg signalled
+	if sig, ok := received(); ok && err != nil && !errors.As(err, &sg) {
+		// The cleanups the signal ran may have pulled files from under the command
+		// (a temporary export ONNX Runtime was about to open), which then failed
+		// before the handler's exit: the process still ends as signalled.
+		err = fmt.Errorf("%w (%v)", signalled{sig}, err)
+	}
+	return exitCode(err, os.Stderr)
 }
 
 // exitCode prints a command's error and returns the binary's exit status for it.

@@ -18,6 +18,15 @@ var signals struct {
 	// writing what they must; while one runs, a first signal only runs the cleanups.
 	graceful int
 	handled  bool
+	// sig is the first signal received (nil: none).
+	sig os.Signal
+}
+
+// received returns the first SIGINT or SIGTERM the process got, if any.
+func received() (os.Signal, bool) {
+	signals.Lock()
+	defer signals.Unlock()
+	return signals.sig, signals.sig != nil
 }
 
 // stopsGracefully declares that the running command handles SIGINT and SIGTERM itself
@@ -42,6 +51,11 @@ func handleSignals() {
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		for sig := range ch {
+			signals.Lock()
+			if signals.sig == nil {
+				signals.sig = sig
+			}
+			signals.Unlock()
 			cleanup.Run()
 			signals.Lock()
 			graceful := signals.graceful > 0 && !signals.handled
