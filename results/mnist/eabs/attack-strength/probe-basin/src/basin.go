@@ -187,7 +187,9 @@ type adam struct {
 	m, v []float64
 }
 
-func newAdam(lr float64, n int) *adam { return &adam{lr: lr, m: make([]float64, n), v: make([]float64, n)} }
+func newAdam(lr float64, n int) *adam {
+	return &adam{lr: lr, m: make([]float64, n), v: make([]float64, n)}
+}
 
 func (a *adam) step(p, g []float32) {
 	const b1, b2, e = 0.9, 0.999, 1e-8

@@ -14,8 +14,8 @@ import (
 
 type ev struct {
 	name, zoo, ds string
-	index, label int
-	file         string
+	index, label  int
+	file          string
 }
 
 var evidence = []ev{
