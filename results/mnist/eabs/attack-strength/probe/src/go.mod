@@ -3,7 +3,7 @@ module evprog
 go 1.26.8
 
 require github.com/eabs/eabs v0.0.0
-replace github.com/eabs/eabs => /work/main
+replace github.com/eabs/eabs => ../../../../../..
 require (
 	github.com/chewxy/hm v1.0.0
 	github.com/owulveryck/onnx-go v0.5.0

@@ -21,6 +21,18 @@ func main() {
 		cmdLine()
 	case "attack":
 		cmdAttack(os.Args[2:])
+	case "info":
+		cmdInfo(os.Args[2:])
+	case "bank":
+		cmdBank(os.Args[2:])
+	case "cands":
+		cmdCands(os.Args[2:])
+	case "joint":
+		cmdJoint(os.Args[2:])
+	case "run":
+		cmdRun(os.Args[2:])
+	case "feas":
+		cmdFeas(os.Args[2:])
 	}
 }
 
