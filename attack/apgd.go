@@ -324,10 +324,10 @@ func apgdHalve(h []float64, k int, rho float64, reducedLast bool, lossLastCheck,
 	return float64(rising) <= rho*float64(k) || (!reducedLast && lossLastCheck >= lossBest)
 }
 
-// apgdStart is a random point at distance exactly eps before clipping to the box.
-func apgdStart(norm Norm, o []float32, eps float64, rng *rand.Rand) []float32 {
-	t := make([]float64, len(o))
-	var s float64
+// randomDirection draws a direction t of n values and its norm s: Linf t uniform in
+// [-1,1]^n, L2 a Gaussian; t/s is then a random unit vector of the norm.
+func randomDirection(norm Norm, n int, rng *rand.Rand) (t []float64, s float64) {
+	t = make([]float64, n)
 	for i := range t {
 		if norm == Linf {
 			t[i] = 2*rng.Float64() - 1
@@ -340,6 +340,12 @@ func apgdStart(norm Norm, o []float32, eps float64, rng *rand.Rand) []float32 {
 	if norm == L2 {
 		s = math.Sqrt(s)
 	}
+	return t, s
+}
+
+// apgdStart is a random point at distance exactly eps before clipping to the box.
+func apgdStart(norm Norm, o []float32, eps float64, rng *rand.Rand) []float32 {
+	t, s := randomDirection(norm, len(o), rng)
 	d := make([]float32, len(o))
 	for i := range d {
 		d[i] = float32(float64(o[i]) + eps*t[i]/(s+1e-12))

@@ -59,22 +59,9 @@ func (a APGDT) Run(ctx context.Context, m Classifier, x []float32, y []int, batc
 		return nil, err
 	}
 	targets = min(targets, r.k-1)
-	all := make([]int, batch)
-	for i := range all {
-		all[i] = i
-	}
-	z0, err := s.logits(ctx, x, all)
+	order, err := cleanTargets(ctx, s, r.f, x, y, targets)
 	if err != nil {
 		return nil, err
-	}
-	order := make([][]int, batch)
-	for i := range all {
-		row := z0[i*r.k : (i+1)*r.k]
-		if floats.Argmax(row) != y[i] {
-			r.f.Ok[i] = true // r.f.Adv holds x
-			continue
-		}
-		order[i] = topOthers(row, y[i], targets)
 	}
 	for t := 0; t < targets; t++ {
 		eval := func(xs []float32, idx []int) ([]float32, []float32, []float64, error) {
@@ -126,4 +113,28 @@ func topN(z []float32, n int) []int {
 		out = append(out, best)
 	}
 	return out
+}
+
+// cleanTargets classifies the batch once and returns per sample its first targets
+// classes other than y by clean score, best first (topOthers). A sample the model
+// already misclassifies is found at distance 0 (f.Adv holds x) and gets no targets.
+func cleanTargets(ctx context.Context, s *sampler, f *Found, x []float32, y []int, targets int) ([][]int, error) {
+	all := make([]int, len(y))
+	for i := range all {
+		all[i] = i
+	}
+	z0, err := s.logits(ctx, x, all)
+	if err != nil {
+		return nil, err
+	}
+	order := make([][]int, len(y))
+	for i := range all {
+		row := z0[i*s.k : (i+1)*s.k]
+		if floats.Argmax(row) != y[i] {
+			f.Ok[i] = true
+			continue
+		}
+		order[i] = topOthers(row, y[i], targets)
+	}
+	return order, nil
 }

@@ -145,29 +145,18 @@ func (a FAB) Run(ctx context.Context, m Classifier, x []float32, y []int, batch 
 	for _, p := range []*[]float64{&r.d1, &r.d2, &r.g} {
 		*p = make([]float64, r.n)
 	}
-	all := make([]int, batch)
-	for i := range all {
-		all[i] = i
+	ordered := targets
+	if a.Untargeted {
+		ordered = 0
 	}
-	z0, err := r.s.logits(ctx, x, all)
+	order, err := cleanTargets(ctx, r.s, r.f, x, y, ordered)
 	if err != nil {
 		return nil, err
-	}
-	order := make([][]int, batch)
-	for i := range all {
-		row := z0[i*r.k : (i+1)*r.k]
-		if floats.Argmax(row) != y[i] {
-			r.f.Ok[i] = true // at distance 0, Adv = x
-			continue
-		}
-		if !a.Untargeted {
-			order[i] = topOthers(row, y[i], targets)
-		}
 	}
 	for t := 0; t < targets; t++ {
 		for rs := 0; rs < restarts; rs++ {
 			var idx []int
-			for i := range all {
+			for i := range batch {
 				if !r.f.Ok[i] || r.dist[i] > a.Eps {
 					idx = append(idx, i)
 					if !a.Untargeted {
@@ -351,20 +340,7 @@ func norm64(norm Norm, d []float64) float64 {
 // randomHalf sets c to o plus a random move of length eps/2 in the norm (Linf: t/||t||_inf
 // with t uniform in [-1,1]^n; L2: a Gaussian direction), clipped to [0,1].
 func randomHalf(norm Norm, c, o []float32, eps float64, rng *rand.Rand) {
-	t := make([]float64, len(o))
-	var s float64
-	for i := range t {
-		if norm == Linf {
-			t[i] = 2*rng.Float64() - 1
-			s = math.Max(s, math.Abs(t[i]))
-		} else {
-			t[i] = rng.NormFloat64()
-			s += t[i] * t[i]
-		}
-	}
-	if norm == L2 {
-		s = math.Sqrt(s)
-	}
+	t, s := randomDirection(norm, len(o), rng)
 	for i := range c {
 		c[i] = float32(min(max(float64(o[i])+eps/2*t[i]/(s+1e-12), 0), 1))
 	}
