@@ -317,7 +317,7 @@ func (s *basinRun) targets() ([]int, error) {
 	}
 	reach := make(map[int]float64, n)
 	for i, k := range cls {
-		d2 := sqDist(s.x, rec[i*s.P:(i+1)*s.P])
+		d2 := floats.SqDist(s.x, rec[i*s.P:(i+1)*s.P])
 		r := math.Max(math.Sqrt(d2)-s.a.Eps, 0)
 		reach[k] = r*r + float64(v[i]) - d2
 	}
@@ -386,7 +386,7 @@ func (s *basinRun) candidates(ctx context.Context, t int) ([]float32, error) {
 		zi := z[i*M : (i+1)*M]
 		far := true
 		for j := 0; j < len(out)/M && far; j++ {
-			far = math.Sqrt(sqDist(zi, out[j*M:(j+1)*M])) >= s.o.spread
+			far = math.Sqrt(floats.SqDist(zi, out[j*M:(j+1)*M])) >= s.o.spread
 		}
 		if far {
 			out = append(out, zi...)
@@ -548,16 +548,6 @@ func nearestInBall(g, x []float32, eps float64) []float32 {
 	}
 	at(hi)
 	return out
-}
-
-// sqDist is the squared L2 distance of two vectors, in float64.
-func sqDist(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		d := float64(a[i]) - float64(b[i])
-		s += d * d
-	}
-	return s
 }
 
 // latentAdam is Adam (beta1 0.9, beta2 0.999) on a flat vector of latents.

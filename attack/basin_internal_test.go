@@ -1,6 +1,10 @@
 package attack
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/eabs/eabs/internal/floats"
+)
 
 // offsetProtos is a latent model with constant decoders G_k(z) = c_k and a class
 // prior p_k + z^2/2: l_k(x) = ||x - c_k||^2 + p_k.
@@ -13,7 +17,7 @@ func (m offsetProtos) Classes() int { return len(m.c) }
 func (m offsetProtos) Logits(x []float32, batch int) ([]float32, error) {
 	out := make([]float32, len(m.c))
 	for k := range m.c {
-		out[k] = float32(-sqDist(x, m.c[k]) - m.p[k])
+		out[k] = float32(-floats.SqDist(x, m.c[k]) - m.p[k])
 	}
 	return out, nil
 }
@@ -25,13 +29,13 @@ func (m offsetProtos) Objective(x []float32, class []int, z []float32, n int) ([
 	P := len(x) / n
 	v, rec := make([]float32, n), make([]float32, 0, n*P)
 	for i, k := range class {
-		v[i] = float32(sqDist(x[i*P:(i+1)*P], m.c[k]) + m.p[k] + float64(z[i]*z[i])/2)
+		v[i] = float32(floats.SqDist(x[i*P:(i+1)*P], m.c[k]) + m.p[k] + float64(z[i]*z[i])/2)
 		rec = append(rec, m.c[k]...)
 	}
 	return v, rec, z, nil
 }
 func (m offsetProtos) Starts(x []float32, k int) ([]float32, []float32, error) {
-	return []float32{0}, []float32{float32(sqDist(x, m.c[k]) + m.p[k])}, nil
+	return []float32{0}, []float32{float32(floats.SqDist(x, m.c[k]) + m.p[k])}, nil
 }
 func (offsetProtos) Pool(x []float32, k int, eps float64, count int) ([]float32, error) {
 	return make([]float32, count), nil

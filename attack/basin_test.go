@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/attack"
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // protoModel is a latent model with constant decoders, G_k(z) = c_k, and prior z^2/2:
@@ -134,7 +135,7 @@ func TestBasinClosedFormDistance(t *testing.T) {
 			for k := range la {
 				adv = adv || (k != y && la[k] > la[y])
 			}
-			d := math.Sqrt(sqDist(f.Adv, x))
+			d := math.Sqrt(floats.SqDist(f.Adv, x))
 			if f.Ok[0] != tc.want || adv != tc.want {
 				t.Errorf("trial %d, eps = %.4f x delta %.5f: claimed %v, adversarial %v; want %v", trial, tc.factor, delta, f.Ok[0], adv, tc.want)
 			}
@@ -270,7 +271,7 @@ func TestBasinRepair(t *testing.T) {
 		if repair && (!m.aWins(f.Adv) || !(d2(f.Adv, m.pA) < l0)) {
 			t.Errorf("repaired point %v: encoder start wins %v, ||x'-pA||^2 %.4f vs l_0 %.4f", f.Adv, m.aWins(f.Adv), d2(f.Adv, m.pA), l0)
 		}
-		if d := math.Sqrt(sqDist(f.Adv, x)); d > eps*(1+1e-6) {
+		if d := math.Sqrt(floats.SqDist(f.Adv, x)); d > eps*(1+1e-6) {
 			t.Errorf("repair %v: distance %.7f beyond the budget %g", repair, d, eps)
 		}
 	}
@@ -293,13 +294,4 @@ func TestBasinRefusals(t *testing.T) {
 	if _, err := (attack.Basin{Eps: 1}).Run(context.Background(), m, x, []int{2}, 1, nil); err == nil {
 		t.Error("label 2 of 2 classes accepted")
 	}
-}
-
-func sqDist(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		d := float64(a[i]) - float64(b[i])
-		s += d * d
-	}
-	return s
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/runtime"
 )
 
@@ -226,7 +227,7 @@ func descend(m runtime.Model, x []float32, rows int, mu []float32, steps int, st
 		f := make([]float64, rows*K)
 		for i := range f {
 			b := i / K
-			f[i] = sqDist(x[b*P:(b+1)*P], st.Rec[i*P:(i+1)*P])
+			f[i] = floats.SqDist(x[b*P:(b+1)*P], st.Rec[i*P:(i+1)*P])
 		}
 		return st, f, nil
 	}

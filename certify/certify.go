@@ -41,6 +41,7 @@ import (
 	"slices"
 
 	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/runtime"
 	"github.com/eabs/eabs/runtime/ref"
@@ -446,7 +447,7 @@ func (c *Certifier) restart(r int, x []float32, labels, idx []int, out []Result,
 			y := labels[i]
 			res.LRestarts = append(res.LRestarts, l)
 			res.DRestarts = append(res.DRestarts, d)
-			res.RRestarts = append(res.RRestarts, math.Sqrt(sqDist(x[i*P:(i+1)*P], mo.Rec[(b*K+y)*P:(b*K+y+1)*P])))
+			res.RRestarts = append(res.RRestarts, math.Sqrt(floats.SqDist(x[i*P:(i+1)*P], mo.Rec[(b*K+y)*P:(b*K+y+1)*P])))
 		}
 		progress(len(ids))
 	}
@@ -462,15 +463,6 @@ func sqrtDown(v float64) float64 {
 		d = math.Nextafter(d, 0)
 	}
 	return d
-}
-
-func sqDist(a, b []float32) float64 {
-	var s float64
-	for i := range a {
-		d := float64(a[i]) - float64(b[i])
-		s += d * d
-	}
-	return s
 }
 
 // recorder passes a model through and keeps, per row of the batch being inferred and
@@ -502,7 +494,7 @@ func (r *recorder) LatentStep(x, mu, logvar, eps []float32, batch int) (*runtime
 	K := len(st.Loss) / batch
 	for i := range st.Loss {
 		b := i / K
-		if v := sqDist(x[b*P:(b+1)*P], st.Rec[i*P:(i+1)*P]); v < r.best[i] { // not min: a NaN bounds nothing
+		if v := floats.SqDist(x[b*P:(b+1)*P], st.Rec[i*P:(i+1)*P]); v < r.best[i] { // not min: a NaN bounds nothing
 			r.best[i] = v
 		}
 	}

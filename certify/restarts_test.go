@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/eabs/eabs/infer"
+	"github.com/eabs/eabs/internal/floats"
 )
 
 // TestCertifyRestartsUntilSettled: with one random start per bank and no Adam steps,
@@ -79,7 +80,7 @@ func TestCertifyRestartsUntilSettled(t *testing.T) {
 					if l < o.l[k] {
 						o.l[k] = l
 						if k == y {
-							o.r = math.Sqrt(sqDist(x[i*P:(i+1)*P], to32(g)))
+							o.r = math.Sqrt(floats.SqDist(x[i*P:(i+1)*P], to32(g)))
 						}
 					}
 				}

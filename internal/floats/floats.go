@@ -25,3 +25,14 @@ func Argmin(v []float32) int {
 	}
 	return best
 }
+
+// SqDist is the squared L2 distance of two vectors of equal length, summed in
+// float64.
+func SqDist(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		s += d * d
+	}
+	return s
+}
