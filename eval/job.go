@@ -42,6 +42,10 @@ type AttackSettings struct {
 	Judge string
 	// Queries is the gradient-free attacks' per-sample budget (0: each attack's own).
 	Queries int
+	// BasinTargets and BasinCandidates are basin-l2's wrong classes attacked and latent
+	// candidates per class (0: the registry's 2 and 2; each candidate costs about one
+	// PGD restart).
+	BasinTargets, BasinCandidates int
 	// SweepFactors re-run each norm's first bounded attack at these multiples of the
 	// budget on the first SweepN samples (the accuracy-vs-eps self-check).
 	SweepFactors []float64
@@ -356,6 +360,15 @@ func (a AttackSettings) build(prof data.Profile, generative bool, starts func([]
 		if p, ok := at.(attack.PGDAttack); ok && a.PGDSteps > 0 {
 			p.Steps = a.PGDSteps
 			at = p
+		}
+		if b, ok := at.(attack.Basin); ok {
+			if a.BasinTargets > 0 {
+				b.Targets = a.BasinTargets
+			}
+			if a.BasinCandidates > 0 {
+				b.Candidates = a.BasinCandidates
+			}
+			at = b
 		}
 		_, bounded, _ := attack.Kind(name)
 		return Entry{Attack: at, Eps: e, Bounded: bounded}, nil

@@ -98,6 +98,8 @@ autoattack-l2; its plus version: autoattack-plus, autoattack-plus-linf, -l2.`,
 	f.StringVar(&o.as.KeepGoing, "pgd-keep-going", "auto", "PGD and APGD step on to the end of a restart once fooled and keep the most adversarial iterate: on, off, or auto (on for generative models)")
 	f.StringVar(&o.as.Judge, "pgd-judge", "auto", "who decides a PGD restart fooled a generative model: auto (its full inference, one query per claim; the warm-started attacker's claims are often false) or off (the attacker, as runs made before)")
 	f.IntVar(&o.as.Queries, "queries", 0, "per-sample query budget of the gradient-free attacks (default: each attack's)")
+	f.IntVar(&o.as.BasinTargets, "basin-targets", 0, "basin-l2: wrong classes attacked, those with the lowest reachable bound first (default 2)")
+	f.IntVar(&o.as.BasinCandidates, "basin-candidates", 0, "basin-l2: latent candidates descended from per target, about one PGD restart each (default 2)")
 	f.StringVar(&o.after, "after", "", "continue this complete results file of the same model: run --attacks after its attacks on the samples still robust, as one run of all of them")
 	f.StringVar(&o.reuse, "reuse", "", "grow this complete results file of the same model and configuration to --n samples, attacking only the new ones (needs --attack-batch 1)")
 	f.IntVar(&o.eabs.EOT, "eot", 5, "generative models: inference runs averaged per attack gradient (the paper's 5)")

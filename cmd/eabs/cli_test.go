@@ -262,6 +262,8 @@ func TestBadInvocations(t *testing.T) {
 		{[]string{"attack", m, "--eot", "0"}, []string{"--eot 0", "at least 1"}},
 		{[]string{"attack", m, "--pgd-restarts", "-1"}, []string{"--pgd-restarts -1", "at least 0"}},
 		{[]string{"attack", m, "--pgd-steps", "0"}, []string{"--pgd-steps 0", "at least 1"}},
+		{[]string{"attack", m, "--basin-targets", "-1"}, []string{"--basin-targets -1", "at least 0"}},
+		{[]string{"attack", m, "--basin-candidates", "-2"}, []string{"--basin-candidates -2", "at least 0"}},
 		{[]string{"attack", m, "--verdict-eot", "0"}, []string{"--verdict-eot 0", "at least 1"}},
 		{[]string{"attack", m, "--eps-l2", "NaN"}, []string{"--eps-l2 NaN", "finite"}},
 		{[]string{"attack", m, "--eps-l2", "-0.3"}, []string{"--eps-l2 -0.3", "> 0"}},

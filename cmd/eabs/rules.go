@@ -26,26 +26,28 @@ var flagRules = map[string]flagRule{
 	"bank-seed":   anyValue,
 	"seed":        anyValue,
 	// attacks
-	"restarts":        intRule(1, inf),
-	"eps":             floatRule(0, math.Inf(1), false), // 0: the paper's budget
-	"eps-l2":          floatRule(0, math.Inf(1), true),  // omitted: the dataset profile's
-	"eps-linf":        floatRule(0, 1, true),            // pixels are in [0,1]; omitted: the profile's
-	"pgd-keep-going":  oneOf("auto", "on", "off"),
-	"pgd-judge":       oneOf("auto", "off"),
-	"pgd-restarts":    intRule(0, inf), // 0: the paper's for the dataset
-	"attack-batch":    intRule(1, inf),
-	"queries":         intRule(0, inf),  // 0: each gradient-free attack's default
-	"warm-steps":      intRule(-1, inf), // -1: no warm start
-	"warm-restart":    intRule(0, inf),  // 0: full search at a restart
-	"warm-changed":    intRule(0, inf),  // 0: full search at a changed prediction
-	"attack-steps":    intRule(1, inf),
-	"attack-n":        intRule(0, 100), // demo: embedded test images to attack (0: skip)
-	"verdict-eot":     intRule(1, inf),
-	"verdict-retries": intRule(-1, inf), // -1: auto (3 for generative models, else 0)
-	"keep":            intRule(0, inf),
-	"sweep-n":         intRule(0, inf),
-	"sample-seed":     anyValue,
-	"shard-count":     intRule(0, inf), // 0: not given
+	"restarts":         intRule(1, inf),
+	"eps":              floatRule(0, math.Inf(1), false), // 0: the paper's budget
+	"eps-l2":           floatRule(0, math.Inf(1), true),  // omitted: the dataset profile's
+	"eps-linf":         floatRule(0, 1, true),            // pixels are in [0,1]; omitted: the profile's
+	"pgd-keep-going":   oneOf("auto", "on", "off"),
+	"pgd-judge":        oneOf("auto", "off"),
+	"pgd-restarts":     intRule(0, inf), // 0: the paper's for the dataset
+	"attack-batch":     intRule(1, inf),
+	"queries":          intRule(0, inf), // 0: each gradient-free attack's default
+	"basin-targets":    intRule(0, inf), // 0: basin-l2's default
+	"basin-candidates": intRule(0, inf),
+	"warm-steps":       intRule(-1, inf), // -1: no warm start
+	"warm-restart":     intRule(0, inf),  // 0: full search at a restart
+	"warm-changed":     intRule(0, inf),  // 0: full search at a changed prediction
+	"attack-steps":     intRule(1, inf),
+	"attack-n":         intRule(0, 100), // demo: embedded test images to attack (0: skip)
+	"verdict-eot":      intRule(1, inf),
+	"verdict-retries":  intRule(-1, inf), // -1: auto (3 for generative models, else 0)
+	"keep":             intRule(0, inf),
+	"sweep-n":          intRule(0, inf),
+	"sample-seed":      anyValue,
+	"shard-count":      intRule(0, inf), // 0: not given
 	// certify
 	"chunk":                intRule(1, inf),
 	"max-restarts":         intRule(0, inf), // 0: --restarts
