@@ -236,22 +236,31 @@ func runCertify(cmd *cobra.Command, cf *certifyFlags, src *runtime.Source) error
 			return err
 		}
 	}
-	if cf.csv != "" {
-		if err := rep.WriteCSV(cf.csv); err != nil {
-			return err
-		}
-	}
-	if cf.plot != "" {
-		title := fmt.Sprintf("%s, %s, %d images: eps*\n%s", src.Name(), rep.Dataset, rep.Summary.N, rep.Label)
-		if err := atomicfile.Write(cf.plot, func(w io.Writer) error { return certify.PlotCurve(w, rep.Results, title) }); err != nil {
-			return err
-		}
+	if err := writeCertifyFiles(rep, src.Name(), cf.csv, cf.plot); err != nil {
+		return err
 	}
 	if err := writeResult(cmd, out, rep); err != nil {
 		return err
 	}
 	if job.State != "" {
 		os.Remove(job.State)
+	}
+	return nil
+}
+
+// writeCertifyFiles writes a certify report's per-image CSV and certified-accuracy
+// curve where asked ("" skips one); eabs certify and eabs report --merge share it.
+func writeCertifyFiles(rep *certify.Report, model, csv, plot string) error {
+	if csv != "" {
+		if err := rep.WriteCSV(csv); err != nil {
+			return err
+		}
+	}
+	if plot != "" {
+		title := fmt.Sprintf("%s, %s, %d images: eps*\n%s", model, rep.Dataset, rep.Summary.N, rep.Label)
+		if err := atomicfile.Write(plot, func(w io.Writer) error { return certify.PlotCurve(w, rep.Results, title) }); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -74,12 +74,22 @@ func TestCertifyCLI(t *testing.T) {
 	}
 	// The same through the CLI: eabs report --merge of the parts equals the whole run
 	// (eabs report --same compares every record).
-	mergedPath := filepath.Join(dir, "merged.json")
-	if out, err := run(t, append(append([]string{"report", "--merge"}, cliParts...), "--out", mergedPath)...); err != nil {
+	// Its --csv is the whole run's, byte for byte, and --plot writes a PNG.
+	mergedPath, mergedCSV, mergedPNG := filepath.Join(dir, "merged.json"), filepath.Join(dir, "merged.csv"), filepath.Join(dir, "merged.png")
+	if out, err := run(t, append(append([]string{"report", "--merge"}, cliParts...), "--out", mergedPath, "--csv", mergedCSV, "--plot", mergedPNG)...); err != nil {
 		t.Fatalf("report --merge: %v\n%s", err, out)
 	}
 	if out, err := run(t, "report", "--same", whole, mergedPath); err != nil {
 		t.Errorf("merged certify parts differ from the whole run: %v\n%s", err, out)
+	}
+	if got, _ := os.ReadFile(mergedCSV); string(got) != string(csv) {
+		t.Errorf("merged CSV differs from the whole run's:\n%s\nwant\n%s", got, csv)
+	}
+	if png, err := os.ReadFile(mergedPNG); err != nil || !strings.HasPrefix(string(png), "\x89PNG") {
+		t.Errorf("merged plot: %v, %d bytes, want a PNG", err, len(png))
+	}
+	if _, err := run(t, "report", whole, "--csv", filepath.Join(dir, "x.csv")); err == nil || !strings.Contains(err.Error(), "--csv applies to --merge") {
+		t.Errorf("report --csv without --merge: %v, want it refused", err)
 	}
 	if _, err := run(t, "report", "--merge", cliParts[0], "--out", filepath.Join(dir, "half.json")); err == nil || !strings.Contains(err.Error(), "missing shard(s) 1/2") {
 		t.Errorf("merging half the parts: %v, want the missing shard named", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/eabs/eabs/certify"
 	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/internal/atomicfile"
 	"github.com/eabs/eabs/report"
@@ -26,6 +27,9 @@ type reportOptions struct {
 	points int
 	paper  bool
 	names  string
+	// csv and plot: a merged certify run's per-image CSV and certified-accuracy curve,
+	// the files the unsharded eabs certify --csv/--plot writes.
+	csv, plot string
 }
 
 func newReportCmd() *cobra.Command {
@@ -73,6 +77,8 @@ list, configuration) and that none is missing or repeated, naming the culprits.`
 	f.BoolVar(&o.merge, "merge", false, "merge the shard parts given as arguments into --out")
 	f.BoolVar(&o.same, "same", false, "compare two result files record by record (ignoring provenance and shard); exit 2 naming the first difference")
 	f.StringVar(&o.out, "out", "", "with --merge: the merged results file")
+	f.StringVar(&o.csv, "csv", "", "with --merge of certify parts: also write the per-image certificates as CSV here")
+	f.StringVar(&o.plot, "plot", "", "with --merge of certify parts: also write the certified-accuracy curve as PNG here")
 	f.StringVar(&o.outDir, "out-dir", "", "write the tables, curves and grids into this directory")
 	f.IntVar(&o.gridN, "grid-n", 10, "samples per adversarial grid")
 	f.IntVar(&o.scale, "scale", 2, "pixels per image pixel in the grids")
@@ -116,6 +122,15 @@ func runMerge(cmd *cobra.Command, o *reportOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	if o.csv != "" || o.plot != "" {
+		rep, ok := merged.(*certify.Report)
+		if !ok {
+			return fmt.Errorf("--csv and --plot apply to certify (Appendix A) parts; these are %s results", kind)
+		}
+		if err := writeCertifyFiles(rep, rep.Model, o.csv, o.plot); err != nil {
+			return err
+		}
+	}
 	if err := writeResult(cmd, o.out, merged); err != nil {
 		return err
 	}
@@ -132,7 +147,7 @@ func runMerge(cmd *cobra.Command, o *reportOptions, args []string) error {
 }
 
 func runReport(cmd *cobra.Command, o *reportOptions, args []string) error {
-	if refuseFlags := refuse(cmd, "applies to --merge", "out"); refuseFlags != nil {
+	if refuseFlags := refuse(cmd, "applies to --merge", "out", "csv", "plot"); refuseFlags != nil {
 		return refuseFlags
 	}
 	given, err := shard.ReadFiles(args)
