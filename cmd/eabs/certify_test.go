@@ -78,6 +78,8 @@ func TestCertifyCLI(t *testing.T) {
 	mergedPath, mergedCSV, mergedPNG := filepath.Join(dir, "merged.json"), filepath.Join(dir, "merged.csv"), filepath.Join(dir, "merged.png")
 	if out, err := run(t, append(append([]string{"report", "--merge"}, cliParts...), "--out", mergedPath, "--csv", mergedCSV, "--plot", mergedPNG)...); err != nil {
 		t.Fatalf("report --merge: %v\n%s", err, out)
+	} else if !strings.Contains(out, label) || !strings.Contains(out, "median eps*") {
+		t.Errorf("report --merge prints no certify summary:\n%s", out)
 	}
 	if out, err := run(t, "report", "--same", whole, mergedPath); err != nil {
 		t.Errorf("merged certify parts differ from the whole run: %v\n%s", err, out)

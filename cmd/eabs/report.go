@@ -137,6 +137,8 @@ func runMerge(cmd *cobra.Command, o *reportOptions, args []string) error {
 	switch m := merged.(type) {
 	case *eval.Result:
 		printSummary(cmd.OutOrStdout(), m)
+	case *certify.Report:
+		printCertify(cmd.OutOrStdout(), m)
 	case *eval.ClassifyResult:
 		if a := m.Accuracy; a != nil {
 			fmt.Fprintf(cmd.OutOrStdout(), "%s, %d samples: accuracy %.4f (%d/%d), 95%% CI [%.4f, %.4f]\n", m.Model, a.N, a.Acc, a.K, a.N, a.Lo, a.Hi)
