@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/eabs/eabs/internal/adam"
 	"github.com/eabs/eabs/internal/floats"
 )
 
@@ -350,7 +351,7 @@ func (s *basinRun) candidates(ctx context.Context, t int) ([]float32, error) {
 	for i := 0; i < n; i++ {
 		xs = append(xs, s.x...)
 	}
-	opt := newLatentAdam(s.o.lr, len(z))
+	opt := adam.New(s.o.lr, len(z))
 	var value []float32
 	for it := 0; ; it++ {
 		if err := ctx.Err(); err != nil {
@@ -374,7 +375,7 @@ func (s *basinRun) candidates(ctx context.Context, t int) ([]float32, error) {
 			break
 		}
 		// The gradient was taken at the previous x': one model call per alternation.
-		opt.step(z, g)
+		opt.Step(z, g)
 	}
 	order := make([]int, n)
 	for i := range order {
@@ -404,7 +405,7 @@ func (s *basinRun) descend(ctx context.Context, t int, z0 []float32) ([]float32,
 	P := s.P
 	xa := slices.Clone(s.x)
 	z := slices.Clone(z0)
-	opt := newLatentAdam(s.o.lr, len(z))
+	opt := adam.New(s.o.lr, len(z))
 	g := make([]float64, P)
 	for step := 0; step < s.o.steps; step++ {
 		if err := ctx.Err(); err != nil {
@@ -439,7 +440,7 @@ func (s *basinRun) descend(ctx context.Context, t int, z0 []float32) ([]float32,
 			}
 			project(L2, xa, s.x, s.a.Eps)
 		}
-		opt.step(z, gz)
+		opt.Step(z, gz)
 	}
 	return xa, nil
 }
@@ -548,27 +549,4 @@ func nearestInBall(g, x []float32, eps float64) []float32 {
 	}
 	at(hi)
 	return out
-}
-
-// latentAdam is Adam (beta1 0.9, beta2 0.999) on a flat vector of latents.
-type latentAdam struct {
-	lr   float64
-	t    int
-	m, v []float64
-}
-
-func newLatentAdam(lr float64, n int) *latentAdam {
-	return &latentAdam{lr: lr, m: make([]float64, n), v: make([]float64, n)}
-}
-
-func (a *latentAdam) step(p, g []float32) {
-	const b1, b2, eps = 0.9, 0.999, 1e-8
-	a.t++
-	c1, c2 := 1-math.Pow(b1, float64(a.t)), 1-math.Pow(b2, float64(a.t))
-	for i, gi := range g {
-		gd := float64(gi)
-		a.m[i] = b1*a.m[i] + (1-b1)*gd
-		a.v[i] = b2*a.v[i] + (1-b2)*gd*gd
-		p[i] -= float32(a.lr * (a.m[i] / c1) / (math.Sqrt(a.v[i]/c2) + eps))
-	}
 }

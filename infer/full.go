@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eabs/eabs/data"
+	"github.com/eabs/eabs/internal/adam"
 	"github.com/eabs/eabs/internal/blas"
 	"github.com/eabs/eabs/internal/floats"
 	"github.com/eabs/eabs/runtime"
@@ -402,7 +403,9 @@ func (e *Engine) Classify(x []float32, batch int, rngs []*rand.Rand) (*Output, e
 // sample evaluated is offered to bt (a point of the objective: see LossAtBest).
 func (e *Engine) adam(x []float32, batch int, mu, lv []float32, steps int, variational bool, rngs []*rand.Rand, bt *tracker, track bool) error {
 	KM := len(mu) / batch
-	opt := newLatentAdam(e.opt.LR, len(mu))
+	// One Adam per tensor: the mean and the log-variance keep their own moments and
+	// step counts.
+	optMu, optLv := adam.New(e.opt.LR, len(mu)), adam.New(e.opt.LR, len(lv))
 	eps := make([]float32, len(mu))
 	for step := 0; step < steps; step++ {
 		if variational {
@@ -419,9 +422,9 @@ func (e *Engine) adam(x []float32, batch int, mu, lv []float32, steps int, varia
 		if track {
 			bt.update(st, mu, lv, eps)
 		}
-		opt.step(mu, st.GradMu, 0)
+		optMu.Step(mu, st.GradMu)
 		if variational {
-			opt.step(lv, st.GradLogvar, 1)
+			optLv.Step(lv, st.GradLogvar)
 		}
 	}
 	return nil
@@ -456,36 +459,6 @@ func (t *tracker) update(st *runtime.Step, mu, lv, eps []float32) {
 				t.z[j] += float32(math.Exp(float64(lv[j])/2)) * eps[j]
 			}
 		}
-	}
-}
-
-// latentAdam is Adam on the flattened latent parameters, one moment pair per tensor
-// (mean and log-variance), all coordinates stepped together.
-type latentAdam struct {
-	lr   float64
-	t    [2]int
-	m, v [2][]float64
-}
-
-func newLatentAdam(lr float64, n int) *latentAdam {
-	a := &latentAdam{lr: lr}
-	for i := range a.m {
-		a.m[i], a.v[i] = make([]float64, n), make([]float64, n)
-	}
-	return a
-}
-
-func (a *latentAdam) step(p, g []float32, which int) {
-	const b1, b2, eps = 0.9, 0.999, 1e-8
-	a.t[which]++
-	t := float64(a.t[which])
-	c1, c2 := 1-math.Pow(b1, t), 1-math.Pow(b2, t)
-	m, v := a.m[which], a.v[which]
-	for i, gi := range g {
-		gd := float64(gi)
-		m[i] = b1*m[i] + (1-b1)*gd
-		v[i] = b2*v[i] + (1-b2)*gd*gd
-		p[i] -= float32(a.lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + eps))
 	}
 }
 

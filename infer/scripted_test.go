@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eabs/eabs/internal/adam/adamtest"
 	"github.com/eabs/eabs/models"
 	"github.com/eabs/eabs/runtime"
 )
@@ -298,7 +299,7 @@ func (m *linearModel) replayFrom(x []float64, k int, mu, lv []float64, opt Optio
 			best = expected{loss: l, z: clone(z), lv: clone(lv), rec: rec, at: at}
 		}
 	}
-	adMu, adLv := &adamOracle{lr: opt.LR}, &adamOracle{lr: opt.LR}
+	adMu, adLv := &adamtest.Oracle{LR: opt.LR}, &adamtest.Oracle{LR: opt.LR}
 	for s := 0; s < steps; s++ {
 		eps := zero
 		if variational {
@@ -312,9 +313,9 @@ func (m *linearModel) replayFrom(x []float64, k int, mu, lv []float64, opt Optio
 			}
 			record(l, z, lv, rec, fmt.Sprintf("sample %d", s+1))
 		}
-		adMu.step(mu, gmu)
+		adMu.Step(mu, gmu)
 		if variational {
-			adLv.step(lv, glv)
+			adLv.Step(lv, glv)
 		}
 	}
 	if opt.LossAt != LossAtFinal && steps == 0 {

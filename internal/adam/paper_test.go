@@ -1,41 +1,20 @@
-package infer
+package adam
 
 import (
 	"math"
 	"testing"
+
+	"github.com/eabs/eabs/internal/adam/adamtest"
 )
 
-// adamOracle is Adam as written in Kingma & Ba (2015), Algorithm 1, in float64: one
-// instance per parameter tensor, each with its own step count and moments.
-type adamOracle struct {
-	lr   float64
-	t    int
-	m, v []float64
-}
-
-func (o *adamOracle) step(p []float64, g []float64) {
-	const b1, b2, eps = 0.9, 0.999, 1e-8
-	if o.m == nil {
-		o.m, o.v = make([]float64, len(p)), make([]float64, len(p))
-	}
-	o.t++
-	for i := range p {
-		o.m[i] = b1*o.m[i] + (1-b1)*g[i]
-		o.v[i] = b2*o.v[i] + (1-b2)*g[i]*g[i]
-		mhat := o.m[i] / (1 - math.Pow(b1, float64(o.t)))
-		vhat := o.v[i] / (1 - math.Pow(b2, float64(o.t)))
-		p[i] -= o.lr * mhat / (math.Sqrt(vhat) + eps)
-	}
-}
-
-// TestLatentAdamMatchesPaper steps the mean and the log-variance with different
-// gradient sequences through latentAdam and checks every step against the float64
-// oracle above. The schedule steps the mean alone for a few steps first (as exact
-// inference does), so the two tensors' step counts differ; one coordinate has
-// gradients of order 1e-9, where Adam's eps decides the step. Sharing one moment slot
+// TestMatchesPaper steps two tensors (the inference's mean and log-variance, one State
+// each) with different gradient sequences and checks every step against the float64
+// oracle (adamtest.Oracle, Algorithm 1 as written). The schedule steps the first alone
+// for a few steps (as exact inference does), so the two step counts differ; one
+// coordinate has gradients of order 1e-9, where Adam's eps decides the step. Sharing one moment slot
 // or one step count, dropping a bias correction, another beta1/beta2/eps all move
 // some coordinate by far more than the tolerance.
-func TestLatentAdamMatchesPaper(t *testing.T) {
+func TestMatchesPaper(t *testing.T) {
 	const (
 		n     = 4
 		lr    = 0.02
@@ -55,14 +34,14 @@ func TestLatentAdamMatchesPaper(t *testing.T) {
 		}
 		return 0.1 * math.Cos(0.7*float64(step)-float64(i)) * float64((i+1)*(i+1))
 	}
-	a := newLatentAdam(lr, n)
+	a := [2]*State{New(lr, n), New(lr, n)}
 	got := [2][]float32{make([]float32, n), make([]float32, n)}
 	want := [2][]float64{make([]float64, n), make([]float64, n)}
 	for i := 0; i < n; i++ {
 		got[0][i], want[0][i] = 0.25*float32(i), 0.25*float64(i)
 		got[1][i], want[1][i] = -0.5, -0.5
 	}
-	oracles := [2]*adamOracle{{lr: lr}, {lr: lr}}
+	oracles := [2]*adamtest.Oracle{{LR: lr}, {LR: lr}}
 	g32 := make([]float32, n)
 	g64 := make([]float64, n)
 	for s := 0; s < steps; s++ {
@@ -74,8 +53,8 @@ func TestLatentAdamMatchesPaper(t *testing.T) {
 				g64[i] = float64(float32(grad(which, s, i)))
 				g32[i] = float32(g64[i])
 			}
-			a.step(got[which], g32, which)
-			oracles[which].step(want[which], g64)
+			a[which].Step(got[which], g32)
+			oracles[which].Step(want[which], g64)
 			for i := range got[which] {
 				if d := math.Abs(float64(got[which][i]) - want[which][i]); !(d <= tol) { // NaN fails too
 					t.Fatalf("step %d, %s[%d] = %.9g, the paper's Adam gives %.9g (diff %.3g > %g)",
