@@ -108,6 +108,7 @@ autoattack-l2; its plus version: autoattack-plus, autoattack-plus-linf, -l2.`,
 	f.IntVar(&o.warm.Restart, "warm-restart", o.warm.Restart, "with --warm-steps: Adam steps from the sample's first optimum at a random restart (0: full search)")
 	f.IntVar(&o.warm.Changed, "warm-changed", o.warm.Changed, "with --warm-steps: more Adam steps at a changed prediction (0: full search)")
 	addInferFlags(f, &o.eabs.Infer)
+	addExactFlag(f, &o.eabs.Infer)
 	return cmd
 }
 

@@ -63,6 +63,7 @@ plain .onnx takes images and what it returns (eabs attack --help).`,
 	f.IntVar(&o.eot, "eot", 1, "full inference: average the per-class losses over N runs with independent noise")
 	f.Uint64Var(&o.seed, "seed", 1, "full inference: seed of the reparameterisation noise")
 	addInferFlags(f, &o.infer)
+	addExactFlag(f, &o.infer)
 	f.Float64Var(&o.beta, "infer-beta", 0, "inference: the prior weight beta of -beta*log D(z), for ablations (default: the model's, the paper's 1)")
 	addOut(f, &o.out, "write the results (per image: logits, prediction; the accuracy with its interval) as JSON here ({shard}: i-of-n)")
 	f.StringVar(&o.csv, "csv", "", "write per-image predictions and logits as CSV here")
@@ -147,5 +148,5 @@ func (o *classifyOptions) check(cmd *cobra.Command, src *runtime.Source) error {
 		how = "the encoder's mean (--amortized)"
 	}
 	return refuse(cmd, "applies to the full inference of a generative model; "+src.Arg+" is classified by "+how,
-		"eot", "seed", "starts", "infer-steps", "infer-lr", "bank-seed", "loss-at", "runtime", "threads", "infer-beta")
+		"eot", "seed", "starts", "infer-steps", "infer-lr", "bank-seed", "loss-at", "runtime", "threads", "infer-beta", "infer-exact")
 }

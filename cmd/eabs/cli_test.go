@@ -469,6 +469,39 @@ func TestInferBeta(t *testing.T) {
 	}
 }
 
+// TestInferExact: --infer-exact classifies by the mean alone, so the noise seed no
+// longer matters (the sampling inference's logits change with it), and on a CNN the
+// flag is refused.
+func TestInferExact(t *testing.T) {
+	dir := t.TempDir()
+	logits := func(extra ...string) []float32 {
+		t.Helper()
+		p := filepath.Join(dir, strings.Join(extra, "")+"c.json")
+		args := append([]string{"classify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "2", "--runtime", "ref", "--starts", "20", "--infer-steps", "3", "--out", p}, extra...)
+		if out, err := run(t, args...); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		r, err := eval.ReadClassify(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v []float32
+		for _, rec := range r.Records {
+			v = append(v, rec.Logits...)
+		}
+		return v
+	}
+	if slices.Equal(logits("--seed", "1"), logits("--seed", "2")) {
+		t.Fatalf("the sampling inference gave the same logits for two noise seeds: the test cannot tell exact inference apart")
+	}
+	if !slices.Equal(logits("--infer-exact", "--seed", "1"), logits("--infer-exact", "--seed", "2")) {
+		t.Errorf("--infer-exact: the logits depend on the noise seed")
+	}
+	if _, err := run(t, "classify", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "2", "--infer-exact"); err == nil || !strings.Contains(err.Error(), "--infer-exact applies to the full inference") {
+		t.Errorf("--infer-exact on a CNN: %v, want it refused", err)
+	}
+}
+
 // TestReportComparesClassifications: eabs report on classification results writes
 // the ablation table (the counts against the files' own records) and refuses the
 // attack report's flags.

@@ -127,6 +127,12 @@ func addInferFlags(fs *pflag.FlagSet, o *infer.Options) {
 	alias(fs, "lr", "infer-lr")
 }
 
+// addExactFlag adds --infer-exact to the commands that run the deployed model
+// (classify, attack): certify's bound is always under exact inference.
+func addExactFlag(fs *pflag.FlagSet, o *infer.Options) {
+	fs.BoolVar(&o.Exact, "infer-exact", false, "inference: the mean only, unit variance, no sampling (Appendix A's exact inference; the paper's model samples); an ablation of the variance")
+}
+
 // alias adds a deprecated name for a flag, bound to the same value.
 func alias(fs *pflag.FlagSet, old, name string) {
 	f := fs.Lookup(name)
