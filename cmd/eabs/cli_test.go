@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -439,14 +440,14 @@ func TestMisleadingErrors(t *testing.T) {
 	}
 }
 
-// TestInferBeta: --infer-beta replaces the prior weight of the inference: the model's
-// own value gives its logits bit for bit, another value other logits.
-func TestInferBeta(t *testing.T) {
+// tinyLogits classifies 2 embedded MNIST images with the zoo E-ABS on the reference
+// graph (20 starts, the given Adam steps) with extra flags, and returns their logits.
+func tinyLogits(t *testing.T, steps int) func(extra ...string) []float32 {
 	dir := t.TempDir()
-	logits := func(extra ...string) []float32 {
+	return func(extra ...string) []float32 {
 		t.Helper()
 		p := filepath.Join(dir, strings.Join(extra, "")+"c.json")
-		args := append([]string{"classify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "2", "--runtime", "ref", "--starts", "20", "--infer-steps", "2", "--out", p}, extra...)
+		args := append([]string{"classify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "2", "--runtime", "ref", "--starts", "20", "--infer-steps", strconv.Itoa(steps), "--out", p}, extra...)
 		if out, err := run(t, args...); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
@@ -460,6 +461,12 @@ func TestInferBeta(t *testing.T) {
 		}
 		return v
 	}
+}
+
+// TestInferBeta: --infer-beta replaces the prior weight of the inference: the model's
+// own value gives its logits bit for bit, another value other logits.
+func TestInferBeta(t *testing.T) {
+	logits := tinyLogits(t, 2)
 	base, one, zero := logits(), logits("--infer-beta", "1"), logits("--infer-beta", "0")
 	if !slices.Equal(base, one) {
 		t.Errorf("--infer-beta 1 (the model's) changed the logits")
@@ -473,24 +480,7 @@ func TestInferBeta(t *testing.T) {
 // longer matters (the sampling inference's logits change with it), and on a CNN the
 // flag is refused.
 func TestInferExact(t *testing.T) {
-	dir := t.TempDir()
-	logits := func(extra ...string) []float32 {
-		t.Helper()
-		p := filepath.Join(dir, strings.Join(extra, "")+"c.json")
-		args := append([]string{"classify", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "2", "--runtime", "ref", "--starts", "20", "--infer-steps", "3", "--out", p}, extra...)
-		if out, err := run(t, args...); err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-		r, err := eval.ReadClassify(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v []float32
-		for _, rec := range r.Records {
-			v = append(v, rec.Logits...)
-		}
-		return v
-	}
+	logits := tinyLogits(t, 3)
 	if slices.Equal(logits("--seed", "1"), logits("--seed", "2")) {
 		t.Fatalf("the sampling inference gave the same logits for two noise seeds: the test cannot tell exact inference apart")
 	}
