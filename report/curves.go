@@ -9,6 +9,7 @@ import (
 	"github.com/eabs/eabs/attack"
 	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/internal/plotlegend"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -135,12 +136,10 @@ func PlotCurves(path, format string, norm attack.Norm, curves []Curve) error {
 		return fmt.Errorf("report: no %s curve to plot", norm)
 	}
 	p.X.Min, p.X.Max = 0, xmax
-	// Accuracy is high at small budgets and falls near the largest: the lower left is
-	// where the curves are not.
-	p.Legend.Top, p.Legend.Left = false, true
-	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), vg.Points(8)
+	// The legend goes below the axes: in any corner some model's curve ran through it
+	// (the drop at the budget crosses the lower left).
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
-	wt, err := p.WriterTo(6*vg.Inch, 4.5*vg.Inch, format)
+	wt, err := plotlegend.WriterTo(p, 6*vg.Inch, 4.5*vg.Inch, format)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/eabs/eabs/certify"
 	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/internal/plotlegend"
 	"github.com/eabs/eabs/shard"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -203,7 +204,6 @@ func convergence(args []string) error {
 			p.Legend.Add(fmt.Sprintf("%d steps, %s", r.steps, []string{"median", "mean"}[k]), l, pts)
 		}
 	}
-	p.Legend.Top = true
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func plotColor(i int) color.Color {
 }
 
 func savePlot(p *plot.Plot, path string) error {
-	wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+	wt, err := plotlegend.WriterTo(p, 8*vg.Inch, 5*vg.Inch, "png")
 	if err != nil {
 		return err
 	}
@@ -410,13 +410,11 @@ func compare(args []string) error {
 		}
 	}
 	p.Title.Text = title
-	p.Legend.Top = false
-	p.Legend.Left = true
-	p.Legend.TextStyle.Font.Size = vg.Points(7)
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	wt, err := p.WriterTo(10*vg.Inch, 6*vg.Inch, "png")
+	wt, err := plotlegend.WriterTo(p, 10*vg.Inch, 6*vg.Inch, "png")
 	if err != nil {
 		return err
 	}

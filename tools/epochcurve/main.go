@@ -30,6 +30,7 @@ import (
 
 	"github.com/eabs/eabs/eval"
 	"github.com/eabs/eabs/internal/atomicfile"
+	"github.com/eabs/eabs/internal/plotlegend"
 	"github.com/eabs/eabs/stats"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -261,9 +262,8 @@ func plotCurve(path string, shortcut, full []point, tp *point) error {
 		p.Add(l)
 		p.Legend.Add(h.label, l)
 	}
-	p.Legend.Left, p.Legend.Top = false, false
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
-	wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+	wt, err := plotlegend.WriterTo(p, 8*vg.Inch, 5*vg.Inch, "png")
 	if err != nil {
 		return err
 	}
