@@ -163,11 +163,7 @@ func Classify(job ClassifyJob) (*ClassifyResult, error) {
 		}
 		config = fmt.Sprintf("full inference, runtime %s, %+v, eot %d, seed %d", job.Engine, job.Infer, job.EOT, job.Seed)
 		if job.Beta != nil {
-			// The prior weight is baked into the exported latent step: the engine
-			// runs a copy of the weights with this beta (a fresh export on ORT).
-			wb := w.Clone()
-			wb.Spec.Beta = *job.Beta
-			src = &runtime.Source{Arg: src.Arg, Path: src.Path, Weights: wb, Meta: src.Meta}
+			src = withBeta(src, *job.Beta)
 			config += fmt.Sprintf(", inference beta %g", *job.Beta)
 		}
 		opt := job.Infer
@@ -311,4 +307,13 @@ func (r *ClassifyResult) WriteCSV(path string) error {
 		return err
 	}
 	return atomicfile.WriteBytes(path, buf.Bytes())
+}
+
+// withBeta is src with the inference's prior weight replaced by beta. The weight is
+// baked into the exported latent step, so the engine runs a copy of the weights with
+// this beta (a fresh export on ONNX Runtime); the weights' own file is untouched.
+func withBeta(src *runtime.Source, beta float64) *runtime.Source {
+	wb := src.Weights.Clone()
+	wb.Spec.Beta = beta
+	return &runtime.Source{Arg: src.Arg, Path: src.Path, Weights: wb, Meta: src.Meta}
 }

@@ -60,6 +60,9 @@ type EABSSettings struct {
 	EOT, VerdictEOT int
 	// Warm is the attacker's warm start (nil: full inference for every gradient).
 	Warm *adversary.WarmStart
+	// Beta, when set, replaces the model's prior weight in the inference the attacker
+	// and the verdict run (an ablation: a different deployed model, same weights).
+	Beta *float64
 }
 
 // AttackJob is one attack run: the model, the sample, the attacks, the runner's
@@ -116,6 +119,9 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 	if err != nil {
 		return nil, prov, err
 	}
+	if job.EABS.Beta != nil && !generative {
+		return nil, prov, fmt.Errorf("an inference beta applies to generative models; %s is classified by its logits", src.Arg)
+	}
 	h := s.Header(Kind, modelSHA, "")
 	var model, verdict attack.Classifier
 	var attacker *adversary.Adaptive
@@ -140,6 +146,9 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 		defer c.Close()
 		model, verdict = c, c
 	default:
+		if job.EABS.Beta != nil {
+			src = withBeta(src, *job.EABS.Beta)
+		}
 		m, err := runtime.Open(job.EABS.Engine, src, job.Runtime)
 		if err != nil {
 			return nil, prov, err
@@ -158,6 +167,9 @@ func Attack(ctx context.Context, job AttackJob) (*Result, AttackProvenance, erro
 		verdict = &adversary.Verdict{Engine: e, EOT: job.EABS.VerdictEOT, Workers: job.Runtime.Workers, Seed: job.Run.Seed}
 		h.Config = fmt.Sprintf("e-abs adaptive gradient (eq. 8) EOT %d %s, verdict full inference EOT %d, runtime %s, inference %+v",
 			job.EABS.EOT, warmText(job.EABS.Warm), job.EABS.VerdictEOT, job.EABS.Engine, job.EABS.Infer)
+		if job.EABS.Beta != nil {
+			h.Config += fmt.Sprintf(", inference beta %g", *job.EABS.Beta)
+		}
 	}
 	for _, e := range append(append([]Entry(nil), entries...), sweep...) {
 		if err := attack.Check(e.Attack.Name(), model); err != nil {

@@ -31,6 +31,7 @@ type attackCmdOptions struct {
 	warm                      adversary.WarmStart
 	verdictRetries, warmSteps int
 	force                     bool
+	beta                      float64
 }
 
 func newAttackCmd() *cobra.Command {
@@ -109,6 +110,7 @@ autoattack-l2; its plus version: autoattack-plus, autoattack-plus-linf, -l2.`,
 	f.IntVar(&o.warm.Changed, "warm-changed", o.warm.Changed, "with --warm-steps: more Adam steps at a changed prediction (0: full search)")
 	addInferFlags(f, &o.eabs.Infer)
 	addExactFlag(f, &o.eabs.Infer)
+	f.Float64Var(&o.beta, "infer-beta", 0, "generative models: the inference's prior weight beta of -beta*log D(z), for ablations (default: the model's, the paper's 1)")
 	return cmd
 }
 
@@ -210,6 +212,9 @@ func (o *attackCmdOptions) job(cmd *cobra.Command, arg string) (eval.AttackJob, 
 	job.Attacks = o.as
 	job.EABS = o.eabs
 	job.EABS.Engine = o.ef.engine
+	if changed(cmd, "infer-beta") {
+		job.EABS.Beta = &o.beta
+	}
 	if o.warmSteps >= 0 {
 		w := o.warm
 		w.Steps = o.warmSteps

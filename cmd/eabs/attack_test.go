@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -256,5 +257,57 @@ func TestAttackAfterCLI(t *testing.T) {
 	_, err := run(t, "attack", "zoo:mnist-cnn", "--after", first, "--attacks", "ddn", "--seed", "9", "--out", filepath.Join(dir, "bad.json"))
 	if err == nil || !strings.Contains(err.Error(), "seed") {
 		t.Errorf("a continuation with another seed: %v, want the seed named", err)
+	}
+}
+
+// TestAttackInferBeta: --infer-beta replaces the prior weight of the inference the
+// attacker and the verdict run: the model's own beta gives the same run as without the
+// flag (candidates bit for bit), beta 0 other gradients and so other candidates, and the
+// configuration records the override; a CNN refuses it.
+func TestAttackInferBeta(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the MNIST E-ABS")
+	}
+	dir := t.TempDir()
+	attack := func(extra ...string) *eval.Result {
+		t.Helper()
+		p := filepath.Join(dir, strings.Join(extra, "")+"a.json")
+		args := append([]string{"attack", "zoo:mnist-eabs", "--dataset", "mnist-sample", "--n", "2", "--attacks", "pgd-l2", "--eps-l2", "6", "--pgd-steps", "5", "--pgd-restarts", "1",
+			"--eot", "1", "--verdict-eot", "1", "--starts", "20", "--infer-steps", "2", "--sweep-n", "0", "--keep", "2", "--runtime", "ref", "--out", p}, extra...)
+		if out, err := run(t, args...); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		r, err := eval.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	advs := func(r *eval.Result) []float32 {
+		var v []float32
+		for _, rec := range r.Records {
+			for _, a := range rec.Attacks {
+				v = append(v, a.Adv...)
+			}
+		}
+		return v
+	}
+	base, one, zero := attack(), attack("--infer-beta", "1"), attack("--infer-beta", "0")
+	if len(advs(base)) == 0 {
+		t.Fatal("no candidates kept: the test cannot compare runs")
+	}
+	if !slices.Equal(advs(base), advs(one)) {
+		t.Errorf("--infer-beta 1 (the model's) changed the candidates")
+	}
+	if slices.Equal(advs(base), advs(zero)) {
+		t.Errorf("--infer-beta 0 left the candidates as they were")
+	}
+	// The configuration (hashed into the header) records the override: a run with
+	// another beta is never continued or merged as the model's own.
+	if base.Header.Config == zero.Header.Config || base.Header.Config == one.Header.Config {
+		t.Errorf("configurations %q, %q (beta 1) and %q (beta 0): want the override recorded", base.Header.Config, one.Header.Config, zero.Header.Config)
+	}
+	if _, err := run(t, "attack", "zoo:mnist-cnn", "--dataset", "mnist-sample", "--n", "2", "--infer-beta", "0", "--out", filepath.Join(dir, "cnn.json")); err == nil || !strings.Contains(err.Error(), "inference beta applies to generative models") {
+		t.Errorf("--infer-beta on a CNN: %v, want it refused", err)
 	}
 }
