@@ -183,6 +183,22 @@ func partsProvenance[T any](parts []shard.File, reps []T, prov func(T) any) map[
 	return out
 }
 
+// WriteFiles writes the per-image CSV and the certified-accuracy curve (PNG) where
+// asked ("" skips one); model names the classifier in the plot's title. eabs certify
+// and eabs report --merge both write them, so a merged run's files equal a whole run's.
+func (r *Report) WriteFiles(model, csvPath, plotPath string) error {
+	if csvPath != "" {
+		if err := r.WriteCSV(csvPath); err != nil {
+			return err
+		}
+	}
+	if plotPath == "" {
+		return nil
+	}
+	title := fmt.Sprintf("%s, %s, %d images: eps*\n%s", model, r.Dataset, r.Summary.N, r.Label)
+	return atomicfile.Write(plotPath, func(w io.Writer) error { return PlotCurve(w, r.Results, title) })
+}
+
 // WriteCSV writes one row per certificate.
 func (r *Report) WriteCSV(path string) error {
 	var buf bytes.Buffer

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/eabs/eabs/certify"
 	"github.com/eabs/eabs/data"
-	"github.com/eabs/eabs/internal/atomicfile"
 	"github.com/eabs/eabs/internal/buildinfo"
 	"github.com/eabs/eabs/runtime"
 )
@@ -134,21 +132,6 @@ for cluster jobs; eabs report --merge joins the parts.`,
 	return cmd
 }
 
-// bars is one progress report per stage of a long run.
-func bars(stderr io.Writer) (func(stage string, d, n int), func()) {
-	m := map[string]*progress{}
-	return func(stage string, d, n int) {
-			if m[stage] == nil {
-				m[stage] = newProgress(stderr, n, stage)
-			}
-			m[stage].Set(d)
-		}, func() {
-			for _, b := range m {
-				b.Finish()
-			}
-		}
-}
-
 func runCertify(cmd *cobra.Command, cf *certifyFlags, src *runtime.Source) error {
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if err := refuse(cmd, "applies to randomized smoothing (--smoothing SIGMA)", "n0", "samples", "alpha", "smooth-batch", "seed"); err != nil {
@@ -236,7 +219,7 @@ func runCertify(cmd *cobra.Command, cf *certifyFlags, src *runtime.Source) error
 			return err
 		}
 	}
-	if err := writeCertifyFiles(rep, src.Name(), cf.csv, cf.plot); err != nil {
+	if err := rep.WriteFiles(src.Name(), cf.csv, cf.plot); err != nil {
 		return err
 	}
 	if err := writeResult(cmd, out, rep); err != nil {
@@ -244,23 +227,6 @@ func runCertify(cmd *cobra.Command, cf *certifyFlags, src *runtime.Source) error
 	}
 	if job.State != "" {
 		os.Remove(job.State)
-	}
-	return nil
-}
-
-// writeCertifyFiles writes a certify report's per-image CSV and certified-accuracy
-// curve where asked ("" skips one); eabs certify and eabs report --merge share it.
-func writeCertifyFiles(rep *certify.Report, model, csv, plot string) error {
-	if csv != "" {
-		if err := rep.WriteCSV(csv); err != nil {
-			return err
-		}
-	}
-	if plot != "" {
-		title := fmt.Sprintf("%s, %s, %d images: eps*\n%s", model, rep.Dataset, rep.Summary.N, rep.Label)
-		if err := atomicfile.Write(plot, func(w io.Writer) error { return certify.PlotCurve(w, rep.Results, title) }); err != nil {
-			return err
-		}
 	}
 	return nil
 }

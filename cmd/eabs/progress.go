@@ -113,3 +113,18 @@ func (p *progress) line(now time.Time) {
 	}
 	fmt.Fprintln(p.w, s)
 }
+
+// bars is one progress report per stage of a long run.
+func bars(stderr io.Writer) (func(stage string, d, n int), func()) {
+	m := map[string]*progress{}
+	return func(stage string, d, n int) {
+			if m[stage] == nil {
+				m[stage] = newProgress(stderr, n, stage)
+			}
+			m[stage].Set(d)
+		}, func() {
+			for _, b := range m {
+				b.Finish()
+			}
+		}
+}

@@ -127,7 +127,7 @@ func runMerge(cmd *cobra.Command, o *reportOptions, args []string) error {
 		if !ok {
 			return fmt.Errorf("--csv and --plot apply to certify (Appendix A) parts; these are %s results", kind)
 		}
-		if err := writeCertifyFiles(rep, rep.Model, o.csv, o.plot); err != nil {
+		if err := rep.WriteFiles(rep.Model, o.csv, o.plot); err != nil {
 			return err
 		}
 	}
