@@ -15,4 +15,7 @@ d=$1
 . scripts/lib/build.sh
 need_eabs bin/eabs
 . scripts/lib/report.sh
-report_rows "results/$d" "eabs/attack/$d-eabs-${N:-200}:E-ABS zoo (PGD each)" "cnn/attack/$d-cnn-pgd:CNN zoo (PGD each)"
+# The -judged run (issue 29: PGD's claims judged by the full inference, then basin-l2
+# on the samples PGD-L2 left robust) is a row of its own where it exists.
+report_rows "results/$d" "eabs/attack/$d-eabs-${N:-200}:E-ABS zoo (PGD each)" \
+	"eabs/attack/$d-eabs-${N:-200}-judged:E-ABS zoo (judged PGD + basin-l2)" "cnn/attack/$d-cnn-pgd:CNN zoo (PGD each)"
