@@ -23,16 +23,25 @@ type Curve struct {
 	// Eps and Acc: the accuracy at each budget from the smallest verified adversarial
 	// distance per sample over the norm's attacks (an upper bound: a bounded attack run
 	// at eps says nothing about smaller budgets than the distance it found).
+	// Past the norm's budget the points go on only where the run measured there: when
+	// every sample still robust at the budget was attacked by a minimum-norm attack of
+	// the norm. Otherwise Eps ends at the budget, where a bounded attack's robust
+	// samples have no distance, and a flat line past it would claim robustness nobody
+	// measured (the sweep points are what is known there).
 	Eps, Acc []float64
 	// SweepEps and SweepAcc are the self-check's re-runs at larger budgets.
 	SweepEps, SweepAcc []float64
+	// Top is how far the x-axis reaches: twice the budget or the largest sweep
+	// budget, whichever is larger.
+	Top float64
 }
 
 // Curves returns, per norm of r, its accuracy at points budgets from 0 to twice the
 // norm's budget or the largest sweep budget, whichever is larger (the paper's Figure
 // 3: the curve goes past the budget), with the sweep points. Beyond the budget the
 // curve counts the minimum-norm attacks' distances only (a bounded attack ran at the
-// budget): an upper bound, which the sweep's re-runs at larger budgets check.
+// budget): an upper bound, which the sweep's re-runs at larger budgets check; it stops
+// at the budget when some sample robust there met no minimum-norm attack (Curve.Eps).
 func Curves(r *eval.Result, model string, points int) []Curve {
 	var out []Curve
 	s := eval.Summarize(r)
@@ -58,8 +67,12 @@ func Curves(r *eval.Result, model string, points int) []Curve {
 		for _, e := range c.SweepEps {
 			top = math.Max(top, e)
 		}
-		for j := 0; j < points; j++ {
-			e := top * float64(j) / float64(points-1)
+		c.Top = top
+		end := top
+		if !measuredPast(r, nm, eps, d) {
+			end = eps
+		}
+		at := func(e float64) {
 			k := 0
 			for _, v := range d {
 				if v > e*(1+1e-5)+1e-7 {
@@ -69,9 +82,39 @@ func Curves(r *eval.Result, model string, points int) []Curve {
 			c.Eps = append(c.Eps, e)
 			c.Acc = append(c.Acc, float64(k)/float64(max(len(d), 1)))
 		}
+		for j := 0; j < points; j++ {
+			if e := top * float64(j) / float64(points-1); e <= end*(1+1e-12) {
+				at(e)
+			}
+		}
+		if n := len(c.Eps); n == 0 || c.Eps[n-1] < end*(1-1e-12) {
+			at(end)
+		}
 		out = append(out, c)
 	}
 	return out
+}
+
+// measuredPast reports whether every sample of r still robust at the budget eps of
+// norm nm (its smallest verified distance d[i] above eps) was attacked by a
+// minimum-norm attack of the norm, so that the distances say where it breaks past eps.
+func measuredPast(r *eval.Result, nm attack.Norm, eps float64, d []float64) bool {
+	for i := range r.Records {
+		if d[i] <= eps*(1+1e-5)+1e-7 {
+			continue
+		}
+		ran := false
+		for ai, a := range r.Settings.Attacks {
+			if a.Norm == nm && !a.Bounded && r.Records[i].Attacks[ai].Ran {
+				ran = true
+				break
+			}
+		}
+		if !ran {
+			return false
+		}
+	}
+	return true
 }
 
 // PlotCurves draws the curves of one norm (one line per model, sweep points as
@@ -95,6 +138,7 @@ func PlotCurves(path, format string, norm attack.Norm, curves []Curve) error {
 			pts[j] = plotter.XY{X: c.Eps[j], Y: c.Acc[j]}
 			xmax = math.Max(xmax, c.Eps[j])
 		}
+		xmax = math.Max(xmax, c.Top)
 		l, err := plotter.NewLine(pts)
 		if err != nil {
 			return err

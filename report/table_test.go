@@ -218,6 +218,37 @@ func TestCurves(t *testing.T) {
 			t.Errorf("L2 point %d: (%g, %g), want (%g, %g)", i, cs[0].Eps[i], cs[0].Acc[i], 0.5*float64(i), v)
 		}
 	}
+	if cs[0].Top != 3 {
+		t.Errorf("L2 axis to %g, want 3", cs[0].Top)
+	}
+	// Every sample breaks at the Linf budget: nothing is robust there, so the curve
+	// (0 from the budget on) is known past it without a minimum-norm attack.
+	if c := cs[1]; c.Norm != attack.Linf || len(c.Eps) != 7 || c.Acc[3] != 0 || c.Acc[6] != 0 {
+		t.Errorf("cnn Linf curve %+v: want 7 points, 0 from the budget on", c)
+	}
+	// Model a's Linf has samples robust at 0.3 and no minimum-norm attack: the points
+	// stop at the budget (0, 0.1, 0.2, 0.3; at 0.2 the 8 samples with distance 0.3 or none
+	// are robust, at 0.3 the 2 with none), the
+	// axis still reaches 0.6.
+	if c := Curves(fixtures()[0], "e-abs", 7)[1]; c.Norm != attack.Linf || c.Top != 0.6 || len(c.Eps) != 4 ||
+		math.Abs(c.Eps[3]-0.3) > 1e-12 || math.Abs(c.Acc[3]-0.2) > 1e-12 || math.Abs(c.Acc[2]-0.8) > 1e-12 {
+		t.Errorf("e-abs Linf curve %+v: want 4 points, (0.2, 0.8) and (0.3, 0.2), axis to 0.6", c)
+	}
+	// A sample robust at the budget that ddn did not attack leaves the distances past
+	// the budget unknown: the L2 curve stops at 1.5, a point of its own when the grid
+	// misses it (6 points: 0, 0.6, 1.2, then the budget).
+	r := fixtures()[1]
+	r.Records[9].Attacks[1] = eval.AttackRecord{Name: "ddn", Pred: -1}
+	c := Curves(r, "cnn", 6)[0]
+	if want := []float64{0, 0.6, 1.2, 1.5}; len(c.Eps) != len(want) || math.Abs(c.Acc[3]-0.4) > 1e-12 || c.Top != 3 {
+		t.Errorf("L2 curve with an unattacked robust sample: %+v, want eps %v ending at accuracy 0.4", c, want)
+	} else {
+		for i, e := range want {
+			if math.Abs(c.Eps[i]-e) > 1e-12 {
+				t.Errorf("point %d at eps %g, want %g", i, c.Eps[i], e)
+			}
+		}
+	}
 	dir := t.TempDir()
 	for _, format := range []string{"png", "svg"} {
 		p := filepath.Join(dir, "c."+format)
