@@ -227,9 +227,8 @@ func TestCurves(t *testing.T) {
 		t.Errorf("cnn Linf curve %+v: want 7 points, 0 from the budget on", c)
 	}
 	// Model a's Linf has samples robust at 0.3 and no minimum-norm attack: the points
-	// stop at the budget (0, 0.1, 0.2, 0.3; at 0.2 the 8 samples with distance 0.3 or none
-	// are robust, at 0.3 the 2 with none), the
-	// axis still reaches 0.6.
+	// stop at the budget (0, 0.1, 0.2, 0.3; at 0.2 the 8 samples with distance 0.3 or
+	// none are robust, at 0.3 the 2 with none), and the axis still reaches 0.6.
 	if c := Curves(fixtures()[0], "e-abs", 7)[1]; c.Norm != attack.Linf || c.Top != 0.6 || len(c.Eps) != 4 ||
 		math.Abs(c.Eps[3]-0.3) > 1e-12 || math.Abs(c.Acc[3]-0.2) > 1e-12 || math.Abs(c.Acc[2]-0.8) > 1e-12 {
 		t.Errorf("e-abs Linf curve %+v: want 4 points, (0.2, 0.8) and (0.3, 0.2), axis to 0.6", c)
