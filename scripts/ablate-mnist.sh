@@ -73,3 +73,17 @@ for v in "${variants[@]}"; do
 	fi
 	one "$name" "${v#*|}" || true
 done
+
+# The table so far: every finished variant's proxy with McNemar against the others
+# (OUT/table-stdout.md; the base is the first row).
+files=() names=()
+for v in "${variants[@]}"; do
+	name=${v%%|*}
+	[ -f "$out/proxy-$name.json" ] || continue
+	files+=("$out/proxy-$name.json")
+	names+=("$name")
+done
+if [ ${#files[@]} -ge 2 ]; then
+	"$EABS" report "${files[@]}" --names "$(IFS=,; echo "${names[*]}")" --out-dir "$out/report" >"$out/table-stdout.md" ||
+		echo "report failed"
+fi
