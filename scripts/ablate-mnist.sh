@@ -29,10 +29,10 @@ need_eabs "$EABS"
 variants=(
 	"base|"
 	"gamma0|--gamma 0"
+	"gamma30|--gamma 30" # gamma 0 cost 10 points of the proxy: does more gamma buy more?
 	"noise0|--noise 0"
 	"noisytarget|--noisy-target"
 	"disc2|--disc-steps 2"
-	"gamma30|--gamma 30"
 	"beta0|--beta 0"
 )
 
