@@ -85,7 +85,7 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	if err := json.Unmarshal(f.Blob("adam"), &am); err != nil {
 		return nil, fmt.Errorf("train: checkpoint %s: adam: %w", path, err)
 	}
-	spec, err := models.NewSpec(c.Config.Dataset, c.Config.Model)
+	spec, err := c.Config.spec()
 	if err != nil {
 		return nil, fmt.Errorf("train: checkpoint %s: %w", path, err)
 	}

@@ -59,9 +59,18 @@ func tinyConfig(model string) Config {
 
 func TestResumeEqualsUninterrupted(t *testing.T) {
 	ds := tinyDataset(t)
-	for _, model := range []string{"eabs", "abs", "cnn"} {
-		t.Run(model, func(t *testing.T) {
-			cfg := tinyConfig(model)
+	// The ablation's loss weights are part of the stored model: a run with them
+	// resumes like any other (it was refused: the checkpoint's check rebuilt the
+	// paper's weights).
+	ablation := tinyConfig("eabs")
+	beta, gamma := 0.5, 30.0
+	ablation.Beta, ablation.Gamma = &beta, &gamma
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{{"eabs", tinyConfig("eabs")}, {"abs", tinyConfig("abs")}, {"cnn", tinyConfig("cnn")}, {"eabs beta 0.5 gamma 30", ablation}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
 			dirA, dirB := t.TempDir(), t.TempDir()
 			a, err := Run(context.Background(), cfg, ds, Options{Dir: dirA})
 			if err != nil {
