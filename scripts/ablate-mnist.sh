@@ -21,8 +21,10 @@ export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell} # as train-queue.sh: resu
 export EABS_DATA_DIR
 epochs=${EPOCHS:-8}
 out=${OUT:-results/mnist/eabs/ablation}
-mkdir -p runs "$out"
+mkdir -p "$out"
 . scripts/lib/build.sh
+. scripts/lib/train.sh
+. scripts/lib/report.sh
 need_eabs "$EABS"
 
 # NAME|eabs train flags (beyond the recipe's). The order is what each tells us, most first.
@@ -37,28 +39,16 @@ variants=(
 )
 
 one() { # NAME FLAGS
-	local name=$1 flags=$2 dir=runs/ablate-$1
+	local name=$1 flags=$2
 	if [ -f "$out/proxy-$name.json" ]; then
 		echo "$(date -u +%FT%TZ) $name: proxy done already"
 		return
 	fi
-	if [ ! -f "$dir/done" ]; then
-		if [ ! -f "$dir/checkpoint.eabs" ] && [ -f "checkpoints/ablate-$name/checkpoint.eabs" ]; then
-			mkdir -p "$dir" && cp "checkpoints/ablate-$name"/* "$dir/"
-		fi
-		local resume=()
-		[ -f "$dir/checkpoint.eabs" ] && resume=(--resume)
-		echo "$(date -u +%FT%TZ) $name: eabs train $flags ${resume[*]}"
-		# shellcheck disable=SC2086 # flags are words
-		if ! "$EABS" train --data-dir "$EABS_DATA_DIR" --dataset mnist --model eabs --batch 64 \
-			--epochs "$epochs" --halve-every 3 --seed 1 $flags --out-dir "$dir" "${resume[@]}" >>"runs/ablate-$name.log" 2>&1; then
-			echo "$(date -u +%FT%TZ) $name: training failed (see runs/ablate-$name.log)"
-			return 1
-		fi
-		touch "$dir/done"
-	fi
+	# shellcheck disable=SC2086 # flags are words
+	TRAIN_NICE=0 train_run "ablate-$name" --dataset mnist --model eabs --batch 64 \
+		--epochs "$epochs" --halve-every 3 --seed 1 $flags || return 1
 	echo "$(date -u +%FT%TZ) $name: proxy"
-	MODEL=$dir/model.eabs OUT=$out EABS_BIN=$EABS scripts/proxy.sh "$name" || {
+	MODEL=runs/ablate-$name/model.eabs OUT=$out EABS_BIN=$EABS scripts/proxy.sh "$name" || {
 		echo "$(date -u +%FT%TZ) $name: proxy failed (see $out/proxy-$name.log)"
 		return 1
 	}
@@ -74,16 +64,10 @@ for v in "${variants[@]}"; do
 	one "$name" "${v#*|}" || true
 done
 
-# The table so far: every finished variant's proxy with McNemar against the others
-# (OUT/table-stdout.md; the base is the first row).
-files=() names=()
+# The table so far: every finished variant's proxy with McNemar between them, into
+# OUT/report (its stdout in OUT/report/table-stdout.md; the base is the first row).
+rows=()
 for v in "${variants[@]}"; do
-	name=${v%%|*}
-	[ -f "$out/proxy-$name.json" ] || continue
-	files+=("$out/proxy-$name.json")
-	names+=("$name")
+	rows+=("proxy-${v%%|*}:${v%%|*}")
 done
-if [ ${#files[@]} -ge 2 ]; then
-	"$EABS" report "${files[@]}" --names "$(IFS=,; echo "${names[*]}")" --out-dir "$out/report" >"$out/table-stdout.md" ||
-		echo "report failed"
-fi
+E=$EABS report_rows "$out" "${rows[@]}" >/dev/null || echo "report failed"

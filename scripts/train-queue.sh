@@ -17,51 +17,27 @@ EABS=${EABS:-./bin/eabs}
 # follow another trajectory. The queue pins a family every AVX2 x86 machine runs, so any
 # machine continues a committed checkpoint exactly as this one would.
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
-DATA=${EABS_DATA_DIR:-../shared/data}
-mkdir -p runs
-
-run() { # name, then eabs train flags
-	local name=$1
-	shift
-	local dir=runs/$name
-	if [ -f "$dir/done" ] || [ -f "zoo/$name/model.eabs" ]; then
-		echo "$(date -u +%FT%TZ) $name: done already"
-		return
-	fi
-	if [ ! -f "$dir/checkpoint.eabs" ] && [ -f "checkpoints/$name/checkpoint.eabs" ]; then
-		echo "$(date -u +%FT%TZ) $name: continuing the committed checkpoints/$name"
-		mkdir -p "$dir" && cp "checkpoints/$name"/* "$dir/"
-	fi
-	local resume=()
-	[ -f "$dir/checkpoint.eabs" ] && resume=(--resume)
-	echo "$(date -u +%FT%TZ) $name: eabs train $* --out $dir ${resume[*]}"
-	if nice -n 19 "$EABS" train --data-dir "$DATA" "$@" --out-dir "$dir" "${resume[@]}" >>"runs/$name.log" 2>&1; then
-		touch "$dir/done"
-		echo "$(date -u +%FT%TZ) $name: finished"
-	else
-		echo "$(date -u +%FT%TZ) $name: failed (see runs/$name.log)"
-	fi
-}
+. scripts/lib/train.sh
 
 # Randomized-smoothing base classifiers (issue: certified radii), unclipped noise as
 # Cohen et al. train them.
-run mnist-cnn-smooth025 --dataset mnist --model cnn --noise 0.25 --noise-unclipped --epochs 10 --seed 1
-run mnist-cnn-smooth050 --dataset mnist --model cnn --noise 0.5 --noise-unclipped --epochs 10 --seed 1
+train_run mnist-cnn-smooth025 --dataset mnist --model cnn --noise 0.25 --noise-unclipped --epochs 10 --seed 1
+train_run mnist-cnn-smooth050 --dataset mnist --model cnn --noise 0.5 --noise-unclipped --epochs 10 --seed 1
 # Madry-style adversarial fine-tuning of the zoo CNN at the paper's budgets.
-run mnist-adv-l2 --dataset mnist --model adv-l2 --init zoo/mnist-cnn/model.eabs --epochs 3 --seed 1
-run mnist-adv-linf --dataset mnist --model adv-linf --init zoo/mnist-cnn/model.eabs --epochs 3 --seed 1
+train_run mnist-adv-l2 --dataset mnist --model adv-l2 --init zoo/mnist-cnn/model.eabs --epochs 3 --seed 1
+train_run mnist-adv-linf --dataset mnist --model adv-linf --init zoo/mnist-cnn/model.eabs --epochs 3 --seed 1
 # Fashion-MNIST and GTSRB-10 baselines, then E-ABS.
-run fashion-mnist-cnn --dataset fashion-mnist --model cnn --epochs 10 --seed 1
-run gtsrb-10-cnn --dataset gtsrb-10 --model cnn --epochs 10 --seed 1
-run fashion-mnist-eabs --dataset fashion-mnist --model eabs --epochs 20 --seed 1
+train_run fashion-mnist-cnn --dataset fashion-mnist --model cnn --epochs 10 --seed 1
+train_run gtsrb-10-cnn --dataset gtsrb-10 --model cnn --epochs 10 --seed 1
+train_run fashion-mnist-eabs --dataset fashion-mnist --model eabs --epochs 20 --seed 1
 # The rest of issue 14's zoo: the ABS baseline on MNIST (K class-specific VAEs, exact
 # inference; one decoder per single-class batch, so several times cheaper per image than
 # E-ABS: it goes first), then GTSRB-10 E-ABS (Table 9's 32x32 architecture, the paper's
 # traffic-sign augmentation, noise std 0.01: the RGB default).
-run mnist-abs --dataset mnist --model abs --epochs 20 --seed 1
-run gtsrb-10-eabs --dataset gtsrb-10 --model eabs --epochs 20 --seed 1
+train_run mnist-abs --dataset mnist --model abs --epochs 20 --seed 1
+train_run gtsrb-10-eabs --dataset gtsrb-10 --model eabs --epochs 20 --seed 1
 # The paper's schedule on MNIST (issue 26): batch 512, Adam 1e-3 halved every 200 epochs,
 # toward 500 epochs (~230 s an epoch on two idle cores). Every epoch's model stays in
 # runs/mnist-eabs-paper/epochs/ for the epoch curve; the checkpoint is committed to
 # checkpoints/mnist-eabs-paper/ now and then so another machine continues it.
-run mnist-eabs-paper --dataset mnist --model eabs --epochs 500 --batch 512 --halve-every 200 --seed 1
+train_run mnist-eabs-paper --dataset mnist --model eabs --epochs 500 --batch 512 --halve-every 200 --seed 1
