@@ -12,6 +12,15 @@
 //		results/mnist-eabs/selection/val2000-full-ep*.json
 //
 // -lines lists horizontal reference lines as "value=label" separated by ";".
+//
+// -proxy adds the robustness proxy of results/mnist/eabs/proxy/README.md (issue 26): eabs
+// attack results on the validation split with one bounded attack, each file named
+// ...epNN..., drawn with their 95% intervals in a second plot, robustness-vs-epoch.png,
+// beside -proxy-lines (the zoo model's proxy, say), and listed in the table:
+//
+//	go run ./tools/epochcurve -name mnist-eabs-paper -metrics checkpoints/mnist-eabs-paper/metrics.csv \
+//		-proxy results/mnist/eabs/proxy/proxy-paper-ep005.json,results/mnist/eabs/proxy/proxy-paper-ep017.json \
+//		-out results/mnist/eabs/paper-schedule
 package main
 
 import (
@@ -104,6 +113,8 @@ func run() error {
 	flag.IntVar(&valN, "val-n", 6000, "validation images the metrics' encoder-shortcut accuracy was measured on (MNIST's 6,000; the run's manifest.json val_images)")
 	flag.Float64Var(&yMin, "ymin", 0.97, "lowest accuracy drawn (epochs below it are left out of the curve)")
 	flag.Float64Var(&yMax, "ymax", 1.0, "highest accuracy drawn")
+	proxyFlag := flag.String("proxy", "", "comma-separated eabs attack results of the robustness proxy on the validation split, each named ...epNN...")
+	proxyLinesFlag := flag.String("proxy-lines", "", `reference lines of the proxy plot, "value=label;value=label"`)
 	linesFlag := flag.String("lines", "0.990=issue 14's bar, 0.990;0.994=paper: 99.4% after 500 epochs", `reference lines, "value=label;value=label"`)
 	flag.Parse()
 	var err error
@@ -144,13 +155,115 @@ func run() error {
 		}
 		tp = &p
 	}
+	var proxy []point
+	var proxyRefs []refLine
+	if *proxyFlag != "" {
+		for _, f := range strings.Split(*proxyFlag, ",") {
+			p, err := readProxy(strings.TrimSpace(f))
+			if err != nil {
+				return err
+			}
+			proxy = append(proxy, p)
+		}
+		sort.Slice(proxy, func(i, j int) bool { return proxy[i].epoch < proxy[j].epoch })
+		if proxyRefs, err = parseLines(*proxyLinesFlag); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
+	}
+	if len(proxy) > 0 {
+		if err := plotProxy(filepath.Join(*out, "robustness-vs-epoch.png"), proxy, proxyRefs, shortcut); err != nil {
+			return err
+		}
 	}
 	if err := plotCurve(filepath.Join(*out, "accuracy-vs-epoch.png"), shortcut, full, tp); err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(*out, "accuracy-vs-epoch.md"), func(w io.Writer) error { return table(w, shortcut, full, tp) })
+	return atomicfile.Write(filepath.Join(*out, "accuracy-vs-epoch.md"), func(w io.Writer) error { return table(w, shortcut, full, tp, proxy) })
+}
+
+// readProxy reads one proxy measurement: an attack result on the validation split with
+// a single bounded attack, the epoch from the file name. The point is the attack's
+// robust accuracy over every sample (clean errors count as not robust).
+func readProxy(path string) (point, error) {
+	m := epochRe.FindStringSubmatch(filepath.Base(path))
+	if m == nil {
+		return point{}, fmt.Errorf("%s: no epoch in the file name (want ...epNN...)", path)
+	}
+	ep, _ := strconv.Atoi(m[1])
+	r, err := eval.ReadFile(path)
+	if err != nil {
+		return point{}, err
+	}
+	if !r.Complete {
+		return point{}, fmt.Errorf("%s: an unfinished run (a state file?)", path)
+	}
+	if r.Header.Split != "val" {
+		return point{}, fmt.Errorf("%s: split %q: the proxy is measured on the validation split", path, r.Header.Split)
+	}
+	if len(r.Settings.Attacks) != 1 || !r.Settings.Attacks[0].Bounded {
+		return point{}, fmt.Errorf("%s: want exactly one bounded attack, have %d", path, len(r.Settings.Attacks))
+	}
+	a := r.Settings.Attacks[0]
+	s := eval.Summarize(r)
+	rate := s.Attacks[0].Robust
+	if rate.N <= 0 {
+		return point{}, fmt.Errorf("%s: no samples", path)
+	}
+	return point{epoch: ep, acc: rate.Acc, lo: rate.Lo, hi: rate.Hi, n: rate.N, correct: rate.K,
+		file: filepath.Base(path), model: r.Model, split: r.Header.Split,
+		measure: fmt.Sprintf("robust, %s %g (proxy)", a.Name, a.Eps)}, nil
+}
+
+// plotProxy draws the proxy's robust accuracy against epochs; the encoder-shortcut
+// validation accuracy goes on the same axes for scale.
+func plotProxy(path string, proxy []point, refs []refLine, shortcut []point) error {
+	p := plot.New()
+	p.Title.Text = name + ": robustness proxy against training epochs (validation)"
+	p.X.Label.Text = "epoch"
+	p.Y.Label.Text = "accuracy"
+	p.Y.Min, p.Y.Max = 0.5, 1
+	p.Add(plotter.NewGrid())
+	blue, red, grey := color.RGBA{0, 90, 181, 255}, color.RGBA{220, 50, 32, 255}, color.RGBA{90, 90, 90, 255}
+	last := float64(proxy[len(proxy)-1].epoch)
+	if len(shortcut) > 0 {
+		xy := make(plotter.XYs, 0, len(shortcut))
+		for _, s := range shortcut {
+			if s.acc >= p.Y.Min {
+				xy = append(xy, plotter.XY{X: float64(s.epoch), Y: s.acc})
+			}
+		}
+		if len(xy) > 0 {
+			l, err := plotter.NewLine(xy)
+			if err != nil {
+				return err
+			}
+			l.Color, l.Width = blue, vg.Points(1.5)
+			p.Add(l)
+			p.Legend.Add(fmt.Sprintf("clean, encoder shortcut (all %d validation images)", valN), l)
+			last = max(last, float64(shortcut[len(shortcut)-1].epoch))
+		}
+	}
+	if err := withBars(p, proxy, red, draw.CircleGlyph{}, fmt.Sprintf("%s, %d validation images, 95%% CI", proxy[0].measure, proxy[0].n)); err != nil {
+		return err
+	}
+	for _, h := range refs {
+		l, err := plotter.NewLine(plotter.XYs{{X: 0, Y: h.y}, {X: last + 1, Y: h.y}})
+		if err != nil {
+			return err
+		}
+		l.Color, l.Dashes = grey, []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(l)
+		p.Legend.Add(h.label, l)
+	}
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
+	wt, err := plotlegend.WriterTo(p, 8*vg.Inch, 5*vg.Inch, "png")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err })
 }
 
 func readMetrics(path string) ([]point, error) {
@@ -295,13 +408,16 @@ func withBars(p *plot.Plot, pts []point, col color.Color, glyph draw.GlyphDrawer
 	return nil
 }
 
-func table(w io.Writer, shortcut, full []point, tp *point) error {
+func table(w io.Writer, shortcut, full []point, tp *point, proxy []point) error {
 	fmt.Fprintf(w, "# zoo:%s: accuracy against training epochs\n", name)
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Made by `go run ./tools/epochcurve %s` from the files named below; plot: `accuracy-vs-epoch.png`.\n\n", strings.Join(os.Args[1:], " "))
 	fmt.Fprintln(w, "| epoch | measure | split | correct / n | accuracy | 95% CI | file |")
 	fmt.Fprintln(w, "|---:|---|---|---:|---:|---|---|")
 	for _, q := range full {
+		fmt.Fprintf(w, "| %d | %s | %s | %d / %d | %.4f | [%.4f, %.4f] | `%s` |\n", q.epoch, q.measure, q.split, q.correct, q.n, q.acc, q.lo, q.hi, q.file)
+	}
+	for _, q := range proxy {
 		fmt.Fprintf(w, "| %d | %s | %s | %d / %d | %.4f | [%.4f, %.4f] | `%s` |\n", q.epoch, q.measure, q.split, q.correct, q.n, q.acc, q.lo, q.hi, q.file)
 	}
 	if tp != nil {
