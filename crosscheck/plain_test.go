@@ -1,6 +1,7 @@
 package crosscheck
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -139,10 +140,34 @@ func abs(x float32) float32 {
 	return x
 }
 
-// TestRunGradientsKink: the PyTorch LeNet's gradient at MNIST test image 64 differs
-// between ONNX Runtime and the float64 evaluator by more than the tolerance (a unit
-// within float32 rounding of a kink); the kink test excuses it, and without its moves
-// the row fails.
+// movedGrad is an engine whose logits are ref's and whose gradient is ref's at the
+// image scaled by scale: what an engine that rounds a unit near a kink to the other side
+// returns.
+type movedGrad struct {
+	VJPer
+	scale float32
+}
+
+func (m movedGrad) LogitsVJP(x []float32, batch int, cot func([]float32) []float32) ([]float32, []float32, error) {
+	z, _, err := m.VJPer.LogitsVJP(x, batch, cot)
+	if err != nil {
+		return nil, nil, err
+	}
+	xs := slices.Clone(x)
+	for i := range xs {
+		xs[i] *= m.scale
+	}
+	_, g, err := m.VJPer.LogitsVJP(xs, batch, cot)
+	return z, g, err
+}
+
+// TestRunGradientsKink: on the PyTorch LeNet, test image 64 has a unit within float32
+// rounding of a kink: the float64 reference's gradient at the image and at the image
+// scaled by 1 - 1e-4 differ by more than the tolerance (1.8e-3 of the largest
+// component). An engine that returns the latter (movedGrad) is excused by the kink
+// test, and fails without its moves. ONNX Runtime itself lands on one side or the
+// other depending on the CPU's kernels (the moved side on the machine that found the
+// kink, the reference's on a later one), so it is only required to pass, excused or not.
 func TestRunGradientsKink(t *testing.T) {
 	if _, err := ort.LibraryPath(""); err != nil {
 		testenv.SkipOrFail(t, "ONNX Runtime: %v", err)
@@ -164,17 +189,21 @@ func TestRunGradientsKink(t *testing.T) {
 	}
 	set := ds.Test.Subset([]int{64})
 	tol := PlainTolerances(10, 784)["grad"]
-	r, err := RunGradients(cs[0], cs[1], 10, "ref", "ort", set, Options{Seed: 1}, tol)
+	moved := movedGrad{cs[0], 1 - 1e-4}
+	r, err := RunGradients(cs[0], moved, 10, "ref", "moved", set, Options{Seed: 1}, tol)
 	if err != nil {
 		t.Fatal(err)
 	}
 	row := r.Rows[0]
 	if !r.Pass || row.FailedRows != 1 || row.Excused != 1 || row.MaxRel < 1e-3 {
-		t.Errorf("image 64: pass %v, %d failed rows, %d excused, max rel %.2g; want a failing row (max rel > 1e-3), excused", r.Pass, row.FailedRows, row.Excused, row.MaxRel)
+		t.Errorf("image 64 against its gradient at 1 - 1e-4: pass %v, %d failed rows, %d excused, max rel %.2g; want a failing row (max rel > 1e-3), excused", r.Pass, row.FailedRows, row.Excused, row.MaxRel)
+	}
+	if r, err := RunGradients(cs[0], cs[1], 10, "ref", "ort", set, Options{Seed: 1}, tol); err != nil || !r.Pass {
+		t.Errorf("ONNX Runtime on image 64: pass %v (%v), want a pass (excused or not)", r.Pass, err)
 	}
 	defer func(s []float64) { GradKinkScales = s }(GradKinkScales)
 	GradKinkScales = nil
-	if r, err := RunGradients(cs[0], cs[1], 10, "ref", "ort", set, Options{Seed: 1}, tol); err != nil || r.Pass {
+	if r, err := RunGradients(cs[0], moved, 10, "ref", "moved", set, Options{Seed: 1}, tol); err != nil || r.Pass {
 		t.Errorf("without the kink test: pass %v (%v), want a failure", r.Pass, err)
 	}
 }
