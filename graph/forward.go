@@ -16,11 +16,46 @@ type Program[T float32 | float64] struct {
 	Outputs map[string]*G.Node
 	grads   map[string]*G.Node
 	vm      G.VM
+	reads   outputReads
 }
 
 func (p *Program[T]) compile() error {
+	p.reads = readOutputs(p.Outputs, p.grads)
 	p.vm = G.NewTapeMachine(p.Net.G)
 	return nil
+}
+
+// outputReads holds, per output name, the copy G.Read makes of the node's value when
+// the tape machine computes it. A node's own Value after RunAll is not reliable: the
+// machine reuses a register once its last reader has run, and ops that work in place
+// overwrite it (eq. 5's c came back from a training run multiplied by (1+gamma)/B,
+// which kept its argmin, so only a test reading c saw it).
+type outputReads map[string]*G.Value
+
+// readOutputs adds a read to the graph for every named node; call it before the tape
+// machine is made.
+func readOutputs(sets ...map[string]*G.Node) outputReads {
+	r := outputReads{}
+	for _, set := range sets {
+		for name, nd := range set {
+			v := new(G.Value)
+			G.Read(nd, v)
+			r[name] = v
+		}
+	}
+	return r
+}
+
+// outputData is a read output's values (a scalar as one value).
+func outputData[T float32 | float64](r outputReads, name string) []T {
+	v, ok := r[name]
+	if !ok || *v == nil {
+		panic("graph: no output " + name + " (or read before the first run)")
+	}
+	if d, ok := (*v).Data().([]T); ok {
+		return d
+	}
+	return []T{(*v).Data().(T)}
 }
 
 // Set binds an input to values (copied).
@@ -46,17 +81,7 @@ func (p *Program[T]) Run() error {
 
 // Output returns a named output's values after Run (valid until the next Run).
 func (p *Program[T]) Output(name string) []T {
-	nd, ok := p.Outputs[name]
-	if !ok {
-		if nd, ok = p.grads[name]; !ok {
-			panic("graph: program has no output " + name)
-		}
-	}
-	v := nd.Value()
-	if d, ok := v.Data().([]T); ok {
-		return d
-	}
-	return []T{v.Data().(T)}
+	return outputData[T](p.reads, name)
 }
 
 // Close releases the machine.

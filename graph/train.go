@@ -21,6 +21,7 @@ type Objective[T float32 | float64] struct {
 	// Outputs are values worth reading after a run by name ("c", "z", "logits").
 	Outputs map[string]*G.Node
 	vm      G.VM
+	reads   outputReads
 	// bound holds each data input's tensor, refilled by every Set: a fresh one per
 	// training step was garbage, and fresh memory costs page faults.
 	bound map[string]*tensor.Dense
@@ -36,6 +37,7 @@ func (o *Objective[T]) compile() error {
 		return fmt.Errorf("graph: gradients: %w", err)
 	}
 	o.Params, o.Grads = ps, grads
+	o.reads = readOutputs(o.Outputs)
 	o.vm = G.NewTapeMachine(o.Net.G)
 	return nil
 }
@@ -77,9 +79,9 @@ func (o *Objective[T]) Run(rng *rand.Rand) (float64, error) {
 // Grad returns the gradient of parameter i of Params after a Run.
 func (o *Objective[T]) Grad(i int) []T { return o.Grads[i].Value().Data().([]T) }
 
-// Output returns the values of a named output after a Run.
+// Output returns the values of a named output after a Run (valid until the next Run).
 func (o *Objective[T]) Output(name string) []T {
-	return o.Outputs[name].Value().Data().([]T)
+	return outputData[T](o.reads, name)
 }
 
 // Close releases the machine.
@@ -95,6 +97,7 @@ func isDisc(p *models.Param) bool { return len(p.Name) > 5 && p.Name[:5] == "dis
 //
 //	c(x, G_y(z)) + prior(z) - gamma*log softmax_k(-c(x, G_k(z)))[y]
 //
+// (with a Spec.Temperature T != 1, the last term is -gamma*T*log softmax_k(-c/T)[y])
 // averaged over the batch, where c is the squared L2 error and prior is
 // -beta*log D(z) (adversarial) or beta*KL(Q(z|x) || N(0, I)). The gradients cover the
 // encoder and decoders; the discriminator is trained by NewDiscriminator.
@@ -120,7 +123,12 @@ func NewDiscriminative[T float32 | float64](w *models.Weights, batch int) (*Obje
 	}
 	c := n.Stack(cs)
 	cy := n.Sum(n.Mul(c, onehot), 1)
-	ce := n.Add(n.LogSumExp(n.Neg(c)), cy)
+	var ce *G.Node
+	if t := s.CETemperature(); t == 1 {
+		ce = n.Add(n.LogSumExp(n.Neg(c)), cy)
+	} else { // T * (LSE(-c/T) + c_y/T), models.Spec.Temperature
+		ce = n.Add(n.Scale(n.LogSumExp(n.Scale(n.Neg(c), 1/t)), t), cy)
+	}
 	per := n.Add(n.Add(cy, n.prior(z, mu, lv)), n.Scale(ce, s.Gamma))
 	o := &Objective[T]{Net: n, Loss: n.Mean(per),
 		Inputs:  map[string]*G.Node{"x": x, "target": target, "onehot": onehot, "eps": eps},

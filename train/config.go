@@ -62,6 +62,9 @@ type Config struct {
 	// model's Spec, so the inference uses it too unless told otherwise.
 	Beta  *float64 `json:"beta,omitempty"`
 	Gamma *float64 `json:"gamma,omitempty"`
+	// CETemperature, when set, softens eq. 5's cross-entropy (models.Spec.Temperature;
+	// an ablation beyond the paper, whose loss is T = 1).
+	CETemperature float64 `json:"ce_temperature,omitempty"`
 	// DiscSteps is the discriminator's updates per training step (0: one, the paper's
 	// interleaving, Algorithm 1), each on fresh prior draws against the same encoded
 	// latents. DiscLR is its Adam learning rate as a multiple of the run's (0: 1, the
@@ -164,6 +167,10 @@ func (c Config) spec() (models.Spec, error) {
 	if (c.Beta != nil || c.Gamma != nil) && s.Kind != models.Generative {
 		return s, fmt.Errorf("train: model %s has no beta or gamma", c.Model)
 	}
+	if c.CETemperature != 0 && !s.Discriminative {
+		return s, fmt.Errorf("train: model %s has no discriminative loss to soften (--ce-temperature)", c.Model)
+	}
+	s.Temperature = c.CETemperature
 	if c.Beta != nil {
 		s.Beta = *c.Beta
 	}

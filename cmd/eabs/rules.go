@@ -86,6 +86,7 @@ var flagRules = map[string]flagRule{
 	"pgd-steps":        intRule(1, inf),
 	"beta":             floatRule(0, math.Inf(1), false),
 	"gamma":            floatRule(0, math.Inf(1), false),
+	"ce-temperature":   floatRule(0, math.Inf(1), false),
 	"disc-steps":       intRule(0, inf),                  // 0: one, the paper's
 	"disc-lr":          floatRule(0, math.Inf(1), false), // 0: the run's --lr
 	// data inspect: the grid is at most 100 x 43 images of 32x32 at 8x (~1.1 Gpx

@@ -114,6 +114,7 @@ Ctrl-C writes a checkpoint and stops; rerun with --resume to continue.`,
 	f.IntVar(&pgdSteps, "pgd-steps", 10, "adv-linf/adv-l2: PGD steps per batch (step size 2.5*eps/steps, random start)")
 	f.Float64Var(&beta, "beta", 1, "E-ABS/ABS: weight of the prior term -beta*log D(z) (the paper's 1; also the inference's default); for ablations")
 	f.Float64Var(&gamma, "gamma", 10, "E-ABS: weight of the discriminative loss (the paper's 10); for ablations")
+	f.Float64Var(&cfg.CETemperature, "ce-temperature", 0, "E-ABS: the discriminative loss as gamma*T*(-log softmax(-c/T)[y]) (0 or 1: the paper's eq. 5); an ablation beyond the paper")
 	f.IntVar(&cfg.DiscSteps, "disc-steps", 0, "discriminator updates per training step (0: one, the paper's); for ablations")
 	f.Float64Var(&cfg.DiscLR, "disc-lr", 0, "discriminator learning rate as a multiple of --lr (0: 1, the paper's); for ablations")
 	return cmd
