@@ -97,9 +97,9 @@ func isDisc(p *models.Param) bool { return len(p.Name) > 5 && p.Name[:5] == "dis
 //
 //	c(x, G_y(z)) + prior(z) - gamma*log softmax_k(-c(x, G_k(z)))[y]
 //
-// (with a Spec.Temperature T != 1, the last term is -gamma*T*log softmax_k(-c/T)[y])
 // averaged over the batch, where c is the squared L2 error and prior is
-// -beta*log D(z) (adversarial) or beta*KL(Q(z|x) || N(0, I)). The gradients cover the
+// -beta*log D(z) (adversarial) or beta*KL(Q(z|x) || N(0, I)); with a Spec.Temperature
+// T != 1 the last term is -gamma*T*log softmax_k(-c/T)[y]. The gradients cover the
 // encoder and decoders; the discriminator is trained by NewDiscriminator.
 // Inputs: x (B,C,H,W) the encoder's input, target (B,C,H,W) what c compares the
 // reconstructions with (x itself, or the clean image when x is noise-augmented),
