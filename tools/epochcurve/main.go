@@ -226,7 +226,7 @@ func plotProxy(path string, proxy []point, refs []refLine, shortcut []point) err
 	p.Y.Label.Text = "accuracy"
 	p.Y.Min, p.Y.Max = 0.5, 1
 	p.Add(plotter.NewGrid())
-	blue, red, grey := color.RGBA{0, 90, 181, 255}, color.RGBA{220, 50, 32, 255}, color.RGBA{90, 90, 90, 255}
+	blue, red, green, grey := color.RGBA{0, 90, 181, 255}, color.RGBA{220, 50, 32, 255}, color.RGBA{0, 150, 60, 255}, color.RGBA{90, 90, 90, 255}
 	last := float64(proxy[len(proxy)-1].epoch)
 	if len(shortcut) > 0 {
 		xy := make(plotter.XYs, 0, len(shortcut))
@@ -249,12 +249,12 @@ func plotProxy(path string, proxy []point, refs []refLine, shortcut []point) err
 	if err := withBars(p, proxy, red, draw.CircleGlyph{}, fmt.Sprintf("%s, %d validation images, 95%% CI", proxy[0].measure, proxy[0].n)); err != nil {
 		return err
 	}
-	for _, h := range refs {
+	for i, h := range refs {
 		l, err := plotter.NewLine(plotter.XYs{{X: 0, Y: h.y}, {X: last + 1, Y: h.y}})
 		if err != nil {
 			return err
 		}
-		l.Color, l.Dashes = grey, []vg.Length{vg.Points(4), vg.Points(3)}
+		l.Color, l.Dashes = []color.Color{grey, green}[i%2], []vg.Length{vg.Points(4), vg.Points(3)}
 		p.Add(l)
 		p.Legend.Add(h.label, l)
 	}
