@@ -36,6 +36,10 @@ variants=(
 	"noisytarget|--noisy-target"
 	"disc2|--disc-steps 2"
 	"beta0|--beta 0"
+	# Beyond the paper: eq. 5's cross-entropy at temperature 10 (--ce-temperature, binary
+	# 3ba0864 or later). At T = 1 it saturates on almost every image long before the
+	# clean margins robustness needs (results/mnist/eabs/margins/README.md).
+	"temp10|--ce-temperature 10"
 )
 
 one() { # NAME FLAGS
