@@ -152,20 +152,7 @@ func TestDiscriminativeTemperature(t *testing.T) {
 	run := func(temp float64) (float64, []float64, *Objective[float64]) {
 		w := runtimetest.Weights(t, "eabs", 1)
 		w.Spec.Temperature = temp
-		o, err := NewDiscriminative[float64](w, batch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Net.SetBNUpdate(false)
-		for name, v := range map[string][]float64{"x": x, "target": x, "onehot": onehot, "eps": eps} {
-			if err := o.Set(name, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-		l, err := o.Run(rand.New(rand.NewPCG(5, 5)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		o, l := runDiscriminative(t, w, batch, x, onehot, eps)
 		return l, append([]float64(nil), o.Output("c")...), o
 	}
 	l1, c, o1 := run(0) // unset: the paper's T = 1
@@ -220,21 +207,8 @@ func TestObjectiveOutputs(t *testing.T) {
 	run := func(beta, gamma float64) (float64, []float64, []float64) {
 		w := runtimetest.Weights(t, "eabs", 1)
 		w.Spec.Beta, w.Spec.Gamma = beta, gamma
-		o, err := NewDiscriminative[float64](w, batch)
-		if err != nil {
-			t.Fatal(err)
-		}
+		o, l := runDiscriminative(t, w, batch, x, onehot, eps)
 		defer o.Close()
-		o.Net.SetBNUpdate(false)
-		for name, v := range map[string][]float64{"x": x, "target": x, "onehot": onehot, "eps": eps} {
-			if err := o.Set(name, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-		l, err := o.Run(rand.New(rand.NewPCG(5, 5)))
-		if err != nil {
-			t.Fatal(err)
-		}
 		return l, append([]float64(nil), o.Output("c")...), append([]float64(nil), o.Output("z")...)
 	}
 	l0, c0, z0 := run(0, 0)
@@ -259,4 +233,25 @@ func TestObjectiveOutputs(t *testing.T) {
 			t.Fatalf("z[%d] = %g with gamma 10, %g with gamma 0", i, z10[i], z0[i])
 		}
 	}
+}
+
+// runDiscriminative builds eq. 5 for w, runs it once on x (also the target) with frozen
+// BatchNorm statistics and fixed dropout masks, and returns it and the loss.
+func runDiscriminative(t *testing.T, w *models.Weights, batch int, x, onehot, eps []float64) (*Objective[float64], float64) {
+	t.Helper()
+	o, err := NewDiscriminative[float64](w, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Net.SetBNUpdate(false)
+	for name, v := range map[string][]float64{"x": x, "target": x, "onehot": onehot, "eps": eps} {
+		if err := o.Set(name, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := o.Run(rand.New(rand.NewPCG(5, 5)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, l
 }

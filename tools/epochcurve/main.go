@@ -249,12 +249,18 @@ func plotProxy(path string, proxy []point, refs []refLine, shortcut []point) err
 	if err := withBars(p, proxy, red, draw.CircleGlyph{}, fmt.Sprintf("%s, %d validation images, 95%% CI", proxy[0].measure, proxy[0].n)); err != nil {
 		return err
 	}
+	return finish(p, path, refs, last, grey, green)
+}
+
+// finish draws the reference lines (dashed, alternating the two colours, from epoch 0 to
+// last+1) and writes the plot with its legend below the axes.
+func finish(p *plot.Plot, path string, refs []refLine, last float64, cols ...color.Color) error {
 	for i, h := range refs {
 		l, err := plotter.NewLine(plotter.XYs{{X: 0, Y: h.y}, {X: last + 1, Y: h.y}})
 		if err != nil {
 			return err
 		}
-		l.Color, l.Dashes = []color.Color{grey, green}[i%2], []vg.Length{vg.Points(4), vg.Points(3)}
+		l.Color, l.Dashes = cols[i%len(cols)], []vg.Length{vg.Points(4), vg.Points(3)}
 		p.Add(l)
 		p.Legend.Add(h.label, l)
 	}
@@ -366,21 +372,7 @@ func plotCurve(path string, shortcut, full []point, tp *point) error {
 	if len(shortcut) > 0 {
 		last = float64(shortcut[len(shortcut)-1].epoch)
 	}
-	for i, h := range refLines {
-		l, err := plotter.NewLine(plotter.XYs{{X: 0, Y: h.y}, {X: last + 1, Y: h.y}})
-		if err != nil {
-			return err
-		}
-		l.Color, l.Dashes = []color.Color{grey, red}[i%2], []vg.Length{vg.Points(4), vg.Points(3)}
-		p.Add(l)
-		p.Legend.Add(h.label, l)
-	}
-	p.Legend.TextStyle.Font.Size = vg.Points(8)
-	wt, err := plotlegend.WriterTo(p, 8*vg.Inch, 5*vg.Inch, "png")
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err })
+	return finish(p, path, refLines, last, grey, red)
 }
 
 func withBars(p *plot.Plot, pts []point, col color.Color, glyph draw.GlyphDrawer, name string) error {

@@ -301,21 +301,23 @@ var palette = []color.Color{
 	color.RGBA{0, 170, 170, 255}, color.RGBA{200, 80, 160, 255},
 }
 
+// panel is an empty plot with the margin on x and a [0, 1] y axis.
+func panel(title, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "clean margin (min_k l_k - l_y)"
+	p.Y.Label.Text = y
+	p.Y.Min, p.Y.Max = 0, 1
+	p.Add(plotter.NewGrid())
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
+	return p
+}
+
 // plotAll draws two panels: the robust rate per margin bin (at the bin's mean margin),
 // and each model's margin distribution (empirical CDF).
 func plotAll(path string, ms []*model, edges []float64) error {
-	rate := plot.New()
-	rate.Title.Text = "robust rate against clean margin"
-	rate.X.Label.Text = "clean margin (min_k l_k - l_y)"
-	rate.Y.Label.Text = "robust"
-	rate.Y.Min, rate.Y.Max = 0, 1
-	rate.Add(plotter.NewGrid())
-	cdf := plot.New()
-	cdf.Title.Text = "clean margin distribution"
-	cdf.X.Label.Text = "clean margin (min_k l_k - l_y)"
-	cdf.Y.Label.Text = "fraction of images below"
-	cdf.Y.Min, cdf.Y.Max = 0, 1
-	cdf.Add(plotter.NewGrid())
+	rate := panel("robust rate against clean margin", "robust")
+	cdf := panel("clean margin distribution", "fraction of images below")
 	for j, m := range ms {
 		col := palette[j%len(palette)]
 		sum := make([]float64, len(edges)+1)
@@ -356,8 +358,6 @@ func plotAll(path string, ms []*model, edges []float64) error {
 		cdf.Add(l)
 		cdf.Legend.Add(m.name, l)
 	}
-	rate.Legend.TextStyle.Font.Size = vg.Points(8)
-	cdf.Legend.TextStyle.Font.Size = vg.Points(8)
 	// Two panels side by side, each with its legend below it.
 	const wd, ht = 6 * vg.Inch, 4.5 * vg.Inch
 	img := vgimg.New(2*wd, ht)
