@@ -148,7 +148,8 @@ func TestOtherObjectiveGradients(t *testing.T) {
 // objective's own c output; and the gradients at T = 10 match finite differences.
 func TestDiscriminativeTemperature(t *testing.T) {
 	const batch = 4
-	x, onehot, eps := randomBatch(rand.New(rand.NewPCG(4, 4)), runtimetest.Weights(t, "eabs", 1).Spec.Arch, batch)
+	w0 := runtimetest.Weights(t, "eabs", 1)
+	x, onehot, eps := randomBatch(rand.New(rand.NewPCG(4, 4)), w0.Spec.Arch, batch)
 	run := func(temp float64) (float64, []float64, *Objective[float64]) {
 		w := runtimetest.Weights(t, "eabs", 1)
 		w.Spec.Temperature = temp
@@ -169,7 +170,7 @@ func TestDiscriminativeTemperature(t *testing.T) {
 		}
 		return -m/s + math.Log(sum)
 	}
-	gamma := runtimetest.Weights(t, "eabs", 1).Spec.Gamma
+	gamma := w0.Spec.Gamma
 	for _, temp := range []float64{1, 3, 10} {
 		lt, ct, ot := run(temp)
 		want := 0.0

@@ -195,6 +195,26 @@ func margin(logits []float32, y int) (float64, error) {
 	return float64(logits[y]) - best, nil
 }
 
+// binCounts is a model's images per margin bin: robust ones k, all n, and the sum of
+// their margins.
+type binCounts struct {
+	k, n []int
+	sum  []float64
+}
+
+func (m *model) bins(edges []float64) binCounts {
+	c := binCounts{make([]int, len(edges)+1), make([]int, len(edges)+1), make([]float64, len(edges)+1)}
+	for i, v := range m.margins {
+		b := bin(v, edges)
+		c.n[b]++
+		c.sum[b] += v
+		if m.robust[i] {
+			c.k[b]++
+		}
+	}
+	return c
+}
+
 // calibrate is the pooled robust rate per margin bin over the images of every model but
 // ms[skip] (skip -1: every model), NaN for a bin without images.
 func calibrate(ms []*model, edges []float64, skip int) []float64 {
@@ -204,12 +224,10 @@ func calibrate(ms []*model, edges []float64, skip int) []float64 {
 		if j == skip {
 			continue
 		}
-		for i, v := range m.margins {
-			b := bin(v, edges)
-			n[b]++
-			if m.robust[i] {
-				k[b]++
-			}
+		c := m.bins(edges)
+		for b := range n {
+			k[b] += c.k[b]
+			n[b] += c.n[b]
 		}
 	}
 	rate := make([]float64, len(n))
@@ -273,19 +291,14 @@ func table(w io.Writer, ms []*model, edges []float64, norm string, args []string
 	}
 	fmt.Fprintln(w, "---:|")
 	cal := calibrate(ms, edges, -1)
+	counts := make([]binCounts, len(ms))
+	for j, m := range ms {
+		counts[j] = m.bins(edges)
+	}
 	for b := 0; b <= len(edges); b++ {
 		fmt.Fprintf(w, "| %s |", binLabel(b, edges))
-		for _, m := range ms {
-			k, n := 0, 0
-			for i, v := range m.margins {
-				if bin(v, edges) == b {
-					n++
-					if m.robust[i] {
-						k++
-					}
-				}
-			}
-			fmt.Fprintf(w, " %d / %d |", k, n)
+		for _, c := range counts {
+			fmt.Fprintf(w, " %d / %d |", c.k[b], c.n[b])
 		}
 		if math.IsNaN(cal[b]) {
 			fmt.Fprintln(w, " - |")
@@ -321,21 +334,11 @@ func plotAll(path string, ms []*model, edges []float64) error {
 	cdf := panel("clean margin distribution", "fraction of images below")
 	for j, m := range ms {
 		col := palette[j%len(palette)]
-		sum := make([]float64, len(edges)+1)
-		k := make([]int, len(edges)+1)
-		n := make([]int, len(edges)+1)
-		for i, v := range m.margins {
-			b := bin(v, edges)
-			n[b]++
-			sum[b] += v
-			if m.robust[i] {
-				k[b]++
-			}
-		}
+		c := m.bins(edges)
 		var xy plotter.XYs
-		for b := range n {
-			if n[b] > 0 {
-				xy = append(xy, plotter.XY{X: sum[b] / float64(n[b]), Y: float64(k[b]) / float64(n[b])})
+		for b, n := range c.n {
+			if n > 0 {
+				xy = append(xy, plotter.XY{X: c.sum[b] / float64(n), Y: float64(c.k[b]) / float64(n)})
 			}
 		}
 		lp, sp, err := plotter.NewLinePoints(xy)
@@ -347,11 +350,11 @@ func plotAll(path string, ms []*model, edges []float64) error {
 		rate.Legend.Add(m.name, lp, sp)
 		s := append([]float64(nil), m.margins...)
 		sort.Float64s(s)
-		c := make(plotter.XYs, len(s))
+		xs := make(plotter.XYs, len(s))
 		for i, v := range s {
-			c[i] = plotter.XY{X: v, Y: float64(i+1) / float64(len(s))}
+			xs[i] = plotter.XY{X: v, Y: float64(i+1) / float64(len(s))}
 		}
-		l, err := plotter.NewLine(c)
+		l, err := plotter.NewLine(xs)
 		if err != nil {
 			return err
 		}
