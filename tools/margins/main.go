@@ -8,6 +8,10 @@
 // sample) and margins.png (robust rate against margin, per model, beside the margin
 // distributions).
 //
+// An argument NAME=CLASSIFY.json without an attack run (an --amortized one, say) adds
+// only to the table of losses: every run's median l_y, best wrong l_k and margin, and
+// how far eq. 5's cross-entropy has saturated at those losses.
+//
 // Where a model's measured robust count sits near the count its margins predict, the
 // margin distribution is what separates it from the others, and a classify run
 // (minutes) ranks checkpoints where an attack (much longer) was needed. On MNIST this
@@ -26,6 +30,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +61,15 @@ type model struct {
 	robust           []bool
 }
 
+// losses is one classify run's per-image E-ABS losses (l_k = -logit_k): the label's
+// l_y, the best wrong class's, and the weight 1 - softmax(-l)[y] that eq. 5's
+// cross-entropy would give the image's gradient (its saturation: near 0 it pushes
+// nothing apart).
+type losses struct {
+	name, file              string
+	ly, wrong, margin, ceWt []float64
+}
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("margins", flag.ContinueOnError)
 	out := fs.String("out", ".", "output directory (margins.md, margins.png)")
@@ -68,22 +82,35 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
-		return fmt.Errorf("no models: give NAME=CLASSIFY.json,ATTACK.json arguments")
-	}
 	var ms []*model
+	var ls []losses
 	for _, a := range fs.Args() {
-		m, err := readModel(a, attack.Norm(*norm))
+		name, files, _ := strings.Cut(a, "=")
+		cf, _, paired := strings.Cut(files, ",")
+		if paired {
+			m, err := readModel(a, attack.Norm(*norm))
+			if err != nil {
+				return err
+			}
+			ms = append(ms, m)
+		}
+		l, err := readLosses(name, cf)
 		if err != nil {
 			return err
 		}
-		ms = append(ms, m)
+		ls = append(ls, l)
+	}
+	if len(ms) == 0 {
+		return fmt.Errorf("no models: give NAME=CLASSIFY.json,ATTACK.json arguments (and NAME=CLASSIFY.json for losses only)")
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
 	if err := atomicfile.Write(filepath.Join(*out, "margins.md"), func(w io.Writer) error {
-		return table(w, ms, edges, *norm, args)
+		if err := table(w, ms, edges, *norm, args); err != nil {
+			return err
+		}
+		return lossTable(w, ls)
 	}); err != nil {
 		return err
 	}
@@ -213,6 +240,66 @@ func (m *model) bins(edges []float64) binCounts {
 		}
 	}
 	return c
+}
+
+// readLosses reads a classify run's per-image losses (name may be empty: the file's).
+func readLosses(name, path string) (losses, error) {
+	if path == "" {
+		return losses{}, fmt.Errorf("%q: want NAME=CLASSIFY.json[,ATTACK.json]", name)
+	}
+	c, err := eval.ReadClassify(path)
+	if err != nil {
+		return losses{}, err
+	}
+	l := losses{name: name, file: path}
+	for _, r := range c.Records {
+		mg, err := margin(r.Logits, r.Label)
+		if err != nil {
+			return losses{}, fmt.Errorf("%s: image %d: %w", path, r.Index, err)
+		}
+		ly := -float64(r.Logits[r.Label])
+		l.ly, l.wrong, l.margin = append(l.ly, ly), append(l.wrong, ly+mg), append(l.margin, mg)
+		l.ceWt = append(l.ceWt, 1-softmaxAt(r.Logits, r.Label))
+	}
+	if len(l.ly) == 0 {
+		return losses{}, fmt.Errorf("%s: no images", path)
+	}
+	return l, nil
+}
+
+// softmaxAt is softmax(z)[y], computed stably.
+func softmaxAt(z []float32, y int) float64 {
+	m := math.Inf(-1)
+	for _, v := range z {
+		m = max(m, float64(v))
+	}
+	s := 0.0
+	for _, v := range z {
+		s += math.Exp(float64(v) - m)
+	}
+	return math.Exp(float64(z[y])-m) / s
+}
+
+// lossTable writes every classify run's median losses and the cross-entropy weight's
+// distribution.
+func lossTable(w io.Writer, ls []losses) error {
+	fmt.Fprintf(w, "\nLosses (E-ABS: l_k = -logit_k; medians) and the weight `1 - softmax(-l)[y]` eq. 5's cross-entropy gives each image at these losses:\n\n")
+	fmt.Fprintln(w, "| run | images | l_y | best wrong l_k | margin | weight: median | q90 | images above 0.01 | file |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, l := range ls {
+		sorted := func(v []float64) []float64 { v = slices.Clone(v); sort.Float64s(v); return v }
+		wt := sorted(l.ceWt)
+		above := 0
+		for _, v := range wt {
+			if v > 0.01 {
+				above++
+			}
+		}
+		fmt.Fprintf(w, "| %s | %d | %.1f | %.1f | %.1f | %.2g | %.2g | %.1f%% | `%s` |\n", l.name, len(wt),
+			quantile(sorted(l.ly), 0.5), quantile(sorted(l.wrong), 0.5), quantile(sorted(l.margin), 0.5),
+			quantile(wt, 0.5), quantile(wt, 0.9), 100*float64(above)/float64(len(wt)), filepath.Base(l.file))
+	}
+	return nil
 }
 
 // calibrate is the pooled robust rate per margin bin over the images of every model but

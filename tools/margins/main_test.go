@@ -158,3 +158,33 @@ func TestReadModel(t *testing.T) {
 }
 
 func attackNorm(s string) attack.Norm { return attack.Norm(s) }
+
+// TestReadLosses: l_y, the best wrong class's loss, the margin and the cross-entropy's
+// weight of one image, worked by hand: logits -3, -1, -7 (losses 3, 1, 7), label 1.
+func TestReadLosses(t *testing.T) {
+	c := &eval.ClassifyResult{Header: shard.Header{Kind: eval.ClassifyKind, Dataset: "mnist", Split: "val"},
+		Records: []eval.ClassifyRecord{{Index: 4, Label: 1, Logits: []float32{-3, -1, -7}}}}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "c.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := readLosses("m", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantWt := 1 - math.Exp(-1)/(math.Exp(-3)+math.Exp(-1)+math.Exp(-7)) // 0.1195...
+	if l.ly[0] != 1 || l.wrong[0] != 3 || l.margin[0] != 2 || math.Abs(l.ceWt[0]-wantWt) > 1e-12 {
+		t.Errorf("l_y %g, wrong %g, margin %g, weight %g; want 1, 3, 2, %g", l.ly[0], l.wrong[0], l.margin[0], l.ceWt[0], wantWt)
+	}
+	var sb strings.Builder
+	if err := lossTable(&sb, []losses{l}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sb.String(), "| m | 1 | 1.0 | 3.0 | 2.0 | 0.12 | 0.12 | 100.0% |") {
+		t.Errorf("table:\n%s", sb.String())
+	}
+}
