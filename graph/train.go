@@ -123,12 +123,10 @@ func NewDiscriminative[T float32 | float64](w *models.Weights, batch int) (*Obje
 	}
 	c := n.Stack(cs)
 	cy := n.Sum(n.Mul(c, onehot), 1)
-	var ce *G.Node
-	if t := s.CETemperature(); t == 1 {
-		ce = n.Add(n.LogSumExp(n.Neg(c)), cy)
-	} else { // T * (LSE(-c/T) + c_y/T), models.Spec.Temperature
-		ce = n.Add(n.Scale(n.LogSumExp(n.Scale(n.Neg(c), 1/t)), t), cy)
-	}
+	// T * (LSE(-c/T) + c_y/T) (models.Spec.Temperature); at the paper's T = 1 the two
+	// scalings multiply by exactly 1, so its values and gradients are eq. 5's bit for bit.
+	t := s.CETemperature()
+	ce := n.Add(n.Scale(n.LogSumExp(n.Scale(n.Neg(c), 1/t)), t), cy)
 	per := n.Add(n.Add(cy, n.prior(z, mu, lv)), n.Scale(ce, s.Gamma))
 	o := &Objective[T]{Net: n, Loss: n.Mean(per),
 		Inputs:  map[string]*G.Node{"x": x, "target": target, "onehot": onehot, "eps": eps},
